@@ -1,0 +1,52 @@
+//! Sentence embeddings as sentence-transformers computes them: mean of the last hidden states
+//! over real tokens, then L2-normalised.
+
+use crate::encoder::{l2_normalize, mean_pool, Batch, EncoderModel};
+use crate::tokenizer::Tokenizer;
+use crate::{hf, Error, Result};
+use burn::tensor::Device;
+use std::path::Path;
+
+pub struct Embedder {
+    pub model: EncoderModel,
+    pub tokenizer: Tokenizer,
+    /// Longest input in word pieces; longer texts are truncated.
+    pub max_len: usize,
+    device: Device,
+}
+
+/// sentence-transformers' own limit, when the directory has one (`sentence_bert_config.json`).
+fn sentence_transformers_max_len(dir: &Path) -> Result<Option<usize>> {
+    let path = dir.join("sentence_bert_config.json");
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::file(&path, format!("cannot read: {e}")))?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::file(&path, format!("malformed JSON: {e}")))?;
+    Ok(v.get("max_seq_length").and_then(|m| m.as_u64()).map(|m| m as usize))
+}
+
+impl Embedder {
+    pub fn load(dir: &Path, device: &Device) -> Result<Self> {
+        let model = hf::load_encoder(dir, device)?;
+        let tokenizer = Tokenizer::load(&dir.join(hf::TOKENIZER))?;
+        let model_max = model.max_len().unwrap_or(usize::MAX);
+        let max_len = sentence_transformers_max_len(dir)?.unwrap_or(model_max).min(model_max);
+        Ok(Embedder { model, tokenizer, max_len, device: device.clone() })
+    }
+
+    /// Unit-norm embeddings of `texts`, in order, computed `batch_size` texts at a time.
+    pub fn embed(&self, texts: &[String], batch_size: usize) -> Result<Vec<Vec<f32>>> {
+        let mut out = Vec::with_capacity(texts.len());
+        for chunk in texts.chunks(batch_size.max(1)) {
+            let ids = chunk.iter().map(|t| self.tokenizer.encode(t, self.max_len)).collect::<Result<Vec<_>>>()?;
+            let batch = Batch::new(&ids, self.tokenizer.pad_id, &self.device);
+            let hidden = self.model.forward(&batch);
+            let emb = l2_normalize(mean_pool(hidden, &batch));
+            let [b, h] = emb.dims();
+            let v = emb.into_data().convert::<f32>().try_into_vec::<f32>().map_err(|e| Error::invalid(format!("{e:?}")))?;
+            out.extend((0..b).map(|i| v[i * h..(i + 1) * h].to_vec()));
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,70 @@
+//! Task heads on top of the encoder.
+
+use crate::config::ModelConfig;
+use crate::encoder::{Batch, EncoderModel};
+use crate::kernels;
+use crate::layers::{LayerNorm, Linear};
+use burn::module::{Module, Param};
+use burn::tensor::activation::gelu;
+use burn::tensor::{Device, Int, Tensor};
+
+/// BERT's language-modelling head: dense + GELU + LayerNorm, then a decoder tied to the word
+/// embeddings (its own bias only). Serves masked and causal language modelling alike.
+#[derive(Module, Debug)]
+pub struct LmHead {
+    pub transform: Linear,
+    pub layer_norm: LayerNorm,
+    pub bias: Param<Tensor<1>>,
+}
+
+impl LmHead {
+    pub fn new(c: &ModelConfig, device: &Device) -> Self {
+        LmHead {
+            transform: Linear::new(c.hidden_size, c.hidden_size, c.initializer_range, device),
+            layer_norm: LayerNorm::new(c.hidden_size, c.layer_norm_eps, device),
+            bias: Param::from_tensor(Tensor::zeros([c.vocab_size], device)),
+        }
+    }
+
+    /// Vocabulary logits `[rows, vocab]` for hidden states `[rows, hidden]`.
+    pub fn forward(&self, hidden: Tensor<2>, word_embeddings: Tensor<2>) -> Tensor<2> {
+        let h = self.layer_norm.forward(gelu(self.transform.forward(hidden)));
+        h.matmul(word_embeddings.transpose()) + self.bias.val().unsqueeze()
+    }
+}
+
+/// An encoder with its language-modelling head (`BertForMaskedLM`, or a causal LM).
+#[derive(Module, Debug)]
+pub struct LanguageModel {
+    pub bert: EncoderModel,
+    pub head: LmHead,
+}
+
+/// Which positions a language-modelling loss is computed at, and their targets.
+#[derive(Debug, Clone)]
+pub struct LmTargets {
+    /// Flat indices `b * len + s` into the batch.
+    pub positions: Tensor<1, Int>,
+    pub targets: Tensor<1, Int>,
+}
+
+impl LanguageModel {
+    pub fn new(config: &ModelConfig, device: &Device) -> Self {
+        LanguageModel { bert: EncoderModel::new(config, device), head: LmHead::new(config, device) }
+    }
+
+    /// Logits at the selected positions only: the decoder is the largest matrix product of the
+    /// model, so skipping the ~85 % of unselected positions of masked LM saves most of it.
+    pub fn logits(&self, batch: &Batch, positions: Tensor<1, Int>) -> Tensor<2> {
+        let hidden = self.bert.forward(batch);
+        let [b, s, h] = hidden.dims();
+        let rows = hidden.reshape([b * s, h]).select(0, positions);
+        self.head.forward(rows, self.bert.embeddings.word_embeddings.weight.val())
+    }
+
+    /// Mean cross-entropy at the target positions.
+    pub fn loss(&self, batch: &Batch, targets: &LmTargets) -> Tensor<1> {
+        let logits = self.logits(batch, targets.positions.clone());
+        kernels::cross_entropy(logits, targets.targets.clone())
+    }
+}

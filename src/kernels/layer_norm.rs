@@ -1,0 +1,161 @@
+//! LayerNorm over the last dimension, fused: one pass forward (saving mean and 1/std per row),
+//! one pass backward for the input plus one reduction for weight and bias.
+
+use super::tensor::{dims, tensor, values, with_real, Real};
+use super::{use_fused, FusedOps};
+use burn::backend::{tensor::FloatTensor, Autodiff, Dispatch, Flex};
+use burn::tensor::Tensor;
+use burn_autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
+use burn_autodiff::grads::Gradients;
+use burn_autodiff::ops::{Backward, Ops, OpsKind};
+use burn_flex::FlexTensor;
+use rayon::prelude::*;
+
+/// LayerNorm over the last dimension (fused on the CPU backend).
+pub fn layer_norm<const D: usize>(x: Tensor<D>, weight: Tensor<1>, bias: Tensor<1>, eps: f64) -> Tensor<D> {
+    if !use_fused(&x, &[weight.dtype(), bias.dtype()]) {
+        return layer_norm_composite(x, weight, bias, eps);
+    }
+    Tensor::from_dispatch(<Dispatch as FusedOps>::fused_layer_norm(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        bias.into_dispatch(),
+        eps,
+    ))
+}
+
+/// The composite twin: the reference for the fused kernel and the GPU path.
+pub fn layer_norm_composite<const D: usize>(x: Tensor<D>, weight: Tensor<1>, bias: Tensor<1>, eps: f64) -> Tensor<D> {
+    let mean = x.clone().mean_dim(D - 1);
+    let centered = x - mean;
+    let var = centered.clone().square().mean_dim(D - 1);
+    let normed = centered / (var + eps).sqrt();
+    normed * weight.unsqueeze::<D>() + bias.unsqueeze::<D>()
+}
+
+/// Rows per parallel task: large enough to amortise scheduling, small enough to balance.
+const ROWS_PER_TASK: usize = 16;
+
+/// Returns (y, mean, rstd) for x viewed as [rows, width].
+fn forward_kernel<T: Real>(x: &[T], w: &[T], b: &[T], eps: f64) -> (Vec<T>, Vec<T>, Vec<T>) {
+    let width = w.len();
+    let rows = x.len() / width;
+    let eps = T::from(eps).unwrap();
+    let n = T::from(width).unwrap();
+    let mut y = vec![T::zero(); x.len()];
+    let mut mean = vec![T::zero(); rows];
+    let mut rstd = vec![T::zero(); rows];
+    y.par_chunks_mut(width * ROWS_PER_TASK)
+        .zip(mean.par_chunks_mut(ROWS_PER_TASK).zip(rstd.par_chunks_mut(ROWS_PER_TASK)))
+        .enumerate()
+        .for_each(|(task, (y, (mean, rstd)))| {
+            for (r, y) in y.chunks_mut(width).enumerate() {
+                let row = &x[(task * ROWS_PER_TASK + r) * width..][..width];
+                let m = row.iter().copied().sum::<T>() / n;
+                let var = row.iter().map(|&v| (v - m) * (v - m)).sum::<T>() / n;
+                let rs = (var + eps).sqrt().recip();
+                for i in 0..width {
+                    y[i] = (row[i] - m) * rs * w[i] + b[i];
+                }
+                mean[r] = m;
+                rstd[r] = rs;
+            }
+        });
+    (y, mean, rstd)
+}
+
+/// Returns (dx, dweight, dbias).
+fn backward_kernel<T: Real>(dy: &[T], x: &[T], w: &[T], mean: &[T], rstd: &[T]) -> (Vec<T>, Vec<T>, Vec<T>) {
+    let width = w.len();
+    let n = T::from(width).unwrap();
+    let mut dx = vec![T::zero(); x.len()];
+    let zeros = || (vec![T::zero(); width], vec![T::zero(); width]);
+    let (dw, db) = dx
+        .par_chunks_mut(width * ROWS_PER_TASK)
+        .enumerate()
+        .fold(zeros, |(mut dw, mut db), (task, dx)| {
+            for (r, dx) in dx.chunks_mut(width).enumerate() {
+                let row = task * ROWS_PER_TASK + r;
+                let (xr, gr) = (&x[row * width..][..width], &dy[row * width..][..width]);
+                let (m, rs) = (mean[row], rstd[row]);
+                // dx = rstd * (g*w - mean(g*w) - xhat * mean(g*w*xhat))
+                let (mut sum_gw, mut sum_gwx) = (T::zero(), T::zero());
+                for i in 0..width {
+                    let xhat = (xr[i] - m) * rs;
+                    let gw = gr[i] * w[i];
+                    sum_gw = sum_gw + gw;
+                    sum_gwx = sum_gwx + gw * xhat;
+                    dw[i] = dw[i] + gr[i] * xhat;
+                    db[i] = db[i] + gr[i];
+                }
+                let (mean_gw, mean_gwx) = (sum_gw / n, sum_gwx / n);
+                for i in 0..width {
+                    let xhat = (xr[i] - m) * rs;
+                    dx[i] = rs * (gr[i] * w[i] - mean_gw - xhat * mean_gwx);
+                }
+            }
+            (dw, db)
+        })
+        .reduce(zeros, |(mut a, mut b), (c, d)| {
+            a.iter_mut().zip(c).for_each(|(a, c)| *a = *a + c);
+            b.iter_mut().zip(d).for_each(|(b, d)| *b = *b + d);
+            (a, b)
+        });
+    (dx, dw, db)
+}
+
+fn forward(x: &FlexTensor, w: &FlexTensor, b: &FlexTensor, eps: f64) -> (FlexTensor, FlexTensor, FlexTensor) {
+    let shape = dims(x);
+    let rows = shape[..shape.len() - 1].iter().product::<usize>();
+    with_real!(x.dtype(), T => {
+        let (y, mean, rstd) = forward_kernel::<T>(&values(x), &values(w), &values(b), eps);
+        (tensor(y, shape), tensor(mean, vec![rows]), tensor(rstd, vec![rows]))
+    })
+}
+
+impl FusedOps for Flex {
+    fn fused_layer_norm(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, eps: f64) -> FlexTensor {
+        forward(&x, &weight, &bias, eps).0
+    }
+}
+
+#[derive(Debug)]
+struct LayerNormBackward;
+
+impl Backward<Flex, 3> for LayerNormBackward {
+    /// (x, weight, mean, rstd)
+    type State = (FlexTensor, FlexTensor, FlexTensor, FlexTensor);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_w, node_b] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (x, w, mean, rstd) = ops.state;
+        let width = dims(&w)[0];
+        let (dx, dw, db) = with_real!(x.dtype(), T => {
+            let (dx, dw, db) = backward_kernel::<T>(&values(&grad), &values(&x), &values(&w), &values(&mean), &values(&rstd));
+            (tensor(dx, dims(&x)), tensor(dw, vec![width]), tensor(db, vec![width]))
+        });
+        for (node, g) in [(node_x, dx), (node_w, dw), (node_b, db)] {
+            if let Some(node) = node {
+                grads.register::<Flex>(node.id, g);
+            }
+        }
+    }
+}
+
+impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
+    fn fused_layer_norm(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        eps: f64,
+    ) -> FloatTensor<Self> {
+        let prep = LayerNormBackward.prepare::<C>([x.node(), weight.node(), bias.node()]).compute_bound();
+        let (xp, wp, bp) = (x.into_primitive(), weight.into_primitive(), bias.into_primitive());
+        let (y, mean, rstd) = forward(&xp, &wp, &bp, eps);
+        match prep.stateful() {
+            OpsKind::Tracked(prep) => prep.finish((xp, wp, mean, rstd), y),
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        }
+    }
+}

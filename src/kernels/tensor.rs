@@ -1,0 +1,48 @@
+//! Raw access to `flex` tensors for the fused kernels.
+
+use burn::tensor::{Element, TensorData};
+use burn_flex::FlexTensor;
+
+/// The float types the kernels are written for (f64 serves the gradient checks).
+pub(crate) trait Real:
+    num_traits::Float + bytemuck::Pod + Element + Send + Sync + std::iter::Sum + 'static
+{
+}
+impl Real for f32 {}
+impl Real for f64 {}
+
+/// A tensor's values in row-major order (copies only when the tensor is a strided view).
+pub(crate) fn values<T: Real>(t: &FlexTensor) -> std::borrow::Cow<'_, [T]> {
+    match t.as_slice::<T>() {
+        Some(s) => std::borrow::Cow::Borrowed(s),
+        None => std::borrow::Cow::Owned(t.to_contiguous().as_slice::<T>().expect("contiguous").to_vec()),
+    }
+}
+
+/// A new contiguous tensor from values.
+pub(crate) fn tensor<T: Real>(values: Vec<T>, shape: Vec<usize>) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}
+
+pub(crate) fn dims(t: &FlexTensor) -> Vec<usize> {
+    t.layout().shape().to_vec()
+}
+
+/// Runs `$body` with `$T` bound to the tensor's float type.
+macro_rules! with_real {
+    ($dtype:expr, $T:ident => $body:expr) => {
+        match $dtype {
+            burn::tensor::DType::F32 => {
+                type $T = f32;
+                $body
+            }
+            burn::tensor::DType::F64 => {
+                type $T = f64;
+                $body
+            }
+            other => unreachable!("fused kernels are only selected for f32/f64, got {other:?}"),
+        }
+    };
+}
+pub(crate) use with_real;
+

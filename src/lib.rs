@@ -1,0 +1,21 @@
+//! positio: Transformer encoders with every mainstream positional encoding, in Rust.
+//!
+//! The model code is backend-free (burn's dispatch `Tensor`); `runtime::device` picks the
+//! CPU (`flex`) or, with the `cuda` feature, the GPU backend. Fused CPU kernels with
+//! hand-written backward passes live in `kernels`, each beside its composite twin.
+
+pub mod attention;
+pub mod config;
+pub mod embed;
+pub mod encoder;
+pub mod error;
+pub mod heads;
+pub mod hf;
+pub mod io;
+pub mod kernels;
+pub mod layers;
+pub mod position;
+pub mod runtime;
+pub mod tokenizer;
+
+pub use error::{Error, Result};

@@ -1,0 +1,99 @@
+//! The `positio` command line: a thin layer over the library.
+
+use clap::{Parser, Subcommand};
+use positio::runtime::{self, DeviceKind};
+use positio::{embed::Embedder, hf, tokenizer::Tokenizer, Result};
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "positio", version, about = "Pretrain, fine-tune, evaluate and serve Transformer encoders \
+with every mainstream positional encoding (absolute, sinusoidal, RoPE, ALiBi, T5 bias, none).")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Describe a model directory: architecture, positional encoding, parameters, vocabulary.
+    Info {
+        /// A Hugging Face-style model directory (config.json, model.safetensors, tokenizer.json).
+        model_dir: PathBuf,
+    },
+    /// Sentence embeddings (mean-pooled, L2-normalised, as sentence-transformers computes them),
+    /// one JSON object per line: {"text": ..., "embedding": [...]}.
+    Embed {
+        /// A model directory, e.g. all-MiniLM-L6-v2's.
+        model_dir: PathBuf,
+        /// Text to embed (repeatable). Without it, each line of standard input is embedded.
+        #[arg(long)]
+        text: Vec<String>,
+        /// Texts per forward pass.
+        #[arg(long, default_value_t = 32)]
+        batch_size: usize,
+        /// cpu, cuda or cuda:N (cuda needs a build with `--features cuda`).
+        #[arg(long, default_value = "cpu")]
+        device: DeviceKind,
+    },
+}
+
+fn info(dir: &PathBuf) -> Result<()> {
+    let config = hf::load_config(dir)?;
+    let model = hf::load_encoder(dir, &runtime::cpu())?;
+    let tokenizer = Tokenizer::load(&dir.join(hf::TOKENIZER))?;
+    let c = &config;
+    println!("model directory      {}", dir.display());
+    println!("architecture         {} ({})", if c.architectures.is_empty() { "BertModel".into() } else { c.architectures.join(", ") }, c.model_type);
+    println!("attention            {}", if c.causal { "causal (decoder-style)" } else { "bidirectional (encoder)" });
+    println!("layers               {} × (hidden {}, heads {}, feed-forward {}, {:?} LayerNorm)", c.num_hidden_layers, c.hidden_size, c.num_attention_heads, c.intermediate_size, c.norm_position);
+    let mut position = c.position_embedding_type.name().to_string();
+    if let Some(s) = c.rope_scaling {
+        position += &format!(" (scaling {:?} × {})", s.kind, s.factor);
+    }
+    println!("positional encoding  {position}");
+    match model.max_len() {
+        Some(n) => println!("max sequence length  {n}"),
+        None => println!("max sequence length  unbounded (no learned position table)"),
+    }
+    println!("parameters           {} ({:.1} M)", model.num_params(), model.num_params() as f64 / 1e6);
+    println!("vocabulary           {} (tokenizer.json: {})", c.vocab_size, tokenizer.vocab_size());
+    if let Some(labels) = c.labels() {
+        println!("labels               {}", labels.join(" "));
+    }
+    Ok(())
+}
+
+fn embed(dir: &PathBuf, texts: Vec<String>, batch_size: usize, device: DeviceKind) -> Result<()> {
+    let embedder = Embedder::load(dir, &runtime::device(device)?)?;
+    let texts = if texts.is_empty() {
+        std::io::stdin().lock().lines().collect::<std::io::Result<Vec<_>>>().map_err(|e| positio::Error::invalid(format!("cannot read standard input: {e}")))?
+    } else {
+        texts
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for chunk in texts.chunks(batch_size.max(1) * 8) {
+        for (text, e) in chunk.iter().zip(embedder.embed(chunk, batch_size)?) {
+            let line = serde_json::json!({ "text": text, "embedding": e });
+            writeln!(out, "{line}").map_err(|e| positio::Error::invalid(format!("cannot write output: {e}")))?;
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    runtime::init();
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Info { model_dir } => info(model_dir),
+        Command::Embed { model_dir, text, batch_size, device } => embed(model_dir, text.clone(), *batch_size, *device),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

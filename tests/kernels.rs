@@ -1,0 +1,73 @@
+//! Each fused kernel against its composite twin (forward and gradients) and against finite
+//! differences, in f64.
+
+mod common;
+use common::*;
+
+use positio::kernels;
+
+/// Runs `f` with fusion on and with it off.
+fn both<R>(f: impl Fn() -> R) -> (R, R) {
+    kernels::set_fused(true);
+    let fused = f();
+    kernels::set_fused(false);
+    let composite = f();
+    kernels::set_fused(true);
+    (fused, composite)
+}
+
+#[test]
+fn layer_norm_matches_composite_and_finite_differences() {
+    let dev = cpu().autodiff();
+    let (rows, width) = (6, 10);
+    let x0 = values(rows * width, 1, 2.0);
+    let w0: Vec<f64> = values(width, 2, 1.0).iter().map(|v| 1.0 + v).collect();
+    let b0 = values(width, 3, 0.5);
+    let upstream = values(rows * width, 4, 1.0);
+
+    // loss = sum(LN(x) * upstream): a generic linear functional of the output.
+    let loss = |x: &[f64], w: &[f64], b: &[f64]| {
+        let x = f64_tensor(x.to_vec(), [2, rows / 2, width], &dev).require_grad();
+        let w = f64_tensor(w.to_vec(), [width], &dev).require_grad();
+        let b = f64_tensor(b.to_vec(), [width], &dev).require_grad();
+        let u = f64_tensor(upstream.clone(), [2, rows / 2, width], &dev);
+        let y = kernels::layer_norm(x.clone(), w.clone(), b.clone(), 1e-5);
+        let l = (y.clone() * u).sum();
+        let g = l.backward();
+        (
+            to_vec(y),
+            to_vec(x.grad(&g).unwrap()),
+            to_vec(w.grad(&g).unwrap()),
+            to_vec(b.grad(&g).unwrap()),
+        )
+    };
+    let (fused, composite) = both(|| loss(&x0, &w0, &b0));
+    assert!(max_abs_diff(&fused.0, &composite.0) < 1e-12, "forward differs: {}", max_abs_diff(&fused.0, &composite.0));
+    assert!(max_abs_diff(&fused.1, &composite.1) < 1e-12, "dx differs");
+    assert!(max_abs_diff(&fused.2, &composite.2) < 1e-12, "dweight differs");
+    assert!(max_abs_diff(&fused.3, &composite.3) < 1e-12, "dbias differs");
+
+    let value = |x: &[f64], w: &[f64], b: &[f64]| -> f64 {
+        let y = loss(x, w, b).0;
+        y.iter().zip(&upstream).map(|(a, b)| a * b).sum()
+    };
+    let idx = sample_indices(rows * width, 15);
+    let num = numeric_grad(&|x| value(x, &w0, &b0), &x0, &idx, 1e-6);
+    let ana: Vec<f64> = idx.iter().map(|&i| fused.1[i]).collect();
+    assert!(max_abs_diff(&num, &ana) < 1e-7, "dx vs finite differences: {num:?} {ana:?}");
+    let idx: Vec<usize> = (0..width).collect();
+    let num = numeric_grad(&|w| value(&x0, w, &b0), &w0, &idx, 1e-6);
+    assert!(max_abs_diff(&num, &fused.2) < 1e-7, "dweight vs finite differences");
+    let num = numeric_grad(&|b| value(&x0, &w0, b), &b0, &idx, 1e-6);
+    assert!(max_abs_diff(&num, &fused.3) < 1e-7, "dbias vs finite differences");
+}
+
+#[test]
+fn layer_norm_runs_without_autodiff() {
+    let dev = cpu();
+    let x = f64_tensor(values(40, 5, 1.0), [4, 10], &dev);
+    let w = f64_tensor(vec![1.0; 10], [10], &dev);
+    let b = f64_tensor(vec![0.0; 10], [10], &dev);
+    let (fused, composite) = both(|| to_vec(kernels::layer_norm(x.clone(), w.clone(), b.clone(), 1e-12)));
+    assert!(max_abs_diff(&fused, &composite) < 1e-5);
+}
