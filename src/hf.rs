@@ -168,7 +168,7 @@ impl ModuleMapper for Apply<'_> {
                 self.errors.push(format!("tensor '{name}' has shape {:?}, the config needs {expected:?}", data.shape().as_slice()));
                 old
             }
-            Some(data) => Tensor::from_data(data.clone(), (&old.device(), old.dtype())),
+            Some(data) => Tensor::from_data(data.clone(), (&old.device(), old.dtype())).set_require_grad(old.is_require_grad()),
         };
         Param::from_mapped_value(id, value, mapper)
     }

@@ -60,3 +60,17 @@ impl LayerNorm {
         kernels::layer_norm(x, self.weight.val(), self.bias.val(), self.eps)
     }
 }
+
+/// Casts every float parameter of `module` to `dtype` (f64 serves the gradient checks).
+pub fn cast<M: Module>(module: M, dtype: burn::tensor::DType) -> M {
+    struct Cast(burn::tensor::DType);
+    impl burn::module::ModuleMapper for Cast {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let (id, value, mapper) = param.consume();
+            let require_grad = value.is_require_grad();
+            // A fresh leaf: the cast must not hang off the old value's graph.
+            Param::from_mapped_value(id, value.cast(self.0).detach().set_require_grad(require_grad), mapper)
+        }
+    }
+    module.map(&mut Cast(dtype))
+}
