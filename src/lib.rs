@@ -5,6 +5,7 @@
 //! hand-written backward passes live in `kernels`, each beside its composite twin.
 
 pub mod attention;
+pub mod bench;
 pub mod config;
 pub mod embed;
 pub mod encoder;

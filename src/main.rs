@@ -37,6 +37,33 @@ enum Command {
         #[arg(long, default_value = "cpu")]
         device: DeviceKind,
     },
+    /// Time training steps and forward passes on this machine (see bench/compare.sh for the
+    /// side-by-side comparison with PyTorch). Prints one `RESULT name median_ms min_ms max_ms`
+    /// line per measurement.
+    Bench {
+        /// train (MLM step: forward, backward, AdamW), forward (logits), or encoder (forward of
+        /// --model, e.g. all-MiniLM-L6-v2).
+        #[arg(long, default_value = "train")]
+        task: String,
+        #[arg(long, default_value_t = 16)]
+        batch: usize,
+        #[arg(long, default_value_t = 128)]
+        len: usize,
+        /// Share of positions with a loss: 1 computes the decoder at every position, 0.15 at
+        /// masked-LM's share only.
+        #[arg(long, default_value_t = 1.0)]
+        loss_fraction: f64,
+        #[arg(long, default_value_t = 10)]
+        steps: usize,
+        #[arg(long, default_value_t = 3)]
+        warmup: usize,
+        /// Model directory for --task encoder.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Run every op as its composite twin instead of the fused kernels.
+        #[arg(long)]
+        no_fused: bool,
+    },
 }
 
 fn info(dir: &PathBuf) -> Result<()> {
@@ -82,12 +109,38 @@ fn embed(dir: &PathBuf, texts: Vec<String>, batch_size: usize, device: DeviceKin
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
+fn bench(task: &str, batch: usize, len: usize, fraction: f64, steps: usize, warmup: usize, model: Option<&std::path::Path>, no_fused: bool) -> Result<()> {
+    use positio::bench;
+    use positio::config::PositionKind;
+    positio::kernels::set_fused(!no_fused);
+    let config = bench::bench_config(PositionKind::Absolute);
+    let t = match task {
+        "train" => {
+            let (t, loss) = bench::train_step(&config, batch, len, fraction, warmup, steps);
+            println!("last loss {loss:.4}");
+            t
+        }
+        "forward" => bench::forward(&config, batch, len, warmup, steps),
+        "encoder" => {
+            let dir = model.ok_or_else(|| positio::Error::invalid("--task encoder needs --model DIR"))?;
+            bench::encoder_forward(dir, batch, len, warmup, steps)?
+        }
+        other => return Err(positio::Error::invalid(format!("unknown bench task '{other}': train, forward or encoder"))),
+    };
+    println!("RESULT positio-{task} {:.1} {:.1} {:.1}", t.median_ms, t.min_ms, t.max_ms);
+    Ok(())
+}
+
 fn main() -> ExitCode {
     runtime::init();
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Info { model_dir } => info(model_dir),
         Command::Embed { model_dir, text, batch_size, device } => embed(model_dir, text.clone(), *batch_size, *device),
+        Command::Bench { task, batch, len, loss_fraction, steps, warmup, model, no_fused } => {
+            bench(task, *batch, *len, *loss_fraction, *steps, *warmup, model.as_deref(), *no_fused)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -71,3 +71,45 @@ fn layer_norm_runs_without_autodiff() {
     let (fused, composite) = both(|| to_vec(kernels::layer_norm(x.clone(), w.clone(), b.clone(), 1e-12)));
     assert!(max_abs_diff(&fused, &composite) < 1e-5);
 }
+
+#[test]
+fn cross_entropy_matches_composite_and_finite_differences() {
+    use burn::tensor::{Int, Tensor, TensorData};
+    let dev = cpu().autodiff();
+    let (rows, classes) = (7, 37);
+    let x0 = values(rows * classes, 31, 4.0);
+    let targets = vec![0i64, 36, 5, 5, 17, 2, 30];
+    let run = |x: &[f64]| {
+        let logits = f64_tensor(x.to_vec(), [rows, classes], &dev).require_grad();
+        let t = Tensor::<1, Int>::from_data(TensorData::new(targets.clone(), [rows]), &dev);
+        let loss = kernels::cross_entropy(logits.clone(), t);
+        let g = loss.clone().backward();
+        (to_vec(loss)[0], to_vec(logits.grad(&g).unwrap()))
+    };
+    let (fused, composite) = both(|| run(&x0));
+    assert!((fused.0 - composite.0).abs() < 1e-12, "loss {} vs {}", fused.0, composite.0);
+    assert!(max_abs_diff(&fused.1, &composite.1) < 1e-12, "gradient differs");
+    let idx = sample_indices(x0.len(), 25);
+    let num = numeric_grad(&|x| run(x).0, &x0, &idx, 1e-6);
+    let ana: Vec<f64> = idx.iter().map(|&i| fused.1[i]).collect();
+    assert!(max_abs_diff(&num, &ana) < 1e-8, "vs finite differences: {num:?} {ana:?}");
+}
+
+#[test]
+fn cross_entropy_f32_fused_agrees_with_composite() {
+    use burn::tensor::{Int, Tensor, TensorData};
+    let dev = cpu().autodiff();
+    let (rows, classes) = (33, 1000);
+    let x: Vec<f32> = values(rows * classes, 41, 8.0).iter().map(|&v| v as f32).collect();
+    let targets: Vec<i64> = (0..rows as i64).map(|r| (r * 97) % classes as i64).collect();
+    let run = || {
+        let logits = Tensor::<2>::from_data(TensorData::new(x.clone(), [rows, classes]), &dev).require_grad();
+        let t = Tensor::<1, Int>::from_data(TensorData::new(targets.clone(), [rows]), &dev);
+        let loss = kernels::cross_entropy(logits.clone(), t);
+        let g = loss.clone().backward();
+        (to_vec(loss)[0], to_vec(logits.grad(&g).unwrap()))
+    };
+    let (fused, composite) = both(run);
+    assert!((fused.0 - composite.0).abs() < 1e-5 * composite.0.abs(), "loss {} vs {}", fused.0, composite.0);
+    assert!(max_abs_diff(&fused.1, &composite.1) < 1e-7, "gradient differs by {}", max_abs_diff(&fused.1, &composite.1));
+}

@@ -113,10 +113,8 @@ fn forward(x: &FlexTensor, w: &FlexTensor, b: &FlexTensor, eps: f64) -> (FlexTen
     })
 }
 
-impl FusedOps for Flex {
-    fn fused_layer_norm(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, eps: f64) -> FlexTensor {
-        forward(&x, &weight, &bias, eps).0
-    }
+pub(super) fn primal(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, eps: f64) -> FlexTensor {
+    forward(&x, &weight, &bias, eps).0
 }
 
 #[derive(Debug)]
@@ -143,19 +141,17 @@ impl Backward<Flex, 3> for LayerNormBackward {
     }
 }
 
-impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
-    fn fused_layer_norm(
-        x: FloatTensor<Self>,
-        weight: FloatTensor<Self>,
-        bias: FloatTensor<Self>,
-        eps: f64,
-    ) -> FloatTensor<Self> {
-        let prep = LayerNormBackward.prepare::<C>([x.node(), weight.node(), bias.node()]).compute_bound();
-        let (xp, wp, bp) = (x.into_primitive(), weight.into_primitive(), bias.into_primitive());
-        let (y, mean, rstd) = forward(&xp, &wp, &bp, eps);
-        match prep.stateful() {
-            OpsKind::Tracked(prep) => prep.finish((xp, wp, mean, rstd), y),
-            OpsKind::UnTracked(prep) => prep.finish(y),
-        }
+pub(super) fn autodiff<C: CheckpointStrategy>(
+    x: FloatTensor<Autodiff<Flex, C>>,
+    weight: FloatTensor<Autodiff<Flex, C>>,
+    bias: FloatTensor<Autodiff<Flex, C>>,
+    eps: f64,
+) -> FloatTensor<Autodiff<Flex, C>> {
+    let prep = LayerNormBackward.prepare::<C>([x.node(), weight.node(), bias.node()]).compute_bound();
+    let (xp, wp, bp) = (x.into_primitive(), weight.into_primitive(), bias.into_primitive());
+    let (y, mean, rstd) = forward(&xp, &wp, &bp, eps);
+    match prep.stateful() {
+        OpsKind::Tracked(prep) => prep.finish((xp, wp, mean, rstd), y),
+        OpsKind::UnTracked(prep) => prep.finish(y),
     }
 }

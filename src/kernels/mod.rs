@@ -13,9 +13,11 @@ pub mod activation;
 pub mod attention;
 pub mod cross_entropy;
 pub mod layer_norm;
+mod math;
 mod tensor;
 
-use burn::backend::{backend_extension, tensor::FloatTensor, Backend};
+use burn::backend::{backend_extension, tensor::FloatTensor, tensor::IntTensor, Autodiff, Backend, Flex};
+use burn_autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::tensor::{DType, Tensor};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -56,4 +58,25 @@ pub trait FusedOps: Backend {
         bias: FloatTensor<Self>,
         eps: f64,
     ) -> FloatTensor<Self>;
+
+    /// Mean softmax cross-entropy of `logits` `[rows, classes]` against `targets` `[rows]`.
+    fn fused_cross_entropy(logits: FloatTensor<Self>, targets: IntTensor<Self>) -> FloatTensor<Self>;
+}
+
+impl FusedOps for Flex {
+    fn fused_layer_norm(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>, eps: f64) -> FloatTensor<Self> {
+        layer_norm::primal(x, weight, bias, eps)
+    }
+    fn fused_cross_entropy(logits: FloatTensor<Self>, targets: IntTensor<Self>) -> FloatTensor<Self> {
+        cross_entropy::primal(logits, targets)
+    }
+}
+
+impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
+    fn fused_layer_norm(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>, eps: f64) -> FloatTensor<Self> {
+        layer_norm::autodiff::<C>(x, weight, bias, eps)
+    }
+    fn fused_cross_entropy(logits: FloatTensor<Self>, targets: IntTensor<Self>) -> FloatTensor<Self> {
+        cross_entropy::autodiff::<C>(logits, targets)
+    }
 }

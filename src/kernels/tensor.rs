@@ -24,6 +24,16 @@ pub(crate) fn tensor<T: Real>(values: Vec<T>, shape: Vec<usize>) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
 
+/// An integer tensor's values as indices (negative values become `usize::MAX`, out of any range).
+pub(crate) fn int_values(t: &FlexTensor) -> Vec<usize> {
+    let t = t.to_contiguous();
+    match t.dtype() {
+        burn::tensor::DType::I64 => t.as_slice::<i64>().unwrap().iter().map(|&v| usize::try_from(v).unwrap_or(usize::MAX)).collect(),
+        burn::tensor::DType::I32 => t.as_slice::<i32>().unwrap().iter().map(|&v| usize::try_from(v).unwrap_or(usize::MAX)).collect(),
+        other => unreachable!("integer tensor of dtype {other:?}"),
+    }
+}
+
 pub(crate) fn dims(t: &FlexTensor) -> Vec<usize> {
     t.layout().shape().to_vec()
 }
