@@ -1,11 +1,10 @@
 //! Task heads on top of the encoder.
 
-use crate::config::ModelConfig;
+use crate::config::{Activation, ModelConfig};
 use crate::encoder::{Batch, EncoderModel};
 use crate::kernels;
 use crate::layers::{LayerNorm, Linear};
 use burn::module::{Module, Param};
-use burn::tensor::activation::gelu;
 use burn::tensor::{Device, Int, Tensor};
 
 /// BERT's language-modelling head: dense + GELU + LayerNorm, then a decoder tied to the word
@@ -15,6 +14,8 @@ pub struct LmHead {
     pub transform: Linear,
     pub layer_norm: LayerNorm,
     pub bias: Param<Tensor<1>>,
+    #[module(skip)]
+    pub activation: Activation,
 }
 
 impl LmHead {
@@ -23,12 +24,14 @@ impl LmHead {
             transform: Linear::new(c.hidden_size, c.hidden_size, c.initializer_range, device),
             layer_norm: LayerNorm::new(c.hidden_size, c.layer_norm_eps, device),
             bias: Param::from_tensor(Tensor::zeros([c.vocab_size], device)),
+            activation: c.hidden_act,
         }
     }
 
     /// Vocabulary logits `[rows, vocab]` for hidden states `[rows, hidden]`.
     pub fn forward(&self, hidden: Tensor<2>, word_embeddings: Tensor<2>) -> Tensor<2> {
-        let h = self.layer_norm.forward(gelu(self.transform.forward(hidden)));
+        let t = &self.transform;
+        let h = self.layer_norm.forward(kernels::bias_activation(t.matmul(hidden), t.bias.val(), self.activation));
         h.matmul(word_embeddings.transpose()) + self.bias.val().unsqueeze()
     }
 }

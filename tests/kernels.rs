@@ -113,3 +113,57 @@ fn cross_entropy_f32_fused_agrees_with_composite() {
     assert!((fused.0 - composite.0).abs() < 1e-5 * composite.0.abs(), "loss {} vs {}", fused.0, composite.0);
     assert!(max_abs_diff(&fused.1, &composite.1) < 1e-7, "gradient differs by {}", max_abs_diff(&fused.1, &composite.1));
 }
+
+#[test]
+fn bias_activation_matches_composite_and_finite_differences() {
+    use positio::config::Activation;
+    let dev = cpu().autodiff();
+    let (rows, width) = (9, 13);
+    let x0 = values(rows * width, 51, 3.0);
+    let b0 = values(width, 52, 1.0);
+    let upstream = values(rows * width, 53, 1.0);
+    for act in [Activation::Gelu, Activation::GeluTanh, Activation::Relu] {
+        let run = |x: &[f64], b: &[f64]| {
+            let x = f64_tensor(x.to_vec(), [rows, width], &dev).require_grad();
+            let b = f64_tensor(b.to_vec(), [width], &dev).require_grad();
+            let y = kernels::bias_activation(x.clone(), b.clone(), act);
+            let l = (y.clone() * f64_tensor(upstream.clone(), [rows, width], &dev)).sum();
+            let g = l.clone().backward();
+            (to_vec(l)[0], to_vec(y), to_vec(x.grad(&g).unwrap()), to_vec(b.grad(&g).unwrap()))
+        };
+        let (fused, composite) = both(|| run(&x0, &b0));
+        assert!(max_abs_diff(&fused.1, &composite.1) < 1e-12, "{act:?} forward");
+        assert!(max_abs_diff(&fused.2, &composite.2) < 1e-10, "{act:?} dx {}", max_abs_diff(&fused.2, &composite.2));
+        assert!(max_abs_diff(&fused.3, &composite.3) < 1e-10, "{act:?} dbias");
+        let idx = sample_indices(x0.len(), 30);
+        let num = numeric_grad(&|x| run(x, &b0).0, &x0, &idx, 1e-6);
+        let ana: Vec<f64> = idx.iter().map(|&i| fused.2[i]).collect();
+        // ReLU's kink: finite differences are only valid away from 0 (none of our samples is near it).
+        assert!(max_abs_diff(&num, &ana) < 1e-7, "{act:?} dx vs finite differences");
+        let idx: Vec<usize> = (0..width).collect();
+        let num = numeric_grad(&|b| run(&x0, b).0, &b0, &idx, 1e-6);
+        assert!(max_abs_diff(&num, &fused.3) < 1e-7, "{act:?} dbias vs finite differences");
+    }
+}
+
+#[test]
+fn bias_gelu_f32_fused_agrees_with_composite() {
+    use burn::tensor::{Tensor, TensorData};
+    use positio::config::Activation;
+    let dev = cpu().autodiff();
+    let (rows, width) = (64, 300);
+    let x: Vec<f32> = values(rows * width, 61, 6.0).iter().map(|&v| v as f32).collect();
+    let b: Vec<f32> = values(width, 62, 1.0).iter().map(|&v| v as f32).collect();
+    let run = || {
+        let xt = Tensor::<2>::from_data(TensorData::new(x.clone(), [rows, width]), &dev).require_grad();
+        let bt = Tensor::<1>::from_data(TensorData::new(b.clone(), [width]), &dev).require_grad();
+        let y = kernels::bias_activation(xt.clone(), bt.clone(), Activation::Gelu);
+        let g = y.clone().sum().backward();
+        (to_vec(y), to_vec(xt.grad(&g).unwrap()), to_vec(bt.grad(&g).unwrap()))
+    };
+    let (fused, composite) = both(run);
+    // The vectorised erf is within 5e-7 of libm's: outputs within |x| * 2.5e-7.
+    assert!(max_abs_diff(&fused.0, &composite.0) < 2e-6, "forward {}", max_abs_diff(&fused.0, &composite.0));
+    assert!(max_abs_diff(&fused.1, &composite.1) < 2e-6, "dx {}", max_abs_diff(&fused.1, &composite.1));
+    assert!(max_abs_diff(&fused.2, &composite.2) < 1e-4, "dbias {}", max_abs_diff(&fused.2, &composite.2));
+}

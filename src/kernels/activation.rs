@@ -1,12 +1,26 @@
-//! Bias addition fused with the feed-forward activation: `act(x + bias)`.
+//! Bias addition fused with the feed-forward activation: `act(x + bias)`, one pass forward and
+//! one pass backward (plus the bias-gradient reduction), with vectorised erf / exp.
 
+use super::math::{simd, FastMath};
+use super::tensor::{dims, tensor, values, with_real};
+use super::{use_fused, FusedOps};
 use crate::config::Activation;
+use burn::backend::{tensor::FloatTensor, Autodiff, Dispatch, Flex};
 use burn::tensor::activation::{gelu, gelu_approximate, relu};
 use burn::tensor::Tensor;
+use burn_autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
+use burn_autodiff::grads::Gradients;
+use burn_autodiff::ops::{Backward, Ops, OpsKind};
+use burn_flex::FlexTensor;
+use num_traits::Zero;
+use rayon::prelude::*;
 
 /// `act(x + bias)` for `x` `[rows, width]`, `bias` `[width]`.
 pub fn bias_activation(x: Tensor<2>, bias: Tensor<1>, act: Activation) -> Tensor<2> {
-    bias_activation_composite(x, bias, act)
+    if !use_fused(&x, &[bias.dtype()]) {
+        return bias_activation_composite(x, bias, act);
+    }
+    Tensor::from_dispatch(<Dispatch as FusedOps>::fused_bias_activation(x.into_dispatch(), bias.into_dispatch(), act))
 }
 
 /// The composite twin.
@@ -16,5 +30,139 @@ pub fn bias_activation_composite(x: Tensor<2>, bias: Tensor<1>, act: Activation)
         Activation::Gelu => gelu(x),
         Activation::GeluTanh => gelu_approximate(x),
         Activation::Relu => relu(x),
+    }
+}
+
+const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
+const FRAC_1_SQRT_2: f64 = std::f64::consts::FRAC_1_SQRT_2;
+/// 1 / sqrt(2π), the standard normal density at 0.
+const INV_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
+
+/// The activation and its derivative at `z`, as `(act(z), act'(z))`.
+#[inline(always)]
+fn act_and_grad<T: FastMath>(z: T, act: Activation) -> (T, T) {
+    let half = T::from(0.5).unwrap();
+    let one = T::one();
+    match act {
+        Activation::Gelu => {
+            // x Φ(x), derivative Φ(x) + x φ(x).
+            let cdf = half * (one + (z * T::from(FRAC_1_SQRT_2).unwrap()).ferf());
+            let pdf = T::from(INV_SQRT_2PI).unwrap() * (-half * z * z).fexp();
+            (z * cdf, cdf + z * pdf)
+        }
+        Activation::GeluTanh => {
+            // 0.5 x (1 + tanh(u)), u = sqrt(2/π) (x + 0.044715 x³); tanh(u) = 1 - 2 / (e^{2u} + 1).
+            let c = T::from(0.044_715).unwrap();
+            let k = T::from(SQRT_2_OVER_PI).unwrap();
+            let u = k * (z + c * z * z * z);
+            let two = T::from(2.0).unwrap();
+            let t = one - two / ((two * u).min(T::from(80.0).unwrap()).fexp() + one);
+            let du = k * (one + T::from(3.0).unwrap() * c * z * z);
+            (half * z * (one + t), half * (one + t) + half * z * (one - t * t) * du)
+        }
+        Activation::Relu => {
+            if z > T::zero() {
+                (z, one)
+            } else {
+                (T::zero(), T::zero())
+            }
+        }
+    }
+}
+
+simd! {
+    fn forward_rows<T: FastMath>(x: &[T], bias: &[T], act: Activation, out: &mut [T]) {
+        let width = bias.len();
+        for (xr, o) in x.chunks_exact(width).zip(out.chunks_exact_mut(width)) {
+            for i in 0..width {
+                o[i] = act_and_grad(xr[i] + bias[i], act).0;
+            }
+        }
+    }
+}
+
+simd! {
+    fn backward_rows<T: FastMath>(x: &[T], bias: &[T], grad: &[T], act: Activation, dx: &mut [T], dbias: &mut [T]) {
+        let width = bias.len();
+        for ((xr, gr), d) in x.chunks_exact(width).zip(grad.chunks_exact(width)).zip(dx.chunks_exact_mut(width)) {
+            for i in 0..width {
+                d[i] = gr[i] * act_and_grad(xr[i] + bias[i], act).1;
+                dbias[i] = dbias[i] + d[i];
+            }
+        }
+    }
+}
+
+/// Rows per parallel task.
+const ROWS_PER_TASK: usize = 32;
+
+fn forward(x: &FlexTensor, bias: &FlexTensor, act: Activation) -> FlexTensor {
+    with_real!(x.dtype(), T => {
+        let (xv, bv) = (values::<T>(x), values::<T>(bias));
+        let width = bv.len();
+        let mut out = vec![T::zero(); xv.len()];
+        out.par_chunks_mut(width * ROWS_PER_TASK)
+            .zip(xv.par_chunks(width * ROWS_PER_TASK))
+            .for_each(|(o, x)| forward_rows(x, &bv, act, o));
+        tensor(out, dims(x))
+    })
+}
+
+fn backward(x: &FlexTensor, bias: &FlexTensor, grad: &FlexTensor, act: Activation) -> (FlexTensor, FlexTensor) {
+    with_real!(x.dtype(), T => {
+        let (xv, bv, gv) = (values::<T>(x), values::<T>(bias), values::<T>(grad));
+        let width = bv.len();
+        let mut dx = vec![T::zero(); xv.len()];
+        let zeros = || vec![T::zero(); width];
+        let db = dx
+            .par_chunks_mut(width * ROWS_PER_TASK)
+            .zip(xv.par_chunks(width * ROWS_PER_TASK).zip(gv.par_chunks(width * ROWS_PER_TASK)))
+            .fold(zeros, |mut db, (d, (x, g))| {
+                backward_rows(x, &bv, g, act, d, &mut db);
+                db
+            })
+            .reduce(zeros, |mut a, b| {
+                a.iter_mut().zip(b).for_each(|(a, b)| *a = *a + b);
+                a
+            });
+        (tensor(dx, dims(x)), tensor(db, vec![width]))
+    })
+}
+
+pub(super) fn primal(x: FlexTensor, bias: FlexTensor, act: Activation) -> FlexTensor {
+    forward(&x, &bias, act)
+}
+
+#[derive(Debug)]
+struct BiasActivationBackward;
+
+impl Backward<Flex, 2> for BiasActivationBackward {
+    /// (x, bias, activation)
+    type State = (FlexTensor, FlexTensor, Activation);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_b] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (x, bias, act) = ops.state;
+        let (dx, db) = backward(&x, &bias, &grad, act);
+        for (node, g) in [(node_x, dx), (node_b, db)] {
+            if let Some(node) = node {
+                grads.register::<Flex>(node.id, g);
+            }
+        }
+    }
+}
+
+pub(super) fn autodiff<C: CheckpointStrategy>(
+    x: FloatTensor<Autodiff<Flex, C>>,
+    bias: FloatTensor<Autodiff<Flex, C>>,
+    act: Activation,
+) -> FloatTensor<Autodiff<Flex, C>> {
+    let prep = BiasActivationBackward.prepare::<C>([x.node(), bias.node()]).compute_bound();
+    let (xp, bp) = (x.into_primitive(), bias.into_primitive());
+    let y = forward(&xp, &bp, act);
+    match prep.stateful() {
+        OpsKind::Tracked(prep) => prep.finish((xp, bp, act), y),
+        OpsKind::UnTracked(prep) => prep.finish(y),
     }
 }

@@ -59,6 +59,9 @@ pub trait FusedOps: Backend {
         eps: f64,
     ) -> FloatTensor<Self>;
 
+    /// `act(x + bias)` for `x` `[rows, width]`.
+    fn fused_bias_activation(x: FloatTensor<Self>, bias: FloatTensor<Self>, act: crate::config::Activation) -> FloatTensor<Self>;
+
     /// Mean softmax cross-entropy of `logits` `[rows, classes]` against `targets` `[rows]`.
     fn fused_cross_entropy(logits: FloatTensor<Self>, targets: IntTensor<Self>) -> FloatTensor<Self>;
 }
@@ -70,6 +73,9 @@ impl FusedOps for Flex {
     fn fused_cross_entropy(logits: FloatTensor<Self>, targets: IntTensor<Self>) -> FloatTensor<Self> {
         cross_entropy::primal(logits, targets)
     }
+    fn fused_bias_activation(x: FloatTensor<Self>, bias: FloatTensor<Self>, act: crate::config::Activation) -> FloatTensor<Self> {
+        activation::primal(x, bias, act)
+    }
 }
 
 impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
@@ -78,5 +84,8 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
     }
     fn fused_cross_entropy(logits: FloatTensor<Self>, targets: IntTensor<Self>) -> FloatTensor<Self> {
         cross_entropy::autodiff::<C>(logits, targets)
+    }
+    fn fused_bias_activation(x: FloatTensor<Self>, bias: FloatTensor<Self>, act: crate::config::Activation) -> FloatTensor<Self> {
+        activation::autodiff::<C>(x, bias, act)
     }
 }
