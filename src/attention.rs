@@ -1,9 +1,8 @@
 //! Multi-head self-attention with every positional encoding's hook: RoPE rotates queries and
 //! keys, ALiBi and T5 add a per-head bias to the scores, and the padding / causal masks apply.
 
-use crate::kernels::{self, ScoreBias};
+use crate::kernels::{self, RopeTables, ScoreBias};
 use crate::layers::Linear;
-use crate::position::apply_rope;
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig};
 use burn::tensor::{Device, Tensor};
@@ -13,7 +12,7 @@ use burn::tensor::{Device, Tensor};
 pub struct AttentionContext {
     pub bias: ScoreBias,
     /// RoPE `(cos, sin)` tables `[len, head_dim]`.
-    pub rope: Option<(Tensor<2>, Tensor<2>)>,
+    pub rope: Option<RopeTables>,
 }
 
 #[derive(Module, Debug)]
@@ -43,15 +42,11 @@ impl SelfAttention {
     pub fn forward(&self, x: Tensor<3>, ctx: &AttentionContext) -> Tensor<3> {
         let [b, s, h] = x.dims();
         let (nh, dh) = (self.num_heads, h / self.num_heads);
-        let heads = |t: Tensor<3>| t.reshape([b, s, nh, dh]).swap_dims(1, 2);
-        let mut q = heads(self.query.forward(x.clone()));
-        let mut k = heads(self.key.forward(x.clone()));
+        let heads = |t: Tensor<3>| t.reshape([b, s, nh, dh]);
+        let q = heads(self.query.forward(x.clone()));
+        let k = heads(self.key.forward(x.clone()));
         let v = heads(self.value.forward(x));
-        if let Some((cos, sin)) = &ctx.rope {
-            q = apply_rope(q, cos, sin);
-            k = apply_rope(k, cos, sin);
-        }
-        let context = kernels::attention(q, k, v, &ctx.bias, &self.dropout);
-        self.output.forward(context.swap_dims(1, 2).reshape([b, s, h]))
+        let context = kernels::attention(q, k, v, &ctx.bias, ctx.rope.as_ref(), &self.dropout);
+        self.output.forward(context.reshape([b, s, h]))
     }
 }

@@ -167,3 +167,119 @@ fn bias_gelu_f32_fused_agrees_with_composite() {
     assert!(max_abs_diff(&fused.1, &composite.1) < 2e-6, "dx {}", max_abs_diff(&fused.1, &composite.1));
     assert!(max_abs_diff(&fused.2, &composite.2) < 1e-4, "dbias {}", max_abs_diff(&fused.2, &composite.2));
 }
+
+mod attention {
+    use super::*;
+    use burn::nn::DropoutConfig;
+    use burn::tensor::{DType, Tensor};
+    use positio::kernels::ScoreBias;
+    use positio::position::{alibi_bias, Rope};
+
+    const B: usize = 2;
+    const S: usize = 6;
+    const H: usize = 2;
+    const D: usize = 4;
+
+    struct Case {
+        causal: bool,
+        bias: bool,
+        rope: bool,
+    }
+
+    fn cases() -> Vec<Case> {
+        let mut v = Vec::new();
+        for causal in [false, true] {
+            for (bias, rope) in [(false, false), (true, false), (false, true), (true, true)] {
+                v.push(Case { causal, bias, rope });
+            }
+        }
+        v
+    }
+
+    /// sum(attention(q, k, v) * upstream) and its gradients w.r.t. q, k, v and the bias.
+    fn run(case: &Case, q: &[f64], k: &[f64], v: &[f64], bias: &[f64], p: f64) -> (f64, Vec<Vec<f64>>) {
+        let dev = cpu().autodiff();
+        let t = |x: &[f64]| f64_tensor(x.to_vec(), [B, S, H, D], &dev).require_grad();
+        let (q, k, v) = (t(q), t(k), t(v));
+        let pos = case.bias.then(|| f64_tensor(bias.to_vec(), [H, S, S], &dev).require_grad());
+        // The second sequence has two padding positions.
+        let mask = vec![vec![1u8; S], [vec![1u8; S - 2], vec![0u8; 2]].concat()];
+        let sb = ScoreBias::new(&mask, case.causal, pos.clone(), &dev);
+        let rope = case.rope.then(|| Rope::new(D, 10000.0, None).tables(S, &dev));
+        let dropout = DropoutConfig::new(p).init();
+        let out = kernels::attention(q.clone(), k.clone(), v.clone(), &sb, rope.as_ref(), &dropout);
+        let up = f64_tensor(values(B * S * H * D, 99, 1.0), [B, S, H, D], &dev);
+        let loss = (out * up).sum();
+        let g = loss.clone().backward();
+        let mut grads = vec![to_vec(q.grad(&g).unwrap()), to_vec(k.grad(&g).unwrap()), to_vec(v.grad(&g).unwrap())];
+        if let Some(pos) = pos {
+            grads.push(to_vec(pos.grad(&g).unwrap()));
+        }
+        (to_vec(loss)[0], grads)
+    }
+
+    fn inputs() -> (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>) {
+        let n = B * S * H * D;
+        (values(n, 71, 1.5), values(n, 72, 1.5), values(n, 73, 1.0), to_vec(alibi_bias(H, S, &cpu()).cast(DType::F64)))
+    }
+
+    #[test]
+    fn fused_attention_matches_composite_in_every_configuration() {
+        let (q, k, v, bias) = inputs();
+        let bias: Vec<f64> = bias.iter().zip(values(H * S * S, 74, 0.5)).map(|(a, b)| a + b).collect();
+        for case in cases() {
+            let (fused, composite) = both(|| run(&case, &q, &k, &v, &bias, 0.0));
+            let label = format!("causal={} bias={} rope={}", case.causal, case.bias, case.rope);
+            assert!((fused.0 - composite.0).abs() < 1e-12, "{label}: output");
+            for (i, (a, b)) in fused.1.iter().zip(&composite.1).enumerate() {
+                assert!(max_abs_diff(a, b) < 1e-12, "{label}: gradient {i} differs by {}", max_abs_diff(a, b));
+            }
+        }
+    }
+
+    #[test]
+    fn fused_attention_gradients_match_finite_differences_with_dropout() {
+        // Dropout masks are a function of the seed, so the fused op is deterministic given it.
+        let (q, k, v, bias) = inputs();
+        for case in cases() {
+            let p = 0.25;
+            let seeded = |q: &[f64], k: &[f64], v: &[f64], b: &[f64]| {
+                kernels::seed_dropout(1234);
+                run(&case, q, k, v, b, p)
+            };
+            let (_, grads) = seeded(&q, &k, &v, &bias);
+            let label = format!("causal={} bias={} rope={}", case.causal, case.bias, case.rope);
+            let idx = sample_indices(q.len(), 12);
+            let check = |name: &str, analytic: &[f64], f: &dyn Fn(&[f64]) -> f64, x: &[f64], idx: &[usize]| {
+                let num = numeric_grad(f, x, idx, 1e-6);
+                let ana: Vec<f64> = idx.iter().map(|&i| analytic[i]).collect();
+                assert!(max_abs_diff(&num, &ana) < 1e-7, "{label}: d{name} vs finite differences: {num:?} {ana:?}");
+            };
+            check("q", &grads[0], &|x| seeded(x, &k, &v, &bias).0, &q, &idx);
+            check("k", &grads[1], &|x| seeded(&q, x, &v, &bias).0, &k, &idx);
+            check("v", &grads[2], &|x| seeded(&q, &k, x, &bias).0, &v, &idx);
+            if case.bias {
+                check("bias", &grads[3], &|x| seeded(&q, &k, &v, x).0, &bias, &sample_indices(bias.len(), 12));
+            }
+        }
+        // Dropout really drops: the output differs from the undropped one.
+        let case = Case { causal: false, bias: false, rope: false };
+        kernels::seed_dropout(1);
+        let dropped = run(&case, &q, &k, &v, &bias, 0.5).0;
+        assert!((dropped - run(&case, &q, &k, &v, &bias, 0.0).0).abs() > 1e-6);
+    }
+
+    #[test]
+    fn fused_attention_f32_agrees_with_composite() {
+        let dev = cpu();
+        let (b, s, h, d) = (3, 40, 4, 16);
+        let mk = |seed| Tensor::<4>::from_data(burn::tensor::TensorData::new(values(b * s * h * d, seed, 2.0).iter().map(|&v| v as f32).collect::<Vec<_>>(), [b, s, h, d]), &dev);
+        let (q, k, v) = (mk(81), mk(82), mk(83));
+        let mask = vec![vec![1u8; s], vec![1u8; s - 7].into_iter().chain(vec![0; 7]).collect(), vec![1u8; 1].into_iter().chain(vec![0; s - 1]).collect()];
+        let sb = ScoreBias::new(&mask, false, Some(alibi_bias(h, s, &dev)), &dev);
+        let rope = Rope::new(d, 10000.0, None).tables(s, &dev);
+        let dropout = DropoutConfig::new(0.1).init();
+        let (fused, composite) = both(|| to_vec(kernels::attention(q.clone(), k.clone(), v.clone(), &sb, Some(&rope), &dropout)));
+        assert!(max_abs_diff(&fused, &composite) < 1e-5, "{}", max_abs_diff(&fused, &composite));
+    }
+}

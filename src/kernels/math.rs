@@ -115,7 +115,8 @@ pub fn sum_map<T: Real>(v: &[T], f: impl Fn(T) -> T) -> T {
 /// Defines `$name`, which runs `$body` compiled for AVX-512, AVX2+FMA or the baseline,
 /// whichever this CPU has (detected once, cached by the standard library).
 macro_rules! simd {
-    ($vis:vis fn $name:ident<$T:ident: $bound:path>($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident<$T:ident: $bound:path>($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
+        $(#[$meta])*
         $vis fn $name<$T: $bound>($($arg: $ty),*) $(-> $ret)? {
             #[inline(always)]
             fn generic<$T: $bound>($($arg: $ty),*) $(-> $ret)? $body

@@ -12,6 +12,7 @@
 pub mod activation;
 pub mod attention;
 pub mod cross_entropy;
+mod gemm;
 pub mod layer_norm;
 mod math;
 mod tensor;
@@ -19,23 +20,25 @@ mod tensor;
 use burn::backend::{backend_extension, tensor::FloatTensor, tensor::IntTensor, Autodiff, Backend, Flex};
 use burn_autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::tensor::{DType, Tensor};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::cell::Cell;
 
 pub use activation::{bias_activation, bias_activation_composite};
-pub use attention::{attention, attention_composite, ScoreBias, MASKED};
+pub use attention::{attention, attention_composite, seed_dropout, AttentionOptions, RopeTables, ScoreBias, MASKED};
 pub use cross_entropy::{cross_entropy, cross_entropy_composite};
 pub use layer_norm::{layer_norm, layer_norm_composite};
 
-static FUSED: AtomicBool = AtomicBool::new(true);
+thread_local! {
+    static FUSED: Cell<bool> = const { Cell::new(true) };
+}
 
-/// Switches the fused kernels on (default) or off; off runs every op as its composite twin.
-/// Used by tests and benchmarks to compare the two paths in one process.
+/// Switches the fused kernels on (default) or off for the calling thread; off runs every op as
+/// its composite twin. Tests and benchmarks compare the two paths in one process.
 pub fn set_fused(on: bool) {
-    FUSED.store(on, Ordering::SeqCst);
+    FUSED.with(|f| f.set(on));
 }
 
 pub fn fused_enabled() -> bool {
-    FUSED.load(Ordering::SeqCst)
+    FUSED.with(Cell::get)
 }
 
 /// Whether the fused CPU kernels can run on `x` and the other operands' dtypes.
@@ -62,6 +65,19 @@ pub trait FusedOps: Backend {
     /// `act(x + bias)` for `x` `[rows, width]`.
     fn fused_bias_activation(x: FloatTensor<Self>, bias: FloatTensor<Self>, act: crate::config::Activation) -> FloatTensor<Self>;
 
+    /// Self-attention over `[batch, len, heads, head_dim]` operands (see `attention`);
+    /// `position_bias` `[heads, len, len]` and `rope` (cos and sin stacked, `[2, len, head_dim]`)
+    /// are read only when `options` says they are present.
+    fn fused_attention(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        key_mask: FloatTensor<Self>,
+        position_bias: FloatTensor<Self>,
+        rope: FloatTensor<Self>,
+        options: AttentionOptions,
+    ) -> FloatTensor<Self>;
+
     /// Mean softmax cross-entropy of `logits` `[rows, classes]` against `targets` `[rows]`.
     fn fused_cross_entropy(logits: FloatTensor<Self>, targets: IntTensor<Self>) -> FloatTensor<Self>;
 }
@@ -76,6 +92,17 @@ impl FusedOps for Flex {
     fn fused_bias_activation(x: FloatTensor<Self>, bias: FloatTensor<Self>, act: crate::config::Activation) -> FloatTensor<Self> {
         activation::primal(x, bias, act)
     }
+    fn fused_attention(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        key_mask: FloatTensor<Self>,
+        position_bias: FloatTensor<Self>,
+        rope: FloatTensor<Self>,
+        options: AttentionOptions,
+    ) -> FloatTensor<Self> {
+        attention::primal(q, k, v, key_mask, position_bias, rope, options)
+    }
 }
 
 impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
@@ -87,5 +114,16 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
     }
     fn fused_bias_activation(x: FloatTensor<Self>, bias: FloatTensor<Self>, act: crate::config::Activation) -> FloatTensor<Self> {
         activation::autodiff::<C>(x, bias, act)
+    }
+    fn fused_attention(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        key_mask: FloatTensor<Self>,
+        position_bias: FloatTensor<Self>,
+        rope: FloatTensor<Self>,
+        options: AttentionOptions,
+    ) -> FloatTensor<Self> {
+        attention::autodiff::<C>(q, k, v, key_mask, position_bias, rope, options)
     }
 }
