@@ -235,22 +235,40 @@ impl ModelConfig {
     /// Reads and validates `config.json`.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
-        let config: ModelConfig =
+        let mut config: ModelConfig =
             serde_json::from_str(&text).map_err(|e| Error::file(path, format!("malformed config: {e}")))?;
+        // Hugging Face's name for a causal BERT.
+        if config.extra.get("is_decoder") == Some(&serde_json::Value::Bool(true)) {
+            config.causal = true;
+        }
         config.validate().map_err(|m| Error::file(path, m))?;
         Ok(config)
     }
 
+    /// Whether Hugging Face's `BertModel` computes exactly this model: learned absolute
+    /// positions and post-LN blocks (causal masking is its `is_decoder`).
+    pub fn is_plain_bert(&self) -> bool {
+        self.position_embedding_type == PositionKind::Absolute && self.norm_position == NormPosition::Post
+    }
+
+    /// Writes `config.json`. A model that Hugging Face's BERT code would load but compute
+    /// differently (other positions, pre-LN) gets `model_type` "positio", so that
+    /// `transformers` refuses it instead of silently ignoring its positional encoding.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let text = serde_json::to_string_pretty(self).expect("config serialises");
+        let mut c = self.clone();
+        c.model_type = if c.is_plain_bert() { "bert".into() } else { "positio".into() };
+        if c.causal {
+            c.extra.insert("is_decoder".into(), serde_json::Value::Bool(true));
+        }
+        let text = serde_json::to_string_pretty(&c).expect("config serialises");
         crate::io::write_atomic(path, text.as_bytes())
     }
 
     /// Checks that the numbers describe a model positio can build.
     pub fn validate(&self) -> std::result::Result<(), String> {
-        if self.model_type != "bert" {
+        if self.model_type != "bert" && self.model_type != "positio" {
             return Err(format!(
-                "unsupported architecture: model_type '{}' (positio reads BERT-family encoders, model_type \"bert\")",
+                "unsupported architecture: model_type '{}' (positio reads BERT encoders, model_type \"bert\", and its own, \"positio\")",
                 self.model_type
             ));
         }

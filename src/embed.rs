@@ -2,6 +2,7 @@
 //! over real tokens, then L2-normalised.
 
 use crate::encoder::{l2_normalize, mean_pool, Batch, EncoderModel};
+use burn::tensor::Tensor;
 use crate::tokenizer::Tokenizer;
 use crate::{hf, Error, Result};
 use burn::tensor::Device;
@@ -35,18 +36,53 @@ impl Embedder {
         Ok(Embedder { model, tokenizer, max_len, device: device.clone() })
     }
 
-    /// Unit-norm embeddings of `texts`, in order, computed `batch_size` texts at a time.
+    /// Unit-norm mean-pooled embeddings of `texts`, in order, `batch_size` texts at a time.
     pub fn embed(&self, texts: &[String], batch_size: usize) -> Result<Vec<Vec<f32>>> {
+        self.run(texts, batch_size, |hidden, batch| l2_normalize(mean_pool(hidden, batch)))
+    }
+
+    /// Unit-norm embeddings of the [CLS] position.
+    pub fn embed_cls(&self, texts: &[String], batch_size: usize) -> Result<Vec<Vec<f32>>> {
+        self.run(texts, batch_size, |hidden, _| {
+            let [b, _, h] = hidden.dims();
+            l2_normalize(hidden.narrow(1, 0, 1).reshape([b, h]))
+        })
+    }
+
+    /// Token ids and last hidden states (`[tokens][hidden]`, no padding) of each text.
+    pub fn token_states(&self, texts: &[String], batch_size: usize) -> Result<Vec<(Vec<u32>, Vec<Vec<f32>>)>> {
         let mut out = Vec::with_capacity(texts.len());
         for chunk in texts.chunks(batch_size.max(1)) {
-            let ids = chunk.iter().map(|t| self.tokenizer.encode(t, self.max_len)).collect::<Result<Vec<_>>>()?;
+            let ids = self.encode(chunk)?;
             let batch = Batch::new(&ids, self.tokenizer.pad_id, &self.device);
             let hidden = self.model.forward(&batch);
-            let emb = l2_normalize(mean_pool(hidden, &batch));
+            let [_, s, h] = hidden.dims();
+            let v = to_vec(hidden.reshape([-1]))?;
+            for (i, seq) in ids.into_iter().enumerate() {
+                let states = (0..seq.len()).map(|t| v[(i * s + t) * h..][..h].to_vec()).collect();
+                out.push((seq, states));
+            }
+        }
+        Ok(out)
+    }
+
+    fn encode(&self, texts: &[String]) -> Result<Vec<Vec<u32>>> {
+        texts.iter().map(|t| self.tokenizer.encode(t, self.max_len)).collect()
+    }
+
+    fn run(&self, texts: &[String], batch_size: usize, pool: impl Fn(Tensor<3>, &Batch) -> Tensor<2>) -> Result<Vec<Vec<f32>>> {
+        let mut out = Vec::with_capacity(texts.len());
+        for chunk in texts.chunks(batch_size.max(1)) {
+            let batch = Batch::new(&self.encode(chunk)?, self.tokenizer.pad_id, &self.device);
+            let emb = pool(self.model.forward(&batch), &batch);
             let [b, h] = emb.dims();
-            let v = emb.into_data().convert::<f32>().try_into_vec::<f32>().map_err(|e| Error::invalid(format!("{e:?}")))?;
+            let v = to_vec(emb.reshape([-1]))?;
             out.extend((0..b).map(|i| v[i * h..(i + 1) * h].to_vec()));
         }
         Ok(out)
     }
+}
+
+fn to_vec(t: Tensor<1>) -> Result<Vec<f32>> {
+    t.into_data().convert::<f32>().try_into_vec::<f32>().map_err(|e| Error::invalid(format!("cannot read tensor: {e:?}")))
 }

@@ -7,6 +7,7 @@
 pub mod attention;
 pub mod bench;
 pub mod config;
+pub mod demo;
 pub mod embed;
 pub mod encoder;
 pub mod error;
@@ -15,7 +16,9 @@ pub mod hf;
 pub mod io;
 pub mod kernels;
 pub mod layers;
+pub mod objectives;
 pub mod position;
+pub mod rng;
 pub mod runtime;
 pub mod tokenizer;
 

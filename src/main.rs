@@ -15,8 +15,30 @@ struct Cli {
     command: Command,
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Pooling {
+    Mean,
+    Cls,
+    None,
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Run the whole pipeline on a small built-in corpus in seconds: train a tokenizer, pretrain
+    /// a small encoder with masked-LM, save it as a Hugging Face directory, reload it, embed.
+    Demo {
+        /// Where to write the model directory.
+        #[arg(long, default_value = "runs/demo")]
+        out: PathBuf,
+        /// Positional encoding of the model.
+        #[arg(long, value_enum, default_value = "rope")]
+        position: positio::config::PositionKind,
+        /// Training steps.
+        #[arg(long, default_value_t = 300)]
+        steps: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
     /// Describe a model directory: architecture, positional encoding, parameters, vocabulary.
     Info {
         /// A Hugging Face-style model directory (config.json, model.safetensors, tokenizer.json).
@@ -33,6 +55,10 @@ enum Command {
         /// Texts per forward pass.
         #[arg(long, default_value_t = 32)]
         batch_size: usize,
+        /// mean (sentence-transformers), cls, or none: each token's last hidden state
+        /// ({"text", "tokens", "hidden"}).
+        #[arg(long, default_value = "mean")]
+        pooling: Pooling,
         /// cpu, cuda or cuda:N (cuda needs a build with `--features cuda`).
         #[arg(long, default_value = "cpu")]
         device: DeviceKind,
@@ -92,7 +118,7 @@ fn info(dir: &PathBuf) -> Result<()> {
     Ok(())
 }
 
-fn embed(dir: &PathBuf, texts: Vec<String>, batch_size: usize, device: DeviceKind) -> Result<()> {
+fn embed(dir: &PathBuf, texts: Vec<String>, batch_size: usize, pooling: Pooling, device: DeviceKind) -> Result<()> {
     let embedder = Embedder::load(dir, &runtime::device(device)?)?;
     let texts = if texts.is_empty() {
         std::io::stdin().lock().lines().collect::<std::io::Result<Vec<_>>>().map_err(|e| positio::Error::invalid(format!("cannot read standard input: {e}")))?
@@ -101,8 +127,17 @@ fn embed(dir: &PathBuf, texts: Vec<String>, batch_size: usize, device: DeviceKin
     };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for chunk in texts.chunks(batch_size.max(1) * 8) {
-        for (text, e) in chunk.iter().zip(embedder.embed(chunk, batch_size)?) {
-            let line = serde_json::json!({ "text": text, "embedding": e });
+        let lines: Vec<serde_json::Value> = match pooling {
+            Pooling::Mean => embedder.embed(chunk, batch_size)?.into_iter().zip(chunk).map(|(e, t)| serde_json::json!({ "text": t, "embedding": e })).collect(),
+            Pooling::Cls => embedder.embed_cls(chunk, batch_size)?.into_iter().zip(chunk).map(|(e, t)| serde_json::json!({ "text": t, "embedding": e })).collect(),
+            Pooling::None => embedder
+                .token_states(chunk, batch_size)?
+                .into_iter()
+                .zip(chunk)
+                .map(|((ids, h), t)| serde_json::json!({ "text": t, "tokens": ids, "hidden": h }))
+                .collect(),
+        };
+        for line in lines {
             writeln!(out, "{line}").map_err(|e| positio::Error::invalid(format!("cannot write output: {e}")))?;
         }
     }
@@ -136,8 +171,11 @@ fn main() -> ExitCode {
     runtime::init();
     let cli = Cli::parse();
     let result = match &cli.command {
+        Command::Demo { out, position, steps, seed } => {
+            positio::demo::run(&positio::demo::DemoOptions { out: out.clone(), position: *position, steps: *steps, seed: *seed }).map(|_| ())
+        }
         Command::Info { model_dir } => info(model_dir),
-        Command::Embed { model_dir, text, batch_size, device } => embed(model_dir, text.clone(), *batch_size, *device),
+        Command::Embed { model_dir, text, batch_size, pooling, device } => embed(model_dir, text.clone(), *batch_size, *pooling, *device),
         Command::Bench { task, batch, len, loss_fraction, steps, warmup, model, no_fused } => {
             bench(task, *batch, *len, *loss_fraction, *steps, *warmup, model.as_deref(), *no_fused)
         }

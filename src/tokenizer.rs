@@ -64,4 +64,72 @@ impl Tokenizer {
     pub fn inner(&self) -> &tokenizers::Tokenizer {
         &self.inner
     }
+
+    /// Writes `tokenizer.json` (atomically).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let json = self.inner.to_string(true).map_err(|e| Error::file(path, format!("cannot serialise tokenizer: {e}")))?;
+        crate::io::write_atomic(path, json.as_bytes())
+    }
+
+    /// Whether each id is a `##` continuation piece (for whole-word masking).
+    pub fn continuation_flags(&self) -> Vec<bool> {
+        let mut flags = vec![false; self.vocab_size()];
+        for (token, id) in self.inner.get_vocab(true) {
+            if let Some(f) = flags.get_mut(id as usize) {
+                *f = token.starts_with("##");
+            }
+        }
+        flags
+    }
+}
+
+/// The special tokens of a positio-trained tokenizer, with ids 0..5 in this order.
+pub const SPECIAL_TOKENS: [&str; 5] = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
+
+/// Options of [`train_wordpiece`].
+#[derive(Debug, Clone, Copy)]
+pub struct TrainOptions {
+    pub vocab_size: usize,
+    /// Keep case (as CoNLL NER needs) or lowercase everything.
+    pub cased: bool,
+    /// Pieces seen fewer times are not merged into the vocabulary.
+    pub min_frequency: u64,
+}
+
+/// Trains a BERT-style WordPiece tokenizer (BERT normaliser and pre-tokeniser, [CLS] … [SEP]
+/// post-processing) on `texts`.
+pub fn train_wordpiece<I, S>(texts: I, opts: TrainOptions) -> Result<Tokenizer>
+where
+    I: Iterator<Item = S> + Send,
+    S: AsRef<str> + Send,
+{
+    use tokenizers::decoders::wordpiece::WordPiece as WordPieceDecoder;
+    use tokenizers::models::wordpiece::{WordPiece, WordPieceTrainerBuilder};
+    use tokenizers::normalizers::BertNormalizer;
+    use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
+    use tokenizers::processors::bert::BertProcessing;
+    use tokenizers::{AddedToken, TokenizerBuilder};
+
+    let fail = |e: tokenizers::Error| Error::invalid(format!("tokenizer training failed: {e}"));
+    let model = WordPiece::builder().unk_token("[UNK]".into()).build().map_err(fail)?;
+    let mut tk = TokenizerBuilder::new()
+        .with_model(model)
+        .with_normalizer(Some(BertNormalizer::new(true, true, None, !opts.cased)))
+        .with_pre_tokenizer(Some(BertPreTokenizer))
+        .with_post_processor(Some(BertProcessing::new(("[SEP]".into(), 3), ("[CLS]".into(), 2))))
+        .with_decoder(Some(WordPieceDecoder::default()))
+        .build()
+        .map_err(fail)?;
+    let mut trainer = WordPieceTrainerBuilder::new()
+        .vocab_size(opts.vocab_size)
+        .min_frequency(opts.min_frequency)
+        .show_progress(false)
+        .special_tokens(SPECIAL_TOKENS.iter().map(|t| AddedToken::from(*t, true)).collect())
+        .build();
+    tk.train(&mut trainer, texts).map_err(fail)?;
+    let inner: tokenizers::Tokenizer = tk.into();
+    for (id, token) in SPECIAL_TOKENS.iter().enumerate() {
+        debug_assert_eq!(inner.token_to_id(token), Some(id as u32));
+    }
+    Ok(Tokenizer { inner, path: PathBuf::new(), pad_id: 0 })
 }
