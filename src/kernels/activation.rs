@@ -6,7 +6,7 @@ use super::tensor::{dims, tensor, values, with_real};
 use super::{use_fused, FusedOps};
 use crate::config::Activation;
 use burn::backend::{tensor::FloatTensor, Autodiff, Dispatch, Flex};
-use burn::tensor::activation::{gelu, gelu_approximate, relu};
+use burn::tensor::activation;
 use burn::tensor::Tensor;
 use burn_autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
 use burn_autodiff::grads::Gradients;
@@ -27,9 +27,9 @@ pub fn bias_activation(x: Tensor<2>, bias: Tensor<1>, act: Activation) -> Tensor
 pub fn bias_activation_composite(x: Tensor<2>, bias: Tensor<1>, act: Activation) -> Tensor<2> {
     let x = x + bias.unsqueeze();
     match act {
-        Activation::Gelu => gelu(x),
-        Activation::GeluTanh => gelu_approximate(x),
-        Activation::Relu => relu(x),
+        Activation::Gelu => activation::gelu(x),
+        Activation::GeluTanh => activation::gelu_approximate(x),
+        Activation::Relu => activation::relu(x),
     }
 }
 
@@ -38,58 +38,81 @@ const FRAC_1_SQRT_2: f64 = std::f64::consts::FRAC_1_SQRT_2;
 /// 1 / sqrt(2π), the standard normal density at 0.
 const INV_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
 
-/// The activation and its derivative at `z`, as `(act(z), act'(z))`.
+/// `(act(z), act'(z))` for exact GELU: `z Φ(z)`, derivative `Φ(z) + z φ(z)`.
 #[inline(always)]
-fn act_and_grad<T: FastMath>(z: T, act: Activation) -> (T, T) {
+fn gelu<T: FastMath>(z: T) -> (T, T) {
     let half = T::from(0.5).unwrap();
-    let one = T::one();
-    match act {
-        Activation::Gelu => {
-            // x Φ(x), derivative Φ(x) + x φ(x).
-            let cdf = half * (one + (z * T::from(FRAC_1_SQRT_2).unwrap()).ferf());
-            let pdf = T::from(INV_SQRT_2PI).unwrap() * (-half * z * z).fexp();
-            (z * cdf, cdf + z * pdf)
-        }
-        Activation::GeluTanh => {
-            // 0.5 x (1 + tanh(u)), u = sqrt(2/π) (x + 0.044715 x³); tanh(u) = 1 - 2 / (e^{2u} + 1).
-            let c = T::from(0.044_715).unwrap();
-            let k = T::from(SQRT_2_OVER_PI).unwrap();
-            let u = k * (z + c * z * z * z);
-            let two = T::from(2.0).unwrap();
-            let t = one - two / ((two * u).min(T::from(80.0).unwrap()).fexp() + one);
-            let du = k * (one + T::from(3.0).unwrap() * c * z * z);
-            (half * z * (one + t), half * (one + t) + half * z * (one - t * t) * du)
-        }
-        Activation::Relu => {
-            if z > T::zero() {
-                (z, one)
-            } else {
-                (T::zero(), T::zero())
+    let cdf = half * (T::one() + (z * T::from(FRAC_1_SQRT_2).unwrap()).ferf());
+    let pdf = T::from(INV_SQRT_2PI).unwrap() * (-half * z * z).fexp();
+    (z * cdf, cdf + z * pdf)
+}
+
+/// The tanh approximation: `0.5 z (1 + tanh(u))`, `u = sqrt(2/π) (z + 0.044715 z³)`, with
+/// `tanh(u) = 1 - 2 / (e^{2u} + 1)`.
+#[inline(always)]
+fn gelu_tanh<T: FastMath>(z: T) -> (T, T) {
+    let (half, one, two) = (T::from(0.5).unwrap(), T::one(), T::from(2.0).unwrap());
+    let c = T::from(0.044_715).unwrap();
+    let k = T::from(SQRT_2_OVER_PI).unwrap();
+    let u = k * (z + c * z * z * z);
+    let t = one - two / ((two * u).min(T::from(80.0).unwrap()).fexp() + one);
+    let du = k * (one + T::from(3.0).unwrap() * c * z * z);
+    (half * z * (one + t), half * (one + t) + half * z * (one - t * t) * du)
+}
+
+#[inline(always)]
+fn relu<T: FastMath>(z: T) -> (T, T) {
+    let positive = z > T::zero();
+    (z.max(T::zero()), if positive { T::one() } else { T::zero() })
+}
+
+/// Runs `$body` with `$f` bound to the activation function of `$act` (one loop per function,
+/// so each compiles to straight-line SIMD code).
+macro_rules! with_activation {
+    ($act:expr, $f:ident => $body:expr) => {
+        match $act {
+            Activation::Gelu => {
+                let $f = gelu::<T>;
+                $body
+            }
+            Activation::GeluTanh => {
+                let $f = gelu_tanh::<T>;
+                $body
+            }
+            Activation::Relu => {
+                let $f = relu::<T>;
+                $body
             }
         }
-    }
+    };
 }
 
 simd! {
     fn forward_rows<T: FastMath>(x: &[T], bias: &[T], act: Activation, out: &mut [T]) {
         let width = bias.len();
-        for (xr, o) in x.chunks_exact(width).zip(out.chunks_exact_mut(width)) {
-            for i in 0..width {
-                o[i] = act_and_grad(xr[i] + bias[i], act).0;
+        with_activation!(act, f => {
+            for (xr, o) in x.chunks_exact(width).zip(out.chunks_exact_mut(width)) {
+                for i in 0..width {
+                    o[i] = f(xr[i] + bias[i]).0;
+                }
             }
-        }
+        })
     }
 }
 
 simd! {
     fn backward_rows<T: FastMath>(x: &[T], bias: &[T], grad: &[T], act: Activation, dx: &mut [T], dbias: &mut [T]) {
         let width = bias.len();
-        for ((xr, gr), d) in x.chunks_exact(width).zip(grad.chunks_exact(width)).zip(dx.chunks_exact_mut(width)) {
-            for i in 0..width {
-                d[i] = gr[i] * act_and_grad(xr[i] + bias[i], act).1;
-                dbias[i] = dbias[i] + d[i];
+        with_activation!(act, f => {
+            for ((xr, gr), d) in x.chunks_exact(width).zip(grad.chunks_exact(width)).zip(dx.chunks_exact_mut(width)) {
+                for i in 0..width {
+                    d[i] = gr[i] * f(xr[i] + bias[i]).1;
+                }
+                for i in 0..width {
+                    dbias[i] = dbias[i] + d[i];
+                }
             }
-        }
+        })
     }
 }
 

@@ -11,7 +11,7 @@
 //! instead of storing them.
 
 use super::gemm::{matmul, Mat};
-use super::math::{simd, FastMath};
+use super::math::{max, simd, sum_map, FastMath};
 use super::tensor::{dims, tensor, values, with_real};
 use super::{use_fused, FusedOps};
 use burn::backend::{tensor::FloatTensor, Autodiff, Dispatch, Flex};
@@ -234,25 +234,24 @@ simd! {
     fn softmax_rows<T: FastMath>(scores: &mut [T], s: usize, bias: &[T], mask: &[T], causal: bool) {
         for (i, row) in scores.chunks_exact_mut(s).enumerate() {
             let visible = if causal { i + 1 } else { s };
-            let b = if bias.is_empty() { None } else { Some(&bias[i * s..][..s]) };
-            let mut m = T::neg_infinity();
-            for j in 0..visible {
-                let x = row[j] + mask[j] + b.map_or(T::zero(), |b| b[j]);
-                row[j] = x;
-                m = m.max(x);
+            let (row, hidden) = row.split_at_mut(visible);
+            for (x, &m) in row.iter_mut().zip(mask) {
+                *x = *x + m;
             }
-            let mut sum = T::zero();
-            for x in &mut row[..visible] {
+            if !bias.is_empty() {
+                for (x, &b) in row.iter_mut().zip(&bias[i * s..]) {
+                    *x = *x + b;
+                }
+            }
+            let m = max(row);
+            for x in row.iter_mut() {
                 *x = (*x - m).fexp();
-                sum = sum + *x;
             }
-            let inv = T::one() / sum;
-            for x in &mut row[..visible] {
+            let inv = T::one() / sum_map(row, |x| x);
+            for x in row.iter_mut() {
                 *x = *x * inv;
             }
-            for x in &mut row[visible..] {
-                *x = T::zero();
-            }
+            hidden.fill(T::zero());
         }
     }
 }

@@ -15,7 +15,8 @@ pub fn exp_f32(x: f32) -> f32 {
     const LN2_LO: f32 = -2.121_944_4e-4;
     const ROUND: f32 = 12_582_912.0; // 1.5 * 2^23: adding and subtracting it rounds to integer
     let x = x.clamp(-87.3, 88.3);
-    let n = (x * LOG2E + ROUND) - ROUND;
+    let t = x * LOG2E + ROUND;
+    let n = t - ROUND;
     let r = x - n * LN2_HI - n * LN2_LO;
     let mut p = 1.987_569_1e-4f32;
     p = p * r + 1.398_199_9e-3;
@@ -24,7 +25,10 @@ pub fn exp_f32(x: f32) -> f32 {
     p = p * r + 1.666_666_5e-1;
     p = p * r + 5.000_000_1e-1;
     let y = p * r * r + r + 1.0;
-    y * f32::from_bits(((n as i32 + 127) << 23) as u32)
+    // n sits in the low mantissa bits of t; taking it from there (instead of `n as i32`, whose
+    // NaN / saturation rules block vectorisation) keeps the whole function in SIMD registers.
+    let n = (t.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
+    y * f32::from_bits(((n + 127) << 23) as u32)
 }
 
 /// `erf(x)` to within 5e-7 absolute (a rational minimax approximation on [-4, 4], beyond
