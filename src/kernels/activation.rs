@@ -1,7 +1,7 @@
 //! Bias addition fused with the feed-forward activation: `act(x + bias)`, one pass forward and
 //! one pass backward (plus the bias-gradient reduction), with vectorised erf / exp.
 
-use super::math::{simd, FastMath};
+use super::math::{simd, sum_in_order, FastMath};
 use super::tensor::{dims, tensor, values, with_real};
 use super::{use_fused, FusedOps};
 use crate::config::Activation;
@@ -136,19 +136,17 @@ fn backward(x: &FlexTensor, bias: &FlexTensor, grad: &FlexTensor, act: Activatio
         let (xv, bv, gv) = (values::<T>(x), values::<T>(bias), values::<T>(grad));
         let width = bv.len();
         let mut dx = vec![T::zero(); xv.len()];
-        let zeros = || vec![T::zero(); width];
-        let db = dx
-            .par_chunks_mut(width * ROWS_PER_TASK)
-            .zip(xv.par_chunks(width * ROWS_PER_TASK).zip(gv.par_chunks(width * ROWS_PER_TASK)))
-            .fold(zeros, |mut db, (d, (x, g))| {
+        let chunk = width * ROWS_PER_TASK;
+        let partials: Vec<Vec<T>> = dx
+            .par_chunks_mut(chunk)
+            .zip(xv.par_chunks(chunk).zip(gv.par_chunks(chunk)))
+            .map(|(d, (x, g))| {
+                let mut db = vec![T::zero(); width];
                 backward_rows(x, &bv, g, act, d, &mut db);
                 db
             })
-            .reduce(zeros, |mut a, b| {
-                a.iter_mut().zip(b).for_each(|(a, b)| *a = *a + b);
-                a
-            });
-        (tensor(dx, dims(x)), tensor(db, vec![width]))
+            .collect();
+        (tensor(dx, dims(x)), tensor(sum_in_order(partials), vec![width]))
     })
 }
 

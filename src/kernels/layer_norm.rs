@@ -1,7 +1,8 @@
 //! LayerNorm over the last dimension, fused: one pass forward (saving mean and 1/std per row),
 //! one pass backward for the input plus one reduction for weight and bias.
 
-use super::tensor::{dims, tensor, values, with_real, Real};
+use super::math::{simd, sum_in_order, sum_map, FastMath};
+use super::tensor::{dims, tensor, values, with_real};
 use super::{use_fused, FusedOps};
 use burn::backend::{tensor::FloatTensor, Autodiff, Dispatch, Flex};
 use burn::tensor::Tensor;
@@ -36,72 +37,81 @@ pub fn layer_norm_composite<const D: usize>(x: Tensor<D>, weight: Tensor<1>, bia
 /// Rows per parallel task: large enough to amortise scheduling, small enough to balance.
 const ROWS_PER_TASK: usize = 16;
 
+simd! {
+    fn forward_rows<T: FastMath>(x: &[T], w: &[T], b: &[T], eps: T, y: &mut [T], mean: &mut [T], rstd: &mut [T]) {
+        let width = w.len();
+        let n = T::from(width).unwrap();
+        for (((row, y), m), r) in x.chunks_exact(width).zip(y.chunks_exact_mut(width)).zip(mean.iter_mut()).zip(rstd.iter_mut()) {
+            let mu = sum_map(row, |v| v) / n;
+            let var = sum_map(row, |v| (v - mu) * (v - mu)) / n;
+            let rs = T::one() / (var + eps).sqrt();
+            for i in 0..width {
+                y[i] = (row[i] - mu) * rs * w[i] + b[i];
+            }
+            *m = mu;
+            *r = rs;
+        }
+    }
+}
+
+simd! {
+    /// dx = rstd (g w - mean(g w) - x̂ mean(g w x̂)); accumulates dweight and dbias.
+    fn backward_rows<T: FastMath>(dy: &[T], x: &[T], w: &[T], mean: &[T], rstd: &[T], dx: &mut [T], dw: &mut [T], db: &mut [T]) {
+        let width = w.len();
+        let n = T::from(width).unwrap();
+        for ((((xr, gr), d), &m), &rs) in x.chunks_exact(width).zip(dy.chunks_exact(width)).zip(dx.chunks_exact_mut(width)).zip(mean).zip(rstd) {
+            // d holds x̂ until the end of the row.
+            for i in 0..width {
+                d[i] = (xr[i] - m) * rs;
+            }
+            let (mut sum_gw, mut sum_gwx) = (T::zero(), T::zero());
+            for i in 0..width {
+                let gw = gr[i] * w[i];
+                sum_gw = sum_gw + gw;
+                sum_gwx = sum_gwx + gw * d[i];
+                dw[i] = dw[i] + gr[i] * d[i];
+                db[i] = db[i] + gr[i];
+            }
+            let (mean_gw, mean_gwx) = (sum_gw / n, sum_gwx / n);
+            for i in 0..width {
+                d[i] = rs * (gr[i] * w[i] - mean_gw - d[i] * mean_gwx);
+            }
+        }
+    }
+}
+
 /// Returns (y, mean, rstd) for x viewed as [rows, width].
-fn forward_kernel<T: Real>(x: &[T], w: &[T], b: &[T], eps: f64) -> (Vec<T>, Vec<T>, Vec<T>) {
+fn forward_kernel<T: FastMath>(x: &[T], w: &[T], b: &[T], eps: f64) -> (Vec<T>, Vec<T>, Vec<T>) {
     let width = w.len();
     let rows = x.len() / width;
     let eps = T::from(eps).unwrap();
-    let n = T::from(width).unwrap();
     let mut y = vec![T::zero(); x.len()];
     let mut mean = vec![T::zero(); rows];
     let mut rstd = vec![T::zero(); rows];
     y.par_chunks_mut(width * ROWS_PER_TASK)
+        .zip(x.par_chunks(width * ROWS_PER_TASK))
         .zip(mean.par_chunks_mut(ROWS_PER_TASK).zip(rstd.par_chunks_mut(ROWS_PER_TASK)))
-        .enumerate()
-        .for_each(|(task, (y, (mean, rstd)))| {
-            for (r, y) in y.chunks_mut(width).enumerate() {
-                let row = &x[(task * ROWS_PER_TASK + r) * width..][..width];
-                let m = row.iter().copied().sum::<T>() / n;
-                let var = row.iter().map(|&v| (v - m) * (v - m)).sum::<T>() / n;
-                let rs = (var + eps).sqrt().recip();
-                for i in 0..width {
-                    y[i] = (row[i] - m) * rs * w[i] + b[i];
-                }
-                mean[r] = m;
-                rstd[r] = rs;
-            }
-        });
+        .for_each(|((y, x), (mean, rstd))| forward_rows(x, w, b, eps, y, mean, rstd));
     (y, mean, rstd)
 }
 
 /// Returns (dx, dweight, dbias).
-fn backward_kernel<T: Real>(dy: &[T], x: &[T], w: &[T], mean: &[T], rstd: &[T]) -> (Vec<T>, Vec<T>, Vec<T>) {
+fn backward_kernel<T: FastMath>(dy: &[T], x: &[T], w: &[T], mean: &[T], rstd: &[T]) -> (Vec<T>, Vec<T>, Vec<T>) {
     let width = w.len();
-    let n = T::from(width).unwrap();
     let mut dx = vec![T::zero(); x.len()];
-    let zeros = || (vec![T::zero(); width], vec![T::zero(); width]);
-    let (dw, db) = dx
-        .par_chunks_mut(width * ROWS_PER_TASK)
-        .enumerate()
-        .fold(zeros, |(mut dw, mut db), (task, dx)| {
-            for (r, dx) in dx.chunks_mut(width).enumerate() {
-                let row = task * ROWS_PER_TASK + r;
-                let (xr, gr) = (&x[row * width..][..width], &dy[row * width..][..width]);
-                let (m, rs) = (mean[row], rstd[row]);
-                // dx = rstd * (g*w - mean(g*w) - xhat * mean(g*w*xhat))
-                let (mut sum_gw, mut sum_gwx) = (T::zero(), T::zero());
-                for i in 0..width {
-                    let xhat = (xr[i] - m) * rs;
-                    let gw = gr[i] * w[i];
-                    sum_gw = sum_gw + gw;
-                    sum_gwx = sum_gwx + gw * xhat;
-                    dw[i] = dw[i] + gr[i] * xhat;
-                    db[i] = db[i] + gr[i];
-                }
-                let (mean_gw, mean_gwx) = (sum_gw / n, sum_gwx / n);
-                for i in 0..width {
-                    let xhat = (xr[i] - m) * rs;
-                    dx[i] = rs * (gr[i] * w[i] - mean_gw - xhat * mean_gwx);
-                }
-            }
+    let chunk = width * ROWS_PER_TASK;
+    let partials: Vec<(Vec<T>, Vec<T>)> = dx
+        .par_chunks_mut(chunk)
+        .zip(x.par_chunks(chunk).zip(dy.par_chunks(chunk)))
+        .zip(mean.par_chunks(ROWS_PER_TASK).zip(rstd.par_chunks(ROWS_PER_TASK)))
+        .map(|((dx, (x, dy)), (mean, rstd))| {
+            let (mut dw, mut db) = (vec![T::zero(); width], vec![T::zero(); width]);
+            backward_rows(dy, x, w, mean, rstd, dx, &mut dw, &mut db);
             (dw, db)
         })
-        .reduce(zeros, |(mut a, mut b), (c, d)| {
-            a.iter_mut().zip(c).for_each(|(a, c)| *a = *a + c);
-            b.iter_mut().zip(d).for_each(|(b, d)| *b = *b + d);
-            (a, b)
-        });
-    (dx, dw, db)
+        .collect();
+    let (dw, db): (Vec<Vec<T>>, Vec<Vec<T>>) = partials.into_iter().unzip();
+    (dx, sum_in_order(dw), sum_in_order(db))
 }
 
 fn forward(x: &FlexTensor, w: &FlexTensor, b: &FlexTensor, eps: f64) -> (FlexTensor, FlexTensor, FlexTensor) {

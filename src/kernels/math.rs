@@ -116,6 +116,17 @@ pub fn sum_map<T: Real>(v: &[T], f: impl Fn(T) -> T) -> T {
     tail.iter().fold(acc.iter().fold(T::zero(), |s, &a| s + a), |s, &x| s + f(x))
 }
 
+/// Element-wise sum of per-task partial vectors, in task order: rayon's own fold/reduce would
+/// combine them in a schedule-dependent order, and training must give the same bits every run.
+pub fn sum_in_order<T: Real>(partials: Vec<Vec<T>>) -> Vec<T> {
+    let mut it = partials.into_iter();
+    let mut acc = it.next().unwrap_or_default();
+    for p in it {
+        acc.iter_mut().zip(p).for_each(|(a, b)| *a = *a + b);
+    }
+    acc
+}
+
 /// Defines `$name`, which runs `$body` compiled for AVX-512, AVX2+FMA or the baseline,
 /// whichever this CPU has (detected once, cached by the standard library).
 macro_rules! simd {
