@@ -6,7 +6,8 @@ use crate::encoder::Batch;
 use crate::heads::{LanguageModel, LmTargets};
 use crate::{hf, runtime};
 use burn::module::Module;
-use burn::optim::{AdamWConfig, GradientsParams};
+use crate::optim::{AdamW, AdamWConfig};
+use burn::optim::GradientsParams;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use std::path::Path;
 use std::time::Instant;
@@ -89,12 +90,12 @@ pub fn train_step(config: &ModelConfig, batch: usize, len: usize, fraction: f64,
     let mut model = LanguageModel::new(config, &device);
     let data = random_batch(batch, len, config.vocab_size, &device);
     let tgt = targets(batch, len, config.vocab_size, fraction, &device);
-    let mut optim = AdamWConfig::new().with_weight_decay(0.01).with_epsilon(1e-8).init();
+    let mut optim = AdamW::new(AdamWConfig::default());
     let mut last = 0f32;
     let timing = time(warmup, steps, || {
         let loss = model.loss(&data, &tgt);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(1e-4, model.clone(), grads);
+        model = optim.step(model.clone(), grads, 1e-4, 1.0);
         last = loss.into_scalar::<f32>();
     });
     (timing, last)

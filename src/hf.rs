@@ -113,6 +113,10 @@ impl Weights {
         self.tensors.contains_key(name)
     }
 
+    pub fn get(&self, name: &str) -> Option<&TensorData> {
+        self.tensors.get(name)
+    }
+
     /// Writes `params` (name, f32 data) as a safetensors file, atomically.
     pub fn save(params: &[(String, TensorData)], path: &Path) -> Result<()> {
         let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = params

@@ -17,6 +17,7 @@ pub mod io;
 pub mod kernels;
 pub mod layers;
 pub mod objectives;
+pub mod optim;
 pub mod position;
 pub mod rng;
 pub mod runtime;

@@ -10,6 +10,7 @@
 //! backward step calling our own gradient kernel).
 
 pub mod activation;
+pub mod adamw;
 pub mod attention;
 pub mod cross_entropy;
 mod gemm;
@@ -23,6 +24,7 @@ use burn::tensor::{DType, Tensor};
 use std::cell::Cell;
 
 pub use activation::{bias_activation, bias_activation_composite};
+pub use adamw::{adamw, adamw_composite, AdamWStep};
 pub use attention::{attention, attention_composite, seed_dropout, AttentionOptions, RopeTables, ScoreBias, MASKED};
 pub use cross_entropy::{cross_entropy, cross_entropy_composite};
 pub use layer_norm::{layer_norm, layer_norm_composite};
