@@ -102,7 +102,7 @@ impl Embeddings {
             }
             _ => {}
         }
-        self.dropout.forward(self.layer_norm.forward(x))
+        kernels::dropout(self.layer_norm.forward(x), &self.dropout)
     }
 }
 
@@ -146,15 +146,15 @@ impl Layer {
         match self.norm {
             NormPosition::Post => {
                 let a = self.attention.forward(x.clone(), ctx);
-                let x = self.attention_norm.forward(x + self.dropout.forward(a));
+                let x = self.attention_norm.forward(x + kernels::dropout(a, &self.dropout));
                 let f = self.feed_forward(x.clone());
-                self.output_norm.forward(x + self.dropout.forward(f))
+                self.output_norm.forward(x + kernels::dropout(f, &self.dropout))
             }
             NormPosition::Pre => {
                 let a = self.attention.forward(self.attention_norm.forward(x.clone()), ctx);
-                let x = x + self.dropout.forward(a);
+                let x = x + kernels::dropout(a, &self.dropout);
                 let f = self.feed_forward(self.output_norm.forward(x.clone()));
-                x + self.dropout.forward(f)
+                x + kernels::dropout(f, &self.dropout)
             }
         }
     }

@@ -5,6 +5,7 @@
 
 use crate::config::ModelConfig;
 use crate::encoder::EncoderModel;
+use crate::heads::{LanguageModel, LmHead};
 use crate::layers::Linear;
 use crate::{Error, Result};
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
@@ -198,6 +199,17 @@ pub fn load_encoder(dir: &Path, device: &Device) -> Result<EncoderModel> {
         model.pooler = Some(Linear::new(config.hidden_size, config.hidden_size, config.initializer_range, device));
     }
     weights.apply(model, prefix)
+}
+
+/// Loads an encoder with its language-modelling head. A directory without a head (a plain
+/// `BertModel`, e.g. for continued pretraining) gets a freshly initialised one.
+pub fn load_language_model(dir: &Path, device: &Device) -> Result<LanguageModel> {
+    let config = load_config(dir)?;
+    let weights = load_weights(dir)?;
+    if weights.contains("cls.predictions.bias") {
+        return weights.apply(LanguageModel::new(&config, device), "");
+    }
+    Ok(LanguageModel { bert: load_encoder(dir, device)?, head: LmHead::new(&config, device) })
 }
 
 pub fn load_config(dir: &Path) -> Result<ModelConfig> {

@@ -7,6 +7,8 @@
 pub mod attention;
 pub mod bench;
 pub mod config;
+pub mod corpus;
+pub mod dataset;
 pub mod demo;
 pub mod embed;
 pub mod encoder;
@@ -18,9 +20,13 @@ pub mod kernels;
 pub mod layers;
 pub mod objectives;
 pub mod optim;
+pub mod plot;
 pub mod position;
+pub mod pretrain;
 pub mod rng;
 pub mod runtime;
 pub mod tokenizer;
+pub mod trainer;
+pub mod wordpiece;
 
 pub use error::{Error, Result};

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "positio", version, about = "Pretrain, fine-tune, evaluate and serve Transformer encoders \
+#[command(name = "positio", version, args_override_self = true, about = "Pretrain, fine-tune, evaluate and serve Transformer encoders \
 with every mainstream positional encoding (absolute, sinusoidal, RoPE, ALiBi, T5 bias, none).")]
 struct Cli {
     #[command(subcommand)]
@@ -22,8 +22,211 @@ enum Pooling {
     None,
 }
 
+/// `positio pretrain` flags: each overrides the same setting of --config (see `PretrainConfig`).
+#[derive(clap::Args)]
+struct PretrainArgs {
+    /// Output run directory: becomes a Hugging Face-style model directory (config.json,
+    /// model.safetensors, tokenizer.json) plus run.toml, metrics.jsonl and checkpoints/.
+    #[arg(long)]
+    out: PathBuf,
+    /// A TOML file with [data], [tokenizer], [model], [objective] and [train] sections.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Continue the run in --out from its latest checkpoint (with its saved run.toml).
+    #[arg(long)]
+    resume: bool,
+    /// Corpus files or glob patterns (repeatable).
+    #[arg(long)]
+    corpus: Vec<String>,
+    /// lines (a document per line), paragraphs (blank-line separated) or jsonl.
+    #[arg(long)]
+    format: Option<String>,
+    /// JSON Lines text field (repeatable; joined by newlines). Default: text.
+    #[arg(long = "field")]
+    fields: Vec<String>,
+    /// Skip and count invalid UTF-8 / malformed JSON lines instead of stopping.
+    #[arg(long)]
+    skip_bad_lines: bool,
+    /// Tokens per packed sequence.
+    #[arg(long)]
+    max_len: Option<usize>,
+    #[arg(long)]
+    val_fraction: Option<f64>,
+    /// An existing tokenizer.json (default: train one on the corpus).
+    #[arg(long)]
+    tokenizer: Option<String>,
+    #[arg(long)]
+    vocab_size: Option<usize>,
+    /// Lowercase the text (default: keep case).
+    #[arg(long)]
+    uncased: bool,
+    /// Continue pretraining this model directory instead of a fresh model.
+    #[arg(long)]
+    init_from: Option<String>,
+    #[arg(long, value_enum)]
+    position: Option<positio::config::PositionKind>,
+    #[arg(long, value_enum)]
+    norm: Option<positio::config::NormPosition>,
+    #[arg(long)]
+    layers: Option<usize>,
+    #[arg(long)]
+    hidden: Option<usize>,
+    #[arg(long)]
+    heads: Option<usize>,
+    #[arg(long)]
+    ffn: Option<usize>,
+    #[arg(long)]
+    dropout: Option<f64>,
+    /// mlm (masked LM) or clm (causal LM).
+    #[arg(long)]
+    objective: Option<String>,
+    #[arg(long)]
+    mask_probability: Option<f64>,
+    /// Mask whole words (all pieces of a word together).
+    #[arg(long)]
+    whole_word: bool,
+    #[arg(long)]
+    batch_size: Option<usize>,
+    #[arg(long)]
+    grad_accum: Option<usize>,
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Warm-up: a fraction of the steps (< 1) or a number of steps.
+    #[arg(long)]
+    warmup: Option<f64>,
+    /// linear or cosine.
+    #[arg(long)]
+    schedule: Option<String>,
+    #[arg(long)]
+    weight_decay: Option<f64>,
+    /// Global gradient-norm clipping (0: off).
+    #[arg(long)]
+    max_grad_norm: Option<f64>,
+    /// Optimizer steps (overrides --epochs).
+    #[arg(long)]
+    steps: Option<usize>,
+    #[arg(long)]
+    epochs: Option<f64>,
+    #[arg(long)]
+    eval_every: Option<usize>,
+    #[arg(long)]
+    save_every: Option<usize>,
+    #[arg(long)]
+    log_every: Option<usize>,
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+impl PretrainArgs {
+    fn resolve(&self) -> Result<positio::pretrain::PretrainConfig> {
+        use positio::pretrain::PretrainConfig;
+        let mut c = if self.resume {
+            PretrainConfig::load(&self.out.join("run.toml"))?
+        } else if let Some(path) = &self.config {
+            PretrainConfig::load(path)?
+        } else {
+            PretrainConfig::default()
+        };
+        macro_rules! set {
+            ($field:expr, $value:expr) => {
+                if let Some(v) = $value.clone() {
+                    $field = v;
+                }
+            };
+        }
+        if !self.corpus.is_empty() {
+            c.data.corpus = self.corpus.clone();
+        }
+        if !self.fields.is_empty() {
+            c.data.fields = self.fields.clone();
+        }
+        set!(c.data.format, self.format);
+        c.data.skip_bad_lines |= self.skip_bad_lines;
+        set!(c.data.max_len, self.max_len);
+        set!(c.data.val_fraction, self.val_fraction);
+        set!(c.tokenizer.path, self.tokenizer);
+        set!(c.tokenizer.vocab_size, self.vocab_size);
+        if self.uncased {
+            c.tokenizer.cased = false;
+        }
+        set!(c.model.init_from, self.init_from);
+        set!(c.model.position, self.position);
+        set!(c.model.norm, self.norm);
+        set!(c.model.layers, self.layers);
+        set!(c.model.hidden, self.hidden);
+        set!(c.model.heads, self.heads);
+        set!(c.model.ffn, self.ffn);
+        if let Some(d) = self.dropout {
+            (c.model.dropout, c.model.attention_dropout) = (d, d);
+        }
+        set!(c.objective.kind, self.objective);
+        set!(c.objective.mask_probability, self.mask_probability);
+        c.objective.whole_word |= self.whole_word;
+        set!(c.train.batch_size, self.batch_size);
+        set!(c.train.grad_accum, self.grad_accum);
+        set!(c.train.lr, self.lr);
+        set!(c.train.warmup, self.warmup);
+        set!(c.train.schedule, self.schedule);
+        set!(c.train.weight_decay, self.weight_decay);
+        set!(c.train.max_grad_norm, self.max_grad_norm);
+        if let Some(s) = self.steps {
+            c.train.steps = s;
+        }
+        set!(c.train.epochs, self.epochs);
+        set!(c.train.eval_every, self.eval_every);
+        set!(c.train.save_every, self.save_every);
+        set!(c.train.log_every, self.log_every);
+        set!(c.train.seed, self.seed);
+        if c.data.corpus.is_empty() {
+            return Err(positio::Error::invalid("no corpus: give --corpus FILE (repeatable, globs allowed) or a --config with [data] corpus"));
+        }
+        Ok(c)
+    }
+}
+
+#[derive(Subcommand)]
+enum TokenizerCommand {
+    /// Train a BERT-style WordPiece tokenizer ([PAD] [UNK] [CLS] [SEP] [MASK]) on a corpus and
+    /// write tokenizer.json (loads unchanged in Python's tokenizers / transformers).
+    Train {
+        /// Corpus files or glob patterns (repeatable).
+        #[arg(long, required = true)]
+        corpus: Vec<String>,
+        /// lines, paragraphs or jsonl.
+        #[arg(long, default_value = "lines")]
+        format: String,
+        /// JSON Lines text field (repeatable).
+        #[arg(long = "field")]
+        fields: Vec<String>,
+        #[arg(long)]
+        skip_bad_lines: bool,
+        #[arg(long, default_value_t = 8000)]
+        vocab_size: usize,
+        /// Lowercase everything (default: cased).
+        #[arg(long)]
+        uncased: bool,
+        #[arg(long, default_value_t = 2)]
+        min_frequency: u64,
+        /// Output tokenizer.json.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Pretrain an encoder (masked LM) or decoder-style model (causal LM) from raw text.
+    Pretrain(Box<PretrainArgs>),
+    /// Tokenizer tools.
+    #[command(subcommand)]
+    Tokenizer(TokenizerCommand),
+    /// Draw a run's loss / perplexity curves (from metrics.jsonl) to a PNG.
+    Plot {
+        run_dir: PathBuf,
+        /// Output PNG (default RUN_DIR/curves.png).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Run the whole pipeline on a small built-in corpus in seconds: train a tokenizer, pretrain
     /// a small encoder with masked-LM, save it as a Hugging Face directory, reload it, embed.
     Demo {
@@ -175,6 +378,34 @@ fn main() -> ExitCode {
             positio::demo::run(&positio::demo::DemoOptions { out: out.clone(), position: *position, steps: *steps, seed: *seed }).map(|_| ())
         }
         Command::Info { model_dir } => info(model_dir),
+        Command::Pretrain(args) => args.resolve().and_then(|cfg| {
+            let summary = positio::pretrain::run(&cfg, &args.out, args.resume, true)?;
+            if summary.interrupted {
+                println!("interrupted at step {}: checkpoint saved; continue with --resume --out {}", summary.steps, args.out.display());
+                std::process::exit(130);
+            }
+            println!("done: {} steps, {} tokens in {:.0} s; model in {}", summary.steps, summary.tokens, summary.elapsed_s, args.out.display());
+            Ok(())
+        }),
+        Command::Tokenizer(TokenizerCommand::Train { corpus, format, fields, skip_bad_lines, vocab_size, uncased, min_frequency, out }) => {
+            let data = positio::pretrain::DataConfig {
+                corpus: corpus.clone(),
+                format: format.clone(),
+                fields: if fields.is_empty() { vec!["text".into()] } else { fields.clone() },
+                skip_bad_lines: *skip_bad_lines,
+                ..Default::default()
+            };
+            let cfg = positio::pretrain::TokenizerConfig { path: String::new(), vocab_size: *vocab_size, cased: !uncased, min_frequency: *min_frequency };
+            data.spec().and_then(|spec| positio::pretrain::train_tokenizer(&spec, &cfg)).and_then(|t| {
+                t.save(out)?;
+                println!("wrote {} ({} word pieces)", out.display(), t.vocab_size());
+                Ok(())
+            })
+        }
+        Command::Plot { run_dir, out } => {
+            let out = out.clone().unwrap_or_else(|| run_dir.join("curves.png"));
+            positio::plot::plot(run_dir, &out).map(|()| println!("wrote {}", out.display()))
+        }
         Command::Embed { model_dir, text, batch_size, pooling, device } => embed(model_dir, text.clone(), *batch_size, *pooling, *device),
         Command::Bench { task, batch, len, loss_fraction, steps, warmup, model, no_fused } => {
             bench(task, *batch, *len, *loss_fraction, *steps, *warmup, model.as_deref(), *no_fused)

@@ -97,37 +97,50 @@ pub struct TrainOptions {
 }
 
 /// Trains a BERT-style WordPiece tokenizer (BERT normaliser and pre-tokeniser, [CLS] … [SEP]
-/// post-processing) on `texts`.
+/// post-processing) on `texts`: the same inputs give the same tokenizer (see `wordpiece`).
 pub fn train_wordpiece<I, S>(texts: I, opts: TrainOptions) -> Result<Tokenizer>
 where
     I: Iterator<Item = S> + Send,
     S: AsRef<str> + Send,
 {
     use tokenizers::decoders::wordpiece::WordPiece as WordPieceDecoder;
-    use tokenizers::models::wordpiece::{WordPiece, WordPieceTrainerBuilder};
+    use tokenizers::models::wordpiece::WordPiece;
     use tokenizers::normalizers::BertNormalizer;
     use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
     use tokenizers::processors::bert::BertProcessing;
-    use tokenizers::{AddedToken, TokenizerBuilder};
+    use tokenizers::{NormalizedString, Normalizer, OffsetReferential, OffsetType, PreTokenizedString, PreTokenizer, TokenizerBuilder};
 
     let fail = |e: tokenizers::Error| Error::invalid(format!("tokenizer training failed: {e}"));
+    let normalizer = BertNormalizer::new(true, true, None, !opts.cased);
+    let mut counts = std::collections::BTreeMap::<String, u64>::new();
+    for text in texts {
+        let mut normalized = NormalizedString::from(text.as_ref());
+        normalizer.normalize(&mut normalized).map_err(fail)?;
+        let mut words = PreTokenizedString::from(normalized);
+        BertPreTokenizer.pre_tokenize(&mut words).map_err(fail)?;
+        for (word, _, _) in words.get_splits(OffsetReferential::Original, OffsetType::Byte) {
+            *counts.entry(word.to_owned()).or_default() += 1;
+        }
+    }
+    let pieces = crate::wordpiece::train(&counts, opts.vocab_size, opts.min_frequency, &SPECIAL_TOKENS);
+
     let model = WordPiece::builder().unk_token("[UNK]".into()).build().map_err(fail)?;
-    let mut tk = TokenizerBuilder::new()
+    let tk = TokenizerBuilder::new()
         .with_model(model)
-        .with_normalizer(Some(BertNormalizer::new(true, true, None, !opts.cased)))
+        .with_normalizer(Some(normalizer))
         .with_pre_tokenizer(Some(BertPreTokenizer))
         .with_post_processor(Some(BertProcessing::new(("[SEP]".into(), 3), ("[CLS]".into(), 2))))
         .with_decoder(Some(WordPieceDecoder::default()))
         .build()
         .map_err(fail)?;
-    let mut trainer = WordPieceTrainerBuilder::new()
-        .vocab_size(opts.vocab_size)
-        .min_frequency(opts.min_frequency)
-        .show_progress(false)
-        .special_tokens(SPECIAL_TOKENS.iter().map(|t| AddedToken::from(*t, true)).collect())
-        .build();
-    tk.train(&mut trainer, texts).map_err(fail)?;
-    let inner: tokenizers::Tokenizer = tk.into();
+    let mut inner: tokenizers::Tokenizer = tk.into();
+    let specials: Vec<tokenizers::AddedToken> = SPECIAL_TOKENS.iter().map(|t| tokenizers::AddedToken::from(*t, true)).collect();
+    // The vocabulary goes in through the serialised form (the model's own setter wants the
+    // crate's private hash-map type).
+    let mut json: serde_json::Value = serde_json::from_str(&inner.to_string(false).map_err(fail)?).map_err(|e| Error::invalid(e.to_string()))?;
+    json["model"]["vocab"] = pieces.iter().enumerate().map(|(i, p)| (p.clone(), serde_json::Value::from(i))).collect::<serde_json::Map<_, _>>().into();
+    inner = json.to_string().parse().map_err(fail)?;
+    inner.add_special_tokens(&specials);
     for (id, token) in SPECIAL_TOKENS.iter().enumerate() {
         debug_assert_eq!(inner.token_to_id(token), Some(id as u32));
     }

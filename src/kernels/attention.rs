@@ -11,6 +11,7 @@
 //! instead of storing them.
 
 use super::gemm::{matmul, Mat};
+use super::dropout::{keep, next_seed};
 use super::math::{max, simd, sum_map, FastMath};
 use super::tensor::{dims, tensor, values, with_real};
 use super::{use_fused, FusedOps};
@@ -24,7 +25,6 @@ use burn_autodiff::ops::{Backward, Ops, OpsKind};
 use burn_flex::FlexTensor;
 use num_traits::Zero;
 use rayon::prelude::*;
-use std::cell::Cell;
 
 /// The score given to a masked key: its softmax weight underflows to exactly 0, and, unlike
 /// -inf, sums of several masks stay finite (no NaN from -inf - -inf).
@@ -69,41 +69,13 @@ impl ScoreBias {
 /// Rotary tables `(cos, sin)`, each `[len, head_dim]`.
 pub type RopeTables = (Tensor<2>, Tensor<2>);
 
-thread_local! {
-    /// Counter of the calling thread's dropout-mask stream.
-    static SEED: Cell<u64> = const { Cell::new(0x5EED) };
-}
-
-/// Seeds the calling thread's dropout masks of the fused attention (the trainer does, for
-/// reproducible runs).
-pub fn seed_dropout(seed: u64) {
-    SEED.with(|s| s.set(seed));
-}
-
-fn next_seed() -> u64 {
-    SEED.with(|s| {
-        let n = s.get();
-        s.set(n.wrapping_add(1));
-        splitmix(n)
-    })
-}
-
-#[inline(always)]
-fn splitmix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 /// Attention over `q`, `k`, `v`: `[batch, len, heads, head_dim]` → `[batch, len, heads, head_dim]`.
 pub fn attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, bias: &ScoreBias, rope: Option<&RopeTables>, dropout: &Dropout) -> Tensor<4> {
     let dtype = q.dtype();
     if !use_fused(&q, &[k.dtype(), v.dtype()]) {
         return attention_composite(q, k, v, bias, rope, dropout);
     }
-    let training = dropout.prob > 0.0 && dropout.training.is_enabled() && q.device().is_autodiff();
-    let p = if training { dropout.prob } else { 0.0 };
+    let p = if super::dropout::active(dropout, &q) { dropout.prob } else { 0.0 };
     let device = q.device();
     // Absent operands travel as a 1-element placeholder: the extension mechanism takes no
     // optional tensors.
@@ -220,12 +192,6 @@ fn gather<T: Copy>(x: Mat<T>, out: &mut [T]) {
     for r in 0..x.rows {
         out[r * x.cols..][..x.cols].copy_from_slice(&x.data[r * x.rs..][..x.cols]);
     }
-}
-
-/// Whether element (task, i, j) survives dropout, and the survivors' scale.
-#[inline(always)]
-fn keep(seed: u64, index: u64, p: f64) -> bool {
-    ((splitmix(seed ^ index.wrapping_mul(0xD6E8_FEB8_6659_FD93)) >> 11) as f64 / (1u64 << 53) as f64) >= p
 }
 
 simd! {

@@ -13,6 +13,7 @@ pub mod activation;
 pub mod adamw;
 pub mod attention;
 pub mod cross_entropy;
+pub mod dropout;
 mod gemm;
 pub mod layer_norm;
 mod math;
@@ -25,7 +26,8 @@ use std::cell::Cell;
 
 pub use activation::{bias_activation, bias_activation_composite};
 pub use adamw::{adamw, adamw_composite, AdamWStep};
-pub use attention::{attention, attention_composite, seed_dropout, AttentionOptions, RopeTables, ScoreBias, MASKED};
+pub use attention::{attention, attention_composite, AttentionOptions, RopeTables, ScoreBias, MASKED};
+pub use dropout::{dropout, seed_dropout};
 pub use cross_entropy::{cross_entropy, cross_entropy_composite};
 pub use layer_norm::{layer_norm, layer_norm_composite};
 
@@ -80,6 +82,9 @@ pub trait FusedOps: Backend {
         options: AttentionOptions,
     ) -> FloatTensor<Self>;
 
+    /// Inverted dropout with a seeded mask (see `dropout`).
+    fn fused_dropout(x: FloatTensor<Self>, p: f64, seed: u64) -> FloatTensor<Self>;
+
     /// Mean softmax cross-entropy of `logits` `[rows, classes]` against `targets` `[rows]`.
     fn fused_cross_entropy(logits: FloatTensor<Self>, targets: IntTensor<Self>) -> FloatTensor<Self>;
 }
@@ -93,6 +98,9 @@ impl FusedOps for Flex {
     }
     fn fused_bias_activation(x: FloatTensor<Self>, bias: FloatTensor<Self>, act: crate::config::Activation) -> FloatTensor<Self> {
         activation::primal(x, bias, act)
+    }
+    fn fused_dropout(x: FloatTensor<Self>, p: f64, seed: u64) -> FloatTensor<Self> {
+        dropout::primal(x, p, seed)
     }
     fn fused_attention(
         q: FloatTensor<Self>,
@@ -116,6 +124,9 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
     }
     fn fused_bias_activation(x: FloatTensor<Self>, bias: FloatTensor<Self>, act: crate::config::Activation) -> FloatTensor<Self> {
         activation::autodiff::<C>(x, bias, act)
+    }
+    fn fused_dropout(x: FloatTensor<Self>, p: f64, seed: u64) -> FloatTensor<Self> {
+        dropout::autodiff::<C>(x, p, seed)
     }
     fn fused_attention(
         q: FloatTensor<Self>,

@@ -1,0 +1,348 @@
+//! Pretraining from raw text: tokenizer round trip through Python, masking statistics, corpus
+//! errors, resume after a kill equals an uninterrupted run, the NaN guard, Ctrl-C, plots.
+
+mod common;
+
+use positio::demo::corpus;
+use positio::objectives::{mask_tokens, next_token_targets, MaskingConfig, SpecialTokens};
+use positio::rng::Rng;
+use positio::tokenizer::{train_wordpiece, TrainOptions};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("positio-pretrain-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A small corpus file of generated sentences, one per line.
+fn corpus_file(dir: &Path, n: usize) -> PathBuf {
+    let path = dir.join("corpus.txt");
+    std::fs::write(&path, corpus(n, 5).join("\n")).unwrap();
+    path
+}
+
+fn positio() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_positio"))
+}
+
+/// Flags of a tiny, fast pretraining run.
+fn tiny_run(corpus: &Path, out: &Path, steps: usize) -> Vec<String> {
+    [
+        "pretrain", "--corpus", corpus.to_str().unwrap(), "--out", out.to_str().unwrap(), "--vocab-size", "200", "--layers", "2",
+        "--hidden", "32", "--heads", "2", "--ffn", "64", "--max-len", "32", "--batch-size", "8", "--lr", "3e-3", "--steps",
+        &steps.to_string(), "--save-every", "5", "--eval-every", "10", "--log-every", "1", "--position", "rope", "--seed", "7",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+fn run_ok(args: &[String]) -> String {
+    let out = positio().args(args).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "positio {args:?} failed:\n{stdout}\n{stderr}");
+    stdout.into()
+}
+
+#[test]
+fn tokenizer_round_trips_through_python() {
+    let dir = tmp("tok");
+    let path = corpus_file(&dir, 500);
+    let tok_path = dir.join("tokenizer.json");
+    run_ok(&["tokenizer", "train", "--corpus", path.to_str().unwrap(), "--vocab-size", "300", "--out", tok_path.to_str().unwrap()].map(String::from));
+    let tok = positio::tokenizer::Tokenizer::load(&tok_path).unwrap();
+    let texts = ["The cat sees a red ball .", "Unseen wörds: Zürich 😀 東京", "after dinner , the baker sells three ripe apples"];
+    let ours: Vec<Vec<u32>> = texts.iter().map(|t| tok.encode(t, 512).unwrap()).collect();
+    let script = format!(
+        r#"
+import json, sys
+from tokenizers import Tokenizer
+from transformers import PreTrainedTokenizerFast
+texts = json.loads(sys.argv[1])
+t = Tokenizer.from_file({path:?})
+hf = PreTrainedTokenizerFast(tokenizer_file={path:?})
+print(json.dumps([[t.encode(x).ids for x in texts], [hf(x)["input_ids"] for x in texts], t.token_to_id("[MASK]"), t.get_vocab_size()]))
+"#,
+        path = tok_path.to_str().unwrap()
+    );
+    let out = Command::new("python3").args(["-c", &script, &serde_json::to_string(&texts).unwrap()]).output().unwrap();
+    assert!(out.status.success(), "python: {}", String::from_utf8_lossy(&out.stderr));
+    let (tk_ids, hf_ids, mask_id, vocab): (Vec<Vec<u32>>, Vec<Vec<u32>>, u32, usize) = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(tk_ids, ours, "tokenizers (Python) gives the same ids");
+    assert_eq!(hf_ids, ours, "transformers' PreTrainedTokenizerFast gives the same ids");
+    assert_eq!(mask_id, 4);
+    assert_eq!(vocab, tok.vocab_size());
+    // Cased by default: "The" and "the" differ.
+    assert_ne!(tok.encode("The", 8).unwrap(), tok.encode("the", 8).unwrap());
+}
+
+fn specials(vocab: usize, continuation: Vec<bool>) -> SpecialTokens {
+    SpecialTokens { mask_id: 4, never: vec![0, 2, 3], vocab_size: vocab, continuation }
+}
+
+#[test]
+fn masking_follows_bert_statistics() {
+    let vocab = 1000;
+    let mut rng = Rng::new(1);
+    let seqs: Vec<Vec<u32>> = (0..2000)
+        .map(|_| std::iter::once(2).chain((0..98).map(|_| 5 + rng.below(vocab - 5) as u32)).chain(std::iter::once(3)).collect())
+        .collect();
+    let m = mask_tokens(&seqs, 100, &MaskingConfig::default(), &specials(vocab, vec![false; vocab]), &mut Rng::new(9));
+    let candidates = 2000.0 * 98.0;
+    let share = m.positions.len() as f64 / candidates;
+    assert!((share - 0.15).abs() < 0.005, "selected {share}");
+    let (mut masked, mut kept, mut random) = (0, 0, 0);
+    for (&p, &t) in m.positions.iter().zip(&m.targets) {
+        let (row, col) = (p / 100, p % 100);
+        assert_eq!(seqs[row][col], t, "the target is the original token");
+        assert!(col != 0 && col != 99, "[CLS] / [SEP] are never selected");
+        match m.inputs[row][col] {
+            4 => masked += 1,
+            x if x == t => kept += 1,
+            _ => random += 1,
+        }
+    }
+    let n = m.positions.len() as f64;
+    // A random replacement equal to the original counts as kept (1/995 of the 10 %).
+    assert!((masked as f64 / n - 0.8).abs() < 0.01, "mask share {}", masked as f64 / n);
+    assert!((random as f64 / n - 0.1).abs() < 0.01, "random share {}", random as f64 / n);
+    assert!((kept as f64 / n - 0.1).abs() < 0.01, "kept share {}", kept as f64 / n);
+    // Unselected positions are untouched.
+    let selected: std::collections::HashSet<usize> = m.positions.iter().copied().collect();
+    for (r, s) in seqs.iter().enumerate() {
+        for (c, &t) in s.iter().enumerate() {
+            if !selected.contains(&(r * 100 + c)) {
+                assert_eq!(m.inputs[r][c], t);
+            }
+        }
+    }
+}
+
+#[test]
+fn whole_word_masking_selects_all_pieces_of_a_word() {
+    // Ids 10..20 are word starts, 20..30 are "##" continuations.
+    let continuation: Vec<bool> = (0..30).map(|i| i >= 20).collect();
+    let mut rng = Rng::new(2);
+    let seqs: Vec<Vec<u32>> = (0..500)
+        .map(|_| {
+            let mut s = vec![2];
+            for _ in 0..20 {
+                s.push(10 + rng.below(10) as u32);
+                for _ in 0..rng.below(3) {
+                    s.push(20 + rng.below(10) as u32);
+                }
+            }
+            s.push(3);
+            s
+        })
+        .collect();
+    let len = seqs.iter().map(Vec::len).max().unwrap();
+    let cfg = MaskingConfig { whole_word: true, ..Default::default() };
+    let m = mask_tokens(&seqs, len, &cfg, &specials(30, continuation), &mut Rng::new(3));
+    let selected: std::collections::HashSet<usize> = m.positions.iter().copied().collect();
+    let mut words = 0;
+    for (r, s) in seqs.iter().enumerate() {
+        let mut i = 1;
+        while i < s.len() - 1 {
+            let mut j = i + 1;
+            while j < s.len() - 1 && s[j] >= 20 {
+                j += 1;
+            }
+            let picked: Vec<bool> = (i..j).map(|k| selected.contains(&(r * len + k))).collect();
+            assert!(picked.iter().all(|&p| p == picked[0]), "a word is selected whole or not at all");
+            words += usize::from(picked[0]);
+            i = j;
+        }
+    }
+    let share = words as f64 / (500.0 * 20.0);
+    assert!((share - 0.15).abs() < 0.015, "word share {share}");
+}
+
+#[test]
+fn causal_targets_are_the_next_tokens() {
+    let (p, t) = next_token_targets(&[vec![2, 7, 8, 3], vec![2, 9, 3]], 4);
+    assert_eq!(p, vec![0, 1, 2, 4, 5]);
+    assert_eq!(t, vec![7, 8, 3, 9, 3]);
+}
+
+#[test]
+fn bad_corpus_lines_name_file_and_line_or_are_skipped_and_counted() {
+    let dir = tmp("bad");
+    let text = dir.join("latin1.txt");
+    let mut bytes = corpus(50, 1).join("\n").into_bytes();
+    bytes.extend(b"\ncaf\xe9 cr\xe8me\n");
+    bytes.extend(corpus(50, 2).join("\n").into_bytes());
+    std::fs::write(&text, &bytes).unwrap();
+    let out = dir.join("run");
+    let mut args = tiny_run(&text, &out, 2);
+    let fail = positio().args(&args).output().unwrap();
+    let err = String::from_utf8_lossy(&fail.stderr);
+    assert!(!fail.status.success());
+    assert!(err.contains(&format!("{}:51:", text.display())) && err.contains("not valid UTF-8"), "{err}");
+    args.push("--skip-bad-lines".into());
+    let _ = std::fs::remove_dir_all(&out);
+    let log = run_ok(&args);
+    assert!(log.contains("(1 lines skipped)"), "{log}");
+
+    let jsonl = dir.join("docs.jsonl");
+    std::fs::write(&jsonl, "{\"text\": \"the cat sees a dog .\"}\n{\"text\": \"oops\"\n{\"title\": \"no text\"}\n").unwrap();
+    let fail = positio()
+        .args(["tokenizer", "train", "--corpus", jsonl.to_str().unwrap(), "--format", "jsonl", "--out", dir.join("t.json").to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&fail.stderr);
+    assert!(!fail.status.success() && err.contains(&format!("{}:2:", jsonl.display())) && err.contains("malformed JSON"), "{err}");
+    std::fs::write(&jsonl, "{\"text\": \"the cat sees a dog .\"}\n{\"title\": \"no text\"}\n").unwrap();
+    let fail = positio()
+        .args(["tokenizer", "train", "--corpus", jsonl.to_str().unwrap(), "--format", "jsonl", "--out", dir.join("t.json").to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&fail.stderr);
+    assert!(!fail.status.success() && err.contains(&format!("{}:2:", jsonl.display())) && err.contains("no field 'text'"), "{err}");
+    let missing = positio().args(["tokenizer", "train", "--corpus", "/nonexistent/x.txt", "--out", "/tmp/x.json"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/x.txt: no such corpus file"));
+}
+
+fn weights(dir: &Path) -> Vec<u8> {
+    std::fs::read(dir.join("model.safetensors")).unwrap()
+}
+
+#[test]
+fn a_killed_run_resumes_to_the_same_weights() {
+    let dir = tmp("resume");
+    let corpus = corpus_file(&dir, 3000);
+    let steps = 60;
+    let straight = dir.join("straight");
+    run_ok(&tiny_run(&corpus, &straight, steps));
+
+    // The same run, killed (SIGKILL: no chance to save) once a checkpoint exists mid-way.
+    let killed = dir.join("killed");
+    let mut child = positio().args(tiny_run(&corpus, &killed, steps)).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let pointer = killed.join("checkpoints/latest");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if std::fs::read_to_string(&pointer).is_ok_and(|s| s.trim() >= "step-00000010") {
+            break;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before it could be killed");
+        assert!(Instant::now() < deadline, "no checkpoint appeared");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!killed.join("model.safetensors").exists(), "killed before the end");
+    let mut args = tiny_run(&corpus, &killed, steps);
+    args.push("--resume".into());
+    let log = run_ok(&args);
+    assert!(log.contains("resuming from"), "{log}");
+    let metrics = |d: &Path| std::fs::read_to_string(d.join("metrics.jsonl")).unwrap();
+    let losses = |d: &Path| -> Vec<String> {
+        metrics(d).lines().map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            format!("{} {} {}", v["step"], v["split"], v["loss"])
+        }).collect()
+    };
+    assert_eq!(losses(&straight), losses(&killed), "the metrics log has every step once, with the same losses");
+    assert!(weights(&straight) == weights(&killed), "resumed weights differ from uninterrupted weights");
+}
+
+#[test]
+fn ctrl_c_saves_a_checkpoint_and_the_run_resumes() {
+    let dir = tmp("sigint");
+    let corpus = corpus_file(&dir, 3000);
+    let out = dir.join("run");
+    let mut args = tiny_run(&corpus, &out, 400);
+    args.extend(["--save-every".into(), "1000".into()]);
+    let child = positio().args(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let metrics = out.join("metrics.jsonl");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while std::fs::read_to_string(&metrics).map_or(0, |m| m.lines().count()) < 5 {
+        assert!(Instant::now() < deadline, "the run did not start");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    unsafe_sigint(child.id());
+    let out_ = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out_.stdout);
+    assert_eq!(out_.status.code(), Some(130), "{stdout}\n{}", String::from_utf8_lossy(&out_.stderr));
+    assert!(stdout.contains("interrupted at step") && stdout.contains("checkpoint saved"), "{stdout}");
+    let latest = std::fs::read_to_string(out.join("checkpoints/latest")).unwrap();
+    assert!(latest.starts_with("step-"), "{latest}");
+    args.push("--resume".into());
+    args.extend(["--steps".into(), "400".into()]);
+    let log = run_ok(&args);
+    assert!(log.contains("done: 400 steps"), "{log}");
+}
+
+/// Sends SIGINT (as Ctrl-C does) through the `kill` command.
+fn unsafe_sigint(pid: u32) {
+    let status = Command::new("kill").args(["-INT", &pid.to_string()]).status().unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn non_finite_loss_stops_the_run_and_keeps_the_last_checkpoint() {
+    let dir = tmp("nan");
+    let corpus = corpus_file(&dir, 2000);
+    let out = dir.join("run");
+    let mut args = tiny_run(&corpus, &out, 200);
+    // A learning rate that makes the weights overflow within a few steps, with no clipping.
+    args.extend(["--lr", "1e7", "--max-grad-norm", "0", "--warmup", "0"].map(String::from));
+    let res = positio().args(&args).output().unwrap();
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(!res.status.success(), "the run must stop");
+    assert!(err.contains("is not finite"), "{err}");
+    assert!(err.contains("last good checkpoint") || err.contains("no checkpoint had been written yet"), "{err}");
+    if let Ok(name) = std::fs::read_to_string(out.join("checkpoints/latest")) {
+        let ckpt = out.join("checkpoints").join(name.trim());
+        // The kept checkpoint is loadable and finite.
+        let model = positio::hf::load_language_model(&ckpt, &common::cpu()).unwrap();
+        let w = common::to_vec(model.bert.embeddings.word_embeddings.weight.val());
+        assert!(w.iter().all(|x| x.is_finite()));
+    }
+}
+
+#[test]
+fn resolved_configuration_is_saved_and_plots_are_drawn() {
+    let dir = tmp("plot");
+    let corpus = corpus_file(&dir, 1000);
+    let out = dir.join("run");
+    run_ok(&tiny_run(&corpus, &out, 20));
+    let toml = std::fs::read_to_string(out.join("run.toml")).unwrap();
+    let cfg: positio::pretrain::PretrainConfig = toml::from_str(&toml).unwrap();
+    assert_eq!(cfg.train.steps, 20);
+    assert_eq!(cfg.model.position, positio::config::PositionKind::Rope);
+    // The output is a model directory the other commands accept.
+    let info = run_ok(&["info".into(), out.to_str().unwrap().into()]);
+    assert!(info.contains("rope"), "{info}");
+    let log = run_ok(&["plot".into(), out.to_str().unwrap().into()]);
+    assert!(log.contains("curves.png"));
+    let png = std::fs::read(out.join("curves.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(png.len() > 10_000);
+    // A second run into the same directory is refused rather than mixed in.
+    let again = positio().args(tiny_run(&corpus, &out, 20)).output().unwrap();
+    assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("--resume"));
+}
+
+#[test]
+fn causal_lm_pretraining_learns() {
+    let dir = tmp("clm");
+    let corpus = corpus_file(&dir, 2000);
+    let out = dir.join("run");
+    let mut args = tiny_run(&corpus, &out, 60);
+    args.extend(["--objective", "clm", "--eval-every", "60"].map(String::from));
+    run_ok(&args);
+    let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    let vals: Vec<serde_json::Value> = metrics.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let first = vals.iter().find(|v| v["split"] == "train").unwrap()["loss"].as_f64().unwrap();
+    let val = vals.iter().rfind(|v| v["split"] == "val").unwrap();
+    assert!(val["loss"].as_f64().unwrap() < first - 1.0, "validation loss {} vs first training loss {first}", val["loss"]);
+    assert!(val["next_token_accuracy"].as_f64().unwrap() > 0.2);
+    let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["causal"], true);
+    assert_eq!(config["is_decoder"], true);
+}
