@@ -327,6 +327,25 @@ impl ModelConfig {
         Ok(())
     }
 
+    /// Whether the token classifier ends in a CRF (positio key `crf`).
+    pub fn crf(&self) -> bool {
+        self.extra.get("crf").and_then(serde_json::Value::as_bool).unwrap_or(false)
+    }
+
+    pub fn set_crf(&mut self, on: bool) {
+        if on {
+            self.extra.insert("crf".into(), true.into());
+        } else {
+            self.extra.remove("crf");
+        }
+    }
+
+    /// Sets `id2label` / `label2id` (Hugging Face's keys) from labels in class order.
+    pub fn set_labels(&mut self, labels: &[String]) {
+        self.id2label = Some(labels.iter().cloned().enumerate().collect());
+        self.label2id = Some(labels.iter().cloned().enumerate().map(|(i, l)| (l, i)).collect());
+    }
+
     /// The label names of a classification head in class order, if the config has them.
     pub fn labels(&self) -> Option<Vec<String>> {
         let ids = self.id2label.as_ref()?;

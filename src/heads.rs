@@ -1,10 +1,12 @@
 //! Task heads on top of the encoder.
 
 use crate::config::{Activation, ModelConfig};
+use crate::crf::Crf;
 use crate::encoder::{Batch, EncoderModel};
 use crate::kernels;
 use crate::layers::{LayerNorm, Linear};
 use burn::module::{Module, Param};
+use burn::nn::{Dropout, DropoutConfig};
 use burn::tensor::{Device, Int, Tensor};
 
 /// BERT's language-modelling head: dense + GELU + LayerNorm, then a decoder tied to the word
@@ -69,5 +71,35 @@ impl LanguageModel {
     pub fn loss(&self, batch: &Batch, targets: &LmTargets) -> Tensor<1> {
         let logits = self.logits(batch, targets.positions.clone());
         kernels::cross_entropy(logits, targets.targets.clone())
+    }
+}
+
+/// An encoder with a per-token classification layer (`BertForTokenClassification`), optionally
+/// followed by a CRF over the word labels.
+#[derive(Module, Debug)]
+pub struct TokenClassifier {
+    pub bert: EncoderModel,
+    pub dropout: Dropout,
+    pub classifier: Linear,
+    pub crf: Option<Crf>,
+}
+
+impl TokenClassifier {
+    pub fn new(bert: EncoderModel, labels: usize, crf: bool, device: &Device) -> Self {
+        let c = &bert.config;
+        TokenClassifier {
+            dropout: DropoutConfig::new(c.hidden_dropout_prob).init(),
+            classifier: Linear::new(c.hidden_size, labels, c.initializer_range, device),
+            crf: crf.then(|| Crf::new(labels, device)),
+            bert,
+        }
+    }
+
+    /// Label scores `[positions, labels]` at flat positions (`b * len + s`) of the batch.
+    pub fn emissions(&self, batch: &Batch, positions: Tensor<1, Int>) -> Tensor<2> {
+        let hidden = self.bert.forward(batch);
+        let [b, s, h] = hidden.dims();
+        let rows = hidden.reshape([b * s, h]).select(0, positions);
+        self.classifier.forward(kernels::dropout(rows, &self.dropout))
     }
 }

@@ -5,7 +5,7 @@
 
 use crate::config::ModelConfig;
 use crate::encoder::EncoderModel;
-use crate::heads::{LanguageModel, LmHead};
+use crate::heads::{LanguageModel, LmHead, TokenClassifier};
 use crate::layers::Linear;
 use crate::{Error, Result};
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
@@ -210,6 +210,18 @@ pub fn load_language_model(dir: &Path, device: &Device) -> Result<LanguageModel>
         return weights.apply(LanguageModel::new(&config, device), "");
     }
     Ok(LanguageModel { bert: load_encoder(dir, device)?, head: LmHead::new(&config, device) })
+}
+
+/// Loads a token-classification model (`BertForTokenClassification`, plus a CRF when the config
+/// says `crf`) with `labels` classes.
+pub fn load_token_classifier(dir: &Path, labels: usize, device: &Device) -> Result<TokenClassifier> {
+    let config = load_config(dir)?;
+    let weights = load_weights(dir)?;
+    if !weights.contains("classifier.weight") {
+        return Err(Error::file(&weights.path, "no classifier weights: not a token-classification model"));
+    }
+    let model = TokenClassifier::new(EncoderModel::new(&config, device), labels, config.crf(), device);
+    weights.apply(model, "")
 }
 
 pub fn load_config(dir: &Path) -> Result<ModelConfig> {

@@ -213,8 +213,118 @@ enum TokenizerCommand {
     },
 }
 
+/// The data and scheme flags shared by the NER commands.
+#[derive(clap::Args, Clone)]
+struct ConllArgs {
+    /// 0-based column holding the tag (default: the last one; the word is column 0).
+    #[arg(long)]
+    tag_column: Option<usize>,
+    /// Tag scheme of the files: iob1, iob2 or iobes (default: detected).
+    #[arg(long)]
+    scheme: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum FinetuneCommand {
+    /// Fine-tune for named-entity recognition on CoNLL files; keeps the epoch with the best
+    /// development entity F1 and writes a Hugging Face BertForTokenClassification directory.
+    Ner {
+        /// The model to start from: any BERT directory (positio's or Hugging Face's).
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        train: PathBuf,
+        /// Development file, for model selection.
+        #[arg(long)]
+        dev: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// Add a CRF layer (Viterbi decoding restricted to valid IOB2 transitions).
+        #[arg(long)]
+        crf: bool,
+        #[arg(long, default_value_t = 3.0)]
+        epochs: f64,
+        #[arg(long, default_value_t = 5e-5)]
+        lr: f64,
+        #[arg(long, default_value_t = 32)]
+        batch_size: usize,
+        /// Warm-up: a fraction of the steps (< 1) or a number of steps.
+        #[arg(long, default_value_t = 0.1)]
+        warmup: f64,
+        #[arg(long, default_value_t = 0.01)]
+        weight_decay: f64,
+        /// Word pieces per window ([CLS] and [SEP] included); longer sentences are split.
+        #[arg(long, default_value_t = 128)]
+        max_len: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Checkpoint every this many steps (0: at the end only).
+        #[arg(long, default_value_t = 500)]
+        save_every: usize,
+        /// Evaluate every this many steps (0: at the end of each epoch).
+        #[arg(long, default_value_t = 0)]
+        eval_every: usize,
+        /// Continue the run in --out from its latest checkpoint.
+        #[arg(long)]
+        resume: bool,
+        #[command(flatten)]
+        conll: ConllArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum EvalCommand {
+    /// Entity-level (seqeval) and token-level (per IOB2 tag) reports of a NER model on a CoNLL file.
+    Ner {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        data: PathBuf,
+        /// Write `word gold predicted` lines (conlleval's input) here.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// Write both reports as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        #[arg(long, default_value_t = 64)]
+        batch_size: usize,
+        #[command(flatten)]
+        conll: ConllArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum PredictCommand {
+    /// Entities in raw text (one JSON line per input line: {text, type, start, end, score}),
+    /// or tags for a CoNLL file.
+    Ner {
+        #[arg(long)]
+        model: PathBuf,
+        /// Text to tag (repeatable).
+        #[arg(long)]
+        text: Vec<String>,
+        /// A text file: each line is tagged.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// A CoNLL file: writes its lines with the predicted tag appended.
+        #[arg(long)]
+        conll: Option<PathBuf>,
+        #[arg(long, default_value_t = 64)]
+        batch_size: usize,
+    },
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Fine-tune a model on a task.
+    #[command(subcommand)]
+    Finetune(FinetuneCommand),
+    /// Evaluate a fine-tuned model.
+    #[command(subcommand)]
+    Eval(EvalCommand),
+    /// Predict with a fine-tuned model.
+    #[command(subcommand)]
+    Predict(PredictCommand),
     /// Pretrain an encoder (masked LM) or decoder-style model (causal LM) from raw text.
     Pretrain(Box<PretrainArgs>),
     /// Tokenizer tools.
@@ -378,6 +488,36 @@ fn main() -> ExitCode {
             positio::demo::run(&positio::demo::DemoOptions { out: out.clone(), position: *position, steps: *steps, seed: *seed }).map(|_| ())
         }
         Command::Info { model_dir } => info(model_dir),
+        Command::Finetune(FinetuneCommand::Ner { model, train, dev, out, crf, epochs, lr, batch_size, warmup, weight_decay, max_len, seed, save_every, eval_every, resume, conll }) => {
+            let ner = positio::ner::NerConfig {
+                model: model.display().to_string(),
+                train: train.display().to_string(),
+                dev: dev.display().to_string(),
+                crf: *crf,
+                max_len: *max_len,
+                tag_column: conll.tag_column,
+                scheme: conll.scheme.clone(),
+            };
+            let train_cfg = positio::trainer::TrainConfig {
+                batch_size: *batch_size,
+                lr: *lr,
+                warmup: *warmup,
+                weight_decay: *weight_decay,
+                epochs: *epochs,
+                steps: 0,
+                save_every: *save_every,
+                eval_every: *eval_every,
+                seed: *seed,
+                ..Default::default()
+            };
+            positio::finetune::ner(&ner, &train_cfg, out, *resume)
+        }
+        Command::Eval(EvalCommand::Ner { model, data, output, json, batch_size, conll }) => {
+            positio::finetune::eval_ner(model, data, output.as_deref(), json.as_deref(), *batch_size, conll.tag_column, conll.scheme.as_deref())
+        }
+        Command::Predict(PredictCommand::Ner { model, text, file, conll, batch_size }) => {
+            positio::finetune::predict_ner(model, text, file.as_deref(), conll.as_deref(), *batch_size)
+        }
         Command::Pretrain(args) => args.resolve().and_then(|cfg| {
             let summary = positio::pretrain::run(&cfg, &args.out, args.resume, true)?;
             if summary.interrupted {

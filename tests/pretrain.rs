@@ -6,7 +6,6 @@ mod common;
 use positio::demo::corpus;
 use positio::objectives::{mask_tokens, next_token_targets, MaskingConfig, SpecialTokens};
 use positio::rng::Rng;
-use positio::tokenizer::{train_wordpiece, TrainOptions};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
