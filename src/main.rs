@@ -402,6 +402,12 @@ enum Command {
         /// Run every op as its composite twin instead of the fused kernels.
         #[arg(long)]
         no_fused: bool,
+        /// Positional encoding of the benchmark model.
+        #[arg(long, value_enum, default_value = "absolute")]
+        position: positio::config::PositionKind,
+        /// Vocabulary size of the benchmark model.
+        #[arg(long, default_value_t = 30522)]
+        vocab: usize,
     },
 }
 
@@ -458,11 +464,10 @@ fn embed(dir: &PathBuf, texts: Vec<String>, batch_size: usize, pooling: Pooling,
 }
 
 #[allow(clippy::too_many_arguments)]
-fn bench(task: &str, batch: usize, len: usize, fraction: f64, steps: usize, warmup: usize, model: Option<&std::path::Path>, no_fused: bool) -> Result<()> {
+fn bench(config: &positio::config::ModelConfig, task: &str, batch: usize, len: usize, fraction: f64, steps: usize, warmup: usize, model: Option<&std::path::Path>, no_fused: bool) -> Result<()> {
     use positio::bench;
-    use positio::config::PositionKind;
     positio::kernels::set_fused(!no_fused);
-    let config = bench::bench_config(PositionKind::Absolute);
+    let config = config.clone();
     let t = match task {
         "train" => {
             let (t, loss) = bench::train_step(&config, batch, len, fraction, warmup, steps);
@@ -547,8 +552,9 @@ fn main() -> ExitCode {
             positio::plot::plot(run_dir, &out).map(|()| println!("wrote {}", out.display()))
         }
         Command::Embed { model_dir, text, batch_size, pooling, device } => embed(model_dir, text.clone(), *batch_size, *pooling, *device),
-        Command::Bench { task, batch, len, loss_fraction, steps, warmup, model, no_fused } => {
-            bench(task, *batch, *len, *loss_fraction, *steps, *warmup, model.as_deref(), *no_fused)
+        Command::Bench { task, batch, len, loss_fraction, steps, warmup, model, no_fused, position, vocab } => {
+            let config = positio::config::ModelConfig { vocab_size: *vocab, ..positio::bench::bench_config(*position) };
+            bench(&config, task, *batch, *len, *loss_fraction, *steps, *warmup, model.as_deref(), *no_fused)
         }
     };
     match result {

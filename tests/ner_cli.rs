@@ -1,0 +1,121 @@
+//! The NER commands end to end on a tiny model: fine-tune (linear and CRF), evaluate with both
+//! reports and a predictions file, predict from raw text and from a CoNLL file, and refuse bad
+//! input clearly.
+
+mod common;
+use common::*;
+
+use positio::config::{ModelConfig, PositionKind};
+use positio::encoder::EncoderModel;
+use positio::hf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("positio-nercli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A small random BERT with MiniLM's (uncased, 30,522-piece) tokenizer.
+fn tiny_model(dir: &Path) -> PathBuf {
+    let out = dir.join("base");
+    let config = ModelConfig { vocab_size: 30522, hidden_size: 32, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 64, ..ModelConfig::small(30522, PositionKind::Absolute) };
+    hf::save(&EncoderModel::new(&config, &cpu()), &config, &out, Some(&minilm_dir().join("tokenizer.json"))).unwrap();
+    out
+}
+
+fn head(path: &str, lines: usize, out: &Path) -> PathBuf {
+    let full = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/conll2003").join(path);
+    let text: Vec<String> = std::fs::read_to_string(full).unwrap().lines().take(lines).map(String::from).collect();
+    std::fs::write(out, text.join("\n") + "\n").unwrap();
+    out.to_path_buf()
+}
+
+fn positio(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_positio")).args(args).output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+#[test]
+fn finetune_eval_and_predict_end_to_end() {
+    let dir = tmp("e2e");
+    let base = tiny_model(&dir);
+    let train = head("eng.train", 1200, &dir.join("train.conll"));
+    let dev = head("eng.testa", 2000, &dir.join("dev.conll"));
+    for crf in [false, true] {
+        let out = dir.join(if crf { "crf" } else { "linear" });
+        let mut args = vec!["finetune", "ner", "--model", base.to_str().unwrap(), "--train", train.to_str().unwrap(), "--dev", dev.to_str().unwrap(), "--out", out.to_str().unwrap(), "--epochs", "2", "--lr", "1e-3", "--batch-size", "16", "--max-len", "24"];
+        if crf {
+            args.push("--crf");
+        }
+        let (ok, stdout, stderr) = positio(&args);
+        assert!(ok, "{stdout}\n{stderr}");
+        assert!(stdout.contains("best development entity F1"), "{stdout}");
+        let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+        assert_eq!(config["id2label"]["0"], "O");
+        assert_eq!(config["label2id"]["B-PER"], 7);
+        assert_eq!(config["architectures"][0], "BertForTokenClassification");
+        assert_eq!(config["crf"].as_bool().unwrap_or(false), crf);
+
+        let preds = out.join("preds.conll");
+        let json = out.join("report.json");
+        let (ok, report, stderr) = positio(&["eval", "ner", "--model", out.to_str().unwrap(), "--data", dev.to_str().unwrap(), "--output", preds.to_str().unwrap(), "--json", json.to_str().unwrap()]);
+        assert!(ok, "{stderr}");
+        for row in ["B-LOC", "I-LOC", "B-MISC", "I-MISC", "B-ORG", "I-ORG", "B-PER", "I-PER", "micro avg", "macro avg", "weighted avg", "precision", "recall", "f1-score", "support"] {
+            assert!(report.contains(row), "{row} missing from\n{report}");
+        }
+        let lines = std::fs::read_to_string(&preds).unwrap();
+        let first: Vec<&str> = lines.lines().next().unwrap().split(' ').collect();
+        assert_eq!(first.len(), 3, "word gold predicted");
+        let parsed: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        assert!(parsed["entity"]["micro"]["f1"].is_number() && parsed["token"]["rows"].is_array());
+        if crf {
+            // Viterbi under IOB2 constraints never predicts I-X without B-X / I-X before it.
+            let mut prev = "O".to_string();
+            for l in lines.lines() {
+                let t = l.split(' ').nth(2).unwrap_or("O").to_string();
+                if let Some(ty) = t.strip_prefix("I-") {
+                    assert!(prev != "O" && prev.ends_with(ty), "{prev} → {t}");
+                }
+                prev = if l.is_empty() { "O".into() } else { t };
+            }
+        }
+
+        let (ok, stdout, stderr) = positio(&["predict", "ner", "--model", out.to_str().unwrap(), "--text", "EU rejects German call to boycott British lamb .", "--text", "Peter Blackburn"]);
+        assert!(ok, "{stderr}");
+        for line in stdout.lines() {
+            let e: serde_json::Value = serde_json::from_str(line).unwrap();
+            let (start, end) = (e["start"].as_u64().unwrap() as usize, e["end"].as_u64().unwrap() as usize);
+            let source = if e["line"] == 1 { "EU rejects German call to boycott British lamb ." } else { "Peter Blackburn" };
+            assert_eq!(&source.chars().collect::<Vec<_>>()[start..end].iter().collect::<String>(), e["text"].as_str().unwrap());
+            assert!(["PER", "LOC", "ORG", "MISC"].contains(&e["type"].as_str().unwrap()));
+            assert!((0.0..=1.0).contains(&e["score"].as_f64().unwrap()));
+        }
+        let (ok, stdout, _) = positio(&["predict", "ner", "--model", out.to_str().unwrap(), "--conll", dev.to_str().unwrap()]);
+        assert!(ok);
+        let first = stdout.lines().next().unwrap();
+        assert_eq!(first.split(' ').count(), 5, "the input columns and the prediction: {first}");
+    }
+}
+
+#[test]
+fn bad_ner_input_is_reported_clearly() {
+    let dir = tmp("bad");
+    let base = tiny_model(&dir);
+    let train = dir.join("train.conll");
+    std::fs::write(&train, "EU NNP I-NP I-ORG\nrejects VBZ I-VP O\n\nPeter NNP I-PER\n").unwrap();
+    let (ok, _, err) = positio(&["finetune", "ner", "--model", base.to_str().unwrap(), "--train", train.to_str().unwrap(), "--dev", train.to_str().unwrap(), "--out", dir.join("o").to_str().unwrap()]);
+    assert!(!ok && err.contains(&format!("{}:4:", train.display())) && err.contains("expected 4 columns"), "{err}");
+    // A development tag the training data never had.
+    let good = dir.join("good.conll");
+    std::fs::write(&good, "EU I-ORG\nrejects O\n").unwrap();
+    let odd = dir.join("odd.conll");
+    std::fs::write(&odd, "Paris I-LOC\n").unwrap();
+    let (ok, _, err) = positio(&["finetune", "ner", "--model", base.to_str().unwrap(), "--train", good.to_str().unwrap(), "--dev", odd.to_str().unwrap(), "--out", dir.join("o2").to_str().unwrap()]);
+    assert!(!ok && err.contains("B-LOC does not occur in the training data"), "{err}");
+    // Evaluating a model that has no token-classification head.
+    let (ok, _, err) = positio(&["eval", "ner", "--model", base.to_str().unwrap(), "--data", good.to_str().unwrap()]);
+    assert!(!ok && err.contains("not a token-classification model"), "{err}");
+}
