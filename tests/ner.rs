@@ -300,3 +300,23 @@ fn entity_scores_equal_seqeval_on_random_and_ill_formed_sequences() {
         }
     }
 }
+
+#[test]
+fn hugging_face_token_classification_checkpoints_load_and_agree() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hf_tiny_ner");
+    let fx = Fixture::open("hf_tiny_ner/reference.safetensors");
+    let ner = positio::ner::NerModel::load(&dir, &cpu()).unwrap();
+    assert_eq!(ner.labels, s("O B-LOC I-LOC B-MISC I-MISC B-ORG I-ORG B-PER I-PER"));
+    let sentences: Vec<Vec<String>> = serde_json::from_str(&fx.metadata("sentences")).unwrap();
+    for (i, words) in sentences.iter().enumerate() {
+        let ids: Vec<u32> = fx.i64(&format!("ids.{i}")).iter().map(|&x| x as u32).collect();
+        // positio's own alignment gives the same pieces as transformers' tokenizer.
+        let pieces = positio::ner::word_pieces(&ner.tokenizer, words).unwrap();
+        assert_eq!(pieces.concat(), ids[1..ids.len() - 1], "sentence {i}");
+        let batch = positio::encoder::Batch::new(&[ids.clone()], 0, &cpu());
+        let positions = positio::objectives::lm_targets(&(0..ids.len()).collect::<Vec<_>>(), &vec![0; ids.len()], &cpu()).positions;
+        let logits = to_vec(ner.model.emissions(&batch, positions));
+        let reference: Vec<f64> = fx.f32(&format!("logits.{i}")).iter().map(|&x| x as f64).collect();
+        assert!(max_abs_diff(&logits, &reference) < 1e-5, "sentence {i}: {}", max_abs_diff(&logits, &reference));
+    }
+}
