@@ -20,7 +20,7 @@ for pos in absolute sinusoidal rope alibi t5_bias none; do
   [ -f "$out/model.safetensors" ] && continue
   resume=(); [ -f "$out/checkpoints/latest" ] && resume=(--resume)
   $P pretrain "${CORPUS[@]}" --tokenizer "$RUNS/tokenizer.json" --out "$out" "${resume[@]}" \
-    --position "$pos" --layers 4 --hidden 256 --heads 4 --ffn 1024 --max-len 128 \
+    --position "$pos" --norm pre --layers 4 --hidden 256 --heads 4 --ffn 1024 --max-len 128 \
     --batch-size 32 --lr 1e-3 --warmup 0.06 --steps "$STEPS" --eval-every 250 --save-every 250 --seed 42 \
     > "$out.log" 2>&1 || { echo "$pos failed: see $out.log"; exit 1; }
   $P plot "$out" > /dev/null

@@ -73,9 +73,9 @@ simd! {
     }
 }
 
-fn kernel<T: Real>(p: &[T], g: &[T], m: &[T], v: &[T], s: AdamWStep) -> (Vec<T>, Vec<T>, Vec<T>) {
+fn constants<T: Real>(s: &AdamWStep) -> [T; 9] {
     let c = |x: f64| T::from(x).unwrap();
-    let k = [
+    [
         c(s.grad_scale),
         c(s.beta1),
         c(1.0 - s.beta1),
@@ -85,21 +85,46 @@ fn kernel<T: Real>(p: &[T], g: &[T], m: &[T], v: &[T], s: AdamWStep) -> (Vec<T>,
         c(1.0 / (1.0 - s.beta2.powi(s.t as i32)).sqrt()),
         c(s.eps),
         c(1.0 - s.lr * s.weight_decay),
-    ];
-    let (mut p, mut m, mut v) = (p.to_vec(), m.to_vec(), v.to_vec());
+    ]
+}
+
+fn update_all<T: Real>(p: &mut [T], g: &[T], m: &mut [T], v: &mut [T], k: &[T; 9]) {
     p.par_chunks_mut(CHUNK)
         .zip(g.par_chunks(CHUNK))
         .zip(m.par_chunks_mut(CHUNK).zip(v.par_chunks_mut(CHUNK)))
-        .for_each(|((p, g), (m, v))| update(p, g, m, v, &k));
-    (p, m, v)
+        .for_each(|((p, g), (m, v))| update(p, g, m, v, k));
+}
+
+/// The tensor's elements, writable in place when nothing else shares its storage.
+fn exclusive<T: Real>(t: &mut FlexTensor) -> Option<&mut [T]> {
+    let n = t.layout().num_elements();
+    if !t.is_contiguous() || t.layout().start_offset() != 0 {
+        return None;
+    }
+    t.try_storage_mut::<T>().filter(|s| s.len() == n)
 }
 
 impl OptimOps for Flex {
-    fn fused_adamw(param: FlexTensor, grad: FlexTensor, m: FlexTensor, v: FlexTensor, step: AdamWStep) -> (FlexTensor, FlexTensor, FlexTensor) {
-        let shape = dims(&param);
+    fn fused_adamw(mut param: FlexTensor, grad: FlexTensor, mut m: FlexTensor, mut v: FlexTensor, step: AdamWStep) -> (FlexTensor, FlexTensor, FlexTensor) {
         with_real!(param.dtype(), T => {
-            let (p, m, v) = kernel::<T>(&values(&param), &values(&grad), &values(&m), &values(&v), step);
-            (tensor(p, shape.clone()), tensor(m, shape.clone()), tensor(v, shape))
+            let k = constants::<T>(&step);
+            let g = values::<T>(&grad);
+            // In place when the parameter and moments are not shared (the usual case): no
+            // allocation, and no page faults for the large embedding matrices.
+            let in_place = match (exclusive::<T>(&mut param), exclusive::<T>(&mut m), exclusive::<T>(&mut v)) {
+                (Some(ps), Some(ms), Some(vs)) => {
+                    update_all(ps, &g, ms, vs, &k);
+                    true
+                }
+                _ => false,
+            };
+            if in_place {
+                return (param, m, v);
+            }
+            let shape = dims(&param);
+            let (mut p, mut mm, mut vv) = (values::<T>(&param).into_owned(), values::<T>(&m).into_owned(), values::<T>(&v).into_owned());
+            update_all(&mut p, &g, &mut mm, &mut vv, &k);
+            (tensor(p, shape.clone()), tensor(mm, shape.clone()), tensor(vv, shape))
         })
     }
 }
