@@ -106,7 +106,7 @@ pub fn plot(run_dir: &Path, out: &Path) -> Result<()> {
 
     let (name, series) = if !curves.val_perplexity.is_empty() {
         ("validation perplexity".to_string(), &curves.val_perplexity)
-    } else if let Some((n, s)) = curves.val_other.first() {
+    } else if let Some((n, s)) = curves.val_other.iter().find(|(n, _)| n == "entity_f1").or(curves.val_other.first()) {
         (format!("validation {n}"), s)
     } else {
         ("validation loss".to_string(), &curves.val_loss)

@@ -345,3 +345,33 @@ fn causal_lm_pretraining_learns() {
     assert_eq!(config["causal"], true);
     assert_eq!(config["is_decoder"], true);
 }
+
+#[test]
+fn a_toml_configuration_is_read_and_flags_override_it() {
+    let dir = tmp("toml");
+    let corpus = corpus_file(&dir, 800);
+    let config = dir.join("run.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[data]\ncorpus = [{:?}]\nmax_len = 24\n\n[tokenizer]\nvocab_size = 150\n\n[model]\nposition = \"alibi\"\nnorm = \"pre\"\nlayers = 1\nhidden = 16\nheads = 2\nffn = 32\n\n[train]\nbatch_size = 4\ngrad_accum = 2\nsteps = 6\nlr = 1e-3\nschedule = \"cosine\"\n",
+            corpus.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let out = dir.join("run");
+    run_ok(&["pretrain", "--config", config.to_str().unwrap(), "--out", out.to_str().unwrap(), "--steps", "4", "--log-every", "1"].map(String::from));
+    let saved: positio::pretrain::PretrainConfig = toml::from_str(&std::fs::read_to_string(out.join("run.toml")).unwrap()).unwrap();
+    assert_eq!(saved.train.steps, 4, "the flag overrides the file");
+    assert_eq!(saved.train.grad_accum, 2);
+    assert_eq!(saved.train.schedule, "cosine");
+    assert_eq!(saved.model.position, positio::config::PositionKind::Alibi);
+    assert_eq!(saved.model.norm, positio::config::NormPosition::Pre);
+    let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    assert_eq!(metrics.lines().filter(|l| l.contains("\"train\"")).count(), 4);
+    // An unknown key is an error naming the file.
+    std::fs::write(&config, "[train]\nbatchsize = 4\n").unwrap();
+    let res = positio().args(["pretrain", "--config", config.to_str().unwrap(), "--out", dir.join("x").to_str().unwrap(), "--corpus", corpus.to_str().unwrap()]).output().unwrap();
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(!res.status.success() && err.contains(config.to_str().unwrap()) && err.contains("batchsize"), "{err}");
+}
