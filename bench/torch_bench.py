@@ -98,6 +98,19 @@ def timed(fn):
     return ts
 
 
+def train_steps(model, loss_fn):
+    """Times AdamW training steps of `loss_fn`."""
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01, eps=1e-8)
+
+    def step():
+        loss = loss_fn()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return timed(step)
+
+
 ids = lcg(B * S, V, 42).view(B, S)
 attention_mask = torch.ones(B, S, dtype=torch.long)
 stride = max(1, round(1 / args.loss_fraction))
@@ -125,15 +138,7 @@ elif args.mode == "hf":
     labels[positions] = targets
     labels = labels.view(B, S)
     if args.task == "train":
-        opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01, eps=1e-8)
-
-        def step():
-            loss = model(input_ids=ids, attention_mask=attention_mask, labels=labels).loss
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-
-        ts = timed(step)
+        ts = train_steps(model, lambda: model(input_ids=ids, attention_mask=attention_mask, labels=labels).loss)
     else:
         model.eval()
         with torch.no_grad():
@@ -147,15 +152,7 @@ else:
     if args.mode == "compile":
         loss_fn = torch.compile(loss_fn)
     if args.task == "train":
-        opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01, eps=1e-8)
-
-        def step():
-            loss = loss_fn()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-
-        ts = timed(step)
+        ts = train_steps(model, loss_fn)
     else:
         model.eval()
         fwd = torch.compile(model) if args.mode == "compile" else model

@@ -89,54 +89,36 @@ pub trait FusedOps: Backend {
     fn fused_cross_entropy(logits: FloatTensor<Self>, targets: IntTensor<Self>) -> FloatTensor<Self>;
 }
 
-impl FusedOps for Flex {
-    fn fused_layer_norm(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>, eps: f64) -> FloatTensor<Self> {
-        layer_norm::primal(x, weight, bias, eps)
-    }
-    fn fused_cross_entropy(logits: FloatTensor<Self>, targets: IntTensor<Self>) -> FloatTensor<Self> {
-        cross_entropy::primal(logits, targets)
-    }
-    fn fused_bias_activation(x: FloatTensor<Self>, bias: FloatTensor<Self>, act: crate::config::Activation) -> FloatTensor<Self> {
-        activation::primal(x, bias, act)
-    }
-    fn fused_dropout(x: FloatTensor<Self>, p: f64, seed: u64) -> FloatTensor<Self> {
-        dropout::primal(x, p, seed)
-    }
-    fn fused_attention(
-        q: FloatTensor<Self>,
-        k: FloatTensor<Self>,
-        v: FloatTensor<Self>,
-        key_mask: FloatTensor<Self>,
-        position_bias: FloatTensor<Self>,
-        rope: FloatTensor<Self>,
-        options: AttentionOptions,
-    ) -> FloatTensor<Self> {
-        attention::primal(q, k, v, key_mask, position_bias, rope, options)
-    }
+/// Implements [`FusedOps`] for `Flex` (each op's `primal`: forward only) and for
+/// `Autodiff<Flex>` (each op's `autodiff`: forward recording the hand-written backward).
+macro_rules! route {
+    ($($op:ident => $module:ident($($arg:ident: $ty:ty),*);)*) => {
+        impl FusedOps for Flex {
+            $(fn $op($($arg: $ty),*) -> FloatTensor<Self> {
+                $module::primal($($arg),*)
+            })*
+        }
+
+        impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
+            $(fn $op($($arg: $ty),*) -> FloatTensor<Self> {
+                $module::autodiff::<C>($($arg),*)
+            })*
+        }
+    };
 }
 
-impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
-    fn fused_layer_norm(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>, eps: f64) -> FloatTensor<Self> {
-        layer_norm::autodiff::<C>(x, weight, bias, eps)
-    }
-    fn fused_cross_entropy(logits: FloatTensor<Self>, targets: IntTensor<Self>) -> FloatTensor<Self> {
-        cross_entropy::autodiff::<C>(logits, targets)
-    }
-    fn fused_bias_activation(x: FloatTensor<Self>, bias: FloatTensor<Self>, act: crate::config::Activation) -> FloatTensor<Self> {
-        activation::autodiff::<C>(x, bias, act)
-    }
-    fn fused_dropout(x: FloatTensor<Self>, p: f64, seed: u64) -> FloatTensor<Self> {
-        dropout::autodiff::<C>(x, p, seed)
-    }
-    fn fused_attention(
+route! {
+    fused_layer_norm => layer_norm(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>, eps: f64);
+    fused_bias_activation => activation(x: FloatTensor<Self>, bias: FloatTensor<Self>, act: crate::config::Activation);
+    fused_attention => attention(
         q: FloatTensor<Self>,
         k: FloatTensor<Self>,
         v: FloatTensor<Self>,
         key_mask: FloatTensor<Self>,
         position_bias: FloatTensor<Self>,
         rope: FloatTensor<Self>,
-        options: AttentionOptions,
-    ) -> FloatTensor<Self> {
-        attention::autodiff::<C>(q, k, v, key_mask, position_bias, rope, options)
-    }
+        options: AttentionOptions
+    );
+    fused_dropout => dropout(x: FloatTensor<Self>, p: f64, seed: u64);
+    fused_cross_entropy => cross_entropy(logits: FloatTensor<Self>, targets: IntTensor<Self>);
 }
