@@ -95,10 +95,13 @@ impl Embeddings {
                 x = x + table.forward(positions);
             }
             (PositionKind::Sinusoidal, _) => {
+                // As Vaswani et al., the token embeddings are scaled by sqrt(d): the table's
+                // entries are of order 1, and next to embeddings initialised at std 0.02 they
+                // would drown the tokens (the LayerNorm after the sum cannot undo the ratio).
                 let h = x.dims()[2];
                 let table = Tensor::<2>::from_data(TensorData::new(sinusoidal_table(s, h), [s, h]), &device);
                 let dtype = x.dtype();
-                x = x + table.cast(dtype).unsqueeze::<3>();
+                x = x * (h as f64).sqrt() + table.cast(dtype).unsqueeze::<3>();
             }
             _ => {}
         }
