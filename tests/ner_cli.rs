@@ -1,6 +1,6 @@
 //! The NER commands end to end on a tiny model: fine-tune (linear and CRF), evaluate with both
-//! reports and a predictions file, predict from raw text and from a CoNLL file, and refuse bad
-//! input clearly.
+//! reports and a predictions file, predict from raw text and from a CoNLL file, resume a killed
+//! fine-tuning to the same weights, plot it, and refuse bad input clearly.
 
 mod common;
 use common::*;
@@ -9,7 +9,8 @@ use positio::config::{ModelConfig, PositionKind};
 use positio::encoder::EncoderModel;
 use positio::hf;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 fn tmp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("positio-nercli-{}-{name}", std::process::id()));
@@ -98,6 +99,53 @@ fn finetune_eval_and_predict_end_to_end() {
         let first = stdout.lines().next().unwrap();
         assert_eq!(first.split(' ').count(), 5, "the input columns and the prediction: {first}");
     }
+}
+
+#[test]
+fn a_killed_finetuning_resumes_to_the_same_weights_and_plots() {
+    let dir = tmp("resume");
+    let base = tiny_model(&dir);
+    let train = head("eng.train", 2000, &dir.join("train.conll"));
+    let dev = head("eng.testa", 600, &dir.join("dev.conll"));
+    let args = |out: &Path| -> Vec<String> {
+        ["finetune", "ner", "--model", base.to_str().unwrap(), "--train", train.to_str().unwrap(), "--dev", dev.to_str().unwrap(), "--out", out.to_str().unwrap(),
+            "--epochs", "4", "--lr", "1e-3", "--batch-size", "8", "--max-len", "24", "--save-every", "4", "--crf"]
+            .map(String::from).to_vec()
+    };
+    let straight = dir.join("straight");
+    let a = args(&straight);
+    let (ok, stdout, stderr) = positio(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(ok, "{stdout}\n{stderr}");
+
+    // The same run, killed (SIGKILL: no chance to save) once a mid-run checkpoint exists.
+    let killed = dir.join("killed");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_positio")).args(args(&killed)).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let pointer = killed.join("checkpoints/latest");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !std::fs::read_to_string(&pointer).is_ok_and(|s| s.trim() >= "step-00000012") {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before it could be killed");
+        assert!(Instant::now() < deadline, "no checkpoint appeared");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut b = args(&killed);
+    b.push("--resume".into());
+    let (ok, stdout, stderr) = positio(&b.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(ok && stdout.contains("resuming from"), "{stdout}\n{stderr}");
+    let log = |d: &Path| -> Vec<String> {
+        std::fs::read_to_string(d.join("metrics.jsonl")).unwrap().lines().map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            format!("{} {} {} {}", v["step"], v["split"], v["loss"], v["entity_f1"])
+        }).collect()
+    };
+    assert_eq!(log(&straight), log(&killed), "every step once, with the same losses and scores");
+    let weights = |d: &Path| std::fs::read(d.join("model.safetensors")).unwrap();
+    assert!(weights(&straight) == weights(&killed), "resumed weights differ from uninterrupted weights");
+
+    let (ok, _, stderr) = positio(&["plot", killed.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    assert!(std::fs::metadata(killed.join("curves.png")).unwrap().len() > 1000);
 }
 
 #[test]
