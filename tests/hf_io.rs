@@ -8,14 +8,6 @@ use positio::encoder::{Batch, EncoderModel};
 use positio::heads::LanguageModel;
 use positio::hf;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("positio-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn small(position: PositionKind) -> ModelConfig {
     ModelConfig {
@@ -98,11 +90,6 @@ fn loaded_parameters_are_trainable() {
     let batch = Batch::new(&[vec![101, 7592, 2088, 102]], 0, &cpu().autodiff());
     let grads = model.forward(&batch).sum().backward();
     assert!(model.encoder.layer[0].attention.query.weight.val().grad(&grads).is_some());
-}
-
-fn positio(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_positio")).args(args).output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
 }
 
 /// A copy of a small saved model, for corrupting.

