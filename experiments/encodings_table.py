@@ -3,6 +3,7 @@
 import json
 import os
 import sys
+import tomllib
 
 runs = sys.argv[1] if len(sys.argv) > 1 else "runs/encodings"
 
@@ -21,7 +22,9 @@ for pos in ["absolute", "sinusoidal", "rope", "alibi", "t5_bias", "none"]:
         continue
     val = vals[-1]
     train = [r for r in pre if r["split"] == "train"]
-    tokens = train[-1]["step"] * 32 * 128
+    with open(os.path.join(runs, pos, "run.toml"), "rb") as f:
+        run = tomllib.load(f)
+    tokens = train[-1]["step"] * run["train"]["batch_size"] * run["train"]["grad_accum"] * run["data"]["max_len"]
     wall = train[-1]["elapsed_s"]
     ner = [r for r in rows(os.path.join(runs, f"ner-{pos}", "metrics.jsonl")) if r["split"] == "val"]
     best = max(ner, key=lambda r: r["entity_f1"]) if ner else None
