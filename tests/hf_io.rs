@@ -3,10 +3,10 @@
 mod common;
 use common::*;
 
-use positio::config::{ModelConfig, PositionKind};
-use positio::encoder::{Batch, EncoderModel};
-use positio::heads::LanguageModel;
 use positio::hf;
+use positio::model::config::{ModelConfig, PositionKind};
+use positio::model::encoder::{Batch, EncoderModel};
+use positio::model::heads::LanguageModel;
 use std::path::{Path, PathBuf};
 
 fn small(position: PositionKind) -> ModelConfig {
@@ -33,9 +33,19 @@ fn save_then_load_round_trips_exactly_for_every_encoding() {
         let loaded_config = hf::load_config(&dir).unwrap();
         // Only plain BERT is written as model_type "bert": transformers would silently drop
         // any other positional encoding.
-        let expected_type = if position == PositionKind::Absolute { "bert" } else { "positio" };
+        let expected_type = if position == PositionKind::Absolute {
+            "bert"
+        } else {
+            "positio"
+        };
         assert_eq!(loaded_config.model_type, expected_type);
-        assert_eq!(ModelConfig { model_type: config.model_type.clone(), ..loaded_config }, config);
+        assert_eq!(
+            ModelConfig {
+                model_type: config.model_type.clone(),
+                ..loaded_config
+            },
+            config
+        );
         let a = hf::named_parameters(&model);
         let b = hf::named_parameters(&loaded);
         assert_eq!(a.len(), b.len());
@@ -44,7 +54,12 @@ fn save_then_load_round_trips_exactly_for_every_encoding() {
             assert_eq!(da, db, "{na} differs after the round trip");
         }
         let batch = Batch::new(&[vec![2, 3, 4, 5], vec![6, 7]], 0, &dev);
-        assert_eq!(to_vec(model.forward(&batch)), to_vec(loaded.forward(&batch)), "{}", position.name());
+        assert_eq!(
+            to_vec(model.forward(&batch)),
+            to_vec(loaded.forward(&batch)),
+            "{}",
+            position.name()
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
@@ -56,14 +71,20 @@ fn language_model_saves_with_bert_prefix_and_loads_as_encoder() {
     let lm = LanguageModel::new(&config, &dev);
     let dir = tmp("lm");
     hf::save(&lm, &config, &dir, None).unwrap();
-    let names: Vec<String> = hf::named_parameters(&lm).into_iter().map(|(n, _)| n).collect();
+    let names: Vec<String> = hf::named_parameters(&lm)
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
     assert!(names.contains(&"bert.embeddings.word_embeddings.weight".to_string()));
     assert!(names.contains(&"bert.encoder.layer.1.attention.self.query.weight".to_string()));
     assert!(names.contains(&"cls.predictions.transform.LayerNorm.weight".to_string()));
     assert!(names.contains(&"cls.predictions.bias".to_string()));
     let encoder = hf::load_encoder(&dir, &dev).unwrap();
     let batch = Batch::new(&[vec![2, 3, 4]], 0, &dev);
-    assert_eq!(to_vec(lm.bert.forward(&batch)), to_vec(encoder.forward(&batch)));
+    assert_eq!(
+        to_vec(lm.bert.forward(&batch)),
+        to_vec(encoder.forward(&batch))
+    );
 }
 
 #[test]
@@ -72,7 +93,10 @@ fn hugging_face_names_cover_minilm_exactly() {
     // checkpoint, and every float tensor of the checkpoint is used.
     let dir = minilm_dir();
     let model = hf::load_encoder(&dir, &cpu()).unwrap();
-    let ours: std::collections::BTreeSet<String> = hf::named_parameters(&model).into_iter().map(|(n, _)| n).collect();
+    let ours: std::collections::BTreeSet<String> = hf::named_parameters(&model)
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
     let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let theirs: std::collections::BTreeSet<String> = st
@@ -89,21 +113,37 @@ fn loaded_parameters_are_trainable() {
     let model = hf::load_encoder(&minilm_dir(), &cpu().autodiff()).unwrap();
     let batch = Batch::new(&[vec![101, 7592, 2088, 102]], 0, &cpu().autodiff());
     let grads = model.forward(&batch).sum().backward();
-    assert!(model.encoder.layer[0].attention.query.weight.val().grad(&grads).is_some());
+    assert!(model.encoder.layer[0]
+        .attention
+        .query
+        .weight
+        .val()
+        .grad(&grads)
+        .is_some());
 }
 
 /// A copy of a small saved model, for corrupting.
 fn model_dir(name: &str) -> PathBuf {
     let dir = tmp(name);
     let config = small(PositionKind::Absolute);
-    hf::save(&EncoderModel::new(&config, &cpu()), &config, &dir, Some(&minilm_dir().join("tokenizer.json"))).unwrap();
+    hf::save(
+        &EncoderModel::new(&config, &cpu()),
+        &config,
+        &dir,
+        Some(&minilm_dir().join("tokenizer.json")),
+    )
+    .unwrap();
     dir
 }
 
 fn assert_fails(args: &[&str], file: &Path, needle: &str) {
     let (ok, _, err) = positio(args);
     assert!(!ok, "{args:?} should fail");
-    assert!(err.contains(&file.display().to_string()), "error should name {}: {err}", file.display());
+    assert!(
+        err.contains(&file.display().to_string()),
+        "error should name {}: {err}",
+        file.display()
+    );
     assert!(err.contains(needle), "error should say '{needle}': {err}");
     assert!(!err.contains("panicked"), "no panics: {err}");
 }
@@ -120,32 +160,60 @@ fn cli_info_describes_a_model() {
 #[test]
 fn cli_errors_name_the_file_and_the_problem() {
     let missing = tmp("missing").join("nowhere");
-    assert_fails(&["info", missing.to_str().unwrap()], &missing, "not a model directory");
+    assert_fails(
+        &["info", missing.to_str().unwrap()],
+        &missing,
+        "not a model directory",
+    );
 
     let dir = model_dir("noconfig");
     std::fs::remove_file(dir.join("config.json")).unwrap();
-    assert_fails(&["info", dir.to_str().unwrap()], &dir.join("config.json"), "missing");
+    assert_fails(
+        &["info", dir.to_str().unwrap()],
+        &dir.join("config.json"),
+        "missing",
+    );
 
     let dir = model_dir("badjson");
     std::fs::write(dir.join("config.json"), "{\"hidden_size\": 16,,}").unwrap();
-    assert_fails(&["embed", dir.to_str().unwrap(), "--text", "x"], &dir.join("config.json"), "malformed config");
+    assert_fails(
+        &["embed", dir.to_str().unwrap(), "--text", "x"],
+        &dir.join("config.json"),
+        "malformed config",
+    );
 
     let dir = model_dir("arch");
-    let text = std::fs::read_to_string(dir.join("config.json")).unwrap().replace("\"bert\"", "\"gpt2\"");
+    let text = std::fs::read_to_string(dir.join("config.json"))
+        .unwrap()
+        .replace("\"bert\"", "\"gpt2\"");
     std::fs::write(dir.join("config.json"), text).unwrap();
-    assert_fails(&["info", dir.to_str().unwrap()], &dir.join("config.json"), "unsupported architecture");
+    assert_fails(
+        &["info", dir.to_str().unwrap()],
+        &dir.join("config.json"),
+        "unsupported architecture",
+    );
 
     let dir = model_dir("posenc");
-    let text = std::fs::read_to_string(dir.join("config.json")).unwrap().replace("\"absolute\"", "\"relative_key\"");
+    let text = std::fs::read_to_string(dir.join("config.json"))
+        .unwrap()
+        .replace("\"absolute\"", "\"relative_key\"");
     std::fs::write(dir.join("config.json"), text).unwrap();
-    assert_fails(&["info", dir.to_str().unwrap()], &dir.join("config.json"), "relative_key");
+    assert_fails(
+        &["info", dir.to_str().unwrap()],
+        &dir.join("config.json"),
+        "relative_key",
+    );
 
     // A tensor missing from the weights.
     let dir = model_dir("missingtensor");
     let mut params = hf::named_parameters(&hf::load_encoder(&dir, &cpu()).unwrap());
     params.retain(|(n, _)| n != "encoder.layer.1.output.dense.weight");
     hf::Weights::save(&params, &dir.join("model.safetensors")).unwrap();
-    assert_fails(&["info", dir.to_str().unwrap()], &dir.join("model.safetensors"), "missing tensor 'encoder.layer.1.output.dense.weight'");
+    assert_fails(
+        &["info", dir.to_str().unwrap()],
+        &dir.join("model.safetensors"),
+        "missing tensor 'encoder.layer.1.output.dense.weight'",
+    );
 
     // A tensor of the wrong shape.
     let dir = model_dir("badshape");
@@ -156,15 +224,27 @@ fn cli_errors_name_the_file_and_the_problem() {
         }
     }
     hf::Weights::save(&params, &dir.join("model.safetensors")).unwrap();
-    assert_fails(&["info", dir.to_str().unwrap()], &dir.join("model.safetensors"), "has shape [49, 16], the config needs [50, 16]");
+    assert_fails(
+        &["info", dir.to_str().unwrap()],
+        &dir.join("model.safetensors"),
+        "has shape [49, 16], the config needs [50, 16]",
+    );
 
     // Not a safetensors file at all.
     let dir = model_dir("garbage");
     std::fs::write(dir.join("model.safetensors"), b"definitely not tensors").unwrap();
-    assert_fails(&["info", dir.to_str().unwrap()], &dir.join("model.safetensors"), "not a valid safetensors file");
+    assert_fails(
+        &["info", dir.to_str().unwrap()],
+        &dir.join("model.safetensors"),
+        "not a valid safetensors file",
+    );
 
     // A broken tokenizer.
     let dir = model_dir("badtok");
     std::fs::write(dir.join("tokenizer.json"), "{").unwrap();
-    assert_fails(&["embed", dir.to_str().unwrap(), "--text", "x"], &dir.join("tokenizer.json"), "not a valid tokenizer");
+    assert_fails(
+        &["embed", dir.to_str().unwrap(), "--text", "x"],
+        &dir.join("tokenizer.json"),
+        "not a valid tokenizer",
+    );
 }

@@ -4,10 +4,11 @@
 mod common;
 use common::*;
 
-use positio::conll::{self, detect, to_iob2, Scheme};
-use positio::crf::{iob2_constraints, viterbi, Crf};
-use positio::metrics::{entities, entity_report, token_report};
-use positio::ner::{split_words, windows};
+use positio::data::conll;
+use positio::data::tags::{detect, to_iob2, Scheme};
+use positio::model::heads::crf::{iob2_constraints, viterbi, Crf};
+use positio::tasks::ner::seqeval::{entities, entity_report, token_report};
+use positio::tasks::ner::{split_words, windows};
 use std::path::PathBuf;
 
 fn tmp_file(name: &str, content: &[u8]) -> PathBuf {
@@ -39,8 +40,16 @@ fn reader_accepts_crlf_bom_and_docstart() {
 #[test]
 fn malformed_lines_name_file_line_and_content() {
     let cases: [(&str, &[u8], &str); 5] = [
-        ("cols.conll", b"EU NNP I-NP I-ORG\nrejects VBZ O\n", "2: expected 4 columns like the lines before, found 3: \"rejects VBZ O\""),
-        ("badtag.conll", b"EU NNP I-NP X-PER\n", "1: invalid tag \"X-PER\""),
+        (
+            "cols.conll",
+            b"EU NNP I-NP I-ORG\nrejects VBZ O\n",
+            "2: expected 4 columns like the lines before, found 3: \"rejects VBZ O\"",
+        ),
+        (
+            "badtag.conll",
+            b"EU NNP I-NP X-PER\n",
+            "1: invalid tag \"X-PER\"",
+        ),
         ("notype.conll", b"EU B-\n", "1: invalid tag \"B-\""),
         ("bare.conll", b"EU PER\n", "1: invalid tag \"PER\""),
         ("latin1.conll", b"EU O\ncaf\xe9 O\n", "2: not valid UTF-8"),
@@ -52,38 +61,63 @@ fn malformed_lines_name_file_line_and_content() {
         assert!(err.contains(expected), "{name}: {err}");
     }
     let p = tmp_file("one.conll", b"lonely\n");
-    assert!(conll::read(&p, None).unwrap_err().to_string().contains("a line needs a word and a tag"));
+    assert!(conll::read(&p, None)
+        .unwrap_err()
+        .to_string()
+        .contains("a line needs a word and a tag"));
     let p = tmp_file("empty.conll", b"\n\n");
-    assert!(conll::read(&p, None).unwrap_err().to_string().contains("no sentences"));
+    assert!(conll::read(&p, None)
+        .unwrap_err()
+        .to_string()
+        .contains("no sentences"));
 }
 
 #[test]
 fn schemes_are_detected_and_converted_to_iob2() {
-    let sent = |tags: &str| conll::Sentence { words: vec!["w".into(); s(tags).len()], tags: s(tags), line: 1 };
     // IOB1: I- starts entities; B- only between two adjacent entities of one type.
     let iob1 = "I-PER I-PER O I-LOC B-LOC I-LOC I-ORG I-MISC";
-    assert_eq!(detect(&[sent(iob1)]), Scheme::Iob1);
-    assert_eq!(to_iob2(&s(iob1), Scheme::Iob1), s("B-PER I-PER O B-LOC B-LOC I-LOC B-ORG B-MISC"));
+    assert_eq!(detect([s(iob1).as_slice()]), Scheme::Iob1);
+    assert_eq!(
+        to_iob2(&s(iob1), Scheme::Iob1),
+        s("B-PER I-PER O B-LOC B-LOC I-LOC B-ORG B-MISC")
+    );
     let iob2 = "B-PER I-PER O B-LOC B-LOC I-LOC";
-    assert_eq!(detect(&[sent(iob2)]), Scheme::Iob2);
+    assert_eq!(detect([s(iob2).as_slice()]), Scheme::Iob2);
     assert_eq!(to_iob2(&s(iob2), Scheme::Iob2), s(iob2));
     let iobes = "B-PER E-PER O S-LOC S-LOC B-ORG I-ORG E-ORG";
-    assert_eq!(detect(&[sent(iobes)]), Scheme::Iobes);
-    assert_eq!(to_iob2(&s(iobes), Scheme::Iobes), s("B-PER I-PER O B-LOC B-LOC B-ORG I-ORG I-ORG"));
+    assert_eq!(detect([s(iobes).as_slice()]), Scheme::Iobes);
+    assert_eq!(
+        to_iob2(&s(iobes), Scheme::Iobes),
+        s("B-PER I-PER O B-LOC B-LOC B-ORG I-ORG I-ORG")
+    );
     // The same entities whichever the scheme.
     let e = |t: &str, sc| entities(&[to_iob2(&s(t), sc)]);
-    assert_eq!(e("I-PER I-PER O I-LOC B-LOC", Scheme::Iob1), e("B-PER E-PER O S-LOC S-LOC", Scheme::Iobes));
+    assert_eq!(
+        e("I-PER I-PER O I-LOC B-LOC", Scheme::Iob1),
+        e("B-PER E-PER O S-LOC S-LOC", Scheme::Iobes)
+    );
 }
 
 #[test]
 fn entities_follow_seqeval_chunking() {
     // Hand-worked: (sentence, type, first, last).
     let got = entities(&[s("B-PER I-PER O B-LOC I-ORG I-ORG O I-MISC")]);
-    let want: Vec<(usize, String, usize, usize)> =
-        vec![(0, "PER".into(), 0, 1), (0, "LOC".into(), 3, 3), (0, "ORG".into(), 4, 5), (0, "MISC".into(), 7, 7)];
+    let want: Vec<(usize, String, usize, usize)> = vec![
+        (0, "PER".into(), 0, 1),
+        (0, "LOC".into(), 3, 3),
+        (0, "ORG".into(), 4, 5),
+        (0, "MISC".into(), 7, 7),
+    ];
     assert_eq!(got, want);
     // Sentence ends close entities; B- after I- of the same type starts a new one.
-    assert_eq!(entities(&[s("B-LOC"), s("I-LOC B-LOC I-LOC")]), vec![(0, "LOC".into(), 0, 0), (1, "LOC".into(), 0, 0), (1, "LOC".into(), 1, 2)]);
+    assert_eq!(
+        entities(&[s("B-LOC"), s("I-LOC B-LOC I-LOC")]),
+        vec![
+            (0, "LOC".into(), 0, 0),
+            (1, "LOC".into(), 0, 0),
+            (1, "LOC".into(), 1, 2)
+        ]
+    );
 }
 
 #[test]
@@ -110,21 +144,36 @@ fn token_report_matches_a_hand_computed_case() {
     let pred = vec![s("B-PER O O B-PER O")];
     let r = token_report(&gold, &pred);
     let labels: Vec<&str> = r.rows.iter().map(|(l, _)| l.as_str()).collect();
-    assert_eq!(labels, ["B-LOC", "B-PER", "I-PER", "O"], "by type, B before I, O last");
+    assert_eq!(
+        labels,
+        ["B-LOC", "B-PER", "I-PER", "O"],
+        "by type, B before I, O last"
+    );
     let row = |t: &str| r.rows.iter().find(|(n, _)| n == t).unwrap().1;
     // B-PER: predicted twice, right once; gold once.
-    assert!((row("B-PER").precision - 0.5).abs() < 1e-12 && (row("B-PER").recall - 1.0).abs() < 1e-12);
-    assert!((row("O").precision - 2.0 / 3.0).abs() < 1e-12 && (row("O").recall - 1.0).abs() < 1e-12);
+    assert!(
+        (row("B-PER").precision - 0.5).abs() < 1e-12 && (row("B-PER").recall - 1.0).abs() < 1e-12
+    );
+    assert!(
+        (row("O").precision - 2.0 / 3.0).abs() < 1e-12 && (row("O").recall - 1.0).abs() < 1e-12
+    );
     assert_eq!(row("O").support, 2);
-    assert!((r.micro.f1 - 0.6).abs() < 1e-12, "micro = accuracy over tokens: 3 of 5");
+    assert!(
+        (r.micro.f1 - 0.6).abs() < 1e-12,
+        "micro = accuracy over tokens: 3 of 5"
+    );
     let table = r.table();
-    assert!(table.contains("micro avg") && table.contains("macro avg") && table.contains("weighted avg"));
+    assert!(
+        table.contains("micro avg")
+            && table.contains("macro avg")
+            && table.contains("weighted avg")
+    );
     assert!(table.contains("0.667"), "three decimals: {table}");
 }
 
 #[test]
-fn supports_of_the_development_file_match_an_independent_count() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/conll2003/eng.testa");
+fn supports_of_a_conll_file_match_an_independent_count() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/conll/dev.iob1");
     let (sentences, scheme) = conll::read_iob2(&path, None, None).unwrap();
     assert_eq!(scheme, Scheme::Iob1);
     let gold: Vec<Vec<String>> = sentences.iter().map(|s| s.tags.clone()).collect();
@@ -141,7 +190,11 @@ fn supports_of_the_development_file_match_an_independent_count() {
         }
         let tag = f[3];
         let iob2 = if let Some(ty) = tag.strip_prefix("I-") {
-            if prev == "O" || prev[2..] != *ty { format!("B-{ty}") } else { tag.to_string() }
+            if prev == "O" || prev[2..] != *ty {
+                format!("B-{ty}")
+            } else {
+                tag.to_string()
+            }
         } else {
             tag.to_string()
         };
@@ -152,7 +205,7 @@ fn supports_of_the_development_file_match_an_independent_count() {
         assert_eq!(scores.support, counts[label], "{label}");
     }
     assert_eq!(report.micro.support, counts.values().sum::<usize>());
-    assert_eq!(report.micro.support, 51362);
+    assert_eq!(report.micro.support, 2299);
 }
 
 #[test]
@@ -169,11 +222,18 @@ fn long_sentences_are_split_into_overlapping_windows_owning_every_word_once() {
             assert_eq!(w.ids[pos], pieces[word][0], "first piece of word {word}");
         }
     }
-    assert!(owner.iter().all(|&c| c == 1), "every word is predicted exactly once: {owner:?}");
+    assert!(
+        owner.iter().all(|&c| c == 1),
+        "every word is predicted exactly once: {owner:?}"
+    );
     // Words in the middle have context on both sides in their window.
     let w = ws.iter().find(|w| w.words.contains(&50)).unwrap();
     let pos = w.first_piece[w.words.iter().position(|&x| x == 50).unwrap()];
-    assert!(pos > 4 && pos + 4 < w.ids.len(), "word 50 at {pos} of {}", w.ids.len());
+    assert!(
+        pos > 4 && pos + 4 < w.ids.len(),
+        "word 50 at {pos} of {}",
+        w.ids.len()
+    );
     // A short sentence is one window; a single over-long word is cut, not dropped.
     assert_eq!(windows(0, &pieces[..5], 32, 2, 3).len(), 1);
     let long = vec![vec![7u32; 100]];
@@ -186,10 +246,33 @@ fn long_sentences_are_split_into_overlapping_windows_owning_every_word_once() {
 fn raw_text_is_split_into_words_with_offsets() {
     let text = "EU rejects German call, says Peter's U.S.-based firm (Müller-Lüdenscheid).";
     let words: Vec<String> = split_words(text).into_iter().map(|w| w.text).collect();
-    assert_eq!(words, ["EU", "rejects", "German", "call", ",", "says", "Peter's", "U.S", ".", "-", "based", "firm", "(", "Müller-Lüdenscheid", ")", "."]);
+    assert_eq!(
+        words,
+        [
+            "EU",
+            "rejects",
+            "German",
+            "call",
+            ",",
+            "says",
+            "Peter's",
+            "U.S",
+            ".",
+            "-",
+            "based",
+            "firm",
+            "(",
+            "Müller-Lüdenscheid",
+            ")",
+            "."
+        ]
+    );
     let w = &split_words(text)[13];
     let chars: Vec<char> = text.chars().collect();
-    assert_eq!(chars[w.start..w.end].iter().collect::<String>(), "Müller-Lüdenscheid");
+    assert_eq!(
+        chars[w.start..w.end].iter().collect::<String>(),
+        "Müller-Lüdenscheid"
+    );
 }
 
 fn labels() -> Vec<String> {
@@ -236,7 +319,10 @@ fn crf_likelihood_equals_brute_force_enumeration_and_has_exact_gradients() {
     let gold = vec![vec![1u32, 2, 0, 3], vec![3u32, 4, 0]];
     let nll = |e: &[f64], tr: &[f64]| {
         let crf = Crf::new(l, &dev);
-        let crf = Crf { transitions: burn::module::Param::from_tensor(f64_tensor(tr.to_vec(), [l, l], &dev)), ..positio::layers::cast(crf, DType::F64) };
+        let crf = Crf {
+            transitions: burn::module::Param::from_tensor(f64_tensor(tr.to_vec(), [l, l], &dev)),
+            ..positio::model::layers::cast(crf, DType::F64)
+        };
         let em = f64_tensor(e.to_vec(), [2, t, l], &dev).require_grad();
         let loss = crf.loss(em.clone(), &gold, &labels);
         let g = loss.clone().backward();
@@ -251,7 +337,8 @@ fn crf_likelihood_equals_brute_force_enumeration_and_has_exact_gradients() {
             }
             s
         };
-        let valid = |path: &[usize]| start_ok[path[0]] && path.windows(2).all(|w| allowed[w[0]][w[1]]);
+        let valid =
+            |path: &[usize]| start_ok[path[0]] && path.windows(2).all(|w| allowed[w[0]][w[1]]);
         let mut z = 0.0;
         let mut path = vec![0usize; len];
         loop {
@@ -273,30 +360,48 @@ fn crf_likelihood_equals_brute_force_enumeration_and_has_exact_gradients() {
     };
     let expected = (brute(0, 4) + brute(1, 3)) / 2.0;
     let (got, grad) = nll(&e0, &tr0);
-    assert!((got - expected).abs() < 1e-9, "NLL {got} vs enumeration {expected}");
+    assert!(
+        (got - expected).abs() < 1e-9,
+        "NLL {got} vs enumeration {expected}"
+    );
     let idx = sample_indices(e0.len(), 15);
     let num = numeric_grad(&|x| nll(x, &tr0).0, &e0, &idx, 1e-6);
     let ana: Vec<f64> = idx.iter().map(|&i| grad[i]).collect();
-    assert!(max_abs_diff(&num, &ana) < 1e-7, "emission gradients vs finite differences");
+    assert!(
+        max_abs_diff(&num, &ana) < 1e-7,
+        "emission gradients vs finite differences"
+    );
 }
 
 #[test]
 fn entity_scores_equal_seqeval_on_random_and_ill_formed_sequences() {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seqeval_cases.json");
-    let cases: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let cases: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     assert_eq!(cases.len(), 200);
     for (k, case) in cases.iter().enumerate() {
         let gold: Vec<Vec<String>> = serde_json::from_value(case["gold"].clone()).unwrap();
         let pred: Vec<Vec<String>> = serde_json::from_value(case["pred"].clone()).unwrap();
         let r = entity_report(&gold, &pred);
-        for (ours, key) in [(r.micro.precision, "precision"), (r.micro.recall, "recall"), (r.micro.f1, "f1")] {
-            assert!((ours - case[key].as_f64().unwrap()).abs() < 1e-12, "case {k} {key}: {ours} vs {}", case[key]);
+        for (ours, key) in [
+            (r.micro.precision, "precision"),
+            (r.micro.recall, "recall"),
+            (r.micro.f1, "f1"),
+        ] {
+            assert!(
+                (ours - case[key].as_f64().unwrap()).abs() < 1e-12,
+                "case {k} {key}: {ours} vs {}",
+                case[key]
+            );
         }
         for (ty, v) in case["per_type"].as_object().unwrap() {
             let row = r.rows.iter().find(|(n, _)| n == ty).map(|(_, s)| *s);
             let (f1, support) = (v[0].as_f64().unwrap(), v[1].as_u64().unwrap() as usize);
             let row = row.unwrap_or_else(|| panic!("case {k}: no row for {ty}"));
-            assert!((row.f1 - f1).abs() < 1e-12 && row.support == support, "case {k} {ty}");
+            assert!(
+                (row.f1 - f1).abs() < 1e-12 && row.support == support,
+                "case {k} {ty}"
+            );
         }
     }
 }
@@ -305,18 +410,38 @@ fn entity_scores_equal_seqeval_on_random_and_ill_formed_sequences() {
 fn hugging_face_token_classification_checkpoints_load_and_agree() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hf_tiny_ner");
     let fx = Fixture::open("hf_tiny_ner/reference.safetensors");
-    let ner = positio::ner::NerModel::load(&dir, &cpu()).unwrap();
-    assert_eq!(ner.labels, s("O B-LOC I-LOC B-MISC I-MISC B-ORG I-ORG B-PER I-PER"));
+    let ner = positio::tasks::ner::NerModel::load(&dir, None, &cpu()).unwrap();
+    assert_eq!(
+        ner.labels,
+        s("O B-LOC I-LOC B-MISC I-MISC B-ORG I-ORG B-PER I-PER")
+    );
     let sentences: Vec<Vec<String>> = serde_json::from_str(&fx.metadata("sentences")).unwrap();
     for (i, words) in sentences.iter().enumerate() {
-        let ids: Vec<u32> = fx.i64(&format!("ids.{i}")).iter().map(|&x| x as u32).collect();
+        let ids: Vec<u32> = fx
+            .i64(&format!("ids.{i}"))
+            .iter()
+            .map(|&x| x as u32)
+            .collect();
         // positio's own alignment gives the same pieces as transformers' tokenizer.
-        let pieces = positio::ner::word_pieces(&ner.tokenizer, words).unwrap();
+        let pieces = positio::tasks::ner::word_pieces(&ner.tokenizer, words).unwrap();
         assert_eq!(pieces.concat(), ids[1..ids.len() - 1], "sentence {i}");
-        let batch = positio::encoder::Batch::new(&[ids.clone()], 0, &cpu());
-        let positions = positio::objectives::lm_targets(&(0..ids.len()).collect::<Vec<_>>(), &vec![0; ids.len()], &cpu()).positions;
+        let batch = positio::model::encoder::Batch::new(std::slice::from_ref(&ids), 0, &cpu());
+        let positions = positio::train::masking::lm_targets(
+            &(0..ids.len()).collect::<Vec<_>>(),
+            &vec![0; ids.len()],
+            &cpu(),
+        )
+        .positions;
         let logits = to_vec(ner.model.emissions(&batch, positions));
-        let reference: Vec<f64> = fx.f32(&format!("logits.{i}")).iter().map(|&x| x as f64).collect();
-        assert!(max_abs_diff(&logits, &reference) < 1e-5, "sentence {i}: {}", max_abs_diff(&logits, &reference));
+        let reference: Vec<f64> = fx
+            .f32(&format!("logits.{i}"))
+            .iter()
+            .map(|&x| x as f64)
+            .collect();
+        assert!(
+            max_abs_diff(&logits, &reference) < 1e-5,
+            "sentence {i}: {}",
+            max_abs_diff(&logits, &reference)
+        );
     }
 }

@@ -6,11 +6,13 @@ use common::*;
 
 use burn::optim::GradientsParams;
 use burn::tensor::DType;
-use positio::config::{ModelConfig, PositionKind};
-use positio::encoder::Batch;
-use positio::heads::LanguageModel;
+use positio::hf::naming::parameter_names;
 use positio::kernels::{self, AdamWStep};
-use positio::optim::{decays, learning_rate, parameter_names, AdamW, AdamWConfig};
+use positio::model::config::{ModelConfig, PositionKind};
+use positio::model::encoder::Batch;
+use positio::model::heads::LanguageModel;
+use positio::train::optim::{decays, AdamW, AdamWConfig};
+use positio::train::schedule::{learning_rate, Schedule};
 
 /// PyTorch's AdamW, one scalar at a time.
 fn reference(p: &mut [f64], m: &mut [f64], v: &mut [f64], g: &[f64], s: &AdamWStep) {
@@ -30,11 +32,23 @@ fn fused_and_composite_adamw_match_the_reference() {
     let dev = cpu();
     let n = 1000;
     let (mut p, mut m, mut v) = (values(n, 1, 1.0), vec![0.0; n], vec![0.0; n]);
-    let (mut pf, mut mf, mut vf) = (f64_tensor(p.clone(), [n], &dev), f64_tensor(m.clone(), [n], &dev), f64_tensor(v.clone(), [n], &dev));
+    let (mut pf, mut mf, mut vf) = (
+        f64_tensor(p.clone(), [n], &dev),
+        f64_tensor(m.clone(), [n], &dev),
+        f64_tensor(v.clone(), [n], &dev),
+    );
     let (mut pc, mut mc, mut vc) = (pf.clone(), mf.clone(), vf.clone());
     for t in 1..=5u64 {
         let g = values(n, 10 + t, 0.5);
-        let s = AdamWStep { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.1, t, grad_scale: 0.7 };
+        let s = AdamWStep {
+            lr: 1e-2,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.1,
+            t,
+            grad_scale: 0.7,
+        };
         reference(&mut p, &mut m, &mut v, &g, &s);
         let gt = f64_tensor(g, [n], &dev);
         (pf, mf, vf) = kernels::adamw(pf, gt.clone(), mf, vf, s);
@@ -42,8 +56,15 @@ fn fused_and_composite_adamw_match_the_reference() {
     }
     for (name, ours, twin, expected) in [("p", pf, pc, p), ("m", mf, mc, m), ("v", vf, vc, v)] {
         let (ours, twin) = (to_vec(ours), to_vec(twin));
-        assert!(max_abs_diff(&ours, &expected) < 1e-12, "{name}: fused vs reference {}", max_abs_diff(&ours, &expected));
-        assert!(max_abs_diff(&twin, &expected) < 1e-12, "{name}: composite vs reference");
+        assert!(
+            max_abs_diff(&ours, &expected) < 1e-12,
+            "{name}: fused vs reference {}",
+            max_abs_diff(&ours, &expected)
+        );
+        assert!(
+            max_abs_diff(&twin, &expected) < 1e-12,
+            "{name}: composite vs reference"
+        );
     }
 }
 
@@ -73,7 +94,7 @@ fn tiny() -> ModelConfig {
 fn step(model: LanguageModel, opt: &mut AdamW) -> LanguageModel {
     let dev = cpu().autodiff();
     let batch = Batch::new(&[vec![2, 5, 7, 9, 3], vec![2, 11, 3]], 0, &dev);
-    let targets = positio::objectives::lm_targets(&[1, 2, 6], &[13, 17, 19], &dev);
+    let targets = positio::train::masking::lm_targets(&[1, 2, 6], &[13, 17, 19], &dev);
     let loss = model.loss(&batch, &targets);
     let grads = GradientsParams::from_grads(loss.backward(), &model);
     opt.step(model, grads, 1e-2, 1.0)
@@ -87,38 +108,69 @@ fn saved_optimizer_state_resumes_exactly() {
     let mut opt = AdamW::new(AdamWConfig::default());
     let initial = positio::hf::named_parameters(&model);
     let mut a = step(step(model, &mut opt), &mut opt);
-    assert_ne!(positio::hf::named_parameters(&a), initial, "the steps moved the parameters");
+    assert_ne!(
+        positio::hf::named_parameters(&a),
+        initial,
+        "the steps moved the parameters"
+    );
     let dir = std::env::temp_dir().join(format!("positio-optim-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     opt.save(&dir.join("optimizer.safetensors")).unwrap();
     let mut restored = AdamW::new(AdamWConfig::default());
-    restored.load(&dir.join("optimizer.safetensors"), opt.t, &a).unwrap();
+    restored
+        .load(&dir.join("optimizer.safetensors"), opt.t, &a)
+        .unwrap();
     let b = step(a.clone(), &mut restored);
     a = step(a, &mut opt);
     let pa = positio::hf::named_parameters(&a);
     let pb = positio::hf::named_parameters(&b);
-    assert_eq!(pa, pb, "a step after restoring the state equals the uninterrupted step");
+    assert_eq!(
+        pa, pb,
+        "a step after restoring the state equals the uninterrupted step"
+    );
     assert_eq!(parameter_names(&a).len(), pa.len());
 }
 
 #[test]
 fn optimizer_runs_in_f64() {
     let dev = cpu().autodiff();
-    let model = positio::layers::cast(LanguageModel::new(&tiny(), &dev), DType::F64);
+    let model = positio::model::layers::cast(LanguageModel::new(&tiny(), &dev), DType::F64);
     let mut opt = AdamW::new(AdamWConfig::default());
     let model = step(model, &mut opt);
     assert_eq!(model.head.bias.val().dtype(), DType::F64);
-    assert_eq!(model.bert.encoder.layer[0].attention.query.weight.val().dtype(), DType::F64);
+    assert_eq!(
+        model.bert.encoder.layer[0]
+            .attention
+            .query
+            .weight
+            .val()
+            .dtype(),
+        DType::F64
+    );
 }
 
 #[test]
 fn schedule_warms_up_then_decays_to_zero() {
-    let lr = |s, cos| learning_rate(s, 100, 10, 1.0, cos);
+    let lr = |s, cos: bool| {
+        learning_rate(
+            s,
+            100,
+            10,
+            1.0,
+            if cos {
+                Schedule::Cosine
+            } else {
+                Schedule::Linear
+            },
+        )
+    };
     assert!((lr(0, false) - 0.1).abs() < 1e-12);
     assert!((lr(9, false) - 1.0).abs() < 1e-12);
     assert!((lr(10, false) - 1.0).abs() < 1e-12);
     assert!((lr(55, false) - 0.5).abs() < 1e-12);
     assert!((lr(55, true) - 0.5).abs() < 1e-12);
-    assert!((lr(32, true) - 0.5 * (1.0 + (std::f64::consts::PI * 22.0 / 90.0).cos())).abs() < 1e-12);
+    assert!(
+        (lr(32, true) - 0.5 * (1.0 + (std::f64::consts::PI * 22.0 / 90.0).cos())).abs() < 1e-12
+    );
     assert!(lr(100, false).abs() < 1e-12 && lr(100, true).abs() < 1e-12);
 }

@@ -3,8 +3,8 @@
 mod common;
 use common::*;
 
-use positio::config::{RopeScaling, RopeScalingKind};
-use positio::position::{alibi_slopes, apply_rope, sinusoidal_table, t5_bucket, Rope};
+use positio::model::config::{RopeScaling, RopeScalingKind};
+use positio::model::position::{alibi_slopes, apply_rope, sinusoidal_table, t5_bucket, Rope};
 
 #[test]
 fn sinusoidal_values_at_chosen_positions() {
@@ -38,7 +38,8 @@ fn rotated_dot(rope: &Rope, q: &[f64], k: &[f64], m: usize, n: usize) -> f64 {
     let place = |v: &[f64], p: usize| {
         let mut x = vec![0.0; len * d];
         x[p * d..(p + 1) * d].copy_from_slice(v);
-        to_vec(apply_rope(f64_tensor(x, [1, 1, len, d], &dev), &cos, &sin))[p * d..(p + 1) * d].to_vec()
+        to_vec(apply_rope(f64_tensor(x, [1, 1, len, d], &dev), &cos, &sin))[p * d..(p + 1) * d]
+            .to_vec()
     };
     let (qr, kr) = (place(q, m), place(k, n));
     qr.iter().zip(&kr).map(|(a, b)| a * b).sum()
@@ -50,15 +51,24 @@ fn rope_scores_depend_only_on_the_offset() {
     let (q, k) = (values(d, 11, 1.0), values(d, 12, 1.0));
     for scaling in [
         None,
-        Some(RopeScaling { kind: RopeScalingKind::Linear, factor: 4.0 }),
-        Some(RopeScaling { kind: RopeScalingKind::Ntk, factor: 4.0 }),
+        Some(RopeScaling {
+            kind: RopeScalingKind::Linear,
+            factor: 4.0,
+        }),
+        Some(RopeScaling {
+            kind: RopeScalingKind::Ntk,
+            factor: 4.0,
+        }),
     ] {
         let rope = Rope::new(d, 10000.0, scaling);
         for offset in [0usize, 1, 5, 37] {
             let base = rotated_dot(&rope, &q, &k, offset, 0);
             for shift in [3usize, 20, 90] {
                 let shifted = rotated_dot(&rope, &q, &k, offset + shift, shift);
-                assert!((base - shifted).abs() < 1e-5, "{scaling:?}: offset {offset}, shift {shift}: {base} vs {shifted}");
+                assert!(
+                    (base - shifted).abs() < 1e-5,
+                    "{scaling:?}: offset {offset}, shift {shift}: {base} vs {shifted}"
+                );
             }
         }
         // ... and does depend on it.
@@ -73,8 +83,22 @@ fn rope_scores_depend_only_on_the_offset() {
 fn rope_context_extension_rescales_angles() {
     let d = 8;
     let plain = Rope::new(d, 10000.0, None);
-    let linear = Rope::new(d, 10000.0, Some(RopeScaling { kind: RopeScalingKind::Linear, factor: 2.0 }));
-    let ntk = Rope::new(d, 10000.0, Some(RopeScaling { kind: RopeScalingKind::Ntk, factor: 2.0 }));
+    let linear = Rope::new(
+        d,
+        10000.0,
+        Some(RopeScaling {
+            kind: RopeScalingKind::Linear,
+            factor: 2.0,
+        }),
+    );
+    let ntk = Rope::new(
+        d,
+        10000.0,
+        Some(RopeScaling {
+            kind: RopeScalingKind::Ntk,
+            factor: 2.0,
+        }),
+    );
     // Position interpolation: position 2p scaled equals position p unscaled, in every pair.
     for i in 0..d / 2 {
         assert!((linear.angle(10, i) - plain.angle(5, i)).abs() < 1e-12);
@@ -103,8 +127,10 @@ fn alibi_slopes_follow_the_paper() {
 
 #[test]
 fn t5_buckets_match_the_reference_function() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/t5_buckets.json");
-    let fx: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/t5_buckets.json");
+    let fx: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let rel: Vec<i64> = serde_json::from_value(fx["relative_positions"].clone()).unwrap();
     let cases = fx["cases"].as_array().unwrap();
     assert_eq!(cases.len(), 6);
@@ -113,7 +139,13 @@ fn t5_buckets_match_the_reference_function() {
         let nb = case["num_buckets"].as_u64().unwrap() as usize;
         let md = case["max_distance"].as_u64().unwrap() as usize;
         let expected: Vec<usize> = serde_json::from_value(case["buckets"].clone()).unwrap();
-        let got: Vec<usize> = rel.iter().map(|&r| t5_bucket(r, bidirectional, nb, md)).collect();
-        assert_eq!(got, expected, "bidirectional {bidirectional}, {nb} buckets, max distance {md}");
+        let got: Vec<usize> = rel
+            .iter()
+            .map(|&r| t5_bucket(r, bidirectional, nb, md))
+            .collect();
+        assert_eq!(
+            got, expected,
+            "bidirectional {bidirectional}, {nb} buckets, max distance {md}"
+        );
     }
 }

@@ -4,9 +4,9 @@
 mod common;
 use common::{kill_after_checkpoint, positio_command as positio, tmp};
 
-use positio::demo::corpus;
-use positio::objectives::{mask_tokens, next_token_targets, MaskingConfig, SpecialTokens};
 use positio::rng::Rng;
+use positio::tools::demo::corpus;
+use positio::train::masking::{mask_tokens, next_token_targets, MaskingConfig, SpecialTokens};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -21,9 +21,39 @@ fn corpus_file(dir: &Path, n: usize) -> PathBuf {
 /// Flags of a tiny, fast pretraining run.
 fn tiny_run(corpus: &Path, out: &Path, steps: usize) -> Vec<String> {
     [
-        "pretrain", "--corpus", corpus.to_str().unwrap(), "--out", out.to_str().unwrap(), "--vocab-size", "200", "--layers", "2",
-        "--hidden", "32", "--heads", "2", "--ffn", "64", "--max-len", "32", "--batch-size", "8", "--lr", "3e-3", "--steps",
-        &steps.to_string(), "--save-every", "5", "--eval-every", "10", "--log-every", "1", "--position", "rope", "--seed", "7",
+        "pretrain",
+        "--corpus",
+        corpus.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--vocab-size",
+        "200",
+        "--layers",
+        "2",
+        "--hidden",
+        "32",
+        "--heads",
+        "2",
+        "--ffn",
+        "64",
+        "--max-len",
+        "32",
+        "--batch-size",
+        "8",
+        "--lr",
+        "3e-3",
+        "--steps",
+        &steps.to_string(),
+        "--save-every",
+        "5",
+        "--eval-every",
+        "10",
+        "--log-every",
+        "1",
+        "--position",
+        "rope",
+        "--seed",
+        "7",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -32,8 +62,14 @@ fn tiny_run(corpus: &Path, out: &Path, steps: usize) -> Vec<String> {
 
 fn run_ok(args: &[String]) -> String {
     let out = positio().args(args).output().unwrap();
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "positio {args:?} failed:\n{stdout}\n{stderr}");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        out.status.success(),
+        "positio {args:?} failed:\n{stdout}\n{stderr}"
+    );
     stdout.into()
 }
 
@@ -42,9 +78,25 @@ fn tokenizer_round_trips_through_python() {
     let dir = tmp("tok");
     let path = corpus_file(&dir, 500);
     let tok_path = dir.join("tokenizer.json");
-    run_ok(&["tokenizer", "train", "--corpus", path.to_str().unwrap(), "--vocab-size", "300", "--out", tok_path.to_str().unwrap()].map(String::from));
-    let tok = positio::tokenizer::Tokenizer::load(&tok_path).unwrap();
-    let texts = ["The cat sees a red ball .", "Unseen wörds: Zürich 😀 東京", "after dinner , the baker sells three ripe apples"];
+    run_ok(
+        &[
+            "tokenizer",
+            "train",
+            "--corpus",
+            path.to_str().unwrap(),
+            "--vocab-size",
+            "300",
+            "--out",
+            tok_path.to_str().unwrap(),
+        ]
+        .map(String::from),
+    );
+    let tok = positio::data::tokenizer::Tokenizer::load(&tok_path).unwrap();
+    let texts = [
+        "The cat sees a red ball .",
+        "Unseen wörds: Zürich 😀 東京",
+        "after dinner , the baker sells three ripe apples",
+    ];
     let ours: Vec<Vec<u32>> = texts.iter().map(|t| tok.encode(t, 512).unwrap()).collect();
     let script = format!(
         r#"
@@ -58,11 +110,22 @@ print(json.dumps([[t.encode(x).ids for x in texts], [hf(x)["input_ids"] for x in
 "#,
         path = tok_path.to_str().unwrap()
     );
-    let out = Command::new("python3").args(["-c", &script, &serde_json::to_string(&texts).unwrap()]).output().unwrap();
-    assert!(out.status.success(), "python: {}", String::from_utf8_lossy(&out.stderr));
-    let (tk_ids, hf_ids, mask_id, vocab): (Vec<Vec<u32>>, Vec<Vec<u32>>, u32, usize) = serde_json::from_slice(&out.stdout).unwrap();
+    let out = Command::new("python3")
+        .args(["-c", &script, &serde_json::to_string(&texts).unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "python: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (tk_ids, hf_ids, mask_id, vocab): (Vec<Vec<u32>>, Vec<Vec<u32>>, u32, usize) =
+        serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(tk_ids, ours, "tokenizers (Python) gives the same ids");
-    assert_eq!(hf_ids, ours, "transformers' PreTrainedTokenizerFast gives the same ids");
+    assert_eq!(
+        hf_ids, ours,
+        "transformers' PreTrainedTokenizerFast gives the same ids"
+    );
     assert_eq!(mask_id, 4);
     assert_eq!(vocab, tok.vocab_size());
     // Cased by default: "The" and "the" differ.
@@ -70,7 +133,12 @@ print(json.dumps([[t.encode(x).ids for x in texts], [hf(x)["input_ids"] for x in
 }
 
 fn specials(vocab: usize, continuation: Vec<bool>) -> SpecialTokens {
-    SpecialTokens { mask_id: 4, never: vec![0, 2, 3], vocab_size: vocab, continuation }
+    SpecialTokens {
+        mask_id: 4,
+        never: vec![0, 2, 3],
+        vocab_size: vocab,
+        continuation,
+    }
 }
 
 #[test]
@@ -78,9 +146,20 @@ fn masking_follows_bert_statistics() {
     let vocab = 1000;
     let mut rng = Rng::new(1);
     let seqs: Vec<Vec<u32>> = (0..2000)
-        .map(|_| std::iter::once(2).chain((0..98).map(|_| 5 + rng.below(vocab - 5) as u32)).chain(std::iter::once(3)).collect())
+        .map(|_| {
+            std::iter::once(2)
+                .chain((0..98).map(|_| 5 + rng.below(vocab - 5) as u32))
+                .chain(std::iter::once(3))
+                .collect()
+        })
         .collect();
-    let m = mask_tokens(&seqs, 100, &MaskingConfig::default(), &specials(vocab, vec![false; vocab]), &mut Rng::new(9));
+    let m = mask_tokens(
+        &seqs,
+        100,
+        &MaskingConfig::default(),
+        &specials(vocab, vec![false; vocab]),
+        &mut Rng::new(9),
+    );
     let candidates = 2000.0 * 98.0;
     let share = m.positions.len() as f64 / candidates;
     assert!((share - 0.15).abs() < 0.005, "selected {share}");
@@ -97,9 +176,21 @@ fn masking_follows_bert_statistics() {
     }
     let n = m.positions.len() as f64;
     // A random replacement equal to the original counts as kept (1/995 of the 10 %).
-    assert!((masked as f64 / n - 0.8).abs() < 0.01, "mask share {}", masked as f64 / n);
-    assert!((random as f64 / n - 0.1).abs() < 0.01, "random share {}", random as f64 / n);
-    assert!((kept as f64 / n - 0.1).abs() < 0.01, "kept share {}", kept as f64 / n);
+    assert!(
+        (masked as f64 / n - 0.8).abs() < 0.01,
+        "mask share {}",
+        masked as f64 / n
+    );
+    assert!(
+        (random as f64 / n - 0.1).abs() < 0.01,
+        "random share {}",
+        random as f64 / n
+    );
+    assert!(
+        (kept as f64 / n - 0.1).abs() < 0.01,
+        "kept share {}",
+        kept as f64 / n
+    );
     // Unselected positions are untouched.
     let selected: std::collections::HashSet<usize> = m.positions.iter().copied().collect();
     for (r, s) in seqs.iter().enumerate() {
@@ -130,8 +221,17 @@ fn whole_word_masking_selects_all_pieces_of_a_word() {
         })
         .collect();
     let len = seqs.iter().map(Vec::len).max().unwrap();
-    let cfg = MaskingConfig { whole_word: true, ..Default::default() };
-    let m = mask_tokens(&seqs, len, &cfg, &specials(30, continuation), &mut Rng::new(3));
+    let cfg = MaskingConfig {
+        whole_word: true,
+        ..Default::default()
+    };
+    let m = mask_tokens(
+        &seqs,
+        len,
+        &cfg,
+        &specials(30, continuation),
+        &mut Rng::new(3),
+    );
     let selected: std::collections::HashSet<usize> = m.positions.iter().copied().collect();
     let mut words = 0;
     for (r, s) in seqs.iter().enumerate() {
@@ -142,7 +242,10 @@ fn whole_word_masking_selects_all_pieces_of_a_word() {
                 j += 1;
             }
             let picked: Vec<bool> = (i..j).map(|k| selected.contains(&(r * len + k))).collect();
-            assert!(picked.iter().all(|&p| p == picked[0]), "a word is selected whole or not at all");
+            assert!(
+                picked.iter().all(|&p| p == picked[0]),
+                "a word is selected whole or not at all"
+            );
             words += usize::from(picked[0]);
             i = j;
         }
@@ -171,29 +274,79 @@ fn bad_corpus_lines_name_file_and_line_or_are_skipped_and_counted() {
     let fail = positio().args(&args).output().unwrap();
     let err = String::from_utf8_lossy(&fail.stderr);
     assert!(!fail.status.success());
-    assert!(err.contains(&format!("{}:51:", text.display())) && err.contains("not valid UTF-8"), "{err}");
+    assert!(
+        err.contains(&format!("{}:51:", text.display())) && err.contains("not valid UTF-8"),
+        "{err}"
+    );
     args.push("--skip-bad-lines".into());
     let _ = std::fs::remove_dir_all(&out);
     let log = run_ok(&args);
     assert!(log.contains("(1 lines skipped)"), "{log}");
 
     let jsonl = dir.join("docs.jsonl");
-    std::fs::write(&jsonl, "{\"text\": \"the cat sees a dog .\"}\n{\"text\": \"oops\"\n{\"title\": \"no text\"}\n").unwrap();
+    std::fs::write(
+        &jsonl,
+        "{\"text\": \"the cat sees a dog .\"}\n{\"text\": \"oops\"\n{\"title\": \"no text\"}\n",
+    )
+    .unwrap();
     let fail = positio()
-        .args(["tokenizer", "train", "--corpus", jsonl.to_str().unwrap(), "--format", "jsonl", "--out", dir.join("t.json").to_str().unwrap()])
+        .args([
+            "tokenizer",
+            "train",
+            "--corpus",
+            jsonl.to_str().unwrap(),
+            "--format",
+            "jsonl",
+            "--out",
+            dir.join("t.json").to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&fail.stderr);
-    assert!(!fail.status.success() && err.contains(&format!("{}:2:", jsonl.display())) && err.contains("malformed JSON"), "{err}");
-    std::fs::write(&jsonl, "{\"text\": \"the cat sees a dog .\"}\n{\"title\": \"no text\"}\n").unwrap();
+    assert!(
+        !fail.status.success()
+            && err.contains(&format!("{}:2:", jsonl.display()))
+            && err.contains("malformed JSON"),
+        "{err}"
+    );
+    std::fs::write(
+        &jsonl,
+        "{\"text\": \"the cat sees a dog .\"}\n{\"title\": \"no text\"}\n",
+    )
+    .unwrap();
     let fail = positio()
-        .args(["tokenizer", "train", "--corpus", jsonl.to_str().unwrap(), "--format", "jsonl", "--out", dir.join("t.json").to_str().unwrap()])
+        .args([
+            "tokenizer",
+            "train",
+            "--corpus",
+            jsonl.to_str().unwrap(),
+            "--format",
+            "jsonl",
+            "--out",
+            dir.join("t.json").to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&fail.stderr);
-    assert!(!fail.status.success() && err.contains(&format!("{}:2:", jsonl.display())) && err.contains("no field 'text'"), "{err}");
-    let missing = positio().args(["tokenizer", "train", "--corpus", "/nonexistent/x.txt", "--out", "/tmp/x.json"]).output().unwrap();
-    assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/x.txt: no such corpus file"));
+    assert!(
+        !fail.status.success()
+            && err.contains(&format!("{}:2:", jsonl.display()))
+            && err.contains("no field 'text'"),
+        "{err}"
+    );
+    let missing = positio()
+        .args([
+            "tokenizer",
+            "train",
+            "--corpus",
+            "/nonexistent/x.txt",
+            "--out",
+            "/tmp/x.json",
+        ])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&missing.stderr)
+        .contains("/nonexistent/x.txt: no such corpus file"));
 }
 
 fn weights(dir: &Path) -> Vec<u8> {
@@ -211,20 +364,33 @@ fn a_killed_run_resumes_to_the_same_weights() {
     // The same run, killed (SIGKILL: no chance to save) once a checkpoint exists mid-way.
     let killed = dir.join("killed");
     kill_after_checkpoint(&tiny_run(&corpus, &killed, steps), &killed, 10);
-    assert!(!killed.join("model.safetensors").exists(), "killed before the end");
+    assert!(
+        !killed.join("model.safetensors").exists(),
+        "killed before the end"
+    );
     let mut args = tiny_run(&corpus, &killed, steps);
     args.push("--resume".into());
     let log = run_ok(&args);
     assert!(log.contains("resuming from"), "{log}");
     let metrics = |d: &Path| std::fs::read_to_string(d.join("metrics.jsonl")).unwrap();
     let losses = |d: &Path| -> Vec<String> {
-        metrics(d).lines().map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            format!("{} {} {}", v["step"], v["split"], v["loss"])
-        }).collect()
+        metrics(d)
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                format!("{} {} {}", v["step"], v["split"], v["loss"])
+            })
+            .collect()
     };
-    assert_eq!(losses(&straight), losses(&killed), "the metrics log has every step once, with the same losses");
-    assert!(weights(&straight) == weights(&killed), "resumed weights differ from uninterrupted weights");
+    assert_eq!(
+        losses(&straight),
+        losses(&killed),
+        "the metrics log has every step once, with the same losses"
+    );
+    assert!(
+        weights(&straight) == weights(&killed),
+        "resumed weights differ from uninterrupted weights"
+    );
 }
 
 #[test]
@@ -234,7 +400,12 @@ fn ctrl_c_saves_a_checkpoint_and_the_run_resumes() {
     let out = dir.join("run");
     let mut args = tiny_run(&corpus, &out, 400);
     args.extend(["--save-every".into(), "1000".into()]);
-    let child = positio().args(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let child = positio()
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let metrics = out.join("metrics.jsonl");
     let deadline = Instant::now() + Duration::from_secs(120);
     while std::fs::read_to_string(&metrics).map_or(0, |m| m.lines().count()) < 5 {
@@ -244,8 +415,16 @@ fn ctrl_c_saves_a_checkpoint_and_the_run_resumes() {
     unsafe_sigint(child.id());
     let out_ = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out_.stdout);
-    assert_eq!(out_.status.code(), Some(130), "{stdout}\n{}", String::from_utf8_lossy(&out_.stderr));
-    assert!(stdout.contains("interrupted at step") && stdout.contains("checkpoint saved"), "{stdout}");
+    assert_eq!(
+        out_.status.code(),
+        Some(130),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out_.stderr)
+    );
+    assert!(
+        stdout.contains("interrupted at step") && stdout.contains("checkpoint saved"),
+        "{stdout}"
+    );
     let latest = std::fs::read_to_string(out.join("checkpoints/latest")).unwrap();
     assert!(latest.starts_with("step-"), "{latest}");
     args.push("--resume".into());
@@ -256,7 +435,10 @@ fn ctrl_c_saves_a_checkpoint_and_the_run_resumes() {
 
 /// Sends SIGINT (as Ctrl-C does) through the `kill` command.
 fn unsafe_sigint(pid: u32) {
-    let status = Command::new("kill").args(["-INT", &pid.to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
 }
 
@@ -272,7 +454,10 @@ fn non_finite_loss_stops_the_run_and_keeps_the_last_checkpoint() {
     let err = String::from_utf8_lossy(&res.stderr);
     assert!(!res.status.success(), "the run must stop");
     assert!(err.contains("is not finite"), "{err}");
-    assert!(err.contains("last good checkpoint") || err.contains("no checkpoint had been written yet"), "{err}");
+    assert!(
+        err.contains("last good checkpoint") || err.contains("no checkpoint had been written yet"),
+        "{err}"
+    );
     if let Ok(name) = std::fs::read_to_string(out.join("checkpoints/latest")) {
         let ckpt = out.join("checkpoints").join(name.trim());
         // The kept checkpoint is loadable and finite.
@@ -289,9 +474,12 @@ fn resolved_configuration_is_saved_and_plots_are_drawn() {
     let out = dir.join("run");
     run_ok(&tiny_run(&corpus, &out, 20));
     let toml = std::fs::read_to_string(out.join("run.toml")).unwrap();
-    let cfg: positio::pretrain::PretrainConfig = toml::from_str(&toml).unwrap();
+    let cfg: positio::tasks::pretrain::PretrainConfig = toml::from_str(&toml).unwrap();
     assert_eq!(cfg.train.steps, 20);
-    assert_eq!(cfg.model.position, positio::config::PositionKind::Rope);
+    assert_eq!(
+        cfg.model.position,
+        positio::model::config::PositionKind::Rope
+    );
     // The output is a model directory the other commands accept.
     let info = run_ok(&["info".into(), out.to_str().unwrap().into()]);
     assert!(info.contains("rope"), "{info}");
@@ -301,7 +489,10 @@ fn resolved_configuration_is_saved_and_plots_are_drawn() {
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     assert!(png.len() > 10_000);
     // A second run into the same directory is refused rather than mixed in.
-    let again = positio().args(tiny_run(&corpus, &out, 20)).output().unwrap();
+    let again = positio()
+        .args(tiny_run(&corpus, &out, 20))
+        .output()
+        .unwrap();
     assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("--resume"));
 }
 
@@ -314,12 +505,22 @@ fn causal_lm_pretraining_learns() {
     args.extend(["--objective", "clm", "--eval-every", "60"].map(String::from));
     run_ok(&args);
     let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
-    let vals: Vec<serde_json::Value> = metrics.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let first = vals.iter().find(|v| v["split"] == "train").unwrap()["loss"].as_f64().unwrap();
+    let vals: Vec<serde_json::Value> = metrics
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let first = vals.iter().find(|v| v["split"] == "train").unwrap()["loss"]
+        .as_f64()
+        .unwrap();
     let val = vals.iter().rfind(|v| v["split"] == "val").unwrap();
-    assert!(val["loss"].as_f64().unwrap() < first - 1.0, "validation loss {} vs first training loss {first}", val["loss"]);
+    assert!(
+        val["loss"].as_f64().unwrap() < first - 1.0,
+        "validation loss {} vs first training loss {first}",
+        val["loss"]
+    );
     assert!(val["next_token_accuracy"].as_f64().unwrap() > 0.2);
-    let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["causal"], true);
     assert_eq!(config["is_decoder"], true);
 }
@@ -338,18 +539,57 @@ fn a_toml_configuration_is_read_and_flags_override_it() {
     )
     .unwrap();
     let out = dir.join("run");
-    run_ok(&["pretrain", "--config", config.to_str().unwrap(), "--out", out.to_str().unwrap(), "--steps", "4", "--log-every", "1"].map(String::from));
-    let saved: positio::pretrain::PretrainConfig = toml::from_str(&std::fs::read_to_string(out.join("run.toml")).unwrap()).unwrap();
+    run_ok(
+        &[
+            "pretrain",
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--steps",
+            "4",
+            "--log-every",
+            "1",
+        ]
+        .map(String::from),
+    );
+    let saved: positio::tasks::pretrain::PretrainConfig =
+        toml::from_str(&std::fs::read_to_string(out.join("run.toml")).unwrap()).unwrap();
     assert_eq!(saved.train.steps, 4, "the flag overrides the file");
     assert_eq!(saved.train.grad_accum, 2);
-    assert_eq!(saved.train.schedule, "cosine");
-    assert_eq!(saved.model.position, positio::config::PositionKind::Alibi);
-    assert_eq!(saved.model.norm, positio::config::NormPosition::Pre);
+    assert_eq!(
+        saved.train.schedule,
+        positio::train::schedule::Schedule::Cosine
+    );
+    assert_eq!(
+        saved.model.position,
+        positio::model::config::PositionKind::Alibi
+    );
+    assert_eq!(saved.model.norm, positio::model::config::NormPosition::Pre);
     let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
-    assert_eq!(metrics.lines().filter(|l| l.contains("\"train\"")).count(), 4);
+    assert_eq!(
+        metrics.lines().filter(|l| l.contains("\"train\"")).count(),
+        4
+    );
     // An unknown key is an error naming the file.
     std::fs::write(&config, "[train]\nbatchsize = 4\n").unwrap();
-    let res = positio().args(["pretrain", "--config", config.to_str().unwrap(), "--out", dir.join("x").to_str().unwrap(), "--corpus", corpus.to_str().unwrap()]).output().unwrap();
+    let res = positio()
+        .args([
+            "pretrain",
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            dir.join("x").to_str().unwrap(),
+            "--corpus",
+            corpus.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&res.stderr);
-    assert!(!res.status.success() && err.contains(config.to_str().unwrap()) && err.contains("batchsize"), "{err}");
+    assert!(
+        !res.status.success()
+            && err.contains(config.to_str().unwrap())
+            && err.contains("batchsize"),
+        "{err}"
+    );
 }

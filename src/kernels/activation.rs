@@ -4,7 +4,7 @@
 use super::math::{simd, sum_in_order, FastMath};
 use super::tensor::{dims, tensor, values, with_real};
 use super::{use_fused, FusedOps};
-use crate::config::Activation;
+use crate::model::config::Activation;
 use burn::backend::{tensor::FloatTensor, Autodiff, Dispatch, Flex};
 use burn::tensor::activation;
 use burn::tensor::Tensor;
@@ -20,7 +20,11 @@ pub fn bias_activation(x: Tensor<2>, bias: Tensor<1>, act: Activation) -> Tensor
     if !use_fused(&x, &[bias.dtype()]) {
         return bias_activation_composite(x, bias, act);
     }
-    Tensor::from_dispatch(<Dispatch as FusedOps>::fused_bias_activation(x.into_dispatch(), bias.into_dispatch(), act))
+    Tensor::from_dispatch(<Dispatch as FusedOps>::fused_bias_activation(
+        x.into_dispatch(),
+        bias.into_dispatch(),
+        act,
+    ))
 }
 
 /// The composite twin.
@@ -57,13 +61,19 @@ fn gelu_tanh<T: FastMath>(z: T) -> (T, T) {
     let u = k * (z + c * z * z * z);
     let t = one - two / ((two * u).min(T::from(80.0).unwrap()).fexp() + one);
     let du = k * (one + T::from(3.0).unwrap() * c * z * z);
-    (half * z * (one + t), half * (one + t) + half * z * (one - t * t) * du)
+    (
+        half * z * (one + t),
+        half * (one + t) + half * z * (one - t * t) * du,
+    )
 }
 
 #[inline(always)]
 fn relu<T: FastMath>(z: T) -> (T, T) {
     let positive = z > T::zero();
-    (z.max(T::zero()), if positive { T::one() } else { T::zero() })
+    (
+        z.max(T::zero()),
+        if positive { T::one() } else { T::zero() },
+    )
 }
 
 /// Runs `$body` with `$f` bound to the activation function of `$act` (one loop per function,
@@ -131,7 +141,12 @@ fn forward(x: &FlexTensor, bias: &FlexTensor, act: Activation) -> FlexTensor {
     })
 }
 
-fn backward(x: &FlexTensor, bias: &FlexTensor, grad: &FlexTensor, act: Activation) -> (FlexTensor, FlexTensor) {
+fn backward(
+    x: &FlexTensor,
+    bias: &FlexTensor,
+    grad: &FlexTensor,
+    act: Activation,
+) -> (FlexTensor, FlexTensor) {
     with_real!(x.dtype(), T => {
         let (xv, bv, gv) = (values::<T>(x), values::<T>(bias), values::<T>(grad));
         let width = bv.len();
@@ -179,7 +194,9 @@ pub(super) fn autodiff<C: CheckpointStrategy>(
     bias: FloatTensor<Autodiff<Flex, C>>,
     act: Activation,
 ) -> FloatTensor<Autodiff<Flex, C>> {
-    let prep = BiasActivationBackward.prepare::<C>([x.node(), bias.node()]).compute_bound();
+    let prep = BiasActivationBackward
+        .prepare::<C>([x.node(), bias.node()])
+        .compute_bound();
     let (xp, bp) = (x.into_primitive(), bias.into_primitive());
     let y = forward(&xp, &bp, act);
     match prep.stateful() {

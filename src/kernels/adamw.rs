@@ -35,19 +35,46 @@ pub trait OptimOps: Backend {
 }
 
 /// `(param, m, v)` after one AdamW step; all four inputs have the same shape, without autodiff.
-pub fn adamw<const D: usize>(param: Tensor<D>, grad: Tensor<D>, m: Tensor<D>, v: Tensor<D>, step: AdamWStep) -> (Tensor<D>, Tensor<D>, Tensor<D>) {
+pub fn adamw<const D: usize>(
+    param: Tensor<D>,
+    grad: Tensor<D>,
+    m: Tensor<D>,
+    v: Tensor<D>,
+    step: AdamWStep,
+) -> (Tensor<D>, Tensor<D>, Tensor<D>) {
     let dtype = param.dtype();
-    let same = [grad.dtype(), m.dtype(), v.dtype()].iter().all(|d| *d == dtype);
-    let flex = matches!(param.device().as_dispatch().clone().inner(), burn::backend::DispatchDevice::Flex(_));
+    let same = [grad.dtype(), m.dtype(), v.dtype()]
+        .iter()
+        .all(|d| *d == dtype);
+    let flex = matches!(
+        param.device().as_dispatch().clone().inner(),
+        burn::backend::DispatchDevice::Flex(_)
+    );
     if !(super::fused_enabled() && flex && same && matches!(dtype, DType::F32 | DType::F64)) {
         return adamw_composite(param, grad, m, v, step);
     }
-    let (p, m, v) = <Dispatch as OptimOps>::fused_adamw(param.into_dispatch(), grad.into_dispatch(), m.into_dispatch(), v.into_dispatch(), step);
-    (Tensor::from_dispatch(p), Tensor::from_dispatch(m), Tensor::from_dispatch(v))
+    let (p, m, v) = <Dispatch as OptimOps>::fused_adamw(
+        param.into_dispatch(),
+        grad.into_dispatch(),
+        m.into_dispatch(),
+        v.into_dispatch(),
+        step,
+    );
+    (
+        Tensor::from_dispatch(p),
+        Tensor::from_dispatch(m),
+        Tensor::from_dispatch(v),
+    )
 }
 
 /// The composite twin (PyTorch's AdamW: decoupled decay, bias-corrected moments).
-pub fn adamw_composite<const D: usize>(param: Tensor<D>, grad: Tensor<D>, m: Tensor<D>, v: Tensor<D>, s: AdamWStep) -> (Tensor<D>, Tensor<D>, Tensor<D>) {
+pub fn adamw_composite<const D: usize>(
+    param: Tensor<D>,
+    grad: Tensor<D>,
+    m: Tensor<D>,
+    v: Tensor<D>,
+    s: AdamWStep,
+) -> (Tensor<D>, Tensor<D>, Tensor<D>) {
     let g = grad * s.grad_scale;
     let m = m * s.beta1 + g.clone() * (1.0 - s.beta1);
     let v = v * s.beta2 + g.square() * (1.0 - s.beta2);
@@ -105,7 +132,13 @@ fn exclusive<T: Real>(t: &mut FlexTensor) -> Option<&mut [T]> {
 }
 
 impl OptimOps for Flex {
-    fn fused_adamw(mut param: FlexTensor, grad: FlexTensor, mut m: FlexTensor, mut v: FlexTensor, step: AdamWStep) -> (FlexTensor, FlexTensor, FlexTensor) {
+    fn fused_adamw(
+        mut param: FlexTensor,
+        grad: FlexTensor,
+        mut m: FlexTensor,
+        mut v: FlexTensor,
+        step: AdamWStep,
+    ) -> (FlexTensor, FlexTensor, FlexTensor) {
         with_real!(param.dtype(), T => {
             let k = constants::<T>(&step);
             let g = values::<T>(&grad);

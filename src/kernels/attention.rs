@@ -10,8 +10,8 @@
 //! come from a counter-based hash of a per-call seed, so the backward pass regenerates them
 //! instead of storing them.
 
-use super::gemm::{matmul, Mat};
 use super::dropout::{keep, next_seed};
+use super::gemm::{matmul, Mat};
 use super::math::{max, simd, sum_map, FastMath};
 use super::tensor::{dims, tensor, values, with_real};
 use super::{use_fused, FusedOps};
@@ -43,10 +43,26 @@ pub struct ScoreBias {
 
 impl ScoreBias {
     /// From an attention mask of 1 (token) / 0 (padding), `[batch, len]`.
-    pub fn new(attention_mask: &[Vec<u8>], causal: bool, position: Option<Tensor<3>>, device: &Device) -> Self {
-        let (b, s) = (attention_mask.len(), attention_mask.first().map_or(0, Vec::len));
-        let v: Vec<f32> = attention_mask.iter().flatten().map(|&m| if m == 0 { MASKED } else { 0.0 }).collect();
-        ScoreBias { key_mask: Tensor::from_data(TensorData::new(v, [b, s]), device), causal, position }
+    pub fn new(
+        attention_mask: &[Vec<u8>],
+        causal: bool,
+        position: Option<Tensor<3>>,
+        device: &Device,
+    ) -> Self {
+        let (b, s) = (
+            attention_mask.len(),
+            attention_mask.first().map_or(0, Vec::len),
+        );
+        let v: Vec<f32> = attention_mask
+            .iter()
+            .flatten()
+            .map(|&m| if m == 0 { MASKED } else { 0.0 })
+            .collect();
+        ScoreBias {
+            key_mask: Tensor::from_data(TensorData::new(v, [b, s]), device),
+            causal,
+            position,
+        }
     }
 
     /// The full additive bias, broadcastable to `[batch, heads, len, len]`.
@@ -55,7 +71,9 @@ impl ScoreBias {
         let device = self.key_mask.device();
         let mut bias = self.key_mask.clone().cast(dtype).reshape([b, 1, 1, s]);
         if self.causal {
-            let v: Vec<f32> = (0..s * s).map(|i| if i % s > i / s { MASKED } else { 0.0 }).collect();
+            let v: Vec<f32> = (0..s * s)
+                .map(|i| if i % s > i / s { MASKED } else { 0.0 })
+                .collect();
             let causal = Tensor::<2>::from_data(TensorData::new(v, [s, s]), &device).cast(dtype);
             bias = bias + causal.unsqueeze::<4>();
         }
@@ -70,12 +88,23 @@ impl ScoreBias {
 pub type RopeTables = (Tensor<2>, Tensor<2>);
 
 /// Attention over `q`, `k`, `v`: `[batch, len, heads, head_dim]` → `[batch, len, heads, head_dim]`.
-pub fn attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, bias: &ScoreBias, rope: Option<&RopeTables>, dropout: &Dropout) -> Tensor<4> {
+pub fn attention(
+    q: Tensor<4>,
+    k: Tensor<4>,
+    v: Tensor<4>,
+    bias: &ScoreBias,
+    rope: Option<&RopeTables>,
+    dropout: &Dropout,
+) -> Tensor<4> {
     let dtype = q.dtype();
     if !use_fused(&q, &[k.dtype(), v.dtype()]) {
         return attention_composite(q, k, v, bias, rope, dropout);
     }
-    let p = if super::dropout::active(dropout, &q) { dropout.prob } else { 0.0 };
+    let p = if super::dropout::active(dropout, &q) {
+        dropout.prob
+    } else {
+        0.0
+    };
     let device = q.device();
     // Absent operands travel as a 1-element placeholder: the extension mechanism takes no
     // optional tensors.
@@ -87,8 +116,13 @@ pub fn attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, bias: &ScoreBias, rop
         has_bias: bias.position.is_some(),
         has_rope: rope.is_some(),
     };
-    let position = bias.position.clone().map_or_else(placeholder, |t| t.cast(dtype));
-    let rope = rope.map_or_else(placeholder, |(c, s)| Tensor::stack::<3>(vec![c.clone(), s.clone()], 0).cast(dtype));
+    let position = bias
+        .position
+        .clone()
+        .map_or_else(placeholder, |t| t.cast(dtype));
+    let rope = rope.map_or_else(placeholder, |(c, s)| {
+        Tensor::stack::<3>(vec![c.clone(), s.clone()], 0).cast(dtype)
+    });
     Tensor::from_dispatch(<Dispatch as FusedOps>::fused_attention(
         q.into_dispatch(),
         k.into_dispatch(),
@@ -101,12 +135,19 @@ pub fn attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, bias: &ScoreBias, rop
 }
 
 /// The composite twin, from differentiable burn operations.
-pub fn attention_composite(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, bias: &ScoreBias, rope: Option<&RopeTables>, dropout: &Dropout) -> Tensor<4> {
+pub fn attention_composite(
+    q: Tensor<4>,
+    k: Tensor<4>,
+    v: Tensor<4>,
+    bias: &ScoreBias,
+    rope: Option<&RopeTables>,
+    dropout: &Dropout,
+) -> Tensor<4> {
     let heads = |t: Tensor<4>| t.swap_dims(1, 2);
     let (mut q, mut k, v) = (heads(q), heads(k), heads(v));
     if let Some((cos, sin)) = rope {
-        q = crate::position::apply_rope(q, cos, sin);
-        k = crate::position::apply_rope(k, cos, sin);
+        q = crate::model::position::apply_rope(q, cos, sin);
+        k = crate::model::position::apply_rope(k, cos, sin);
     }
     let scale = 1.0 / (q.dims()[3] as f64).sqrt();
     let scores = q.matmul(k.swap_dims(2, 3)) * scale + bias.dense(v.dtype());
@@ -139,7 +180,9 @@ struct Geometry {
 
 impl Geometry {
     fn of(q: &FlexTensor) -> Self {
-        let [b, s, h, d] = dims(q)[..] else { panic!("attention expects [batch, len, heads, head_dim]") };
+        let [b, s, h, d] = dims(q)[..] else {
+            panic!("attention expects [batch, len, heads, head_dim]")
+        };
         Geometry { b, s, h, d }
     }
 
@@ -147,21 +190,29 @@ impl Geometry {
     fn head<'a, T>(&self, x: &'a [T], task: usize) -> Mat<'a, T> {
         let (b, h) = (task / self.h, task % self.h);
         let start = b * self.s * self.h * self.d + h * self.d;
-        Mat { data: &x[start..], rows: self.s, cols: self.d, rs: self.h * self.d, cs: 1 }
+        Mat {
+            data: &x[start..],
+            rows: self.s,
+            cols: self.d,
+            rs: self.h * self.d,
+            cs: 1,
+        }
     }
 
     /// Copies per-task `[len, head_dim]` blocks back into `[batch, len, heads, head_dim]`.
     fn scatter<T: Copy + Zero + Send + Sync>(&self, blocks: &[T]) -> Vec<T> {
         let Geometry { b, s, h, d } = *self;
         let mut out = vec![T::zero(); b * s * h * d];
-        out.par_chunks_mut(s * h * d).enumerate().for_each(|(bi, out)| {
-            for hi in 0..h {
-                let block = &blocks[(bi * h + hi) * s * d..][..s * d];
-                for si in 0..s {
-                    out[(si * h + hi) * d..][..d].copy_from_slice(&block[si * d..][..d]);
+        out.par_chunks_mut(s * h * d)
+            .enumerate()
+            .for_each(|(bi, out)| {
+                for hi in 0..h {
+                    let block = &blocks[(bi * h + hi) * s * d..][..s * d];
+                    for si in 0..s {
+                        out[(si * h + hi) * d..][..d].copy_from_slice(&block[si * d..][..d]);
+                    }
                 }
-            }
-        });
+            });
         out
     }
 }
@@ -239,7 +290,11 @@ fn apply_dropout<T: FastMath>(x: &mut [T], task: usize, s: usize, opts: Attentio
     let scale = T::from(1.0 / (1.0 - opts.dropout)).unwrap();
     let base = (task * s * s) as u64;
     for (idx, v) in x.iter_mut().enumerate() {
-        *v = if keep(opts.seed, base + idx as u64, opts.dropout) { *v * scale } else { T::zero() };
+        *v = if keep(opts.seed, base + idx as u64, opts.dropout) {
+            *v * scale
+        } else {
+            T::zero()
+        };
     }
 }
 
@@ -271,7 +326,11 @@ fn qk<T: FastMath>(g: &Geometry, x: &Inputs<T>, task: usize) -> (Vec<T>, Vec<T>)
 }
 
 /// Forward: the output `[b, s, h, d]` and the probabilities `[b·h, s, s]` (before dropout).
-fn forward_kernel<T: FastMath>(g: Geometry, x: &Inputs<T>, opts: AttentionOptions) -> (Vec<T>, Vec<T>) {
+fn forward_kernel<T: FastMath>(
+    g: Geometry,
+    x: &Inputs<T>,
+    opts: AttentionOptions,
+) -> (Vec<T>, Vec<T>) {
     let Geometry { b, s, h, d } = g;
     let scale = T::from(1.0 / (d as f64).sqrt()).unwrap();
     let mut probs = vec![T::zero(); b * h * s * s];
@@ -282,13 +341,27 @@ fn forward_kernel<T: FastMath>(g: Geometry, x: &Inputs<T>, opts: AttentionOption
         .enumerate()
         .for_each(|(task, (p, o))| {
             let (q, k) = qk(&g, x, task);
-            matmul(p, Mat::rows(&q, s, d), Mat::rows(&k, s, d).t(), scale, false);
-            let bias = x.bias.map_or(&[][..], |bias| &bias[(task % h) * s * s..][..s * s]);
+            matmul(
+                p,
+                Mat::rows(&q, s, d),
+                Mat::rows(&k, s, d).t(),
+                scale,
+                false,
+            );
+            let bias = x
+                .bias
+                .map_or(&[][..], |bias| &bias[(task % h) * s * s..][..s * s]);
             softmax_rows(p, s, bias, &x.mask[(task / h) * s..][..s], opts.causal);
             if opts.dropout > 0.0 {
                 let mut dropped = p.to_vec();
                 apply_dropout(&mut dropped, task, s, opts);
-                matmul(o, Mat::rows(&dropped, s, s), g.head(x.v, task), T::one(), false);
+                matmul(
+                    o,
+                    Mat::rows(&dropped, s, s),
+                    g.head(x.v, task),
+                    T::one(),
+                    false,
+                );
             } else {
                 matmul(o, Mat::rows(p, s, s), g.head(x.v, task), T::one(), false);
             }
@@ -297,13 +370,37 @@ fn forward_kernel<T: FastMath>(g: Geometry, x: &Inputs<T>, opts: AttentionOption
 }
 
 /// Gradients `(dq, dk, dv, dbias)`; `dbias` `[h, s, s]` only when `want_bias`.
-fn backward_kernel<T: FastMath>(g: Geometry, x: &Inputs<T>, probs: &[T], grad: &[T], opts: AttentionOptions, want_bias: bool) -> (Vec<T>, Vec<T>, Vec<T>, Option<Vec<T>>) {
+fn backward_kernel<T: FastMath>(
+    g: Geometry,
+    x: &Inputs<T>,
+    probs: &[T],
+    grad: &[T],
+    opts: AttentionOptions,
+    want_bias: bool,
+) -> (Vec<T>, Vec<T>, Vec<T>, Option<Vec<T>>) {
     let Geometry { b, s, h, d } = g;
     let scale = T::from(1.0 / (d as f64).sqrt()).unwrap();
-    let (mut dq, mut dk, mut dv) = (vec![T::zero(); b * h * s * d], vec![T::zero(); b * h * s * d], vec![T::zero(); b * h * s * d]);
-    let mut ds_all = if want_bias { vec![T::zero(); b * h * s * s] } else { Vec::new() };
-    let ds_chunks: Vec<&mut [T]> = if want_bias { ds_all.chunks_mut(s * s).collect() } else { Vec::new() };
-    let mut ds_iter = ds_chunks.into_iter().map(Some).chain(std::iter::repeat_with(|| None)).take(b * h).collect::<Vec<_>>();
+    let (mut dq, mut dk, mut dv) = (
+        vec![T::zero(); b * h * s * d],
+        vec![T::zero(); b * h * s * d],
+        vec![T::zero(); b * h * s * d],
+    );
+    let mut ds_all = if want_bias {
+        vec![T::zero(); b * h * s * s]
+    } else {
+        Vec::new()
+    };
+    let ds_chunks: Vec<&mut [T]> = if want_bias {
+        ds_all.chunks_mut(s * s).collect()
+    } else {
+        Vec::new()
+    };
+    let mut ds_iter = ds_chunks
+        .into_iter()
+        .map(Some)
+        .chain(std::iter::repeat_with(|| None))
+        .take(b * h)
+        .collect::<Vec<_>>();
     dq.par_chunks_mut(s * d)
         .zip(dk.par_chunks_mut(s * d))
         .zip(dv.par_chunks_mut(s * d))
@@ -328,8 +425,20 @@ fn backward_kernel<T: FastMath>(g: Geometry, x: &Inputs<T>, probs: &[T], grad: &
             // dQ_r = dS K_r · scale, dK_r = dS^T Q_r · scale.
             let mut dq_r = vec![T::zero(); s * d];
             let mut dk_r = vec![T::zero(); s * d];
-            matmul(&mut dq_r, Mat::rows(&dp, s, s), Mat::rows(&k, s, d), scale, false);
-            matmul(&mut dk_r, Mat::rows(&dp, s, s).t(), Mat::rows(&q, s, d), scale, false);
+            matmul(
+                &mut dq_r,
+                Mat::rows(&dp, s, s),
+                Mat::rows(&k, s, d),
+                scale,
+                false,
+            );
+            matmul(
+                &mut dk_r,
+                Mat::rows(&dp, s, s).t(),
+                Mat::rows(&q, s, d),
+                scale,
+                false,
+            );
             match x.rope {
                 Some((cos, sin)) => {
                     rotate(Mat::rows(&dq_r, s, d), cos, sin, true, dq);
@@ -371,7 +480,12 @@ pub(super) struct Saved {
 impl Saved {
     /// The operands as slices of `T`, for the duration of `f`.
     fn with_inputs<T: FastMath, R>(&self, f: impl FnOnce(&Inputs<T>) -> R) -> R {
-        let (q, k, v, mask) = (values::<T>(&self.q), values::<T>(&self.k), values::<T>(&self.v), values::<T>(&self.mask));
+        let (q, k, v, mask) = (
+            values::<T>(&self.q),
+            values::<T>(&self.k),
+            values::<T>(&self.v),
+            values::<T>(&self.mask),
+        );
         let bias = values::<T>(&self.bias);
         let rope = values::<T>(&self.rope);
         let half = rope.len() / 2;
@@ -381,7 +495,10 @@ impl Saved {
             v: &v,
             mask: &mask,
             bias: self.options.has_bias.then_some(&bias[..]),
-            rope: self.options.has_rope.then(|| (&rope[..half], &rope[half..])),
+            rope: self
+                .options
+                .has_rope
+                .then(|| (&rope[..half], &rope[half..])),
         })
     }
 }
@@ -394,8 +511,25 @@ fn forward(saved: &Saved) -> (FlexTensor, FlexTensor) {
     })
 }
 
-pub(super) fn primal(q: FlexTensor, k: FlexTensor, v: FlexTensor, mask: FlexTensor, bias: FlexTensor, rope: FlexTensor, options: AttentionOptions) -> FlexTensor {
-    forward(&Saved { q, k, v, mask, bias, rope, options }).0
+pub(super) fn primal(
+    q: FlexTensor,
+    k: FlexTensor,
+    v: FlexTensor,
+    mask: FlexTensor,
+    bias: FlexTensor,
+    rope: FlexTensor,
+    options: AttentionOptions,
+) -> FlexTensor {
+    forward(&Saved {
+        q,
+        k,
+        v,
+        mask,
+        bias,
+        rope,
+        options,
+    })
+    .0
 }
 
 #[derive(Debug)]
@@ -422,7 +556,12 @@ impl Backward<Flex, 4> for AttentionBackward {
                 db.map(|db| tensor(db, vec![g.h, g.s, g.s])),
             )
         });
-        for (node, grad) in [(nq, Some(dq)), (nk, Some(dk)), (nv, Some(dv)), (nbias.filter(|_| has_bias), dbias)] {
+        for (node, grad) in [
+            (nq, Some(dq)),
+            (nk, Some(dk)),
+            (nv, Some(dv)),
+            (nbias.filter(|_| has_bias), dbias),
+        ] {
             if let (Some(node), Some(grad)) = (node, grad) {
                 grads.register::<Flex>(node.id, grad);
             }
@@ -442,7 +581,9 @@ pub(super) fn autodiff<C: CheckpointStrategy>(
     options: AttentionOptions,
 ) -> AdTensor<C> {
     // The position bias may be learned (T5's table); the mask and RoPE tables are constants.
-    let prep = AttentionBackward.prepare::<C>([q.node(), k.node(), v.node(), bias.node()]).compute_bound();
+    let prep = AttentionBackward
+        .prepare::<C>([q.node(), k.node(), v.node(), bias.node()])
+        .compute_bound();
     let saved = Saved {
         q: q.into_primitive(),
         k: k.into_primitive(),

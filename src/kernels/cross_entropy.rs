@@ -20,7 +20,10 @@ pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
     if !use_fused(&logits, &[]) {
         return cross_entropy_composite(logits, targets);
     }
-    Tensor::from_dispatch(<Dispatch as FusedOps>::fused_cross_entropy(logits.into_dispatch(), targets.into_dispatch()))
+    Tensor::from_dispatch(<Dispatch as FusedOps>::fused_cross_entropy(
+        logits.into_dispatch(),
+        targets.into_dispatch(),
+    ))
 }
 
 /// The composite twin.
@@ -60,7 +63,11 @@ fn forward_kernel<T: FastMath>(logits: &[T], targets: &[usize]) -> (T, Vec<T>) {
     lse.par_chunks_mut(ROWS_PER_TASK)
         .zip(logits.par_chunks(width * ROWS_PER_TASK))
         .for_each(|(lse, logits)| lse_rows(logits, width, lse));
-    let total = lse.iter().zip(targets).enumerate().fold(T::zero(), |s, (r, (&l, &t))| s + l - logits[r * width + t]);
+    let total = lse
+        .iter()
+        .zip(targets)
+        .enumerate()
+        .fold(T::zero(), |s, (r, (&l, &t))| s + l - logits[r * width + t]);
     (total / T::from(rows).unwrap(), lse)
 }
 
@@ -71,8 +78,13 @@ fn backward_kernel<T: FastMath>(logits: &[T], targets: &[usize], lse: &[T], grad
     let mut out = vec![T::zero(); logits.len()];
     out.par_chunks_mut(width * ROWS_PER_TASK)
         .zip(logits.par_chunks(width * ROWS_PER_TASK))
-        .zip(lse.par_chunks(ROWS_PER_TASK).zip(targets.par_chunks(ROWS_PER_TASK)))
-        .for_each(|((out, logits), (lse, targets))| grad_rows(logits, width, lse, targets, scale, out));
+        .zip(
+            lse.par_chunks(ROWS_PER_TASK)
+                .zip(targets.par_chunks(ROWS_PER_TASK)),
+        )
+        .for_each(|((out, logits), (lse, targets))| {
+            grad_rows(logits, width, lse, targets, scale, out)
+        });
     out
 }
 
@@ -119,8 +131,13 @@ impl Backward<Flex, 1> for CrossEntropyBackward {
     }
 }
 
-pub(super) fn autodiff<C: CheckpointStrategy>(logits: FloatTensor<Autodiff<Flex, C>>, targets: IntTensor<Autodiff<Flex, C>>) -> FloatTensor<Autodiff<Flex, C>> {
-    let prep = CrossEntropyBackward.prepare::<C>([logits.node()]).compute_bound();
+pub(super) fn autodiff<C: CheckpointStrategy>(
+    logits: FloatTensor<Autodiff<Flex, C>>,
+    targets: IntTensor<Autodiff<Flex, C>>,
+) -> FloatTensor<Autodiff<Flex, C>> {
+    let prep = CrossEntropyBackward
+        .prepare::<C>([logits.node()])
+        .compute_bound();
     let logits = logits.into_primitive();
     let targets = checked_targets(&targets, logits.layout().shape()[1]);
     let (loss, lse) = forward(&logits, &targets);

@@ -46,7 +46,9 @@ pub(super) fn splitmix(mut z: u64) -> u64 {
 /// Whether element `index` of the call seeded `seed` survives dropout with probability `p`.
 #[inline(always)]
 pub(super) fn keep(seed: u64, index: u64, p: f64) -> bool {
-    ((splitmix(seed ^ index.wrapping_mul(0xD6E8_FEB8_6659_FD93)) >> 11) as f64 / (1u64 << 53) as f64) >= p
+    ((splitmix(seed ^ index.wrapping_mul(0xD6E8_FEB8_6659_FD93)) >> 11) as f64
+        / (1u64 << 53) as f64)
+        >= p
 }
 
 /// Whether `dropout` is active for `x`: training, with a positive probability, on an autodiff
@@ -63,7 +65,11 @@ pub fn dropout<const D: usize>(x: Tensor<D>, dropout: &Dropout) -> Tensor<D> {
     if !use_fused(&x, &[]) {
         return dropout.forward(x);
     }
-    Tensor::from_dispatch(<Dispatch as FusedOps>::fused_dropout(x.into_dispatch(), dropout.prob, next_seed()))
+    Tensor::from_dispatch(<Dispatch as FusedOps>::fused_dropout(
+        x.into_dispatch(),
+        dropout.prob,
+        next_seed(),
+    ))
 }
 
 const CHUNK: usize = 1 << 14;
@@ -111,7 +117,11 @@ impl Backward<Flex, 1> for DropoutBackward {
     }
 }
 
-pub(super) fn autodiff<C: CheckpointStrategy>(x: FloatTensor<Autodiff<Flex, C>>, p: f64, seed: u64) -> FloatTensor<Autodiff<Flex, C>> {
+pub(super) fn autodiff<C: CheckpointStrategy>(
+    x: FloatTensor<Autodiff<Flex, C>>,
+    p: f64,
+    seed: u64,
+) -> FloatTensor<Autodiff<Flex, C>> {
     let prep = DropoutBackward.prepare::<C>([x.node()]).compute_bound();
     let y = apply(x.primitive(), p, seed);
     match prep.stateful() {

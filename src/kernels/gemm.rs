@@ -16,16 +16,31 @@ pub(crate) struct Mat<'a, T> {
 impl<'a, T> Mat<'a, T> {
     /// A row-major `rows × cols` matrix.
     pub fn rows(data: &'a [T], rows: usize, cols: usize) -> Self {
-        Mat { data, rows, cols, rs: cols, cs: 1 }
+        Mat {
+            data,
+            rows,
+            cols,
+            rs: cols,
+            cs: 1,
+        }
     }
 
     pub fn t(self) -> Self {
-        Mat { rows: self.cols, cols: self.rows, rs: self.cs, cs: self.rs, ..self }
+        Mat {
+            rows: self.cols,
+            cols: self.rows,
+            rs: self.cs,
+            cs: self.rs,
+            ..self
+        }
     }
 
     fn check(&self) {
         if self.rows > 0 && self.cols > 0 {
-            assert!((self.rows - 1) * self.rs + (self.cols - 1) * self.cs < self.data.len(), "matrix view out of bounds");
+            assert!(
+                (self.rows - 1) * self.rs + (self.cols - 1) * self.cs < self.data.len(),
+                "matrix view out of bounds"
+            );
         }
     }
 }

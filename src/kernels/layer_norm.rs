@@ -13,7 +13,12 @@ use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
 /// LayerNorm over the last dimension (fused on the CPU backend).
-pub fn layer_norm<const D: usize>(x: Tensor<D>, weight: Tensor<1>, bias: Tensor<1>, eps: f64) -> Tensor<D> {
+pub fn layer_norm<const D: usize>(
+    x: Tensor<D>,
+    weight: Tensor<1>,
+    bias: Tensor<1>,
+    eps: f64,
+) -> Tensor<D> {
     if !use_fused(&x, &[weight.dtype(), bias.dtype()]) {
         return layer_norm_composite(x, weight, bias, eps);
     }
@@ -26,7 +31,12 @@ pub fn layer_norm<const D: usize>(x: Tensor<D>, weight: Tensor<1>, bias: Tensor<
 }
 
 /// The composite twin: the reference for the fused kernel and the GPU path.
-pub fn layer_norm_composite<const D: usize>(x: Tensor<D>, weight: Tensor<1>, bias: Tensor<1>, eps: f64) -> Tensor<D> {
+pub fn layer_norm_composite<const D: usize>(
+    x: Tensor<D>,
+    weight: Tensor<1>,
+    bias: Tensor<1>,
+    eps: f64,
+) -> Tensor<D> {
     let mean = x.clone().mean_dim(D - 1);
     let centered = x - mean;
     let var = centered.clone().square().mean_dim(D - 1);
@@ -90,20 +100,32 @@ fn forward_kernel<T: FastMath>(x: &[T], w: &[T], b: &[T], eps: f64) -> (Vec<T>, 
     let mut rstd = vec![T::zero(); rows];
     y.par_chunks_mut(width * ROWS_PER_TASK)
         .zip(x.par_chunks(width * ROWS_PER_TASK))
-        .zip(mean.par_chunks_mut(ROWS_PER_TASK).zip(rstd.par_chunks_mut(ROWS_PER_TASK)))
+        .zip(
+            mean.par_chunks_mut(ROWS_PER_TASK)
+                .zip(rstd.par_chunks_mut(ROWS_PER_TASK)),
+        )
         .for_each(|((y, x), (mean, rstd))| forward_rows(x, w, b, eps, y, mean, rstd));
     (y, mean, rstd)
 }
 
 /// Returns (dx, dweight, dbias).
-fn backward_kernel<T: FastMath>(dy: &[T], x: &[T], w: &[T], mean: &[T], rstd: &[T]) -> (Vec<T>, Vec<T>, Vec<T>) {
+fn backward_kernel<T: FastMath>(
+    dy: &[T],
+    x: &[T],
+    w: &[T],
+    mean: &[T],
+    rstd: &[T],
+) -> (Vec<T>, Vec<T>, Vec<T>) {
     let width = w.len();
     let mut dx = vec![T::zero(); x.len()];
     let chunk = width * ROWS_PER_TASK;
     let partials: Vec<(Vec<T>, Vec<T>)> = dx
         .par_chunks_mut(chunk)
         .zip(x.par_chunks(chunk).zip(dy.par_chunks(chunk)))
-        .zip(mean.par_chunks(ROWS_PER_TASK).zip(rstd.par_chunks(ROWS_PER_TASK)))
+        .zip(
+            mean.par_chunks(ROWS_PER_TASK)
+                .zip(rstd.par_chunks(ROWS_PER_TASK)),
+        )
         .map(|((dx, (x, dy)), (mean, rstd))| {
             let (mut dw, mut db) = (vec![T::zero(); width], vec![T::zero(); width]);
             backward_rows(dy, x, w, mean, rstd, dx, &mut dw, &mut db);
@@ -114,7 +136,12 @@ fn backward_kernel<T: FastMath>(dy: &[T], x: &[T], w: &[T], mean: &[T], rstd: &[
     (dx, sum_in_order(dw), sum_in_order(db))
 }
 
-fn forward(x: &FlexTensor, w: &FlexTensor, b: &FlexTensor, eps: f64) -> (FlexTensor, FlexTensor, FlexTensor) {
+fn forward(
+    x: &FlexTensor,
+    w: &FlexTensor,
+    b: &FlexTensor,
+    eps: f64,
+) -> (FlexTensor, FlexTensor, FlexTensor) {
     let shape = dims(x);
     let rows = shape[..shape.len() - 1].iter().product::<usize>();
     with_real!(x.dtype(), T => {
@@ -157,8 +184,14 @@ pub(super) fn autodiff<C: CheckpointStrategy>(
     bias: FloatTensor<Autodiff<Flex, C>>,
     eps: f64,
 ) -> FloatTensor<Autodiff<Flex, C>> {
-    let prep = LayerNormBackward.prepare::<C>([x.node(), weight.node(), bias.node()]).compute_bound();
-    let (xp, wp, bp) = (x.into_primitive(), weight.into_primitive(), bias.into_primitive());
+    let prep = LayerNormBackward
+        .prepare::<C>([x.node(), weight.node(), bias.node()])
+        .compute_bound();
+    let (xp, wp, bp) = (
+        x.into_primitive(),
+        weight.into_primitive(),
+        bias.into_primitive(),
+    );
     let (y, mean, rstd) = forward(&xp, &wp, &bp, eps);
     match prep.stateful() {
         OpsKind::Tracked(prep) => prep.finish((xp, wp, mean, rstd), y),

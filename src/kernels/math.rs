@@ -23,7 +23,7 @@ pub fn exp_f32(x: f32) -> f32 {
     p = p * r + 8.333_452e-3;
     p = p * r + 4.166_579_6e-2;
     p = p * r + 1.666_666_5e-1;
-    p = p * r + 5.000_000_1e-1;
+    p = p * r + 5e-1;
     let y = p * r * r + r + 1.0;
     // n sits in the low mantissa bits of t; taking it from there (instead of `n as i32`, whose
     // NaN / saturation rules block vectorisation) keeps the whole function in SIMD registers.
@@ -113,7 +113,8 @@ pub fn sum_map<T: Real>(v: &[T], f: impl Fn(T) -> T) -> T {
             acc[l] = acc[l] + f(c[l]);
         }
     }
-    tail.iter().fold(acc.iter().fold(T::zero(), |s, &a| s + a), |s, &x| s + f(x))
+    tail.iter()
+        .fold(acc.iter().fold(T::zero(), |s, &a| s + a), |s, &x| s + f(x))
 }
 
 /// Element-wise sum of per-task partial vectors, in task order: rayon's own fold/reduce would
@@ -132,14 +133,18 @@ pub fn sum_in_order<T: Real>(partials: Vec<Vec<T>>) -> Vec<T> {
 macro_rules! simd {
     ($(#[$meta:meta])* $vis:vis fn $name:ident<$T:ident: $bound:path>($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
         $(#[$meta])*
+        #[allow(clippy::too_many_arguments)]
         $vis fn $name<$T: $bound>($($arg: $ty),*) $(-> $ret)? {
             #[inline(always)]
+            #[allow(clippy::too_many_arguments)]
             fn generic<$T: $bound>($($arg: $ty),*) $(-> $ret)? $body
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
                 unsafe fn avx512<$T: $bound>($($arg: $ty),*) $(-> $ret)? { generic::<$T>($($arg),*) }
                 #[target_feature(enable = "avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
                 unsafe fn avx2<$T: $bound>($($arg: $ty),*) $(-> $ret)? { generic::<$T>($($arg),*) }
                 if std::arch::is_x86_feature_detected!("avx512f")
                     && std::arch::is_x86_feature_detected!("avx512bw")

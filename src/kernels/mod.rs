@@ -19,16 +19,20 @@ pub mod layer_norm;
 mod math;
 mod tensor;
 
-use burn::backend::{backend_extension, tensor::FloatTensor, tensor::IntTensor, Autodiff, Backend, Flex};
-use burn_autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::{
+    backend_extension, tensor::FloatTensor, tensor::IntTensor, Autodiff, Backend, Flex,
+};
 use burn::tensor::{DType, Tensor};
+use burn_autodiff::checkpoint::strategy::CheckpointStrategy;
 use std::cell::Cell;
 
 pub use activation::{bias_activation, bias_activation_composite};
 pub use adamw::{adamw, adamw_composite, AdamWStep};
-pub use attention::{attention, attention_composite, AttentionOptions, RopeTables, ScoreBias, MASKED};
-pub use dropout::{dropout, seed_dropout};
+pub use attention::{
+    attention, attention_composite, AttentionOptions, RopeTables, ScoreBias, MASKED,
+};
 pub use cross_entropy::{cross_entropy, cross_entropy_composite};
+pub use dropout::{dropout, seed_dropout};
 pub use layer_norm::{layer_norm, layer_norm_composite};
 
 thread_local! {
@@ -52,7 +56,10 @@ pub(crate) fn use_fused<const D: usize>(x: &Tensor<D>, others: &[DType]) -> bool
     fused_enabled()
         && matches!(dtype, DType::F32 | DType::F64)
         && others.iter().all(|d| *d == dtype)
-        && matches!(x.device().as_dispatch().clone().inner(), DispatchDevice::Flex(_))
+        && matches!(
+            x.device().as_dispatch().clone().inner(),
+            DispatchDevice::Flex(_)
+        )
 }
 
 /// Operations positio implements itself on the CPU backend.
@@ -67,7 +74,11 @@ pub trait FusedOps: Backend {
     ) -> FloatTensor<Self>;
 
     /// `act(x + bias)` for `x` `[rows, width]`.
-    fn fused_bias_activation(x: FloatTensor<Self>, bias: FloatTensor<Self>, act: crate::config::Activation) -> FloatTensor<Self>;
+    fn fused_bias_activation(
+        x: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        act: crate::model::config::Activation,
+    ) -> FloatTensor<Self>;
 
     /// Self-attention over `[batch, len, heads, head_dim]` operands (see `attention`);
     /// `position_bias` `[heads, len, len]` and `rope` (cos and sin stacked, `[2, len, head_dim]`)
@@ -86,7 +97,10 @@ pub trait FusedOps: Backend {
     fn fused_dropout(x: FloatTensor<Self>, p: f64, seed: u64) -> FloatTensor<Self>;
 
     /// Mean softmax cross-entropy of `logits` `[rows, classes]` against `targets` `[rows]`.
-    fn fused_cross_entropy(logits: FloatTensor<Self>, targets: IntTensor<Self>) -> FloatTensor<Self>;
+    fn fused_cross_entropy(
+        logits: FloatTensor<Self>,
+        targets: IntTensor<Self>,
+    ) -> FloatTensor<Self>;
 }
 
 /// Implements [`FusedOps`] for `Flex` (each op's `primal`: forward only) and for
@@ -109,7 +123,7 @@ macro_rules! route {
 
 route! {
     fused_layer_norm => layer_norm(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>, eps: f64);
-    fused_bias_activation => activation(x: FloatTensor<Self>, bias: FloatTensor<Self>, act: crate::config::Activation);
+    fused_bias_activation => activation(x: FloatTensor<Self>, bias: FloatTensor<Self>, act: crate::model::config::Activation);
     fused_attention => attention(
         q: FloatTensor<Self>,
         k: FloatTensor<Self>,

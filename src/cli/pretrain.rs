@@ -1,0 +1,290 @@
+//! `positio pretrain` and `positio tokenizer train`. Each pretraining flag overrides the same
+//! setting of `--config` (a TOML file; see `PretrainConfig`); the defaults are those of
+//! `PretrainConfig::default()`, shown in each flag's help.
+
+use super::DeviceArg;
+use crate::data::corpus::CorpusFormat;
+use crate::model::config::{NormPosition, PositionKind};
+use crate::tasks::pretrain::{self, DataConfig, Objective, PretrainConfig, TokenizerConfig};
+use crate::train::schedule::Schedule;
+use crate::train::trainer::Outcome;
+use crate::{Error, Result};
+use clap::Subcommand;
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct PretrainArgs {
+    /// Output run directory: becomes a Hugging Face-style model directory (config.json,
+    /// model.safetensors, tokenizer.json) plus run.toml, metrics.jsonl and checkpoints/.
+    #[arg(long)]
+    out: PathBuf,
+    /// A TOML file with [data], [tokenizer], [model], [objective] and [train] sections.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Continue the run in --out from its latest checkpoint (with its saved run.toml).
+    #[arg(long)]
+    resume: bool,
+    /// Corpus files or glob patterns (repeatable).
+    #[arg(long)]
+    corpus: Vec<String>,
+    /// How documents are laid out in the corpus files [default: lines].
+    #[arg(long, value_enum)]
+    format: Option<CorpusFormat>,
+    /// JSON Lines text field (repeatable; joined by newlines) [default: text].
+    #[arg(long = "field")]
+    fields: Vec<String>,
+    /// Skip and count invalid UTF-8 / malformed JSON lines instead of stopping.
+    #[arg(long)]
+    skip_bad_lines: bool,
+    /// Tokens per packed sequence, [CLS] and [SEP] included [default: 128].
+    #[arg(long)]
+    max_len: Option<usize>,
+    /// Share of documents held out for validation [default: 0.01].
+    #[arg(long)]
+    val_fraction: Option<f64>,
+    /// An existing tokenizer.json [default: train a WordPiece tokenizer on the corpus].
+    #[arg(long)]
+    tokenizer: Option<String>,
+    /// Word pieces of the trained tokenizer [default: 8000].
+    #[arg(long)]
+    vocab_size: Option<usize>,
+    /// Lowercase the text [default: keep case].
+    #[arg(long)]
+    uncased: bool,
+    /// Continue pretraining this model directory instead of a fresh model (its architecture
+    /// and tokenizer are kept).
+    #[arg(long)]
+    init_from: Option<String>,
+    /// Positional encoding of a fresh model [default: absolute].
+    #[arg(long, value_enum)]
+    position: Option<PositionKind>,
+    /// LayerNorm after each sub-layer (post, BERT) or before (pre) [default: post].
+    #[arg(long, value_enum)]
+    norm: Option<NormPosition>,
+    /// Transformer blocks [default: 4].
+    #[arg(long)]
+    layers: Option<usize>,
+    /// Hidden size [default: 256].
+    #[arg(long)]
+    hidden: Option<usize>,
+    /// Attention heads (must divide --hidden) [default: 4].
+    #[arg(long)]
+    heads: Option<usize>,
+    /// Feed-forward inner size [default: 1024].
+    #[arg(long)]
+    ffn: Option<usize>,
+    /// Dropout on hidden states and attention probabilities [default: 0.1].
+    #[arg(long)]
+    dropout: Option<f64>,
+    /// What the model learns to predict [default: mlm].
+    #[arg(long, value_enum)]
+    objective: Option<Objective>,
+    /// Masked LM: share of tokens selected for prediction (80 % become [MASK], 10 % a random
+    /// token, 10 % stay) [default: 0.15].
+    #[arg(long)]
+    mask_probability: Option<f64>,
+    /// Masked LM: select whole words (all pieces of a word together). Each word is selected
+    /// with --mask-probability, so on average that share of the words and of the tokens is
+    /// masked (BERT's script instead picks words until exactly that share of tokens is covered).
+    #[arg(long)]
+    whole_word: bool,
+    /// Sequences per micro-batch [default: 32].
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Micro-batches per optimizer step [default: 1].
+    #[arg(long)]
+    grad_accum: Option<usize>,
+    /// Peak learning rate [default: 5e-4].
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Warm-up: a fraction of the steps (< 1) or a number of steps [default: 0.06].
+    #[arg(long)]
+    warmup: Option<f64>,
+    /// Learning-rate decay after the warm-up [default: linear].
+    #[arg(long, value_enum)]
+    schedule: Option<Schedule>,
+    /// AdamW weight decay (not on biases and LayerNorm weights) [default: 0.01].
+    #[arg(long)]
+    weight_decay: Option<f64>,
+    /// Global gradient-norm clipping (0: off) [default: 1.0].
+    #[arg(long)]
+    max_grad_norm: Option<f64>,
+    /// Optimizer steps (overrides --epochs).
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Passes over the training sequences, when --steps is not given [default: 1].
+    #[arg(long)]
+    epochs: Option<f64>,
+    /// Validate every this many steps (0: at the end of each epoch) [default: 0].
+    #[arg(long)]
+    eval_every: Option<usize>,
+    /// Checkpoint every this many steps (0: only when stopping) [default: 500].
+    #[arg(long)]
+    save_every: Option<usize>,
+    /// Write a metrics line every this many steps [default: 10].
+    #[arg(long)]
+    log_every: Option<usize>,
+    /// Seed of the data split and order, the initial weights, masking and dropout [default: 42].
+    #[arg(long)]
+    seed: Option<u64>,
+    #[command(flatten)]
+    device: DeviceArg,
+}
+
+impl PretrainArgs {
+    /// The configuration: the saved one (resume), --config, or the defaults, then the flags.
+    fn resolve(&self) -> Result<PretrainConfig> {
+        let mut c = if self.resume {
+            PretrainConfig::load(&self.out.join(crate::train::run_dir::SETTINGS))?
+        } else if let Some(path) = &self.config {
+            PretrainConfig::load(path)?
+        } else {
+            PretrainConfig::default()
+        };
+        macro_rules! set {
+            ($field:expr, $value:expr) => {
+                if let Some(v) = $value.clone() {
+                    $field = v;
+                }
+            };
+        }
+        if !self.corpus.is_empty() {
+            c.data.corpus = self.corpus.clone();
+        }
+        if !self.fields.is_empty() {
+            c.data.fields = self.fields.clone();
+        }
+        set!(c.data.format, self.format);
+        c.data.skip_bad_lines |= self.skip_bad_lines;
+        set!(c.data.max_len, self.max_len);
+        set!(c.data.val_fraction, self.val_fraction);
+        set!(c.tokenizer.path, self.tokenizer);
+        set!(c.tokenizer.vocab_size, self.vocab_size);
+        if self.uncased {
+            c.tokenizer.cased = false;
+        }
+        set!(c.model.init_from, self.init_from);
+        set!(c.model.position, self.position);
+        set!(c.model.norm, self.norm);
+        set!(c.model.layers, self.layers);
+        set!(c.model.hidden, self.hidden);
+        set!(c.model.heads, self.heads);
+        set!(c.model.ffn, self.ffn);
+        if let Some(d) = self.dropout {
+            (c.model.dropout, c.model.attention_dropout) = (d, d);
+        }
+        set!(c.objective.kind, self.objective);
+        set!(c.objective.mask_probability, self.mask_probability);
+        c.objective.whole_word |= self.whole_word;
+        set!(c.train.batch_size, self.batch_size);
+        set!(c.train.grad_accum, self.grad_accum);
+        set!(c.train.lr, self.lr);
+        set!(c.train.warmup, self.warmup);
+        set!(c.train.schedule, self.schedule);
+        set!(c.train.weight_decay, self.weight_decay);
+        set!(c.train.max_grad_norm, self.max_grad_norm);
+        set!(c.train.steps, self.steps);
+        set!(c.train.epochs, self.epochs);
+        set!(c.train.eval_every, self.eval_every);
+        set!(c.train.save_every, self.save_every);
+        set!(c.train.log_every, self.log_every);
+        set!(c.train.seed, self.seed);
+        if c.data.corpus.is_empty() {
+            return Err(Error::invalid("no corpus: give --corpus FILE (repeatable, globs allowed) or a --config with [data] corpus"));
+        }
+        Ok(c)
+    }
+
+    pub fn run(&self) -> Result<Outcome> {
+        let cfg = self.resolve()?;
+        let summary = pretrain::run(&cfg, &self.out, self.resume, true, self.device.device)?;
+        if summary.interrupted {
+            println!(
+                "interrupted at step {}: checkpoint saved; continue with --resume --out {}",
+                summary.steps,
+                self.out.display()
+            );
+            return Ok(Outcome::Interrupted);
+        }
+        println!(
+            "done: {} steps, {} tokens in {:.0} s; model in {}",
+            summary.steps,
+            summary.tokens,
+            summary.elapsed_s,
+            self.out.display()
+        );
+        Ok(Outcome::Done)
+    }
+}
+
+#[derive(Subcommand)]
+pub enum TokenizerCommand {
+    /// Train a BERT-style WordPiece tokenizer ([PAD] [UNK] [CLS] [SEP] [MASK]) on a corpus and
+    /// write tokenizer.json (loads unchanged in Python's tokenizers / transformers).
+    Train {
+        /// Corpus files or glob patterns (repeatable).
+        #[arg(long, required = true)]
+        corpus: Vec<String>,
+        /// How documents are laid out in the corpus files.
+        #[arg(long, value_enum, default_value = "lines")]
+        format: CorpusFormat,
+        /// JSON Lines text field (repeatable; joined by newlines) [default: text].
+        #[arg(long = "field")]
+        fields: Vec<String>,
+        /// Skip and count invalid UTF-8 / malformed JSON lines instead of stopping.
+        #[arg(long)]
+        skip_bad_lines: bool,
+        /// Word pieces in the vocabulary (special tokens and characters included).
+        #[arg(long, default_value_t = 8000)]
+        vocab_size: usize,
+        /// Lowercase everything (default: cased).
+        #[arg(long)]
+        uncased: bool,
+        /// Pieces seen fewer times than this are not learned.
+        #[arg(long, default_value_t = 2)]
+        min_frequency: u64,
+        /// Output tokenizer.json.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+impl TokenizerCommand {
+    pub fn run(&self) -> Result<()> {
+        let TokenizerCommand::Train {
+            corpus,
+            format,
+            fields,
+            skip_bad_lines,
+            vocab_size,
+            uncased,
+            min_frequency,
+            out,
+        } = self;
+        let data = DataConfig {
+            corpus: corpus.clone(),
+            format: *format,
+            fields: if fields.is_empty() {
+                vec!["text".into()]
+            } else {
+                fields.clone()
+            },
+            skip_bad_lines: *skip_bad_lines,
+            ..Default::default()
+        };
+        let cfg = TokenizerConfig {
+            path: String::new(),
+            vocab_size: *vocab_size,
+            cased: !uncased,
+            min_frequency: *min_frequency,
+        };
+        let tokenizer = pretrain::train_tokenizer(&data.spec(), &cfg)?;
+        tokenizer.save(out)?;
+        println!(
+            "wrote {} ({} word pieces)",
+            out.display(),
+            tokenizer.vocab_size()
+        );
+        Ok(())
+    }
+}

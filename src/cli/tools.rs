@@ -1,0 +1,142 @@
+//! `positio demo`, `positio plot` and `positio bench`.
+
+use super::DeviceArg;
+use crate::model::config::{ModelConfig, PositionKind};
+use crate::tools::bench::{self, BenchTask};
+use crate::tools::{demo, plot};
+use crate::{Error, Result};
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct DemoArgs {
+    /// Where to write the model directory.
+    #[arg(long, default_value = "runs/demo")]
+    out: PathBuf,
+    /// Positional encoding of the model.
+    #[arg(long, value_enum, default_value = "rope")]
+    position: PositionKind,
+    /// Training steps.
+    #[arg(long, default_value_t = 300)]
+    steps: usize,
+    /// Seed of the generated corpus, the initial weights and the masking.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    #[command(flatten)]
+    device: DeviceArg,
+}
+
+impl DemoArgs {
+    pub fn run(&self) -> Result<()> {
+        demo::run(&demo::DemoOptions {
+            out: self.out.clone(),
+            position: self.position,
+            steps: self.steps,
+            seed: self.seed,
+            device: self.device.device,
+        })
+        .map(|_| ())
+    }
+}
+
+#[derive(clap::Args)]
+pub struct PlotArgs {
+    /// A run directory (holding metrics.jsonl).
+    run_dir: PathBuf,
+    /// Output PNG (default RUN_DIR/curves.png).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+impl PlotArgs {
+    pub fn run(&self) -> Result<()> {
+        let out = self
+            .out
+            .clone()
+            .unwrap_or_else(|| self.run_dir.join("curves.png"));
+        plot::plot(&self.run_dir, &out)?;
+        println!("wrote {}", out.display());
+        Ok(())
+    }
+}
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// What to time.
+    #[arg(long, value_enum, default_value = "train")]
+    task: BenchTask,
+    /// Sequences per batch.
+    #[arg(long, default_value_t = 16)]
+    batch: usize,
+    /// Tokens per sequence (finetune: the most word pieces per sentence).
+    #[arg(long, default_value_t = 128)]
+    len: usize,
+    /// Share of positions with a loss: 1 computes the decoder at every position, 0.15 at
+    /// masked-LM's share only.
+    #[arg(long, default_value_t = 1.0)]
+    loss_fraction: f64,
+    /// Timed steps (the median, minimum and maximum are printed).
+    #[arg(long, default_value_t = 10)]
+    steps: usize,
+    /// Untimed steps first.
+    #[arg(long, default_value_t = 3)]
+    warmup: usize,
+    /// Model directory for --task encoder and finetune (e.g. all-MiniLM-L6-v2).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// CoNLL file for --task finetune (e.g. CoNLL-2003 eng.train).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Run every op as its composite twin instead of the fused kernels.
+    #[arg(long)]
+    no_fused: bool,
+    /// Positional encoding of the benchmark model.
+    #[arg(long, value_enum, default_value = "absolute")]
+    position: PositionKind,
+    /// Vocabulary size of the benchmark model.
+    #[arg(long, default_value_t = 30522)]
+    vocab: usize,
+    #[command(flatten)]
+    device: DeviceArg,
+}
+
+impl BenchArgs {
+    pub fn run(&self) -> Result<()> {
+        crate::kernels::set_fused(!self.no_fused);
+        let config = ModelConfig {
+            vocab_size: self.vocab,
+            ..bench::bench_config(self.position)
+        };
+        let device = self.device.device;
+        let (b, l, w, s) = (self.batch, self.len, self.warmup, self.steps.max(1));
+        let model = || {
+            self.model
+                .as_deref()
+                .ok_or_else(|| Error::invalid("--task encoder and finetune need --model DIR"))
+        };
+        let (name, t) = match self.task {
+            BenchTask::Train => {
+                let (t, loss) = bench::train_step(&config, b, l, self.loss_fraction, w, s, device)?;
+                println!("last loss {loss:.4}");
+                ("train", t)
+            }
+            BenchTask::Forward => ("forward", bench::forward(&config, b, l, w, s, device)?),
+            BenchTask::Encoder => (
+                "encoder",
+                bench::encoder_forward(model()?, b, l, w, s, device)?,
+            ),
+            BenchTask::Finetune => {
+                let data = self.data.as_deref().ok_or_else(|| {
+                    Error::invalid("--task finetune needs --data FILE (a CoNLL file)")
+                })?;
+                let (t, tokens_per_s) = bench::finetune_steps(model()?, data, b, l, w, s, device)?;
+                println!("tokens/s {tokens_per_s:.0}");
+                ("finetune", t)
+            }
+        };
+        println!(
+            "RESULT positio-{name} {:.1} {:.1} {:.1}",
+            t.median_ms, t.min_ms, t.max_ms
+        );
+        Ok(())
+    }
+}

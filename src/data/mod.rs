@@ -1,0 +1,9 @@
+//! Data in: raw-text corpora, packed token datasets, tokenizers (loading and WordPiece
+//! training), CoNLL files and their tag schemes.
+
+pub mod conll;
+pub mod corpus;
+pub mod dataset;
+pub mod tags;
+pub mod tokenizer;
+pub mod wordpiece;

@@ -1,0 +1,98 @@
+//! IOB tags (`B-PER`, `I-LOC`, `O`, …): the one parser of tags and their schemes, shared by the
+//! CoNLL reader, the seqeval metrics, the CRF's transition constraints and the NER label set.
+
+use serde::{Deserialize, Serialize};
+
+/// Tagging schemes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Scheme {
+    /// `I-` may start an entity; `B-` only separates two adjacent entities of one type (CoNLL-2003).
+    Iob1,
+    /// Every entity starts with `B-`.
+    #[value(alias = "bio")]
+    Iob2,
+    /// `B-` begin, `I-` inside, `E-` end, `S-` single-token entity.
+    #[value(alias = "bioes")]
+    Iobes,
+}
+
+/// A tag's prefix (`B`, `I`, `E`, `S`, or `O`) and entity type (`""` for `O`; `"_"` for a
+/// prefix without a type, as seqeval reads it).
+pub fn split_tag(tag: &str) -> (char, &str) {
+    if tag == "O" || tag.is_empty() {
+        return ('O', "");
+    }
+    let prefix = tag.chars().next().unwrap_or('O');
+    (prefix, tag.split_once('-').map_or("_", |(_, ty)| ty))
+}
+
+/// The entity type of a tag, `None` for `O`.
+pub fn entity_type(tag: &str) -> Option<&str> {
+    match split_tag(tag) {
+        ('O', _) => None,
+        (_, ty) => Some(ty),
+    }
+}
+
+/// `O`, or one of `B-` / `I-` / `E-` / `S-` followed by a type.
+pub fn is_valid(tag: &str) -> bool {
+    tag == "O" || (tag.len() > 2 && matches!(&tag[..2], "B-" | "I-" | "E-" | "S-"))
+}
+
+/// The scheme the tags are written in: IOBES if any `E-`/`S-`, IOB1 if an entity starts with
+/// `I-`, else IOB2.
+pub fn detect<'a>(sentences: impl IntoIterator<Item = &'a [String]>) -> Scheme {
+    let mut iob1 = false;
+    for tags in sentences {
+        let mut prev = ('O', "");
+        for t in tags {
+            let (p, ty) = split_tag(t);
+            if p == 'E' || p == 'S' {
+                return Scheme::Iobes;
+            }
+            if p == 'I' && (prev.0 == 'O' || prev.1 != ty) {
+                iob1 = true;
+            }
+            prev = (p, ty);
+        }
+    }
+    if iob1 {
+        Scheme::Iob1
+    } else {
+        Scheme::Iob2
+    }
+}
+
+/// One sentence's tags in IOB2.
+pub fn to_iob2(tags: &[String], scheme: Scheme) -> Vec<String> {
+    let mut out = Vec::with_capacity(tags.len());
+    let mut prev = ('O', String::new());
+    for t in tags {
+        let (p, ty) = split_tag(t);
+        let converted = match (scheme, p) {
+            (_, 'O') => "O".to_string(),
+            (Scheme::Iob1, 'I') if prev.0 == 'O' || prev.1 != ty => format!("B-{ty}"),
+            (Scheme::Iobes, 'S') => format!("B-{ty}"),
+            (Scheme::Iobes, 'E') => format!("I-{ty}"),
+            _ => t.clone(),
+        };
+        prev = (p, ty.to_string());
+        out.push(converted);
+    }
+    out
+}
+
+/// The label set of IOB2 sentences: `O` first, then by type, `B-` before `I-`.
+pub fn label_set<'a>(tags: impl IntoIterator<Item = &'a String>) -> Vec<String> {
+    let mut types: Vec<&str> = tags.into_iter().filter_map(|t| entity_type(t)).collect();
+    types.sort_unstable();
+    types.dedup();
+    std::iter::once("O".to_string())
+        .chain(
+            types
+                .iter()
+                .flat_map(|t| [format!("B-{t}"), format!("I-{t}")]),
+        )
+        .collect()
+}

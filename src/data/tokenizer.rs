@@ -1,0 +1,214 @@
+//! WordPiece tokenisation through Hugging Face's `tokenizers` (the same `tokenizer.json`
+//! Python loads), with positio choosing truncation and padding per batch.
+
+use crate::{Error, Result};
+use std::path::{Path, PathBuf};
+use tokenizers::PostProcessor;
+
+pub struct Tokenizer {
+    inner: tokenizers::Tokenizer,
+    pub path: PathBuf,
+    pub pad_id: u32,
+}
+
+impl Tokenizer {
+    pub fn load(path: &Path) -> Result<Self> {
+        if !path.exists() {
+            return Err(Error::file(
+                path,
+                "missing: a model directory needs tokenizer.json",
+            ));
+        }
+        let mut inner = tokenizers::Tokenizer::from_file(path)
+            .map_err(|e| Error::file(path, format!("not a valid tokenizer: {e}")))?;
+        let pad_id = inner
+            .get_padding()
+            .map(|p| p.pad_id)
+            .or_else(|| inner.token_to_id("[PAD]"))
+            .unwrap_or(0);
+        // The file's own padding / truncation (e.g. fixed 128) would silently change inputs:
+        // positio pads to the longest sequence of each batch and truncates to the model's limit.
+        inner.with_padding(None);
+        inner
+            .with_truncation(None)
+            .map_err(|e| Error::file(path, format!("cannot reset truncation: {e}")))?;
+        Ok(Tokenizer {
+            inner,
+            path: path.to_path_buf(),
+            pad_id,
+        })
+    }
+
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
+    pub fn token_to_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
+
+    /// Token ids with the special tokens ([CLS] … [SEP]), truncated to `max_len` (keeping the
+    /// final [SEP]).
+    pub fn encode(&self, text: &str, max_len: usize) -> Result<Vec<u32>> {
+        let mut enc = self
+            .inner
+            .encode(text, true)
+            .map_err(|e| Error::invalid(format!("cannot tokenize {text:?}: {e}")))?;
+        if enc.len() > max_len {
+            let added = self
+                .inner
+                .get_post_processor()
+                .map_or(0, |p| p.added_tokens(false));
+            enc = self
+                .inner
+                .encode(text, false)
+                .map_err(|e| Error::invalid(format!("cannot tokenize {text:?}: {e}")))?;
+            enc.truncate(
+                max_len.saturating_sub(added),
+                0,
+                tokenizers::TruncationDirection::Right,
+            );
+            enc = self
+                .inner
+                .post_process(enc, None, true)
+                .map_err(|e| Error::invalid(format!("cannot add special tokens: {e}")))?;
+        }
+        Ok(enc.get_ids().to_vec())
+    }
+
+    pub fn inner(&self) -> &tokenizers::Tokenizer {
+        &self.inner
+    }
+
+    /// Writes `tokenizer.json` (atomically).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let json = self
+            .inner
+            .to_string(true)
+            .map_err(|e| Error::file(path, format!("cannot serialise tokenizer: {e}")))?;
+        crate::io::write_atomic(path, json.as_bytes())
+    }
+
+    /// Whether the tokenizer lowercases its input (a `BertNormalizer` with `lowercase`, or a
+    /// `Lowercase` normalizer anywhere in its normalizer sequence).
+    pub fn lowercases(&self) -> bool {
+        fn lowercase(v: &serde_json::Value) -> bool {
+            match v {
+                serde_json::Value::Object(m) => {
+                    m.get("type").and_then(|t| t.as_str()) == Some("Lowercase")
+                        || (m.get("type").and_then(|t| t.as_str()) == Some("BertNormalizer")
+                            && m.get("lowercase").and_then(|l| l.as_bool()) == Some(true))
+                        || m.values().any(lowercase)
+                }
+                serde_json::Value::Array(a) => a.iter().any(lowercase),
+                _ => false,
+            }
+        }
+        self.inner
+            .get_normalizer()
+            .and_then(|n| serde_json::to_value(n).ok())
+            .is_some_and(|v| lowercase(&v))
+    }
+
+    /// Whether each id is a `##` continuation piece (for whole-word masking).
+    pub fn continuation_flags(&self) -> Vec<bool> {
+        let mut flags = vec![false; self.vocab_size()];
+        for (token, id) in self.inner.get_vocab(true) {
+            if let Some(f) = flags.get_mut(id as usize) {
+                *f = token.starts_with("##");
+            }
+        }
+        flags
+    }
+}
+
+/// The special tokens of a positio-trained tokenizer, with ids 0..5 in this order.
+pub const SPECIAL_TOKENS: [&str; 5] = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
+
+/// Options of [`train_wordpiece`].
+#[derive(Debug, Clone, Copy)]
+pub struct TrainOptions {
+    pub vocab_size: usize,
+    /// Keep case (as CoNLL NER needs) or lowercase everything.
+    pub cased: bool,
+    /// Pieces seen fewer times are not merged into the vocabulary.
+    pub min_frequency: u64,
+}
+
+/// Trains a BERT-style WordPiece tokenizer (BERT normaliser and pre-tokeniser, [CLS] … [SEP]
+/// post-processing) on `texts`: the same inputs give the same tokenizer (see `wordpiece`).
+pub fn train_wordpiece<I, S>(texts: I, opts: TrainOptions) -> Result<Tokenizer>
+where
+    I: Iterator<Item = S> + Send,
+    S: AsRef<str> + Send,
+{
+    use tokenizers::decoders::wordpiece::WordPiece as WordPieceDecoder;
+    use tokenizers::models::wordpiece::WordPiece;
+    use tokenizers::normalizers::BertNormalizer;
+    use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
+    use tokenizers::processors::bert::BertProcessing;
+    use tokenizers::{
+        NormalizedString, Normalizer, OffsetReferential, OffsetType, PreTokenizedString,
+        PreTokenizer, TokenizerBuilder,
+    };
+
+    let fail = |e: tokenizers::Error| Error::invalid(format!("tokenizer training failed: {e}"));
+    let normalizer = BertNormalizer::new(true, true, None, !opts.cased);
+    let mut counts = std::collections::BTreeMap::<String, u64>::new();
+    for text in texts {
+        let mut normalized = NormalizedString::from(text.as_ref());
+        normalizer.normalize(&mut normalized).map_err(fail)?;
+        let mut words = PreTokenizedString::from(normalized);
+        BertPreTokenizer.pre_tokenize(&mut words).map_err(fail)?;
+        for (word, _, _) in words.get_splits(OffsetReferential::Original, OffsetType::Byte) {
+            *counts.entry(word.to_owned()).or_default() += 1;
+        }
+    }
+    let pieces = crate::data::wordpiece::train(
+        &counts,
+        opts.vocab_size,
+        opts.min_frequency,
+        &SPECIAL_TOKENS,
+    );
+
+    let model = WordPiece::builder()
+        .unk_token("[UNK]".into())
+        .build()
+        .map_err(fail)?;
+    let tk = TokenizerBuilder::new()
+        .with_model(model)
+        .with_normalizer(Some(normalizer))
+        .with_pre_tokenizer(Some(BertPreTokenizer))
+        .with_post_processor(Some(BertProcessing::new(
+            ("[SEP]".into(), 3),
+            ("[CLS]".into(), 2),
+        )))
+        .with_decoder(Some(WordPieceDecoder::default()))
+        .build()
+        .map_err(fail)?;
+    let mut inner: tokenizers::Tokenizer = tk.into();
+    let specials: Vec<tokenizers::AddedToken> = SPECIAL_TOKENS
+        .iter()
+        .map(|t| tokenizers::AddedToken::from(*t, true))
+        .collect();
+    // The vocabulary goes in through the serialised form (the model's own setter wants the
+    // crate's private hash-map type).
+    let mut json: serde_json::Value = serde_json::from_str(&inner.to_string(false).map_err(fail)?)
+        .map_err(|e| Error::invalid(e.to_string()))?;
+    json["model"]["vocab"] = pieces
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.clone(), serde_json::Value::from(i)))
+        .collect::<serde_json::Map<_, _>>()
+        .into();
+    inner = json.to_string().parse().map_err(fail)?;
+    inner.add_special_tokens(&specials);
+    for (id, token) in SPECIAL_TOKENS.iter().enumerate() {
+        debug_assert_eq!(inner.token_to_id(token), Some(id as u32));
+    }
+    Ok(Tokenizer {
+        inner,
+        path: PathBuf::new(),
+        pad_id: 0,
+    })
+}

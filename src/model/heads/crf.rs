@@ -1,0 +1,231 @@
+//! A linear-chain CRF over word labels: learned transition scores, the negative log-likelihood
+//! by the forward algorithm, and Viterbi decoding restricted to transitions valid in IOB2
+//! (no `I-X` after `O`, after the start, or after a tag of another type).
+
+use crate::data::tags::{entity_type, split_tag};
+use burn::module::{Module, Param};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+
+#[derive(Module, Debug)]
+pub struct Crf {
+    /// `transitions[i][j]`: score of label `j` following label `i`.
+    pub transitions: Param<Tensor<2>>,
+    pub start_transitions: Param<Tensor<1>>,
+    pub end_transitions: Param<Tensor<1>>,
+}
+
+/// The score that forbids a transition.
+const FORBIDDEN: f32 = -1e4;
+
+/// Which transitions IOB2 allows: `allowed[i][j]` for `labels[i]` → `labels[j]`, and which labels
+/// may start a sentence.
+pub fn iob2_constraints(labels: &[String]) -> (Vec<Vec<bool>>, Vec<bool>) {
+    let inside = |l: &str| split_tag(l).0 == 'I';
+    let allowed = labels
+        .iter()
+        .map(|from| {
+            labels
+                .iter()
+                .map(|to| {
+                    !inside(to) || entity_type(from).is_some_and(|ty| Some(ty) == entity_type(to))
+                })
+                .collect()
+        })
+        .collect();
+    let start = labels.iter().map(|l| !inside(l)).collect();
+    (allowed, start)
+}
+
+fn mask_tensor(allowed: &[Vec<bool>], device: &Device) -> Tensor<2> {
+    let n = allowed.len();
+    let v: Vec<f32> = allowed
+        .iter()
+        .flatten()
+        .map(|&a| if a { 0.0 } else { FORBIDDEN })
+        .collect();
+    Tensor::from_data(TensorData::new(v, [n, n]), device)
+}
+
+fn log_sum_exp(x: Tensor<3>, dim: usize) -> Tensor<2> {
+    let max = x.clone().max_dim(dim).detach();
+    (x - max.clone())
+        .exp()
+        .sum_dim(dim)
+        .log()
+        .add(max)
+        .squeeze_dim(dim)
+}
+
+impl Crf {
+    pub fn new(labels: usize, device: &Device) -> Self {
+        Crf {
+            transitions: Param::from_tensor(Tensor::zeros([labels, labels], device)),
+            start_transitions: Param::from_tensor(Tensor::zeros([labels], device)),
+            end_transitions: Param::from_tensor(Tensor::zeros([labels], device)),
+        }
+    }
+
+    /// Mean negative log-likelihood of `gold` `[batch, len]` under `emissions` `[batch, len, labels]`;
+    /// `lengths` gives each sequence's real length (at least 1), the rest is padding.
+    pub fn loss(&self, emissions: Tensor<3>, gold: &[Vec<u32>], labels: &[String]) -> Tensor<1> {
+        let [b, t, l] = emissions.dims();
+        let device = emissions.device();
+        let dtype = emissions.dtype();
+        let (allowed, start_ok) = iob2_constraints(labels);
+        let trans = self.transitions.val() + mask_tensor(&allowed, &device).cast(dtype);
+        let start_mask: Vec<f32> = start_ok
+            .iter()
+            .map(|&a| if a { 0.0 } else { FORBIDDEN })
+            .collect();
+        let start = self.start_transitions.val()
+            + Tensor::<1>::from_data(TensorData::new(start_mask, [l]), &device).cast(dtype);
+        let end = self.end_transitions.val();
+
+        // Partition function by the forward algorithm; padded steps keep their alpha.
+        let step_mask = |i: usize| {
+            let v: Vec<f32> = gold.iter().map(|g| f32::from(i < g.len())).collect();
+            Tensor::<2>::from_data(TensorData::new(v, [b, 1]), &device).cast(dtype)
+        };
+        let emit = |i: usize| emissions.clone().narrow(1, i, 1).reshape([b, l]);
+        let mut alpha = start.clone().unsqueeze::<2>() + emit(0);
+        for i in 1..t {
+            let next = log_sum_exp(
+                alpha.clone().unsqueeze_dim::<3>(2) + trans.clone().unsqueeze::<3>(),
+                1,
+            ) + emit(i);
+            let m = step_mask(i);
+            alpha = next * m.clone() + alpha * (m.neg() + 1.0);
+        }
+        let log_z = log_sum_exp(
+            (alpha + end.clone().unsqueeze::<2>()).unsqueeze_dim::<3>(1),
+            2,
+        )
+        .reshape([b]);
+
+        // The gold path's score.
+        let padded: Vec<i64> = gold
+            .iter()
+            .flat_map(|g| (0..t).map(move |i| g.get(i).copied().unwrap_or(0) as i64))
+            .collect();
+        let tags = Tensor::<2, Int>::from_data(TensorData::new(padded.clone(), [b, t]), &device);
+        let valid: Vec<f32> = gold
+            .iter()
+            .flat_map(|g| (0..t).map(move |i| f32::from(i < g.len())))
+            .collect();
+        let valid = Tensor::<2>::from_data(TensorData::new(valid, [b, t]), &device).cast(dtype);
+        let emitted = (emissions
+            .gather(2, tags.clone().reshape([b, t, 1]))
+            .reshape([b, t])
+            * valid.clone())
+        .sum_dim(1)
+        .reshape([b]);
+        let mut pairs = Vec::with_capacity(b * t.saturating_sub(1));
+        for row in padded.chunks(t) {
+            pairs.extend(row.windows(2).map(|w| w[0] * l as i64 + w[1]));
+        }
+        let transitions = if t > 1 {
+            let idx = Tensor::<1, Int>::from_data(TensorData::new(pairs, [b * (t - 1)]), &device);
+            let scores = trans.reshape([l * l]).select(0, idx).reshape([b, t - 1]);
+            (scores * valid.clone().narrow(1, 1, t - 1))
+                .sum_dim(1)
+                .reshape([b])
+        } else {
+            Tensor::zeros([b], (&device, dtype))
+        };
+        let firsts: Vec<i64> = gold.iter().map(|g| g[0] as i64).collect();
+        let lasts: Vec<i64> = gold
+            .iter()
+            .map(|g| *g.last().expect("non-empty") as i64)
+            .collect();
+        let pick = |v: &Tensor<1>, idx: Vec<i64>| {
+            v.clone().select(
+                0,
+                Tensor::<1, Int>::from_data(TensorData::new(idx, [b]), &device),
+            )
+        };
+        let score = emitted + transitions + pick(&start, firsts) + pick(&end, lasts);
+        (log_z - score).mean()
+    }
+
+    /// The best label sequence for each `[len, labels]` emission matrix, under the IOB2
+    /// constraints.
+    pub fn decode(&self, emissions: &[Vec<Vec<f32>>], labels: &[String]) -> Vec<Vec<u32>> {
+        let (allowed, start_ok) = iob2_constraints(labels);
+        let read = |t: Tensor<2>| {
+            t.into_data()
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .unwrap_or_default()
+        };
+        let read1 = |t: Tensor<1>| {
+            t.into_data()
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .unwrap_or_default()
+        };
+        let trans = read(self.transitions.val());
+        let (start, end) = (
+            read1(self.start_transitions.val()),
+            read1(self.end_transitions.val()),
+        );
+        let l = labels.len();
+        emissions
+            .iter()
+            .map(|e| viterbi(e, &trans, &start, &end, &allowed, &start_ok, l))
+            .collect()
+    }
+}
+
+/// Constrained Viterbi over one sequence.
+pub fn viterbi(
+    emissions: &[Vec<f32>],
+    trans: &[f32],
+    start: &[f32],
+    end: &[f32],
+    allowed: &[Vec<bool>],
+    start_ok: &[bool],
+    l: usize,
+) -> Vec<u32> {
+    if emissions.is_empty() {
+        return Vec::new();
+    }
+    let neg = f32::NEG_INFINITY;
+    let mut score: Vec<f32> = (0..l)
+        .map(|j| {
+            if start_ok[j] {
+                start[j] + emissions[0][j]
+            } else {
+                neg
+            }
+        })
+        .collect();
+    let mut back: Vec<Vec<u32>> = Vec::with_capacity(emissions.len());
+    for e in &emissions[1..] {
+        let mut next = vec![neg; l];
+        let mut from = vec![0u32; l];
+        for j in 0..l {
+            for i in 0..l {
+                if allowed[i][j] && score[i] > neg {
+                    let s = score[i] + trans[i * l + j];
+                    if s > next[j] {
+                        next[j] = s;
+                        from[j] = i as u32;
+                    }
+                }
+            }
+            next[j] += e[j];
+        }
+        back.push(from);
+        score = next;
+    }
+    let mut best = (0..l)
+        .max_by(|&a, &b| (score[a] + end[a]).total_cmp(&(score[b] + end[b])))
+        .unwrap_or(0) as u32;
+    let mut path = vec![best];
+    for from in back.iter().rev() {
+        best = from[best as usize];
+        path.push(best);
+    }
+    path.reverse();
+    path
+}

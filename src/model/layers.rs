@@ -1,0 +1,85 @@
+//! The two parameterised building blocks every encoder layer uses, in Hugging Face's layout so
+//! that checkpoints load without transposition.
+
+use crate::kernels;
+use burn::module::{Module, Param};
+use burn::tensor::{Device, Distribution, Tensor};
+
+/// `y = x W^T + b` with `W` stored `[out, in]` as PyTorch does.
+#[derive(Module, Debug)]
+pub struct Linear {
+    pub weight: Param<Tensor<2>>,
+    pub bias: Param<Tensor<1>>,
+}
+
+impl Linear {
+    /// Weights from N(0, std²), zero bias (BERT's initialisation).
+    pub fn new(d_in: usize, d_out: usize, std: f64, device: &Device) -> Self {
+        Linear {
+            weight: Param::from_tensor(Tensor::random(
+                [d_out, d_in],
+                Distribution::Normal(0.0, std),
+                device,
+            )),
+            bias: Param::from_tensor(Tensor::zeros([d_out], device)),
+        }
+    }
+
+    pub fn d_out(&self) -> usize {
+        self.weight.dims()[0]
+    }
+
+    /// `x W^T` without the bias, on `x` flattened to `[rows, in]`, for callers that fuse the
+    /// bias with what follows.
+    pub fn matmul<const D: usize>(&self, x: Tensor<D>) -> Tensor<2> {
+        let d_in = x.dims()[D - 1];
+        x.reshape([-1, d_in as i32])
+            .matmul(self.weight.val().transpose())
+    }
+
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        let mut dims = x.dims();
+        dims[D - 1] = self.d_out();
+        (self.matmul(x) + self.bias.val().unsqueeze()).reshape(dims)
+    }
+}
+
+/// LayerNorm over the last dimension (runs the fused kernel on the CPU).
+#[derive(Module, Debug)]
+pub struct LayerNorm {
+    pub weight: Param<Tensor<1>>,
+    pub bias: Param<Tensor<1>>,
+    pub eps: f64,
+}
+
+impl LayerNorm {
+    pub fn new(width: usize, eps: f64, device: &Device) -> Self {
+        LayerNorm {
+            weight: Param::from_tensor(Tensor::ones([width], device)),
+            bias: Param::from_tensor(Tensor::zeros([width], device)),
+            eps,
+        }
+    }
+
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        kernels::layer_norm(x, self.weight.val(), self.bias.val(), self.eps)
+    }
+}
+
+/// Casts every float parameter of `module` to `dtype` (f64 serves the gradient checks).
+pub fn cast<M: Module>(module: M, dtype: burn::tensor::DType) -> M {
+    struct Cast(burn::tensor::DType);
+    impl burn::module::ModuleMapper for Cast {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let (id, value, mapper) = param.consume();
+            let require_grad = value.is_require_grad();
+            // A fresh leaf: the cast must not hang off the old value's graph.
+            Param::from_mapped_value(
+                id,
+                value.cast(self.0).detach().set_require_grad(require_grad),
+                mapper,
+            )
+        }
+    }
+    module.map(&mut Cast(dtype))
+}

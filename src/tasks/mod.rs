@@ -1,0 +1,6 @@
+//! What a user trains or runs, each a [`crate::train::trainer::Task`] or an inference service:
+//! masked / causal LM pretraining, sentence embeddings, named-entity recognition.
+
+pub mod embedding;
+pub mod ner;
+pub mod pretrain;

@@ -1,0 +1,193 @@
+//! The fine-tuning, evaluation and prediction commands for named-entity recognition.
+
+use crate::data::conll;
+use crate::data::tags::Scheme;
+use crate::runtime::{self, DeviceKind};
+use crate::tasks::ner::seqeval::{entity_report, token_report};
+use crate::tasks::ner::{entities_of, split_words, NerConfig, NerModel, NerTask};
+use crate::train::run_dir;
+use crate::train::trainer::Outcome;
+use crate::train::trainer::{TrainConfig, Trainer};
+use crate::{io, Error, Result};
+use burn::module::Module;
+use serde::{Deserialize, Serialize};
+use std::io::{BufRead, Write};
+use std::path::Path;
+
+/// What a NER fine-tuning run was started with (saved as `run.toml`, checked on resume).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct NerRun {
+    ner: NerConfig,
+    train: TrainConfig,
+}
+
+/// `positio finetune ner`: trains until done or interrupted (then a checkpoint is saved and
+/// `Outcome::Interrupted` returned).
+pub fn finetune(
+    cfg: &NerConfig,
+    train: &TrainConfig,
+    out: &Path,
+    resume: bool,
+    device: DeviceKind,
+) -> Result<Outcome> {
+    let run = NerRun {
+        ner: cfg.clone(),
+        train: train.clone(),
+    };
+    run_dir::prepare(out, &run, resume)?;
+    let device = runtime::training_device(device)?;
+    device.seed(train.seed);
+    let (mut task, model) = NerTask::prepare(cfg, train.seed, &device)?;
+    println!(
+        "fine-tuning {} ({} parameters{}) for {} labels: {}",
+        cfg.model,
+        model.num_params(),
+        if cfg.crf { ", CRF" } else { "" },
+        task.labels.len(),
+        task.labels.join(" ")
+    );
+    let trainer = Trainer {
+        config: train.clone(),
+        run_dir: out.to_path_buf(),
+        progress: true,
+    };
+    let (_, summary) = trainer.run(&mut task, model, resume)?;
+    if summary.interrupted {
+        println!(
+            "interrupted at step {}: checkpoint saved; continue with --resume",
+            summary.steps
+        );
+        return Ok(Outcome::Interrupted);
+    }
+    println!(
+        "done: {} steps in {:.0} s ({:.0} tokens/s); best development entity F1 {:.4}; model in {}",
+        summary.steps,
+        summary.elapsed_s,
+        summary.tokens as f64 / summary.elapsed_s.max(1e-9),
+        summary.best.unwrap_or(f64::NAN),
+        out.display()
+    );
+    Ok(Outcome::Done)
+}
+
+/// How `eval` and `predict` read their input and run the model.
+pub struct Reading {
+    /// 0-based tag column of the CoNLL file (default: the last).
+    pub tag_column: Option<usize>,
+    /// Tag scheme (default: detected).
+    pub scheme: Option<Scheme>,
+    /// Windows per forward pass.
+    pub batch_size: usize,
+    /// Word pieces per window (default: the model's fine-tuning length).
+    pub max_len: Option<usize>,
+}
+
+/// Where `eval` writes besides the console.
+pub struct Report<'a> {
+    /// `word gold predicted` lines.
+    pub output: Option<&'a Path>,
+    /// Both reports as JSON.
+    pub json: Option<&'a Path>,
+}
+
+/// `positio eval ner`: both reports, optionally the predictions and a JSON copy.
+pub fn evaluate(
+    model_dir: &Path,
+    data: &Path,
+    read: &Reading,
+    report: &Report,
+    device: DeviceKind,
+) -> Result<()> {
+    let model = NerModel::load(model_dir, read.max_len, &runtime::device(device)?)?;
+    let (sentences, detected) = conll::read_iob2(data, read.tag_column, read.scheme)?;
+    let (predicted, _) = model.tag(&sentences, read.batch_size)?;
+    let gold: Vec<Vec<String>> = sentences.iter().map(|s| s.tags.clone()).collect();
+    let (entity, token) = (
+        entity_report(&gold, &predicted),
+        token_report(&gold, &predicted),
+    );
+    let tokens: usize = gold.iter().map(Vec::len).sum();
+    println!(
+        "{}: {} sentences, {} tokens, tags read as {detected:?}, scored as IOB2\n",
+        data.display(),
+        sentences.len(),
+        tokens
+    );
+    println!("entity level (seqeval / conlleval: type and both boundaries must match)\n");
+    println!("{}", entity.table());
+    println!("token level (IOB2 tags)\n");
+    println!("{}", token.table());
+    if let Some(path) = report.output {
+        conll::write_predictions(path, &sentences, &predicted)?;
+    }
+    if let Some(path) = report.json {
+        let value = serde_json::json!({ "data": data, "entity": entity, "token": token });
+        io::write_atomic(
+            path,
+            serde_json::to_string_pretty(&value)
+                .expect("serialises")
+                .as_bytes(),
+        )?;
+    }
+    Ok(())
+}
+
+/// `positio predict ner`.
+pub fn predict(
+    model_dir: &Path,
+    texts: &[String],
+    file: Option<&Path>,
+    conll_file: Option<&Path>,
+    read: &Reading,
+    device: DeviceKind,
+) -> Result<()> {
+    let model = NerModel::load(model_dir, read.max_len, &runtime::device(device)?)?;
+    let batch_size = read.batch_size;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let write = |out: &mut dyn Write, line: &str| {
+        writeln!(out, "{line}").map_err(|e| Error::invalid(format!("cannot write output: {e}")))
+    };
+    if let Some(path) = conll_file {
+        // Tag the words of a CoNLL file; its lines are echoed with the predicted tag appended.
+        let (sentences, lines) = conll::read_words(path)?;
+        let (tags, _) = model.tag(&sentences, batch_size)?;
+        for (t, cols) in tags.iter().zip(lines) {
+            for (line, tag) in cols.iter().zip(t) {
+                write(&mut out, &format!("{line} {tag}"))?;
+            }
+            write(&mut out, "")?;
+        }
+        return Ok(());
+    }
+    let lines: Vec<String> = match (texts.is_empty(), file) {
+        (false, _) => texts.to_vec(),
+        (true, Some(path)) => std::fs::read_to_string(path)
+            .map_err(|e| Error::file(path, format!("cannot read: {e}")))?
+            .lines()
+            .map(str::to_string)
+            .collect(),
+        (true, None) => std::io::stdin()
+            .lock()
+            .lines()
+            .collect::<std::io::Result<_>>()
+            .map_err(|e| Error::invalid(format!("cannot read standard input: {e}")))?,
+    };
+    let words: Vec<Vec<crate::tasks::ner::Word>> = lines.iter().map(|l| split_words(l)).collect();
+    let sentences: Vec<conll::Sentence> = words
+        .iter()
+        .map(|w| conll::Sentence {
+            words: w.iter().map(|w| w.text.clone()).collect(),
+            tags: vec!["O".into(); w.len()],
+            line: 0,
+        })
+        .collect();
+    let (tags, probs) = model.tag(&sentences, batch_size)?;
+    for (i, line) in lines.iter().enumerate() {
+        for e in entities_of(&words[i], &tags[i], &probs[i], line) {
+            let mut v = serde_json::to_value(&e).expect("serialises");
+            v["line"] = (i + 1).into();
+            write(&mut out, &v.to_string())?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,549 @@
+//! Self-supervised pretraining from raw text: masked LM (BERT) or causal LM, on packed
+//! sequences of a tokenised corpus, through the shared [`Trainer`].
+
+use crate::data::corpus::{CorpusFormat, CorpusSpec, Layout};
+use crate::data::dataset::{self, DataSummary, Sequences};
+use crate::data::tokenizer::{train_wordpiece, Tokenizer, TrainOptions};
+use crate::model::config::{ModelConfig, NormPosition, PositionKind};
+use crate::model::encoder::Batch;
+use crate::model::heads::LanguageModel;
+use crate::rng::Rng;
+use crate::runtime::{self, DeviceKind};
+use crate::train::masking::{
+    lm_targets, mask_tokens, next_token_targets, MaskingConfig, SpecialTokens,
+};
+use crate::train::trainer::{Metrics, Task, TrainConfig, Trainer};
+use crate::{hf, Error, Result};
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Where the text comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    /// Files or glob patterns.
+    pub corpus: Vec<String>,
+    /// lines (a document per line), paragraphs (blank-line separated) or jsonl.
+    pub format: CorpusFormat,
+    /// JSON Lines: the text fields of a record, joined by newlines.
+    pub fields: Vec<String>,
+    pub skip_bad_lines: bool,
+    /// Tokens per packed sequence, [CLS] and [SEP] included.
+    pub max_len: usize,
+    /// Share of documents held out for validation.
+    pub val_fraction: f64,
+    /// Validation sequences evaluated (0: all).
+    pub eval_sequences: usize,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        DataConfig {
+            corpus: Vec::new(),
+            format: CorpusFormat::Lines,
+            fields: vec!["text".into()],
+            skip_bad_lines: false,
+            max_len: 128,
+            val_fraction: 0.01,
+            eval_sequences: 512,
+        }
+    }
+}
+
+impl DataConfig {
+    pub fn spec(&self) -> CorpusSpec {
+        let layout = match self.format {
+            CorpusFormat::Lines => Layout::Lines,
+            CorpusFormat::Paragraphs => Layout::Paragraphs,
+            CorpusFormat::Jsonl => Layout::Jsonl {
+                fields: self.fields.clone(),
+            },
+        };
+        CorpusSpec {
+            inputs: self.corpus.clone(),
+            layout,
+            skip_bad: self.skip_bad_lines,
+        }
+    }
+}
+
+/// The tokenizer: an existing `tokenizer.json`, or one trained on the corpus.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenizerConfig {
+    /// An existing tokenizer.json (empty: train one).
+    pub path: String,
+    pub vocab_size: usize,
+    pub cased: bool,
+    pub min_frequency: u64,
+}
+
+impl Default for TokenizerConfig {
+    fn default() -> Self {
+        TokenizerConfig {
+            path: String::new(),
+            vocab_size: 8000,
+            cased: true,
+            min_frequency: 2,
+        }
+    }
+}
+
+/// The model to pretrain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelSpec {
+    /// Continue from this model directory instead of a fresh model (its architecture is kept).
+    pub init_from: String,
+    pub position: PositionKind,
+    pub norm: NormPosition,
+    pub layers: usize,
+    pub hidden: usize,
+    pub heads: usize,
+    pub ffn: usize,
+    pub dropout: f64,
+    pub attention_dropout: f64,
+    /// Learned position table size (absolute); at least `max_len`.
+    pub max_positions: usize,
+}
+
+impl Default for ModelSpec {
+    fn default() -> Self {
+        ModelSpec {
+            init_from: String::new(),
+            position: PositionKind::Absolute,
+            norm: NormPosition::Post,
+            layers: 4,
+            hidden: 256,
+            heads: 4,
+            ffn: 1024,
+            dropout: 0.1,
+            attention_dropout: 0.1,
+            max_positions: 512,
+        }
+    }
+}
+
+/// What a language model learns to predict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Objective {
+    /// Masked LM: bidirectional attention, predict masked tokens (BERT).
+    Mlm,
+    /// Causal LM: causal attention, predict the next token.
+    Clm,
+}
+
+/// The self-supervised objective.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ObjectiveConfig {
+    pub kind: Objective,
+    pub mask_probability: f64,
+    pub whole_word: bool,
+}
+
+impl Default for ObjectiveConfig {
+    fn default() -> Self {
+        ObjectiveConfig {
+            kind: Objective::Mlm,
+            mask_probability: 0.15,
+            whole_word: false,
+        }
+    }
+}
+
+/// Everything `positio pretrain` needs; read from TOML, overridden by flags, saved with the run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PretrainConfig {
+    pub data: DataConfig,
+    pub tokenizer: TokenizerConfig,
+    pub model: ModelSpec,
+    pub objective: ObjectiveConfig,
+    pub train: TrainConfig,
+}
+
+impl PretrainConfig {
+    pub fn load(path: &Path) -> Result<Self> {
+        crate::train::run_dir::load_settings(path)
+    }
+}
+
+/// Pretraining as a [`Task`]: packed sequences in a seeded order, masked or shifted targets.
+pub struct PretrainTask {
+    config: ModelConfig,
+    tokenizer_path: PathBuf,
+    causal: bool,
+    masking: MaskingConfig,
+    special: SpecialTokens,
+    train: Sequences,
+    val: Sequences,
+    eval_sequences: usize,
+    seed: u64,
+    epoch: u64,
+    cursor: usize,
+    order: Vec<u32>,
+    rng: Rng,
+    device: Device,
+}
+
+#[derive(Serialize, Deserialize)]
+struct DataPosition {
+    epoch: u64,
+    cursor: usize,
+    rng: Rng,
+}
+
+fn permutation(n: usize, seed: u64, epoch: u64) -> Vec<u32> {
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    Rng::new(seed ^ epoch.wrapping_mul(0x2545_F491_4F6C_DD1D)).shuffle(&mut order);
+    order
+}
+
+impl PretrainTask {
+    fn batch_of(
+        &self,
+        seqs: &[Vec<u32>],
+        rng: &mut Rng,
+        full_masking: bool,
+    ) -> (Batch, crate::model::heads::LmTargets, usize) {
+        let len = seqs.iter().map(Vec::len).max().unwrap_or(0);
+        let tokens = seqs.iter().map(Vec::len).sum();
+        if self.causal {
+            let (positions, targets) = next_token_targets(seqs, len);
+            (
+                Batch::new(seqs, 0, &self.device),
+                lm_targets(&positions, &targets, &self.device),
+                tokens,
+            )
+        } else {
+            let cfg = if full_masking {
+                MaskingConfig {
+                    mask_share: 1.0,
+                    random_share: 0.0,
+                    ..self.masking
+                }
+            } else {
+                self.masking
+            };
+            let m = mask_tokens(seqs, len, &cfg, &self.special, rng);
+            (
+                Batch::new(&m.inputs, 0, &self.device),
+                m.targets(&self.device),
+                tokens,
+            )
+        }
+    }
+}
+
+impl Task for PretrainTask {
+    type Model = LanguageModel;
+
+    fn batches_per_epoch(&self, batch_size: usize) -> usize {
+        (self.train.len() / batch_size).max(1)
+    }
+
+    fn next_loss(
+        &mut self,
+        model: &LanguageModel,
+        batch_size: usize,
+    ) -> Result<(Tensor<1>, usize)> {
+        let mut seqs = Vec::with_capacity(batch_size);
+        while seqs.len() < batch_size {
+            if self.cursor >= self.order.len() {
+                self.epoch += 1;
+                self.cursor = 0;
+                self.order = permutation(self.train.len(), self.seed, self.epoch);
+            }
+            seqs.push(self.train.get(self.order[self.cursor] as usize)?);
+            self.cursor += 1;
+        }
+        let mut rng = self.rng.clone();
+        let (batch, targets, tokens) = self.batch_of(&seqs, &mut rng, false);
+        self.rng = rng;
+        Ok((model.loss(&batch, &targets), tokens))
+    }
+
+    fn evaluate(&mut self, model: &LanguageModel) -> Result<Metrics> {
+        let n = if self.eval_sequences == 0 {
+            self.val.len()
+        } else {
+            self.eval_sequences.min(self.val.len())
+        };
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        // The same masking every evaluation, so curves compare like with like.
+        let mut rng = Rng::new(self.seed ^ 0xE7A1);
+        let (mut loss_sum, mut correct, mut count) = (0.0, 0i64, 0usize);
+        for start in (0..n).step_by(32) {
+            let seqs = (start..(start + 32).min(n))
+                .map(|i| self.val.get(i))
+                .collect::<Result<Vec<_>>>()?;
+            let (batch, targets, _) = self.batch_of(&seqs, &mut rng, false);
+            let logits = model.logits(&batch, targets.positions.clone());
+            let k = targets.targets.dims()[0];
+            loss_sum += crate::kernels::cross_entropy(logits.clone(), targets.targets.clone())
+                .into_scalar::<f64>()
+                * k as f64;
+            correct += logits
+                .argmax(1)
+                .reshape([-1])
+                .equal(targets.targets)
+                .int()
+                .sum()
+                .into_scalar::<i64>();
+            count += k;
+        }
+        let loss = loss_sum / count as f64;
+        let accuracy_name = if self.causal {
+            "next_token_accuracy"
+        } else {
+            "masked_accuracy"
+        };
+        Ok(vec![
+            ("loss".into(), loss),
+            ("perplexity".into(), loss.exp()),
+            (accuracy_name.into(), correct as f64 / count as f64),
+        ])
+    }
+
+    fn selection(&self) -> Option<(&'static str, bool)> {
+        None
+    }
+
+    fn state(&self) -> serde_json::Value {
+        serde_json::to_value(DataPosition {
+            epoch: self.epoch,
+            cursor: self.cursor,
+            rng: self.rng.clone(),
+        })
+        .expect("position serialises")
+    }
+
+    fn restore(&mut self, state: serde_json::Value) -> Result<()> {
+        let p: DataPosition = serde_json::from_value(state)
+            .map_err(|e| Error::invalid(format!("checkpoint data position: {e}")))?;
+        self.order = permutation(self.train.len(), self.seed, p.epoch);
+        (self.epoch, self.cursor, self.rng) = (p.epoch, p.cursor, p.rng);
+        Ok(())
+    }
+
+    fn save_model(&self, model: &LanguageModel, dir: &Path) -> Result<()> {
+        hf::save(model, &self.config, dir, Some(&self.tokenizer_path))
+    }
+
+    fn load_model(&self, dir: &Path) -> Result<LanguageModel> {
+        hf::load_language_model(dir, &self.device)
+    }
+}
+
+/// Builds the tokenizer, data and model a configuration describes, in `run_dir`.
+fn prepare(
+    cfg: &PretrainConfig,
+    run_dir: &Path,
+    verbose: bool,
+    device: DeviceKind,
+) -> Result<(PretrainTask, LanguageModel)> {
+    let causal = cfg.objective.kind == Objective::Clm;
+    let spec = cfg.data.spec();
+    let tokenizer_path = run_dir.join(hf::TOKENIZER);
+    let tokenizer = if !cfg.tokenizer.path.is_empty() {
+        let t = Tokenizer::load(Path::new(&cfg.tokenizer.path))?;
+        t.save(&tokenizer_path)?;
+        t
+    } else if !cfg.model.init_from.is_empty() {
+        let t = Tokenizer::load(&Path::new(&cfg.model.init_from).join(hf::TOKENIZER))?;
+        t.save(&tokenizer_path)?;
+        t
+    } else if tokenizer_path.exists() {
+        Tokenizer::load(&tokenizer_path)?
+    } else {
+        if verbose {
+            println!(
+                "training a WordPiece tokenizer (vocabulary {}) on {}",
+                cfg.tokenizer.vocab_size,
+                cfg.data.corpus.join(", ")
+            );
+        }
+        let t = train_tokenizer(&spec, &cfg.tokenizer)?;
+        t.save(&tokenizer_path)?;
+        Tokenizer::load(&tokenizer_path)?
+    };
+    let special = special_tokens(&tokenizer)?;
+    if verbose {
+        println!(
+            "tokenising the corpus into {}",
+            run_dir.join("data").display()
+        );
+    }
+    let summary: DataSummary = dataset::prepare(
+        &spec,
+        &tokenizer,
+        cfg.data.max_len,
+        cfg.data.val_fraction,
+        cfg.train.seed,
+        &run_dir.join("data"),
+    )?;
+    if verbose {
+        println!(
+            "data: {} documents ({} lines skipped), {} training sequences of {} tokens, {} validation sequences",
+            summary.documents,
+            summary.skipped_lines,
+            summary.train_sequences(),
+            summary.max_len,
+            summary.val_sequences()
+        );
+    }
+    let device = runtime::training_device(device)?;
+    device.seed(cfg.train.seed);
+    let model = if cfg.model.init_from.is_empty() {
+        let m = &cfg.model;
+        let config = ModelConfig {
+            architectures: vec![if causal {
+                "BertLMHeadModel"
+            } else {
+                "BertForMaskedLM"
+            }
+            .into()],
+            vocab_size: tokenizer.vocab_size(),
+            hidden_size: m.hidden,
+            num_hidden_layers: m.layers,
+            num_attention_heads: m.heads,
+            intermediate_size: m.ffn,
+            hidden_dropout_prob: m.dropout,
+            attention_probs_dropout_prob: m.attention_dropout,
+            max_position_embeddings: m.max_positions.max(cfg.data.max_len),
+            position_embedding_type: m.position,
+            norm_position: m.norm,
+            causal,
+            ..Default::default()
+        };
+        config.validate().map_err(Error::invalid)?;
+        LanguageModel::new(&config, &device)
+    } else {
+        let mut m = hf::load_language_model(Path::new(&cfg.model.init_from), &device)?;
+        if m.bert.max_len().is_some_and(|n| n < cfg.data.max_len) {
+            return Err(Error::invalid(format!(
+                "max_len {} exceeds the model's {} positions",
+                cfg.data.max_len, m.bert.config.max_position_embeddings
+            )));
+        }
+        m.bert.config.causal = causal;
+        m
+    };
+    let train = Sequences::open(&run_dir.join("data"), "train", &summary)?;
+    let val = Sequences::open(&run_dir.join("data"), "val", &summary)?;
+    let seed = cfg.train.seed;
+    let task = PretrainTask {
+        config: model.bert.config.clone(),
+        tokenizer_path,
+        causal,
+        masking: MaskingConfig {
+            probability: cfg.objective.mask_probability,
+            whole_word: cfg.objective.whole_word,
+            ..Default::default()
+        },
+        special,
+        order: permutation(train.len(), seed, 0),
+        train,
+        val,
+        eval_sequences: cfg.data.eval_sequences,
+        seed,
+        epoch: 0,
+        cursor: 0,
+        rng: Rng::new(seed),
+        device,
+    };
+    Ok((task, model))
+}
+
+/// The special token ids masking needs, from the tokenizer.
+pub fn special_tokens(tokenizer: &Tokenizer) -> Result<SpecialTokens> {
+    let id = |t: &str| {
+        tokenizer
+            .token_to_id(t)
+            .ok_or_else(|| Error::file(&tokenizer.path, format!("the tokenizer has no {t} token")))
+    };
+    Ok(SpecialTokens {
+        mask_id: id("[MASK]")?,
+        never: vec![id("[CLS]")?, id("[SEP]")?, id("[PAD]")?],
+        vocab_size: tokenizer.vocab_size(),
+        continuation: tokenizer.continuation_flags(),
+    })
+}
+
+/// Trains a WordPiece tokenizer on a corpus (streamed).
+pub fn train_tokenizer(spec: &CorpusSpec, cfg: &TokenizerConfig) -> Result<Tokenizer> {
+    // A reader thread streams documents into the trainer's word counts: the corpus is never
+    // held in memory.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<String>(4096);
+    let reader_spec = spec.clone();
+    let reader = std::thread::spawn(move || {
+        reader_spec.for_each_document(|d| {
+            tx.send(d)
+                .map_err(|_| Error::invalid("tokenizer training stopped"))
+        })
+    });
+    let trained = train_wordpiece(
+        rx.into_iter(),
+        TrainOptions {
+            vocab_size: cfg.vocab_size,
+            cased: cfg.cased,
+            min_frequency: cfg.min_frequency,
+        },
+    );
+    let stats = reader
+        .join()
+        .map_err(|_| Error::invalid("the corpus reader panicked"))??;
+    if stats.documents == 0 {
+        let files = spec.files()?;
+        let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+        return Err(Error::file(
+            &files[0],
+            format!(
+                "no text to train a tokenizer on (documents read from {})",
+                names.join(", ")
+            ),
+        ));
+    }
+    trained
+}
+
+/// Runs (or, with `resume`, continues) a pretraining run in `run_dir`.
+pub fn run(
+    cfg: &PretrainConfig,
+    run_dir: &Path,
+    resume: bool,
+    verbose: bool,
+    device: DeviceKind,
+) -> Result<crate::train::trainer::Summary> {
+    crate::train::run_dir::prepare(run_dir, cfg, resume)?;
+    let (mut task, model) = prepare(cfg, run_dir, verbose, device)?;
+    if verbose {
+        println!(
+            "model: {} layers, hidden {}, {} heads, {} positions, {:?}-LN, {}: {} parameters",
+            task.config.num_hidden_layers,
+            task.config.hidden_size,
+            task.config.num_attention_heads,
+            task.config.position_embedding_type.name(),
+            task.config.norm_position,
+            if task.causal {
+                "causal LM"
+            } else {
+                "masked LM"
+            },
+            model.num_params()
+        );
+    }
+    let trainer = Trainer {
+        config: cfg.train.clone(),
+        run_dir: run_dir.to_path_buf(),
+        progress: verbose,
+    };
+    let (_, summary) = trainer.run(&mut task, model, resume)?;
+    Ok(summary)
+}

@@ -1,0 +1,279 @@
+//! Timing of training steps, fine-tuning steps and forward passes, for the side-by-side
+//! comparison with PyTorch in `bench/compare.sh` (which runs this and `bench/torch_bench.py`
+//! on the same machine, same shapes).
+
+use crate::data::conll;
+use crate::data::tags::label_set;
+use crate::data::tokenizer::Tokenizer;
+use crate::model::config::{ModelConfig, PositionKind};
+use crate::model::encoder::Batch;
+use crate::model::heads::TokenClassifier;
+use crate::model::heads::{LanguageModel, LmTargets};
+use crate::runtime::DeviceKind;
+use crate::tasks::ner::{loss as ner_loss, make_batch, word_pieces, Window};
+use crate::train::optim::global_norm;
+use crate::train::optim::{AdamW, AdamWConfig};
+use crate::{hf, runtime};
+use burn::module::Module;
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use std::path::Path;
+use std::time::Instant;
+
+/// What `positio bench` times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchTask {
+    /// A masked-LM training step (forward, backward, AdamW) of the benchmark model.
+    Train,
+    /// Inference logits of the benchmark model at every position.
+    Forward,
+    /// Encoder inference of `--model` (e.g. all-MiniLM-L6-v2): last hidden states.
+    Encoder,
+    /// NER fine-tuning steps of `--model` on real CoNLL sentences (`--data`).
+    Finetune,
+}
+
+/// The benchmark model: BERT-style, vocabulary 30,522, hidden 256, 4 layers, 4 heads, FFN 1024.
+pub fn bench_config(position: PositionKind) -> ModelConfig {
+    ModelConfig {
+        hidden_dropout_prob: 0.0,
+        attention_probs_dropout_prob: 0.0,
+        ..ModelConfig::small(30522, position)
+    }
+}
+
+/// Median, min and max of a series of timings in milliseconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub median_ms: f64,
+    pub min_ms: f64,
+    pub max_ms: f64,
+    pub total_ms: f64,
+}
+
+impl Timing {
+    fn of(mut ms: Vec<f64>) -> Timing {
+        ms.sort_by(f64::total_cmp);
+        let n = ms.len();
+        let median = if n % 2 == 1 {
+            ms[n / 2]
+        } else {
+            (ms[n / 2 - 1] + ms[n / 2]) / 2.0
+        };
+        Timing {
+            median_ms: median,
+            min_ms: ms[0],
+            max_ms: ms[n - 1],
+            total_ms: ms.iter().sum(),
+        }
+    }
+}
+
+/// Times `f` `steps` times after `warmup` untimed calls.
+fn time(warmup: usize, steps: usize, mut f: impl FnMut()) -> Timing {
+    for _ in 0..warmup {
+        f();
+    }
+    Timing::of(
+        (0..steps)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed().as_secs_f64() * 1e3
+            })
+            .collect(),
+    )
+}
+
+/// Deterministic token ids in [0, n) (an LCG, as the PyTorch twin's own generator differs anyway).
+fn ids(count: usize, n: usize, seed: u64) -> Vec<u32> {
+    let mut s = seed;
+    (0..count)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 33) % n as u64) as u32
+        })
+        .collect()
+}
+
+fn random_batch(batch: usize, len: usize, vocab: usize, device: &Device) -> Batch {
+    let v = ids(batch * len, vocab, 42);
+    let seqs: Vec<Vec<u32>> = v.chunks(len).map(<[u32]>::to_vec).collect();
+    Batch::new(&seqs, 0, device)
+}
+
+/// Loss positions: every position (`fraction` 1), or every k-th one for a masked-LM-like share.
+fn targets(batch: usize, len: usize, vocab: usize, fraction: f64, device: &Device) -> LmTargets {
+    let stride = (1.0 / fraction).round().max(1.0) as usize;
+    let positions: Vec<i64> = (0..batch * len).step_by(stride).map(|p| p as i64).collect();
+    let n = positions.len();
+    let tgt: Vec<i64> = ids(n, vocab, 7).into_iter().map(i64::from).collect();
+    LmTargets {
+        positions: Tensor::<1, Int>::from_data(TensorData::new(positions, [n]), device),
+        targets: Tensor::<1, Int>::from_data(TensorData::new(tgt, [n]), device),
+    }
+}
+
+/// One MLM training step (forward, backward, AdamW) with the loss on `fraction` of positions.
+pub fn train_step(
+    config: &ModelConfig,
+    batch: usize,
+    len: usize,
+    fraction: f64,
+    warmup: usize,
+    steps: usize,
+    device: DeviceKind,
+) -> crate::Result<(Timing, f32)> {
+    let device = runtime::training_device(device)?;
+    device.seed(0);
+    let mut model = LanguageModel::new(config, &device);
+    let data = random_batch(batch, len, config.vocab_size, &device);
+    let tgt = targets(batch, len, config.vocab_size, fraction, &device);
+    let mut optim = AdamW::new(AdamWConfig::default());
+    let mut last = 0f32;
+    let timing = time(warmup, steps, || {
+        let loss = model.loss(&data, &tgt);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(model.clone(), grads, 1e-4, 1.0);
+        last = loss.into_scalar::<f32>();
+    });
+    Ok((timing, last))
+}
+
+/// Inference forward pass producing the logits at every position.
+pub fn forward(
+    config: &ModelConfig,
+    batch: usize,
+    len: usize,
+    warmup: usize,
+    steps: usize,
+    device: DeviceKind,
+) -> crate::Result<Timing> {
+    let device = runtime::device(device)?;
+    device.seed(0);
+    let model = LanguageModel::new(config, &device);
+    let data = random_batch(batch, len, config.vocab_size, &device);
+    let all = targets(batch, len, config.vocab_size, 1.0, &device).positions;
+    Ok(time(warmup, steps, || {
+        let logits = model.logits(&data, all.clone());
+        let _ = logits.into_data();
+    }))
+}
+
+/// Encoder inference of a model directory (e.g. all-MiniLM-L6-v2): last hidden states.
+pub fn encoder_forward(
+    dir: &Path,
+    batch: usize,
+    len: usize,
+    warmup: usize,
+    steps: usize,
+    device: DeviceKind,
+) -> crate::Result<Timing> {
+    let device = runtime::device(device)?;
+    let model = hf::load_encoder(dir, &device)?.valid();
+    let data = random_batch(batch, len, model.config.vocab_size, &device);
+    Ok(time(warmup, steps, || {
+        let _ = model.forward(&data).into_data();
+    }))
+}
+
+/// NER fine-tuning steps from a pretrained checkpoint on real sentences, as
+/// `bench/torch_bench.py --task finetune` does them: the sentences of `data` in file order,
+/// tags in IOB2, batch `i` = sentences `[batch·i, batch·i + batch)` padded to the longest,
+/// words cut at `len` word pieces, each word labelled on its first piece; cross-entropy, AdamW
+/// (lr 5e-5, weight decay 0.01), clipping at 1.0, the checkpoint's dropout. Returns the
+/// timing and the real (unpadded) tokens per second of the timed steps.
+pub fn finetune_steps(
+    dir: &Path,
+    data: &Path,
+    batch: usize,
+    len: usize,
+    warmup: usize,
+    steps: usize,
+    device: DeviceKind,
+) -> crate::Result<(Timing, f64)> {
+    let device = runtime::training_device(device)?;
+    device.seed(0);
+    let tokenizer = Tokenizer::load(&dir.join(hf::TOKENIZER))?;
+    let (sentences, _) = conll::read_iob2(data, None, None)?;
+    let labels = label_set(sentences.iter().flat_map(|s| &s.tags));
+    let needed = batch * (warmup + steps);
+    if sentences.len() < needed {
+        return Err(crate::Error::file(
+            data,
+            format!(
+                "{} sentences, the benchmark needs {needed}",
+                sentences.len()
+            ),
+        ));
+    }
+    let special = |t: &str| {
+        tokenizer
+            .token_to_id(t)
+            .ok_or_else(|| crate::Error::file(&tokenizer.path, format!("no {t} token")))
+    };
+    let (cls, sep) = (special("[CLS]")?, special("[SEP]")?);
+    let mut windows = Vec::with_capacity(needed);
+    let mut gold = Vec::with_capacity(needed);
+    for (i, s) in sentences[..needed].iter().enumerate() {
+        let pieces = word_pieces(&tokenizer, &s.words)?;
+        let mut w = Window {
+            sentence: i,
+            ids: vec![cls],
+            words: Vec::new(),
+            first_piece: Vec::new(),
+        };
+        let mut tags = Vec::new();
+        for (k, p) in pieces.iter().enumerate() {
+            if w.ids.len() < len - 1 {
+                w.words.push(k);
+                w.first_piece.push(w.ids.len());
+                tags.push(
+                    labels
+                        .iter()
+                        .position(|l| *l == s.tags[k])
+                        .expect("label in set") as u32,
+                );
+            }
+            w.ids
+                .extend(p.iter().take((len - 1).saturating_sub(w.ids.len())));
+        }
+        w.ids.push(sep);
+        windows.push(w);
+        gold.push(tags);
+    }
+    let mut model = TokenClassifier::new(
+        hf::load_encoder(dir, &device)?,
+        labels.len(),
+        false,
+        &device,
+    );
+    let mut optim = AdamW::new(AdamWConfig {
+        weight_decay: 0.01,
+        ..AdamWConfig::default()
+    });
+    let mut next = 0;
+    let mut real_tokens = 0usize;
+    let timing = time(warmup, steps, || {
+        let picked: Vec<&Window> = windows[next * batch..(next + 1) * batch].iter().collect();
+        let g: Vec<u32> = gold[next * batch..(next + 1) * batch]
+            .iter()
+            .flatten()
+            .copied()
+            .collect();
+        if next >= warmup {
+            real_tokens += picked.iter().map(|w| w.ids.len()).sum::<usize>();
+        }
+        next += 1;
+        let wb = make_batch(&picked, tokenizer.pad_id, &device);
+        let loss = ner_loss(&model, &wb, &g, &labels);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let norm = global_norm(&model, &grads);
+        let scale = if norm > 1.0 { 1.0 / (norm + 1e-6) } else { 1.0 };
+        model = optim.step(model.clone(), grads, 5e-5, scale);
+    });
+    let seconds = timing.total_ms / 1e3;
+    Ok((timing, real_tokens as f64 / seconds))
+}

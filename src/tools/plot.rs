@@ -1,0 +1,170 @@
+//! `positio plot RUN_DIR`: training curves from `metrics.jsonl` to a PNG.
+
+use crate::{Error, Result};
+use plotters::prelude::*;
+use std::path::Path;
+
+/// DejaVu Sans (Bitstream Vera licence, assets/fonts/LICENSE-DejaVu.txt), embedded so that
+/// plotting needs no system fonts.
+const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+
+/// (step, value) series read from a metrics log.
+#[derive(Debug, Default)]
+pub struct Curves {
+    pub train_loss: Vec<(f64, f64)>,
+    pub val_loss: Vec<(f64, f64)>,
+    pub val_perplexity: Vec<(f64, f64)>,
+    /// Any other validation metric (accuracy, F1), by name.
+    pub val_other: Vec<(String, Vec<(f64, f64)>)>,
+}
+
+pub fn read_curves(path: &Path) -> Result<Curves> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
+    let mut c = Curves::default();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: serde_json::Value = serde_json::from_str(line)
+            .map_err(|e| Error::line(path, i + 1, format!("malformed JSON: {e}")))?;
+        let step = v["step"]
+            .as_f64()
+            .ok_or_else(|| Error::line(path, i + 1, "no \"step\""))?;
+        let obj = v.as_object().expect("a JSON object");
+        match v["split"].as_str() {
+            Some("train") => {
+                if let Some(l) = v["loss"].as_f64() {
+                    c.train_loss.push((step, l));
+                }
+            }
+            Some("val") => {
+                for (k, x) in obj {
+                    let Some(x) = x.as_f64() else { continue };
+                    match k.as_str() {
+                        "step" => {}
+                        "loss" => c.val_loss.push((step, x)),
+                        "perplexity" => c.val_perplexity.push((step, x)),
+                        other => match c.val_other.iter_mut().find(|(n, _)| n == other) {
+                            Some((_, s)) => s.push((step, x)),
+                            None => c.val_other.push((other.to_string(), vec![(step, x)])),
+                        },
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if c.train_loss.is_empty() && c.val_loss.is_empty() {
+        return Err(Error::file(
+            path,
+            "no training or validation losses to plot",
+        ));
+    }
+    Ok(c)
+}
+
+fn range(series: &[&[(f64, f64)]]) -> (std::ops::Range<f64>, std::ops::Range<f64>) {
+    let pts = series.iter().flat_map(|s| s.iter());
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for &(x, y) in pts {
+        if y.is_finite() {
+            (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+        }
+    }
+    if x0 > x1 {
+        return (0.0..1.0, 0.0..1.0);
+    }
+    let pad = ((y1 - y0) * 0.05).max(1e-6);
+    (x0..x1.max(x0 + 1.0), (y0 - pad)..(y1 + pad))
+}
+
+/// Draws loss (train and validation) and validation perplexity / other metrics side by side.
+pub fn plot(run_dir: &Path, out: &Path) -> Result<()> {
+    let curves = read_curves(&run_dir.join("metrics.jsonl"))?;
+    plotters::style::register_font("sans-serif", FontStyle::Normal, FONT)
+        .map_err(|_| Error::invalid("cannot load the embedded font"))?;
+    let fail = |e: &dyn std::fmt::Display| Error::file(out, format!("cannot draw: {e}"));
+    let root = BitMapBackend::new(out, (1400, 560)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| fail(&e))?;
+    let title = run_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let root = root
+        .titled(&title, ("sans-serif", 26))
+        .map_err(|e| fail(&e))?;
+    let (left, right) = root.split_horizontally(700);
+
+    let (xr, yr) = range(&[&curves.train_loss, &curves.val_loss]);
+    let mut chart = ChartBuilder::on(&left)
+        .caption("loss", ("sans-serif", 22))
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(xr, yr)
+        .map_err(|e| fail(&e))?;
+    chart
+        .configure_mesh()
+        .x_desc("step")
+        .y_desc("cross-entropy")
+        .draw()
+        .map_err(|e| fail(&e))?;
+    for (series, color, name) in [
+        (&curves.train_loss, BLUE, "train"),
+        (&curves.val_loss, RED, "validation"),
+    ] {
+        if !series.is_empty() {
+            chart
+                .draw_series(LineSeries::new(
+                    series.iter().copied(),
+                    color.stroke_width(2),
+                ))
+                .map_err(|e| fail(&e))?
+                .label(name)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
+        }
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| fail(&e))?;
+
+    let (name, series) = if !curves.val_perplexity.is_empty() {
+        ("validation perplexity".to_string(), &curves.val_perplexity)
+    } else if let Some((n, s)) = curves
+        .val_other
+        .iter()
+        .find(|(n, _)| n == "entity_f1")
+        .or(curves.val_other.first())
+    {
+        (format!("validation {n}"), s)
+    } else {
+        ("validation loss".to_string(), &curves.val_loss)
+    };
+    let (xr, yr) = range(&[series]);
+    let mut chart = ChartBuilder::on(&right)
+        .caption(&name, ("sans-serif", 22))
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(xr, yr)
+        .map_err(|e| fail(&e))?;
+    chart
+        .configure_mesh()
+        .x_desc("step")
+        .draw()
+        .map_err(|e| fail(&e))?;
+    chart
+        .draw_series(LineSeries::new(series.iter().copied(), RED.stroke_width(2)))
+        .map_err(|e| fail(&e))?;
+    chart
+        .draw_series(series.iter().map(|&p| Circle::new(p, 3, RED.filled())))
+        .map_err(|e| fail(&e))?;
+    root.present().map_err(|e| fail(&e))?;
+    Ok(())
+}

@@ -1,0 +1,177 @@
+//! AdamW over a whole model, with its state keyed by parameter name so that it can be saved in
+//! a checkpoint and restored exactly, global-norm gradient clipping, no weight decay on biases
+//! and LayerNorm weights (as BERT).
+
+use crate::hf::naming::{map_named, parameter_names, NamedMapper};
+use crate::hf::Weights;
+use crate::kernels::{adamw, AdamWStep};
+use crate::{Error, Result};
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::GradientsParams;
+use burn::tensor::{Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AdamWConfig {
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    pub weight_decay: f64,
+}
+
+impl Default for AdamWConfig {
+    fn default() -> Self {
+        AdamWConfig {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.01,
+        }
+    }
+}
+
+/// Whether a parameter is decayed: not biases, not LayerNorm weights.
+pub fn decays(name: &str) -> bool {
+    !(name.ends_with(".bias") || name.contains("LayerNorm") || name.contains("layer_norm"))
+}
+
+/// First and second moments per parameter name, and the number of updates made.
+pub struct AdamW {
+    pub config: AdamWConfig,
+    pub t: u64,
+    moments: BTreeMap<String, (Tensor<1>, Tensor<1>)>,
+}
+
+/// The L2 norm of all gradients together (`clip_grad_norm_`'s total norm).
+pub fn global_norm<M: Module>(module: &M, grads: &GradientsParams) -> f64 {
+    struct Sum<'a> {
+        grads: &'a GradientsParams,
+        total: f64,
+    }
+    impl ModuleVisitor for Sum<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(g) = self.grads.get::<D>(param.id) {
+                self.total += g.square().sum().into_scalar::<f64>();
+            }
+        }
+    }
+    let mut s = Sum { grads, total: 0.0 };
+    module.visit(&mut s);
+    s.total.sqrt()
+}
+
+impl AdamW {
+    pub fn new(config: AdamWConfig) -> Self {
+        AdamW {
+            config,
+            t: 0,
+            moments: BTreeMap::new(),
+        }
+    }
+
+    /// One update of every parameter that has a gradient; `grad_scale` multiplies the gradients
+    /// first (clipping, accumulation averaging).
+    pub fn step<M: Module>(
+        &mut self,
+        model: M,
+        mut grads: GradientsParams,
+        lr: f64,
+        grad_scale: f64,
+    ) -> M {
+        self.t += 1;
+        map_named(
+            model,
+            Update {
+                opt: self,
+                grads: &mut grads,
+                lr,
+                grad_scale,
+            },
+        )
+        .0
+    }
+
+    /// Saves the moments (`m.NAME`, `v.NAME`) as safetensors.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let mut params = Vec::with_capacity(2 * self.moments.len());
+        for (name, (m, v)) in &self.moments {
+            params.push((format!("m.{name}"), m.clone().into_data().convert::<f32>()));
+            params.push((format!("v.{name}"), v.clone().into_data().convert::<f32>()));
+        }
+        Weights::save(&params, path)
+    }
+
+    /// Restores moments saved by [`AdamW::save`] for `model`'s parameters.
+    pub fn load<M: Module>(&mut self, path: &Path, t: u64, model: &M) -> Result<()> {
+        let weights = Weights::load(path)?;
+        let device = first_device(model);
+        self.moments.clear();
+        for (_, name) in parameter_names(model) {
+            let get = |k: String| -> Result<Tensor<1>> {
+                let data: &TensorData = weights
+                    .get(&k)
+                    .ok_or_else(|| Error::file(path, format!("missing optimizer state '{k}'")))?;
+                let n = data.num_elements();
+                Ok(Tensor::<1>::from_data(data.clone(), &device).reshape([n]))
+            };
+            if weights.contains(&format!("m.{name}")) {
+                let (m, v) = (get(format!("m.{name}"))?, get(format!("v.{name}"))?);
+                self.moments.insert(name, (m, v));
+            }
+        }
+        self.t = t;
+        Ok(())
+    }
+}
+
+fn first_device<M: Module>(model: &M) -> burn::tensor::Device {
+    model
+        .devices()
+        .into_iter()
+        .next()
+        .map(|d| d.inner())
+        .unwrap_or_else(crate::runtime::cpu)
+}
+
+struct Update<'a> {
+    opt: &'a mut AdamW,
+    grads: &'a mut GradientsParams,
+    lr: f64,
+    grad_scale: f64,
+}
+
+impl NamedMapper for Update<'_> {
+    fn map<const D: usize>(&mut self, name: &str, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let Some(grad) = self.grads.remove::<D>(param.id) else {
+            return param;
+        };
+        let name = name.to_string();
+        let (id, value, mapper) = param.consume();
+        let shape = value.dims();
+        let flat = |t: Tensor<D>| t.reshape([-1]);
+        let p = flat(value.inner());
+        let n = p.dims()[0];
+        let (m, v) = self.opt.moments.remove(&name).unwrap_or_else(|| {
+            (
+                Tensor::zeros([n], (&p.device(), p.dtype())),
+                Tensor::zeros([n], (&p.device(), p.dtype())),
+            )
+        });
+        let c = self.opt.config;
+        let step = AdamWStep {
+            lr: self.lr,
+            beta1: c.beta1,
+            beta2: c.beta2,
+            eps: c.eps,
+            weight_decay: if decays(&name) { c.weight_decay } else { 0.0 },
+            t: self.opt.t,
+            grad_scale: self.grad_scale,
+        };
+        let (p, m, v) = adamw(p, flat(grad.inner()), m, v, step);
+        self.opt.moments.insert(name, (m, v));
+        let p = p.reshape(shape).autodiff().require_grad();
+        Param::from_mapped_value(id, p, mapper)
+    }
+}

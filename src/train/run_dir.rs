@@ -1,0 +1,75 @@
+//! Run directories: the one place that decides whether `--out` may start a new run or continue
+//! one. A new run refuses a directory that already holds a checkpoint and records its settings
+//! in `run.toml`; `--resume` requires the same settings as that file, so a resumed run is the
+//! run that was interrupted.
+
+use crate::{io, Error, Result};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// The settings file of a run.
+pub const SETTINGS: &str = "run.toml";
+
+/// The checkpoints folder of a run.
+pub fn checkpoints(run_dir: &Path) -> PathBuf {
+    run_dir.join("checkpoints")
+}
+
+/// The newest complete checkpoint of a run, if any.
+pub fn latest_checkpoint(run_dir: &Path) -> Result<Option<PathBuf>> {
+    let pointer = checkpoints(run_dir).join("latest");
+    match std::fs::read_to_string(&pointer) {
+        Ok(name) => {
+            let dir = checkpoints(run_dir).join(name.trim());
+            if dir.join("state.json").exists() {
+                Ok(Some(dir))
+            } else {
+                Err(Error::file(
+                    &pointer,
+                    format!(
+                        "names checkpoint '{}', which is incomplete or missing",
+                        name.trim()
+                    ),
+                ))
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::file(&pointer, format!("cannot read: {e}"))),
+    }
+}
+
+/// Reads a run's saved settings.
+pub fn load_settings<T: DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
+    toml::from_str(&text).map_err(|e| Error::file(path, format!("invalid: {e}")))
+}
+
+/// Prepares `run_dir` for a run with `settings`: creates it; with `resume`, checks that the
+/// saved settings are the same; otherwise refuses a directory holding a run and saves them.
+pub fn prepare<T: Serialize + DeserializeOwned + PartialEq>(
+    run_dir: &Path,
+    settings: &T,
+    resume: bool,
+) -> Result<()> {
+    std::fs::create_dir_all(run_dir)
+        .map_err(|e| Error::file(run_dir, format!("cannot create: {e}")))?;
+    let saved = run_dir.join(SETTINGS);
+    if resume {
+        let previous: T = load_settings(&saved)?;
+        if previous != *settings {
+            return Err(Error::file(&saved, "the settings differ from the run being resumed; resume with the same ones (they are in this file)"));
+        }
+        return Ok(());
+    }
+    if latest_checkpoint(run_dir)?.is_some() {
+        return Err(Error::file(
+            run_dir,
+            "already holds a run: pass --resume to continue it, or choose another --out",
+        ));
+    }
+    let text = toml::to_string_pretty(settings)
+        .map_err(|e| Error::file(&saved, format!("cannot serialise the settings: {e}")))?;
+    io::write_atomic(&saved, text.as_bytes())
+}

@@ -1,0 +1,513 @@
+//! The training loop every task shares: gradient accumulation, global-norm clipping, AdamW with
+//! a warm-up / decay schedule, a progress bar, `metrics.jsonl`, periodic evaluation, atomic
+//! checkpoints that resume bit-exactly, a guard against non-finite losses and gradients, and
+//! Ctrl-C handling that saves before exiting.
+//!
+//! A run directory holds:
+//! - `metrics.jsonl`: one JSON object per logged step or evaluation;
+//! - `checkpoints/step-NNNNNNNN/` (model, optimizer moments, `state.json`) and `checkpoints/latest`
+//!   naming the newest complete one (written last, atomically);
+//! - the task's final model (a Hugging Face-style directory) at the top level.
+
+use crate::train::optim::{global_norm, AdamW, AdamWConfig};
+use crate::train::run_dir::{checkpoints, latest_checkpoint};
+use crate::train::schedule::{learning_rate, Schedule};
+use crate::{io, kernels, Error, Result};
+use burn::module::Module;
+use burn::optim::{GradientsAccumulator, GradientsParams};
+use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+/// Hyper-parameters of the loop (the task has its own).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Sequences per micro-batch.
+    pub batch_size: usize,
+    /// Micro-batches per optimizer step.
+    pub grad_accum: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Warm-up: a fraction of all steps when below 1, else a number of steps.
+    pub warmup: f64,
+    /// Decay to 0 after the warm-up.
+    pub schedule: Schedule,
+    pub weight_decay: f64,
+    pub adam_beta1: f64,
+    pub adam_beta2: f64,
+    pub adam_eps: f64,
+    /// Clip the global gradient norm to this (0: no clipping).
+    pub max_grad_norm: f64,
+    /// Optimizer steps; 0 means `epochs` decides.
+    pub steps: usize,
+    /// Passes over the training data, when `steps` is 0.
+    pub epochs: f64,
+    /// Evaluate every this many steps (0: at the end of each epoch only).
+    pub eval_every: usize,
+    /// Checkpoint every this many steps (0: only when stopping).
+    pub save_every: usize,
+    /// Write a metrics line every this many steps.
+    pub log_every: usize,
+    pub seed: u64,
+    /// Checkpoints kept on disk.
+    pub keep_checkpoints: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            batch_size: 32,
+            grad_accum: 1,
+            lr: 5e-4,
+            warmup: 0.06,
+            schedule: Schedule::Linear,
+            weight_decay: 0.01,
+            adam_beta1: 0.9,
+            adam_beta2: 0.999,
+            adam_eps: 1e-8,
+            max_grad_norm: 1.0,
+            steps: 0,
+            epochs: 1.0,
+            eval_every: 0,
+            save_every: 500,
+            log_every: 10,
+            seed: 42,
+            keep_checkpoints: 2,
+        }
+    }
+}
+
+impl TrainConfig {
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::invalid(m));
+        if self.batch_size == 0 || self.grad_accum == 0 {
+            return bad("batch_size and grad_accum must be at least 1".into());
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return bad(format!("lr must be a positive number, got {}", self.lr));
+        }
+        if self.steps == 0 && (self.epochs.is_nan() || self.epochs <= 0.0) {
+            return bad("give a positive number of steps or epochs".into());
+        }
+        if self.log_every == 0 {
+            return bad("log_every must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    fn adamw(&self) -> AdamWConfig {
+        AdamWConfig {
+            beta1: self.adam_beta1,
+            beta2: self.adam_beta2,
+            eps: self.adam_eps,
+            weight_decay: self.weight_decay,
+        }
+    }
+}
+
+/// Named evaluation results, in display order.
+pub type Metrics = Vec<(String, f64)>;
+
+/// What a task supplies to the loop.
+pub trait Task {
+    type Model: Module + Clone;
+
+    /// Micro-batches of `batch_size` in one pass over the training data.
+    fn batches_per_epoch(&self, batch_size: usize) -> usize;
+    /// The loss of the next training micro-batch (advancing the data position) and the number of
+    /// tokens it covered.
+    fn next_loss(&mut self, model: &Self::Model, batch_size: usize) -> Result<(Tensor<1>, usize)>;
+    /// Metrics on the validation data (the model is in inference mode).
+    fn evaluate(&mut self, model: &Self::Model) -> Result<Metrics>;
+    /// The metric that picks the model to keep, and whether higher is better; `None` keeps the last.
+    fn selection(&self) -> Option<(&'static str, bool)>;
+    /// The task's resumable state: data position and random streams.
+    fn state(&self) -> serde_json::Value;
+    fn restore(&mut self, state: serde_json::Value) -> Result<()>;
+    /// Writes the model as a Hugging Face-style directory (config.json, model.safetensors, ...).
+    fn save_model(&self, model: &Self::Model, dir: &Path) -> Result<()>;
+    /// Reads what `save_model` wrote (onto the training device).
+    fn load_model(&self, dir: &Path) -> Result<Self::Model>;
+}
+
+/// The loop's own resumable state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct LoopState {
+    step: usize,
+    tokens: u64,
+    elapsed_s: f64,
+    best: Option<f64>,
+    task: serde_json::Value,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub steps: usize,
+    pub tokens: u64,
+    pub elapsed_s: f64,
+    pub final_metrics: Metrics,
+    pub best: Option<f64>,
+    pub interrupted: bool,
+}
+
+/// How a command that trains ended: `main` turns `Interrupted` into exit code 130 (as a shell
+/// reports a Ctrl-C), after a checkpoint was saved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    Interrupted,
+}
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Makes Ctrl-C request a checkpoint and a clean stop instead of killing the process.
+pub fn install_interrupt_handler() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = ctrlc::set_handler(|| {
+            if INTERRUPTED.swap(true, Ordering::SeqCst) {
+                // A second Ctrl-C: the user really wants out.
+                std::process::exit(130);
+            }
+            eprintln!("\ninterrupt: finishing this step, saving a checkpoint (Ctrl-C again to quit at once)");
+        });
+    });
+}
+
+pub struct Trainer {
+    pub config: TrainConfig,
+    pub run_dir: PathBuf,
+    /// Print progress (a bar on terminals, lines otherwise).
+    pub progress: bool,
+}
+
+/// Appends JSON lines to `metrics.jsonl`.
+struct MetricsLog {
+    path: PathBuf,
+}
+
+impl MetricsLog {
+    /// Opens the log, dropping lines from beyond `keep_until` steps (a resumed run rewrites them).
+    fn open(run_dir: &Path, keep_until: Option<usize>) -> Result<Self> {
+        let path = run_dir.join("metrics.jsonl");
+        if let Some(limit) = keep_until {
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                let kept: String = text
+                    .lines()
+                    .filter(|l| {
+                        serde_json::from_str::<serde_json::Value>(l)
+                            .ok()
+                            .and_then(|v| v["step"].as_u64())
+                            .is_some_and(|s| s as usize <= limit)
+                    })
+                    .map(|l| format!("{l}\n"))
+                    .collect();
+                io::write_atomic(&path, kept.as_bytes())?;
+            }
+        } else if path.exists() {
+            std::fs::remove_file(&path)
+                .map_err(|e| Error::file(&path, format!("cannot reset: {e}")))?;
+        }
+        Ok(MetricsLog { path })
+    }
+
+    fn write(&self, value: serde_json::Value) -> Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(|e| Error::file(&self.path, format!("cannot open: {e}")))?;
+        writeln!(f, "{value}").map_err(|e| Error::file(&self.path, format!("cannot write: {e}")))
+    }
+}
+
+fn metrics_json(step: usize, split: &str, metrics: &Metrics) -> serde_json::Value {
+    let mut obj = serde_json::Map::new();
+    obj.insert("step".into(), step.into());
+    obj.insert("split".into(), split.into());
+    for (k, v) in metrics {
+        obj.insert(k.clone(), serde_json::json!(v));
+    }
+    serde_json::Value::Object(obj)
+}
+
+fn show(metrics: &Metrics) -> String {
+    metrics
+        .iter()
+        .map(|(k, v)| format!("{k} {v:.4}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A deterministic per-step seed for dropout masks.
+fn step_seed(seed: u64, step: usize) -> u64 {
+    crate::rng::Rng::new(seed ^ (step as u64).wrapping_mul(0xA24B_AED4_963E_E407)).next_u64()
+}
+
+impl Trainer {
+    pub fn total_steps<T: Task>(&self, task: &T) -> usize {
+        let c = &self.config;
+        if c.steps > 0 {
+            return c.steps;
+        }
+        let per_epoch = task.batches_per_epoch(c.batch_size) as f64 / c.grad_accum as f64;
+        ((per_epoch * c.epochs).ceil() as usize).max(1)
+    }
+
+    fn steps_per_epoch<T: Task>(&self, task: &T) -> usize {
+        (task.batches_per_epoch(self.config.batch_size) / self.config.grad_accum).max(1)
+    }
+
+    /// Trains `model` (fresh, or replaced by the latest checkpoint when `resume`).
+    pub fn run<T: Task>(
+        &self,
+        task: &mut T,
+        mut model: T::Model,
+        resume: bool,
+    ) -> Result<(T::Model, Summary)> {
+        self.config.validate()?;
+        let c = &self.config;
+        let total = self.total_steps(task);
+        let warmup = if c.warmup < 1.0 {
+            (c.warmup * total as f64).round() as usize
+        } else {
+            c.warmup as usize
+        };
+        let per_epoch = self.steps_per_epoch(task);
+        std::fs::create_dir_all(checkpoints(&self.run_dir))
+            .map_err(|e| Error::file(&self.run_dir, format!("cannot create: {e}")))?;
+        let mut opt = AdamW::new(c.adamw());
+        let mut state = LoopState {
+            step: 0,
+            tokens: 0,
+            elapsed_s: 0.0,
+            best: None,
+            task: serde_json::Value::Null,
+        };
+        if resume {
+            let dir = latest_checkpoint(&self.run_dir)?.ok_or_else(|| {
+                Error::file(checkpoints(&self.run_dir), "no checkpoint to resume from")
+            })?;
+            let text = std::fs::read_to_string(dir.join("state.json"))
+                .map_err(|e| Error::file(dir.join("state.json"), format!("cannot read: {e}")))?;
+            state = serde_json::from_str(&text)
+                .map_err(|e| Error::file(dir.join("state.json"), format!("malformed: {e}")))?;
+            model = task.load_model(&dir)?;
+            opt.load(
+                &dir.join("optimizer.safetensors"),
+                state.step as u64,
+                &model,
+            )?;
+            task.restore(state.task.clone())?;
+            if self.progress {
+                println!(
+                    "resuming from {} (step {} of {total})",
+                    dir.display(),
+                    state.step
+                );
+            }
+        }
+        let log = MetricsLog::open(&self.run_dir, resume.then_some(state.step))?;
+        install_interrupt_handler();
+        INTERRUPTED.store(false, Ordering::SeqCst);
+
+        let bar = self.progress_bar(total, state.step);
+        let started = Instant::now();
+        let elapsed_before = state.elapsed_s;
+        let mut window = (Instant::now(), 0u64);
+        let mut interrupted = false;
+        let mut final_metrics = Vec::new();
+        while state.step < total {
+            kernels::seed_dropout(step_seed(c.seed, state.step));
+            let mut accumulator = GradientsAccumulator::new();
+            let mut loss_sum = 0.0;
+            for _ in 0..c.grad_accum {
+                let (loss, tokens) = task.next_loss(&model, c.batch_size)?;
+                let value = loss.clone().into_scalar::<f64>();
+                if !value.is_finite() {
+                    return Err(self.non_finite(state.step + 1, "loss", value));
+                }
+                loss_sum += value;
+                state.tokens += tokens as u64;
+                window.1 += tokens as u64;
+                accumulator
+                    .accumulate(&model, GradientsParams::from_grads(loss.backward(), &model));
+            }
+            let grads = accumulator.grads();
+            let norm = global_norm(&model, &grads) / c.grad_accum as f64;
+            if !norm.is_finite() {
+                return Err(self.non_finite(state.step + 1, "gradient norm", norm));
+            }
+            let clip = if c.max_grad_norm > 0.0 && norm > c.max_grad_norm {
+                c.max_grad_norm / (norm + 1e-6)
+            } else {
+                1.0
+            };
+            let lr = learning_rate(state.step, total, warmup, c.lr, c.schedule);
+            model = opt.step(model, grads, lr, clip / c.grad_accum as f64);
+            state.step += 1;
+            state.elapsed_s = elapsed_before + started.elapsed().as_secs_f64();
+            let loss = loss_sum / c.grad_accum as f64;
+
+            let rate = window.1 as f64 / window.0.elapsed().as_secs_f64().max(1e-9);
+            bar.set_position(state.step as u64);
+            bar.set_message(format!("loss {loss:.4}, {rate:.0} tokens/s"));
+            if state.step.is_multiple_of(c.log_every) || state.step == total {
+                log.write(serde_json::json!({
+                    "step": state.step, "split": "train", "epoch": state.step as f64 / per_epoch as f64,
+                    "loss": loss, "lr": lr, "grad_norm": norm, "tokens_per_s": rate, "elapsed_s": state.elapsed_s,
+                }))?;
+                window = (Instant::now(), 0);
+                if self.progress && bar.is_hidden() {
+                    // No terminal for a bar (a log file, CI): plain lines instead.
+                    println!(
+                        "step {}/{total}: loss {loss:.4}, lr {lr:.2e}, {rate:.0} tokens/s, {:.0} s",
+                        state.step, state.elapsed_s
+                    );
+                }
+            }
+            let epoch_end = state.step.is_multiple_of(per_epoch);
+            let eval_now = (c.eval_every > 0 && state.step.is_multiple_of(c.eval_every))
+                || (c.eval_every == 0 && epoch_end)
+                || state.step == total;
+            if eval_now {
+                let metrics = task.evaluate(&model.clone().valid())?;
+                log.write(metrics_json(state.step, "val", &metrics))?;
+                let mut best = String::new();
+                if let Some((name, higher)) = task.selection() {
+                    let value = metrics.iter().find(|(k, _)| k == name).map(|(_, v)| *v);
+                    if let Some(v) = value {
+                        let better = state
+                            .best
+                            .is_none_or(|b| if higher { v > b } else { v < b });
+                        if better {
+                            state.best = Some(v);
+                            task.save_model(&model.clone().valid(), &self.run_dir)?;
+                        }
+                        let b = state.best.unwrap_or(v);
+                        let mark = if better {
+                            " (new best, model saved)"
+                        } else {
+                            ""
+                        };
+                        best = format!("; best {name} so far {b:.4}{mark}");
+                    }
+                }
+                bar.suspend(|| {
+                    if self.progress {
+                        let epoch = state.step as f64 / per_epoch as f64;
+                        println!(
+                            "epoch {epoch:.2}, step {}/{total}, validation: {}{best}",
+                            state.step,
+                            show(&metrics)
+                        );
+                    }
+                });
+                final_metrics = metrics;
+            }
+            interrupted = INTERRUPTED.load(Ordering::SeqCst);
+            let save_now =
+                (c.save_every > 0 && state.step.is_multiple_of(c.save_every)) || interrupted;
+            if save_now && state.step < total {
+                state.task = task.state();
+                self.checkpoint(task, &model, &opt, &state)?;
+            }
+            if interrupted {
+                break;
+            }
+        }
+        bar.finish_and_clear();
+        if !interrupted {
+            if task.selection().is_none() {
+                task.save_model(&model.clone().valid(), &self.run_dir)?;
+            }
+            state.task = task.state();
+            self.checkpoint(task, &model, &opt, &state)?;
+        }
+        Ok((
+            model,
+            Summary {
+                steps: state.step,
+                tokens: state.tokens,
+                elapsed_s: state.elapsed_s,
+                final_metrics,
+                best: state.best,
+                interrupted,
+            },
+        ))
+    }
+
+    fn non_finite(&self, step: usize, what: &str, value: f64) -> Error {
+        let kept = match latest_checkpoint(&self.run_dir) {
+            Ok(Some(dir)) => format!("the last good checkpoint is kept at {} (resume from it with --resume, e.g. with a lower learning rate)", dir.display()),
+            _ => "no checkpoint had been written yet".into(),
+        };
+        Error::invalid(format!(
+            "training stopped at step {step}: the {what} is not finite ({value}); {kept}"
+        ))
+    }
+
+    fn progress_bar(&self, total: usize, start: usize) -> indicatif::ProgressBar {
+        if !self.progress {
+            return indicatif::ProgressBar::hidden();
+        }
+        let bar = indicatif::ProgressBar::new(total as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:30} step {pos}/{len} | {msg} | {elapsed_precise} elapsed, ETA {eta_precise}",
+            )
+            .expect("valid template"),
+        );
+        bar.set_position(start as u64);
+        bar.reset_eta();
+        bar
+    }
+
+    /// Writes `checkpoints/step-N/` completely, then points `latest` at it, then prunes old ones.
+    fn checkpoint<T: Task>(
+        &self,
+        task: &T,
+        model: &T::Model,
+        opt: &AdamW,
+        state: &LoopState,
+    ) -> Result<()> {
+        let root = checkpoints(&self.run_dir);
+        let name = format!("step-{:08}", state.step);
+        let tmp = root.join(format!("{name}.tmp"));
+        let _ = std::fs::remove_dir_all(&tmp);
+        task.save_model(model, &tmp)?;
+        opt.save(&tmp.join("optimizer.safetensors"))?;
+        io::write_atomic(
+            &tmp.join("state.json"),
+            serde_json::to_string_pretty(state)
+                .expect("state serialises")
+                .as_bytes(),
+        )?;
+        let dir = root.join(&name);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::rename(&tmp, &dir)
+            .map_err(|e| Error::file(&dir, format!("cannot finish checkpoint: {e}")))?;
+        io::write_atomic(&root.join("latest"), name.as_bytes())?;
+        let mut old: Vec<PathBuf> = std::fs::read_dir(&root)
+            .map_err(|e| Error::file(&root, format!("cannot list: {e}")))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.is_dir()
+                    && p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with("step-") && !n.ends_with(".tmp"))
+            })
+            .collect();
+        old.sort();
+        let keep = self.config.keep_checkpoints.max(1);
+        for p in old.iter().take(old.len().saturating_sub(keep)) {
+            let _ = std::fs::remove_dir_all(p);
+        }
+        Ok(())
+    }
+}
