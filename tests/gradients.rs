@@ -250,7 +250,8 @@ fn every_parameter_receives_a_gradient() {
                 };
                 model.visit(&mut v);
                 assert!(v.out.len() > 20);
-                for (name, g) in v.out {
+                // BERT's pooler is saved for Hugging Face's `BertModel` but not on the LM's path.
+                for (name, g) in v.out.into_iter().filter(|(n, _)| !n.contains("pooler")) {
                     let label = format!("{} {norm:?} causal={causal}: {name}", position.name());
                     let g = g.unwrap_or_else(|| panic!("{label} has no gradient"));
                     assert!(g > 0.0 && g.is_finite(), "{label}: gradient norm {g}");

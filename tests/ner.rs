@@ -6,7 +6,7 @@ use common::*;
 
 use positio::data::conll;
 use positio::data::tags::{detect, to_iob2, Scheme};
-use positio::model::heads::crf::{iob2_constraints, viterbi, Crf};
+use positio::model::heads::crf::{iob2_constraints, viterbi, Crf, Edges};
 use positio::tasks::ner::seqeval::{entities, entity_report, token_report};
 use positio::tasks::ner::{split_words, windows};
 use std::path::PathBuf;
@@ -279,6 +279,47 @@ fn labels() -> Vec<String> {
     s("O B-LOC I-LOC B-PER I-PER")
 }
 
+const WHOLE: Edges = Edges {
+    starts_sentence: true,
+    ends_sentence: true,
+};
+const INSIDE: Edges = Edges {
+    starts_sentence: false,
+    ends_sentence: true,
+};
+
+#[test]
+fn a_window_inside_a_sentence_may_begin_inside_an_entity() {
+    // Windows of a long sentence: only the first starts it, only the last ends it.
+    let pieces: Vec<Vec<u32>> = (0..40).map(|i| vec![10 + i as u32]).collect();
+    let ws = windows(0, &pieces, 12, 1, 2);
+    assert!(ws.len() > 2);
+    for (k, w) in ws.iter().enumerate() {
+        assert_eq!(w.edges.starts_sentence, k == 0, "window {k}");
+        assert_eq!(w.edges.ends_sentence, k == ws.len() - 1, "window {k}");
+    }
+    let labels = labels();
+    let crf = Crf::new(5, &cpu().autodiff());
+    // Training: a gold path that continues an entity from the previous window (I-PER I-PER O)
+    // costs what its scores say, not the -1e4 of an invalid sentence start.
+    let em = burn::tensor::Tensor::<3>::zeros([1, 3, 5], &cpu().autodiff());
+    let gold = vec![vec![4u32, 4, 0]];
+    let inside = crf
+        .loss(em.clone(), &gold, &labels, &[INSIDE])
+        .into_scalar::<f64>();
+    let start = crf.loss(em, &gold, &labels, &[WHOLE]).into_scalar::<f64>();
+    assert!(inside < 10.0, "NLL inside a sentence: {inside}");
+    assert!(start > 1000.0, "NLL of I- at a sentence start: {start}");
+    // Prediction: emissions for I-PER I-PER O keep the entity inside a sentence.
+    let e = vec![vec![
+        vec![0.0, 0.0, 0.0, 1.0, 3.0],
+        vec![0.0, 0.0, 0.0, 0.0, 3.0],
+        vec![3.0, 0.0, 0.0, 0.0, 0.0],
+    ]];
+    assert_eq!(crf.decode(&e, &labels, &[INSIDE]), vec![vec![4, 4, 0]]);
+    assert_eq!(crf.decode(&e, &labels, &[WHOLE]), vec![vec![3, 4, 0]]);
+}
+
 #[test]
 fn viterbi_never_produces_an_invalid_iob2_sequence() {
     let labels = labels();
@@ -324,7 +365,8 @@ fn crf_likelihood_equals_brute_force_enumeration_and_has_exact_gradients() {
             ..positio::model::layers::cast(crf, DType::F64)
         };
         let em = f64_tensor(e.to_vec(), [2, t, l], &dev).require_grad();
-        let loss = crf.loss(em.clone(), &gold, &labels);
+        // The second sequence is a window inside a sentence: no start constraint.
+        let loss = crf.loss(em.clone(), &gold, &labels, &[WHOLE, INSIDE]);
         let g = loss.clone().backward();
         (to_vec(loss)[0], to_vec(em.grad(&g).unwrap()))
     };
@@ -337,8 +379,9 @@ fn crf_likelihood_equals_brute_force_enumeration_and_has_exact_gradients() {
             }
             s
         };
-        let valid =
-            |path: &[usize]| start_ok[path[0]] && path.windows(2).all(|w| allowed[w[0]][w[1]]);
+        let valid = |path: &[usize]| {
+            (row == 1 || start_ok[path[0]]) && path.windows(2).all(|w| allowed[w[0]][w[1]])
+        };
         let mut z = 0.0;
         let mut path = vec![0usize; len];
         loop {

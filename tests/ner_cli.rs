@@ -31,6 +31,12 @@ fn tiny_model(dir: &Path) -> PathBuf {
     out
 }
 
+fn config_window(dir: &Path) -> Option<u64> {
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    config["window_length"].as_u64()
+}
+
 fn head(path: &str, lines: usize, out: &Path) -> PathBuf {
     let full = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/conll")
@@ -79,6 +85,31 @@ fn finetune_eval_and_predict_end_to_end() {
         let (ok, stdout, stderr) = positio(&args);
         assert!(ok, "{stdout}\n{stderr}");
         assert!(stdout.contains("best development entity F1"), "{stdout}");
+        // Each epoch's development scores are on the console, with the best so far.
+        let epochs: Vec<&str> = stdout.lines().filter(|l| l.starts_with("epoch ")).collect();
+        assert_eq!(epochs.len(), 2, "{stdout}");
+        for line in &epochs {
+            assert!(
+                line.contains("entity_f1")
+                    && line.contains("token_f1")
+                    && line.contains("best entity_f1 so far"),
+                "{line}"
+            );
+        }
+        // The window length is saved, and evaluation uses it rather than the position limit.
+        assert_eq!(config_window(&out), Some(24));
+        let model = positio::tasks::ner::NerModel::load(&out, None, &cpu()).unwrap();
+        assert_eq!(model.max_len, 24);
+        assert_eq!(
+            positio::tasks::ner::NerModel::load(&out, Some(40), &cpu())
+                .unwrap()
+                .max_len,
+            40
+        );
+        assert!(
+            out.join("tokenizer_config.json").exists()
+                && out.join("special_tokens_map.json").exists()
+        );
         let config: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap())
                 .unwrap();

@@ -3,9 +3,10 @@ computes the same outputs.
 
     python3 scripts/reference/check_export.py            # builds positio, trains a small model
 
-Trains a small absolute-position BERT with `positio demo`, then loads the directory with
-`transformers.AutoModel` / `BertForMaskedLM` and `tokenizers`, and compares token ids and the last
-hidden states with `positio embed --pooling none`. Exits non-zero on any mismatch.
+Trains a small absolute-position BERT with `positio demo`, then loads the directory as a user
+would, with `AutoTokenizer` and `AutoModel` (no missing, unexpected or newly initialised weights:
+the pooler is saved) and `BertForMaskedLM`, and compares token ids and the last hidden states
+with `positio embed --pooling none`. Exits non-zero on any mismatch.
 """
 import json
 import os
@@ -16,7 +17,7 @@ import tempfile
 import numpy as np
 import torch
 from tokenizers import Tokenizer
-from transformers import AutoModel, BertForMaskedLM
+from transformers import AutoModel, AutoTokenizer, BertForMaskedLM
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 POSITIO = os.path.join(ROOT, "target", "release", "positio")
@@ -32,7 +33,10 @@ ours = [json.loads(line) for line in lines]
 config = json.load(open(os.path.join(out, "config.json")))
 assert config["model_type"] == "bert", config["model_type"]
 tok = Tokenizer.from_file(os.path.join(out, "tokenizer.json"))
-model = AutoModel.from_pretrained(out).eval()
+auto_tok = AutoTokenizer.from_pretrained(out)
+model, base_info = AutoModel.from_pretrained(out, output_loading_info=True)
+model.eval()
+assert not any(base_info[k] for k in ("missing_keys", "unexpected_keys", "mismatched_keys")), f"AutoModel loading: {base_info}"
 mlm, info = BertForMaskedLM.from_pretrained(out, output_loading_info=True)
 # The decoder is tied to the word embeddings (its weight and bias are not stored separately).
 unexpected = [k for k in info["missing_keys"] if "decoder" not in k] + list(info["unexpected_keys"]) + list(info["mismatched_keys"])
@@ -42,6 +46,7 @@ worst = 0.0
 for text, o in zip(TEXTS, ours):
     ids = tok.encode(text).ids
     assert ids == o["tokens"], f"token ids differ for {text!r}: {ids} vs {o['tokens']}"
+    assert auto_tok(text)["input_ids"] == ids, f"AutoTokenizer ids differ for {text!r}"
     with torch.no_grad():
         hidden = model(input_ids=torch.tensor([ids])).last_hidden_state[0].numpy()
     diff = float(np.abs(hidden - np.array(o["hidden"], dtype=np.float32)).max())

@@ -86,8 +86,28 @@ enum PredictCommand {
     Ner(ner::PredictArgs),
 }
 
-/// Runs a parsed command line.
+impl Command {
+    /// The device a command runs its model on, if it runs one.
+    fn device(&self) -> Option<DeviceKind> {
+        let d = match self {
+            Command::Finetune(FinetuneCommand::Ner(a)) => a.device,
+            Command::Eval(EvalCommand::Ner(a)) => a.device,
+            Command::Predict(PredictCommand::Ner(a)) => a.device,
+            Command::Pretrain(a) => a.device,
+            Command::Demo(a) => a.device,
+            Command::Embed(a) => a.device,
+            Command::Bench(a) => a.device,
+            Command::Tokenizer(_) | Command::Plot(_) | Command::Info(_) => return None,
+        };
+        Some(d.device)
+    }
+}
+
+/// Runs a parsed command line. An unusable `--device` is refused before any input is read.
 pub fn run(cli: Cli) -> Result<Outcome> {
+    if let Some(device) = cli.command.device() {
+        crate::runtime::device(device)?;
+    }
     let done = |r: Result<()>| r.map(|()| Outcome::Done);
     match cli.command {
         Command::Finetune(FinetuneCommand::Ner(args)) => args.run(),

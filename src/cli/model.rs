@@ -93,7 +93,7 @@ pub struct EmbedArgs {
     #[arg(long, value_enum, default_value = "mean")]
     pooling: Pooling,
     #[command(flatten)]
-    device: DeviceArg,
+    pub device: DeviceArg,
 }
 
 impl EmbedArgs {

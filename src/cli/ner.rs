@@ -71,7 +71,7 @@ pub struct FinetuneArgs {
     #[command(flatten)]
     conll: ConllArgs,
     #[command(flatten)]
-    device: DeviceArg,
+    pub device: DeviceArg,
 }
 
 impl FinetuneArgs {
@@ -124,7 +124,7 @@ pub struct EvalArgs {
     #[command(flatten)]
     conll: ConllArgs,
     #[command(flatten)]
-    device: DeviceArg,
+    pub device: DeviceArg,
 }
 
 impl EvalArgs {
@@ -164,7 +164,7 @@ pub struct PredictArgs {
     #[arg(long)]
     max_len: Option<usize>,
     #[command(flatten)]
-    device: DeviceArg,
+    pub device: DeviceArg,
 }
 
 impl PredictArgs {

@@ -128,7 +128,7 @@ pub struct PretrainArgs {
     #[arg(long)]
     seed: Option<u64>,
     #[command(flatten)]
-    device: DeviceArg,
+    pub device: DeviceArg,
 }
 
 impl PretrainArgs {

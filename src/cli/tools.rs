@@ -22,7 +22,7 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 42)]
     seed: u64,
     #[command(flatten)]
-    device: DeviceArg,
+    pub device: DeviceArg,
 }
 
 impl DemoArgs {
@@ -96,7 +96,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 30522)]
     vocab: usize,
     #[command(flatten)]
-    device: DeviceArg,
+    pub device: DeviceArg,
 }
 
 impl BenchArgs {

@@ -7,6 +7,7 @@ use crate::data::tags::label_set;
 use crate::data::tokenizer::Tokenizer;
 use crate::model::config::{ModelConfig, PositionKind};
 use crate::model::encoder::Batch;
+use crate::model::heads::crf::Edges;
 use crate::model::heads::TokenClassifier;
 use crate::model::heads::{LanguageModel, LmTargets};
 use crate::runtime::DeviceKind;
@@ -224,6 +225,10 @@ pub fn finetune_steps(
             ids: vec![cls],
             words: Vec::new(),
             first_piece: Vec::new(),
+            edges: Edges {
+                starts_sentence: true,
+                ends_sentence: true,
+            },
         };
         let mut tags = Vec::new();
         for (k, p) in pieces.iter().enumerate() {

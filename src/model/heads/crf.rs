@@ -14,6 +14,14 @@ pub struct Crf {
     pub end_transitions: Param<Tensor<1>>,
 }
 
+/// Whether a sequence given to the CRF starts and ends its sentence (a window of a long
+/// sentence may do neither).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Edges {
+    pub starts_sentence: bool,
+    pub ends_sentence: bool,
+}
+
 /// The score that forbids a transition.
 const FORBIDDEN: f32 = -1e4;
 
@@ -66,8 +74,17 @@ impl Crf {
     }
 
     /// Mean negative log-likelihood of `gold` `[batch, len]` under `emissions` `[batch, len, labels]`;
-    /// `lengths` gives each sequence's real length (at least 1), the rest is padding.
-    pub fn loss(&self, emissions: Tensor<3>, gold: &[Vec<u32>], labels: &[String]) -> Tensor<1> {
+    /// each gold sequence's length (at least 1) is its real length, the rest is padding. `edges`
+    /// says per sequence whether it starts and ends its sentence: only there do the start / end
+    /// scores and the "no `I-` first" constraint apply (a window inside a long sentence may
+    /// begin inside an entity).
+    pub fn loss(
+        &self,
+        emissions: Tensor<3>,
+        gold: &[Vec<u32>],
+        labels: &[String],
+        edges: &[Edges],
+    ) -> Tensor<1> {
         let [b, t, l] = emissions.dims();
         let device = emissions.device();
         let dtype = emissions.dtype();
@@ -80,6 +97,14 @@ impl Crf {
         let start = self.start_transitions.val()
             + Tensor::<1>::from_data(TensorData::new(start_mask, [l]), &device).cast(dtype);
         let end = self.end_transitions.val();
+        let flags = |f: &dyn Fn(&Edges) -> bool| {
+            let v: Vec<f32> = edges.iter().map(|e| f32::from(f(e))).collect();
+            Tensor::<2>::from_data(TensorData::new(v, [b, 1]), &device).cast(dtype)
+        };
+        // `[batch, labels]` start and end scores: zero for a sequence that does not start / end
+        // its sentence.
+        let start_rows = start.clone().unsqueeze::<2>() * flags(&|e| e.starts_sentence);
+        let end_rows = end.clone().unsqueeze::<2>() * flags(&|e| e.ends_sentence);
 
         // Partition function by the forward algorithm; padded steps keep their alpha.
         let step_mask = |i: usize| {
@@ -87,7 +112,7 @@ impl Crf {
             Tensor::<2>::from_data(TensorData::new(v, [b, 1]), &device).cast(dtype)
         };
         let emit = |i: usize| emissions.clone().narrow(1, i, 1).reshape([b, l]);
-        let mut alpha = start.clone().unsqueeze::<2>() + emit(0);
+        let mut alpha = start_rows.clone() + emit(0);
         for i in 1..t {
             let next = log_sum_exp(
                 alpha.clone().unsqueeze_dim::<3>(2) + trans.clone().unsqueeze::<3>(),
@@ -96,11 +121,7 @@ impl Crf {
             let m = step_mask(i);
             alpha = next * m.clone() + alpha * (m.neg() + 1.0);
         }
-        let log_z = log_sum_exp(
-            (alpha + end.clone().unsqueeze::<2>()).unsqueeze_dim::<3>(1),
-            2,
-        )
-        .reshape([b]);
+        let log_z = log_sum_exp((alpha + end_rows.clone()).unsqueeze_dim::<3>(1), 2).reshape([b]);
 
         // The gold path's score.
         let padded: Vec<i64> = gold
@@ -137,19 +158,23 @@ impl Crf {
             .iter()
             .map(|g| *g.last().expect("non-empty") as i64)
             .collect();
-        let pick = |v: &Tensor<1>, idx: Vec<i64>| {
-            v.clone().select(
-                0,
-                Tensor::<1, Int>::from_data(TensorData::new(idx, [b]), &device),
-            )
+        let pick = |rows: Tensor<2>, idx: Vec<i64>| {
+            let idx = Tensor::<2, Int>::from_data(TensorData::new(idx, [b, 1]), &device);
+            rows.gather(1, idx).reshape([b])
         };
-        let score = emitted + transitions + pick(&start, firsts) + pick(&end, lasts);
+        let score = emitted + transitions + pick(start_rows, firsts) + pick(end_rows, lasts);
         (log_z - score).mean()
     }
 
     /// The best label sequence for each `[len, labels]` emission matrix, under the IOB2
-    /// constraints.
-    pub fn decode(&self, emissions: &[Vec<Vec<f32>>], labels: &[String]) -> Vec<Vec<u32>> {
+    /// constraints (the start constraint and scores only where `edges` says the sequence
+    /// starts its sentence, the end scores only where it ends it).
+    pub fn decode(
+        &self,
+        emissions: &[Vec<Vec<f32>>],
+        labels: &[String],
+        edges: &[Edges],
+    ) -> Vec<Vec<u32>> {
         let (allowed, start_ok) = iob2_constraints(labels);
         let read = |t: Tensor<2>| {
             t.into_data()
@@ -169,9 +194,19 @@ impl Crf {
             read1(self.end_transitions.val()),
         );
         let l = labels.len();
+        let (free, zeros) = (vec![true; l], vec![0.0; l]);
         emissions
             .iter()
-            .map(|e| viterbi(e, &trans, &start, &end, &allowed, &start_ok, l))
+            .zip(edges)
+            .map(|(e, edge)| {
+                let (s, ok) = if edge.starts_sentence {
+                    (&start, &start_ok)
+                } else {
+                    (&zeros, &free)
+                };
+                let end = if edge.ends_sentence { &end } else { &zeros };
+                viterbi(e, &trans, s, end, &allowed, ok, l)
+            })
             .collect()
     }
 }

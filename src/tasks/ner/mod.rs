@@ -11,6 +11,7 @@ use crate::data::tags::{label_set, Scheme};
 use crate::data::tokenizer::Tokenizer;
 use crate::model::config::ModelConfig;
 use crate::model::encoder::Batch;
+use crate::model::heads::crf::Edges;
 use crate::model::heads::TokenClassifier;
 use crate::rng::Rng;
 use crate::train::masking::lm_targets;
@@ -35,6 +36,9 @@ pub struct Window {
     pub words: Vec<usize>,
     /// Position of each owned word's first piece in `ids`.
     pub first_piece: Vec<usize>,
+    /// Whether the owned words start / end the sentence (the CRF's start and end scores
+    /// apply only there).
+    pub edges: Edges,
 }
 
 /// Word pieces of each word; a word the tokenizer drops entirely (e.g. a control character)
@@ -120,11 +124,16 @@ pub fn windows(
                 return None;
             }
             let first_piece = owned.iter().map(|&w| first[w - s]).collect();
+            let edges = Edges {
+                starts_sentence: owned[0] == 0,
+                ends_sentence: owned.last() == Some(&(n - 1)),
+            };
             Some(Window {
                 sentence,
                 ids,
                 words: owned,
                 first_piece,
+                edges,
             })
         })
         .collect()
@@ -163,6 +172,8 @@ pub struct WindowBatch {
     words: Vec<(usize, usize)>,
     /// Owned words per window (for the CRF's sequences).
     lengths: Vec<usize>,
+    /// Sentence starts and ends (for the CRF's sequences).
+    edges: Vec<Edges>,
 }
 
 pub fn make_batch(windows: &[&Window], pad: u32, device: &Device) -> WindowBatch {
@@ -179,6 +190,7 @@ pub fn make_batch(windows: &[&Window], pad: u32, device: &Device) -> WindowBatch
         positions,
         words,
         lengths: windows.iter().map(|w| w.words.len()).collect(),
+        edges: windows.iter().map(|w| w.edges).collect(),
     }
 }
 
@@ -213,7 +225,7 @@ pub fn loss(
             let padded = emissions
                 .select(0, idx)
                 .reshape([wb.lengths.len(), longest, l]);
-            crf.loss(padded, &sequences, labels)
+            crf.loss(padded, &sequences, labels, &wb.edges)
         }
     }
 }
@@ -228,57 +240,70 @@ pub fn predict_windows(
     batch_size: usize,
 ) -> (Vec<Vec<u32>>, Vec<Vec<f32>>) {
     let device = model.classifier.weight.device();
-    let mut tags: Vec<Vec<u32>> = sentence_lengths.iter().map(|&n| vec![0; n]).collect();
-    let mut probs: Vec<Vec<f32>> = sentence_lengths.iter().map(|&n| vec![0.0; n]).collect();
+    let l = labels.len();
+    // Each word's label distribution and emission row, gathered from the window that owns it.
+    let mut probs: Vec<Vec<Vec<f32>>> = sentence_lengths
+        .iter()
+        .map(|&n| vec![Vec::new(); n])
+        .collect();
+    let mut scores = probs.clone();
     // Similar lengths together: less padding (results do not depend on the batching).
     let mut order: Vec<usize> = (0..windows.len()).collect();
     order.sort_by_key(|&i| windows[i].ids.len());
+    let rows = |t: Tensor<2>| {
+        t.into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .unwrap_or_default()
+    };
     for chunk in order.chunks(batch_size.max(1)) {
         let ws: Vec<&Window> = chunk.iter().map(|&i| &windows[i]).collect();
         let wb = make_batch(&ws, pad, &device);
         let t = lm_targets(&wb.positions, &vec![0; wb.positions.len()], &device);
         let emissions = model.emissions(&wb.batch, t.positions);
-        let l = labels.len();
-        let p = softmax(emissions.clone(), 1)
-            .into_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .unwrap_or_default();
-        let best: Vec<u32> = match &model.crf {
-            None => p
-                .chunks(l)
-                .map(|row| {
-                    row.iter()
-                        .enumerate()
-                        .max_by(|a, b| a.1.total_cmp(b.1))
-                        .map_or(0, |(i, _)| i as u32)
-                })
-                .collect(),
-            Some(crf) => {
-                let e = emissions
-                    .into_data()
-                    .convert::<f32>()
-                    .try_into_vec::<f32>()
-                    .unwrap_or_default();
-                let mut seqs = Vec::new();
-                let mut offset = 0;
-                for &n in &wb.lengths {
-                    seqs.push(
-                        (offset..offset + n)
-                            .map(|r| e[r * l..(r + 1) * l].to_vec())
-                            .collect::<Vec<_>>(),
-                    );
-                    offset += n;
-                }
-                crf.decode(&seqs, labels).concat()
-            }
+        let p = rows(softmax(emissions.clone(), 1));
+        let e = if model.crf.is_some() {
+            rows(emissions)
+        } else {
+            Vec::new()
         };
         for (k, &(s, w)) in wb.words.iter().enumerate() {
-            tags[s][w] = best[k];
-            probs[s][w] = p[k * l + best[k] as usize];
+            probs[s][w] = p[k * l..(k + 1) * l].to_vec();
+            if !e.is_empty() {
+                scores[s][w] = e[k * l..(k + 1) * l].to_vec();
+            }
         }
     }
-    (tags, probs)
+    // Greedy per word; with a CRF, Viterbi over each whole sentence (its windows' emissions
+    // joined), so an entity across a window boundary stays one valid IOB2 entity.
+    let argmax = |row: &Vec<f32>| {
+        row.iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map_or(0, |(i, _)| i as u32)
+    };
+    let tags: Vec<Vec<u32>> = match &model.crf {
+        None => probs
+            .iter()
+            .map(|s| s.iter().map(argmax).collect())
+            .collect(),
+        Some(crf) => {
+            let whole = vec![
+                Edges {
+                    starts_sentence: true,
+                    ends_sentence: true
+                };
+                scores.len()
+            ];
+            crf.decode(&scores, labels, &whole)
+        }
+    };
+    let chosen = tags
+        .iter()
+        .zip(&probs)
+        .map(|(t, p)| t.iter().zip(p).map(|(&i, row)| row[i as usize]).collect())
+        .collect();
+    (tags, chosen)
 }
 
 /// IOB2 tags and their probabilities, per sentence and word.
