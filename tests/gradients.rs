@@ -102,7 +102,7 @@ fn attention_block_gradients_match_finite_differences_under_every_encoding() {
     let (b, s, h) = (2, 5, 8);
     let x0 = values(b * s * h, 21, 1.0);
     let upstream = f64_tensor(values(b * s * h, 22, 1.0), [b, s, h], &dev);
-    for position in PositionKind::ALL {
+    for &position in PositionKind::all() {
         for causal in [false, true] {
             let model = cast(EncoderModel::new(&tiny(position, causal), &dev), DType::F64);
             let x = f64_tensor(x0.clone(), [b, s, h], &dev).require_grad();
@@ -164,7 +164,7 @@ fn attention_block_gradients_match_finite_differences_under_every_encoding() {
 fn padding_does_not_change_real_tokens() {
     // The same sequence alone and padded in a batch gives the same states on its tokens.
     let dev = cpu();
-    for position in PositionKind::ALL {
+    for &position in PositionKind::all() {
         for causal in [false, true] {
             let model = cast(EncoderModel::new(&tiny(position, causal), &dev), DType::F64);
             let alone = to_vec(model.forward(&Batch::new(&[vec![1, 7, 2]], 0, &dev)));
@@ -182,7 +182,7 @@ fn padding_does_not_change_real_tokens() {
 #[test]
 fn causal_attention_ignores_the_future() {
     let dev = cpu();
-    for position in PositionKind::ALL {
+    for &position in PositionKind::all() {
         let model = cast(EncoderModel::new(&tiny(position, true), &dev), DType::F64);
         let a = to_vec(model.forward(&Batch::new(&[vec![1, 5, 9, 3, 2]], 0, &dev)));
         let b = to_vec(model.forward(&Batch::new(&[vec![1, 5, 9, 11, 17]], 0, &dev)));
@@ -226,7 +226,7 @@ impl ModuleVisitor for GradNorms<'_> {
 #[test]
 fn every_parameter_receives_a_gradient() {
     let dev = cpu().autodiff();
-    for position in PositionKind::ALL {
+    for &position in PositionKind::all() {
         for norm in [NormPosition::Post, NormPosition::Pre] {
             for causal in [false, true] {
                 let config = ModelConfig {

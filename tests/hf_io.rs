@@ -24,7 +24,7 @@ fn small(position: PositionKind) -> ModelConfig {
 #[test]
 fn save_then_load_round_trips_exactly_for_every_encoding() {
     let dev = cpu();
-    for position in PositionKind::ALL {
+    for &position in PositionKind::all() {
         let config = small(position);
         let model = EncoderModel::new(&config, &dev);
         let dir = tmp(&format!("rt-{}", position.name()));

@@ -3,6 +3,7 @@
 //! a string where a choice is meant. [`run`] returns how the command ended; only `main` turns
 //! that into an exit code.
 
+mod classify;
 mod model;
 mod ner;
 mod pretrain;
@@ -71,12 +72,20 @@ enum FinetuneCommand {
     /// Fine-tune for named-entity recognition on CoNLL files; keeps the epoch with the best
     /// development entity F1 and writes a Hugging Face BertForTokenClassification directory.
     Ner(ner::FinetuneArgs),
+    /// Fine-tune for sequence classification (single-label, multi-label, sentence pairs) on
+    /// TSV / CSV / JSON Lines / sentence@label files; keeps the epoch with the best development
+    /// accuracy (multi-label: micro-F1) and writes a Hugging Face BertForSequenceClassification
+    /// directory.
+    Classify(classify::FinetuneArgs),
 }
 
 #[derive(Subcommand)]
 enum EvalCommand {
     /// Entity-level (seqeval) and token-level (per IOB2 tag) reports of a NER model on a CoNLL file.
     Ner(ner::EvalArgs),
+    /// scikit-learn's classification report, the confusion matrix (multi-label: subset accuracy
+    /// and Hamming loss) of a sequence classifier on a labelled file.
+    Classify(classify::EvalArgs),
 }
 
 #[derive(Subcommand)]
@@ -84,6 +93,8 @@ enum PredictCommand {
     /// Entities in raw text (one JSON line per entity: {text, type, start, end, score, line}),
     /// or tags for a CoNLL file.
     Ner(ner::PredictArgs),
+    /// Labels of texts (one JSON line per text: label or labels, and every label's score).
+    Classify(classify::PredictArgs),
 }
 
 impl Command {
@@ -93,6 +104,9 @@ impl Command {
             Command::Finetune(FinetuneCommand::Ner(a)) => a.device,
             Command::Eval(EvalCommand::Ner(a)) => a.device,
             Command::Predict(PredictCommand::Ner(a)) => a.device,
+            Command::Finetune(FinetuneCommand::Classify(a)) => a.device,
+            Command::Eval(EvalCommand::Classify(a)) => a.device,
+            Command::Predict(PredictCommand::Classify(a)) => a.device,
             Command::Pretrain(a) => a.device,
             Command::Demo(a) => a.device,
             Command::Embed(a) => a.device,
@@ -113,6 +127,9 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Finetune(FinetuneCommand::Ner(args)) => args.run(),
         Command::Eval(EvalCommand::Ner(args)) => done(args.run()),
         Command::Predict(PredictCommand::Ner(args)) => done(args.run()),
+        Command::Finetune(FinetuneCommand::Classify(args)) => args.run(),
+        Command::Eval(EvalCommand::Classify(args)) => done(args.run()),
+        Command::Predict(PredictCommand::Classify(args)) => done(args.run()),
         Command::Pretrain(args) => args.run(),
         Command::Tokenizer(command) => done(command.run()),
         Command::Plot(args) => done(args.run()),

@@ -132,6 +132,21 @@ impl BenchArgs {
                 println!("tokens/s {tokens_per_s:.0}");
                 ("finetune", t)
             }
+            BenchTask::Gemm => {
+                for (m, k, n, ta, tb, what) in bench::GEMM_SHAPES {
+                    let g = bench::gemm_gflops((m, k, n), (ta, tb), w, s, device)?;
+                    let key = format!(
+                        "{m}x{k}x{n}{}{}",
+                        if ta { "-AtB" } else { "" },
+                        if tb { "-ABt" } else { "" }
+                    );
+                    if (m, k, n) == (2048, 2048, 2048) {
+                        println!("RESULT gemm-ceiling-gflops {g:.1}");
+                    }
+                    println!("RESULT gemm {key} {g:.1}  # {what}");
+                }
+                return Ok(());
+            }
         };
         println!(
             "RESULT positio-{name} {:.1} {:.1} {:.1}",

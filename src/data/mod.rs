@@ -4,6 +4,7 @@
 pub mod conll;
 pub mod corpus;
 pub mod dataset;
+pub mod labelled;
 pub mod tags;
 pub mod tokenizer;
 pub mod wordpiece;

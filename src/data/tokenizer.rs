@@ -50,30 +50,43 @@ impl Tokenizer {
     /// Token ids with the special tokens ([CLS] … [SEP]), truncated to `max_len` (keeping the
     /// final [SEP]).
     pub fn encode(&self, text: &str, max_len: usize) -> Result<Vec<u32>> {
-        let mut enc = self
+        Ok(self.encode_pair(text, None, max_len)?.0)
+    }
+
+    /// Token ids and segment ids of `[CLS] text [SEP]` or, with a pair, `[CLS] text [SEP] pair
+    /// [SEP]` (segment 0, then 1 for the pair), truncated to `max_len` as `transformers` does
+    /// by default: word pieces are taken from the end of the longer text first, the special
+    /// tokens stay.
+    pub fn encode_pair(
+        &self,
+        text: &str,
+        pair: Option<&str>,
+        max_len: usize,
+    ) -> Result<(Vec<u32>, Vec<u32>)> {
+        let bad = |e: tokenizers::Error| Error::invalid(format!("cannot tokenize {text:?}: {e}"));
+        let plain = |t: &str| self.inner.encode(t, false).map_err(bad);
+        let (first, second) = (plain(text)?, pair.map(plain).transpose()?);
+        let added = self
             .inner
-            .encode(text, true)
-            .map_err(|e| Error::invalid(format!("cannot tokenize {text:?}: {e}")))?;
-        if enc.len() > max_len {
-            let added = self
-                .inner
-                .get_post_processor()
-                .map_or(0, |p| p.added_tokens(false));
-            enc = self
-                .inner
-                .encode(text, false)
-                .map_err(|e| Error::invalid(format!("cannot tokenize {text:?}: {e}")))?;
-            enc.truncate(
-                max_len.saturating_sub(added),
-                0,
-                tokenizers::TruncationDirection::Right,
-            );
-            enc = self
-                .inner
-                .post_process(enc, None, true)
-                .map_err(|e| Error::invalid(format!("cannot add special tokens: {e}")))?;
-        }
-        Ok(enc.get_ids().to_vec())
+            .get_post_processor()
+            .map_or(0, |p| p.added_tokens(second.is_some()));
+        let params = tokenizers::TruncationParams {
+            max_length: max_len.saturating_sub(added),
+            strategy: tokenizers::TruncationStrategy::LongestFirst,
+            ..Default::default()
+        };
+        let (first, second) =
+            if first.len() + second.as_ref().map_or(0, |e| e.len()) + added > max_len {
+                tokenizers::utils::truncation::truncate_encodings(first, second, &params)
+                    .map_err(|e| Error::invalid(format!("cannot truncate {text:?}: {e}")))?
+            } else {
+                (first, second)
+            };
+        let enc = self
+            .inner
+            .post_process(first, second, true)
+            .map_err(|e| Error::invalid(format!("cannot add special tokens: {e}")))?;
+        Ok((enc.get_ids().to_vec(), enc.get_type_ids().to_vec()))
     }
 
     pub fn inner(&self) -> &tokenizers::Tokenizer {

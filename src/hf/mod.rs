@@ -11,13 +11,14 @@ pub use naming::{hf_name, named_parameters};
 pub use weights::Weights;
 
 use crate::data::tokenizer::Tokenizer;
-use crate::model::config::ModelConfig;
+use crate::model::config::{ModelConfig, Pooling, ProblemType};
 use crate::model::encoder::EncoderModel;
+use crate::model::heads::sequence::SequenceClassifier;
 use crate::model::heads::{LanguageModel, LmHead, TokenClassifier};
 use crate::{Error, Result};
 use burn::module::Module;
 use burn::tensor::Device;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub const CONFIG: &str = "config.json";
 pub const WEIGHTS: &str = "model.safetensors";
@@ -25,99 +26,198 @@ pub const TOKENIZER: &str = "tokenizer.json";
 pub const TOKENIZER_CONFIG: &str = "tokenizer_config.json";
 pub const SPECIAL_TOKENS_MAP: &str = "special_tokens_map.json";
 
-/// The name prefix of the base model in a checkpoint: "" for `BertModel`, "bert." for a model
-/// saved with a task head.
-fn base_prefix(weights: &Weights) -> &'static str {
-    if weights.contains("bert.embeddings.word_embeddings.weight") {
-        "bert."
-    } else {
-        ""
+/// A Hugging Face model directory, read once: its config and weights. A task's setup opens
+/// the checkpoint, reads what it needs from `config` (labels, window length, head) and builds
+/// the model from the same reading.
+pub struct Checkpoint {
+    pub dir: PathBuf,
+    pub config: ModelConfig,
+    pub weights: Weights,
+}
+
+impl Checkpoint {
+    pub fn open(dir: &Path) -> Result<Self> {
+        check_dir(dir)?;
+        let config = ModelConfig::load(&dir.join(CONFIG))?;
+        let path = dir.join(WEIGHTS);
+        if !path.exists() {
+            return Err(Error::file(
+                &path,
+                "missing: a model directory needs model.safetensors",
+            ));
+        }
+        Ok(Checkpoint {
+            dir: dir.to_path_buf(),
+            config,
+            weights: Weights::load(&path)?,
+        })
+    }
+
+    /// The directory's `tokenizer.json`.
+    pub fn tokenizer(&self) -> Result<Tokenizer> {
+        Tokenizer::load(&self.dir.join(TOKENIZER))
+    }
+
+    /// The name prefix of the base model: "" for `BertModel`, "bert." for a model saved with a
+    /// task head.
+    fn base_prefix(&self) -> &'static str {
+        if self
+            .weights
+            .contains("bert.embeddings.word_embeddings.weight")
+        {
+            "bert."
+        } else {
+            ""
+        }
+    }
+
+    /// A new encoder has BERT's pooler (as `BertModel` does, so that a saved model loads in
+    /// `AutoModel` complete); a checkpoint without one (task-head models drop it) loads without
+    /// it.
+    fn new_encoder(&self, prefix: &str, device: &Device) -> EncoderModel {
+        let mut model = EncoderModel::new(&self.config, device);
+        if !self
+            .weights
+            .contains(&format!("{prefix}pooler.dense.weight"))
+        {
+            model.pooler = None;
+        }
+        model
+    }
+
+    /// The encoder (the base model of any head).
+    pub fn encoder(&self, device: &Device) -> Result<EncoderModel> {
+        let prefix = self.base_prefix();
+        self.weights.apply(self.new_encoder(prefix, device), prefix)
+    }
+
+    /// The encoder with its language-modelling head. A directory without a head (a plain
+    /// `BertModel`, e.g. for continued pretraining) gets a freshly initialised one.
+    pub fn language_model(&self, device: &Device) -> Result<LanguageModel> {
+        if self.weights.contains("cls.predictions.bias") {
+            let model = LanguageModel {
+                bert: self.new_encoder("bert.", device),
+                head: LmHead::new(&self.config, device),
+            };
+            return self.weights.apply(model, "");
+        }
+        Ok(LanguageModel {
+            bert: self.encoder(device)?,
+            head: LmHead::new(&self.config, device),
+        })
+    }
+
+    /// A token-classification model (`BertForTokenClassification`, plus a CRF when the config
+    /// says `crf`) with `labels` classes; other architectures are refused.
+    pub fn token_classifier(&self, labels: usize, device: &Device) -> Result<TokenClassifier> {
+        let config = &self.config;
+        if !config.architectures.is_empty()
+            && !config
+                .architectures
+                .iter()
+                .any(|a| a.ends_with("ForTokenClassification"))
+        {
+            return Err(Error::file(
+                self.dir.join(CONFIG),
+                format!(
+                    "architectures is {:?}: not a token-classification model (expected e.g. BertForTokenClassification)",
+                    config.architectures
+                ),
+            ));
+        }
+        if !self.weights.contains("classifier.weight") {
+            return Err(Error::file(
+                &self.weights.path,
+                "no classifier weights: not a token-classification model",
+            ));
+        }
+        let bert = self.new_encoder("bert.", device);
+        self.weights
+            .apply(TokenClassifier::new(bert, labels, config.crf(), device), "")
+    }
+
+    /// A sequence-classification model (`BertForSequenceClassification`; pooling from the
+    /// config's `classifier_pooling`, [CLS] when absent) with its label names; other
+    /// architectures and regression heads are refused.
+    pub fn sequence_classifier(
+        &self,
+        device: &Device,
+    ) -> Result<(SequenceClassifier, Vec<String>)> {
+        let config = &self.config;
+        let refuse = |m: String| Err(Error::file(self.dir.join(CONFIG), m));
+        if !config.architectures.is_empty()
+            && !config
+                .architectures
+                .iter()
+                .any(|a| a.ends_with("ForSequenceClassification"))
+        {
+            return refuse(format!(
+                "architectures is {:?}: not a sequence-classification model (expected e.g. BertForSequenceClassification)",
+                config.architectures
+            ));
+        }
+        if config.problem_type == Some(ProblemType::Regression) {
+            return refuse(
+                "problem_type is regression: positio's classifier predicts labels".into(),
+            );
+        }
+        let Some(labels) = config.labels() else {
+            return refuse("no id2label with classes 0..n: not a classification model".into());
+        };
+        let Some(weight) = self.weights.get("classifier.weight") else {
+            return Err(Error::file(
+                &self.weights.path,
+                "no classifier weights: not a sequence-classification model",
+            ));
+        };
+        if weight.shape().as_slice() != [labels.len(), config.hidden_size] {
+            return Err(Error::file(
+                &self.weights.path,
+                format!(
+                    "classifier.weight has shape {:?}, expected [{}, {}] for the {} labels of config.json",
+                    weight.shape().as_slice(),
+                    labels.len(),
+                    config.hidden_size,
+                    labels.len()
+                ),
+            ));
+        }
+        let pooling = config.classifier_pooling.unwrap_or_default();
+        let bert = self.new_encoder("bert.", device);
+        if pooling == Pooling::Cls && bert.pooler.is_none() {
+            return Err(Error::file(
+                &self.weights.path,
+                "no bert.pooler.dense weights, which a [CLS]-pooling classifier needs",
+            ));
+        }
+        let model = SequenceClassifier::new(bert, labels.len(), pooling, device);
+        Ok((self.weights.apply(model, "")?, labels))
     }
 }
 
 /// Loads the encoder of a model directory (`config.json` + `model.safetensors`).
 pub fn load_encoder(dir: &Path, device: &Device) -> Result<EncoderModel> {
-    let config = load_config(dir)?;
-    let weights = load_weights(dir)?;
-    let prefix = base_prefix(&weights);
-    weights.apply(
-        fit_pooler(EncoderModel::new(&config, device), &weights, prefix),
-        prefix,
-    )
+    Checkpoint::open(dir)?.encoder(device)
 }
 
-/// A new encoder has BERT's pooler (as `BertModel` does, so that a saved model loads in
-/// `AutoModel` complete); a checkpoint without one (task-head models drop it) loads without it.
-fn fit_pooler(mut model: EncoderModel, weights: &Weights, prefix: &str) -> EncoderModel {
-    if !weights.contains(&format!("{prefix}pooler.dense.weight")) {
-        model.pooler = None;
-    }
-    model
-}
-
-/// Loads an encoder with its language-modelling head. A directory without a head (a plain
-/// `BertModel`, e.g. for continued pretraining) gets a freshly initialised one.
+/// Loads an encoder with its language-modelling head ([`Checkpoint::language_model`]).
 pub fn load_language_model(dir: &Path, device: &Device) -> Result<LanguageModel> {
-    let config = load_config(dir)?;
-    let weights = load_weights(dir)?;
-    if weights.contains("cls.predictions.bias") {
-        let mut model = LanguageModel::new(&config, device);
-        model.bert = fit_pooler(model.bert, &weights, "bert.");
-        return weights.apply(model, "");
-    }
-    Ok(LanguageModel {
-        bert: load_encoder(dir, device)?,
-        head: LmHead::new(&config, device),
-    })
+    Checkpoint::open(dir)?.language_model(device)
 }
 
-/// Loads a token-classification model (`BertForTokenClassification`, plus a CRF when the config
-/// says `crf`) with `labels` classes.
+/// Loads a token-classification model ([`Checkpoint::token_classifier`]).
 pub fn load_token_classifier(
     dir: &Path,
     labels: usize,
     device: &Device,
 ) -> Result<TokenClassifier> {
-    let config = load_config(dir)?;
-    if !config.architectures.is_empty()
-        && !config
-            .architectures
-            .iter()
-            .any(|a| a.ends_with("ForTokenClassification"))
-    {
-        return Err(Error::file(
-            dir.join(CONFIG),
-            format!(
-                "architectures is {:?}: not a token-classification model (expected e.g. BertForTokenClassification)",
-                config.architectures
-            ),
-        ));
-    }
-    let weights = load_weights(dir)?;
-    if !weights.contains("classifier.weight") {
-        return Err(Error::file(
-            &weights.path,
-            "no classifier weights: not a token-classification model",
-        ));
-    }
-    let bert = fit_pooler(EncoderModel::new(&config, device), &weights, "bert.");
-    weights.apply(TokenClassifier::new(bert, labels, config.crf(), device), "")
+    Checkpoint::open(dir)?.token_classifier(labels, device)
 }
 
+/// Reads only `config.json` of a model directory.
 pub fn load_config(dir: &Path) -> Result<ModelConfig> {
     check_dir(dir)?;
     ModelConfig::load(&dir.join(CONFIG))
-}
-
-pub fn load_weights(dir: &Path) -> Result<Weights> {
-    let path = dir.join(WEIGHTS);
-    if !path.exists() {
-        return Err(Error::file(
-            &path,
-            "missing: a model directory needs model.safetensors",
-        ));
-    }
-    Weights::load(&path)
 }
 
 fn check_dir(dir: &Path) -> Result<()> {

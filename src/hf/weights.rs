@@ -61,6 +61,13 @@ impl Weights {
         self.tensors.get(name)
     }
 
+    /// The names of the floating-point tensors, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.tensors.keys().cloned().collect();
+        names.sort();
+        names
+    }
+
     /// Writes `params` (name, f32 data) as a safetensors file, atomically.
     pub fn save(params: &[(String, TensorData)], path: &Path) -> Result<()> {
         let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = params

@@ -4,7 +4,6 @@
 use super::math::{simd, sum_in_order, FastMath};
 use super::tensor::{dims, tensor, values, with_real};
 use super::{use_fused, FusedOps};
-use crate::model::config::Activation;
 use burn::backend::{tensor::FloatTensor, Autodiff, Dispatch, Flex};
 use burn::tensor::activation;
 use burn::tensor::Tensor;
@@ -14,6 +13,20 @@ use burn_autodiff::ops::{Backward, Ops, OpsKind};
 use burn_flex::FlexTensor;
 use num_traits::Zero;
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// The feed-forward activation (`hidden_act`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Activation {
+    /// Exact GELU, `x * Φ(x)` with the error function (BERT's "gelu").
+    #[serde(rename = "gelu")]
+    Gelu,
+    /// The tanh approximation of GELU.
+    #[serde(rename = "gelu_new", alias = "gelu_pytorch_tanh", alias = "gelu_fast")]
+    GeluTanh,
+    #[serde(rename = "relu")]
+    Relu,
+}
 
 /// `act(x + bias)` for `x` `[rows, width]`, `bias` `[width]`.
 pub fn bias_activation(x: Tensor<2>, bias: Tensor<1>, act: Activation) -> Tensor<2> {

@@ -146,8 +146,8 @@ pub fn attention_composite(
     let heads = |t: Tensor<4>| t.swap_dims(1, 2);
     let (mut q, mut k, v) = (heads(q), heads(k), heads(v));
     if let Some((cos, sin)) = rope {
-        q = crate::model::position::apply_rope(q, cos, sin);
-        k = crate::model::position::apply_rope(k, cos, sin);
+        q = apply_rope(q, cos, sin);
+        k = apply_rope(k, cos, sin);
     }
     let scale = 1.0 / (q.dims()[3] as f64).sqrt();
     let scores = q.matmul(k.swap_dims(2, 3)) * scale + bias.dense(v.dtype());
@@ -598,4 +598,16 @@ pub(super) fn autodiff<C: CheckpointStrategy>(
         OpsKind::Tracked(prep) => prep.finish((saved, probs), out),
         OpsKind::UnTracked(prep) => prep.finish(out),
     }
+}
+
+/// Applies the rotation to `x` `[batch, heads, len, head_dim]`:
+/// `x * cos + rotate_half(x) * sin`, `rotate_half([a, b]) = [-b, a]`.
+pub fn apply_rope(x: Tensor<4>, cos: &Tensor<2>, sin: &Tensor<2>) -> Tensor<4> {
+    let d = x.dims()[3];
+    let first = x.clone().narrow(3, 0, d / 2);
+    let second = x.clone().narrow(3, d / 2, d / 2);
+    let rotated = Tensor::cat(vec![second.neg(), first], 3);
+    let dtype = x.dtype();
+    let cast = |t: &Tensor<2>| t.clone().cast(dtype).unsqueeze::<4>();
+    x * cast(cos) + rotated * cast(sin)
 }

@@ -77,7 +77,7 @@ pub trait FusedOps: Backend {
     fn fused_bias_activation(
         x: FloatTensor<Self>,
         bias: FloatTensor<Self>,
-        act: crate::model::config::Activation,
+        act: activation::Activation,
     ) -> FloatTensor<Self>;
 
     /// Self-attention over `[batch, len, heads, head_dim]` operands (see `attention`);
@@ -123,7 +123,7 @@ macro_rules! route {
 
 route! {
     fused_layer_norm => layer_norm(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>, eps: f64);
-    fused_bias_activation => activation(x: FloatTensor<Self>, bias: FloatTensor<Self>, act: crate::model::config::Activation);
+    fused_bias_activation => activation(x: FloatTensor<Self>, bias: FloatTensor<Self>, act: activation::Activation);
     fused_attention => attention(
         q: FloatTensor<Self>,
         k: FloatTensor<Self>,

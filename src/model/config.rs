@@ -40,14 +40,34 @@ impl PositionKind {
         }
     }
 
-    pub const ALL: [PositionKind; 6] = [
-        PositionKind::Absolute,
-        PositionKind::Sinusoidal,
-        PositionKind::Rope,
-        PositionKind::Alibi,
-        PositionKind::T5Bias,
-        PositionKind::None,
-    ];
+    /// Every encoding, in declaration order; derived from the enum, so a new variant is never
+    /// left out of the tests and tables that loop over it.
+    pub fn all() -> &'static [PositionKind] {
+        <PositionKind as clap::ValueEnum>::value_variants()
+    }
+}
+
+/// Hugging Face's `problem_type` of a sequence classifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemType {
+    /// One label per text: softmax and cross-entropy.
+    SingleLabelClassification,
+    /// Any number of labels per text: a sigmoid per label and binary cross-entropy.
+    MultiLabelClassification,
+    /// A real-valued target (not supported by positio's heads; refused when loading).
+    Regression,
+}
+
+/// How a sequence classifier turns token states into one vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Pooling {
+    /// BERT's pooler on the [CLS] state: tanh(dense(h_CLS)) (as `BertForSequenceClassification`).
+    #[default]
+    Cls,
+    /// The mean of the token states over real tokens (sentence-transformers' pooling).
+    Mean,
 }
 
 /// RoPE context extension beyond the trained length.
@@ -77,18 +97,7 @@ pub enum NormPosition {
     Pre,
 }
 
-/// The feed-forward activation (`hidden_act`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Activation {
-    /// Exact GELU, `x * Φ(x)` with the error function (BERT's "gelu").
-    #[serde(rename = "gelu")]
-    Gelu,
-    /// The tanh approximation of GELU.
-    #[serde(rename = "gelu_new", alias = "gelu_pytorch_tanh", alias = "gelu_fast")]
-    GeluTanh,
-    #[serde(rename = "relu")]
-    Relu,
-}
+pub use crate::kernels::activation::Activation;
 
 fn d_model_type() -> String {
     "bert".into()
@@ -202,6 +211,18 @@ pub struct ModelConfig {
     /// and prediction use the same unless told otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window_length: Option<usize>,
+    /// Hugging Face's kind of sequence-classification loss: one label per text (softmax) or any
+    /// number (per-label sigmoid).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem_type: Option<ProblemType>,
+    /// positio key: how a sequence classifier pools the token states (absent: BERT's [CLS]
+    /// pooler).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classifier_pooling: Option<Pooling>,
+    /// positio key: the per-label probability above which a multi-label classifier predicts a
+    /// label, tuned on the development set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision_threshold: Option<f64>,
     /// Label names of a classification head, by class index (Hugging Face's keys).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id2label: Option<BTreeMap<usize, String>>,
@@ -250,11 +271,13 @@ impl ModelConfig {
         Ok(config)
     }
 
-    /// Whether Hugging Face's `BertModel` computes exactly this model: learned absolute
-    /// positions and post-LN blocks (causal masking is its `is_decoder`).
+    /// Whether Hugging Face's BERT classes compute exactly this model: learned absolute
+    /// positions, post-LN blocks (causal masking is its `is_decoder`) and, for a sequence
+    /// classifier, the [CLS] pooler.
     pub fn is_plain_bert(&self) -> bool {
         self.position_embedding_type == PositionKind::Absolute
             && self.norm_position == NormPosition::Post
+            && self.classifier_pooling.unwrap_or_default() == Pooling::Cls
     }
 
     /// Writes `config.json`. A model that Hugging Face's BERT code would load but compute

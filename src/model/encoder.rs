@@ -24,20 +24,37 @@ pub struct Batch {
 }
 
 impl Batch {
-    /// Pads `sequences` with `pad_id` to the longest one.
+    /// Pads `sequences` with `pad_id` to the longest one; every segment id is 0.
     pub fn new(sequences: &[Vec<u32>], pad_id: u32, device: &Device) -> Self {
+        Self::with_segments(sequences, None, pad_id, device)
+    }
+
+    /// Same, with the segment ids of each sequence (sentence pairs: 0 for the first text, 1 for
+    /// the second); padding gets segment 0.
+    pub fn with_segments(
+        sequences: &[Vec<u32>],
+        segments: Option<&[Vec<u32>]>,
+        pad_id: u32,
+        device: &Device,
+    ) -> Self {
         let len = sequences.iter().map(Vec::len).max().unwrap_or(0);
         let mut ids = Vec::with_capacity(sequences.len() * len);
+        let mut types = vec![0i64; sequences.len() * len];
         let mut mask = Vec::with_capacity(sequences.len());
-        for s in sequences {
+        for (row, s) in sequences.iter().enumerate() {
             ids.extend(s.iter().map(|&t| t as i64));
             ids.extend(std::iter::repeat_n(pad_id as i64, len - s.len()));
             mask.push((0..len).map(|i| u8::from(i < s.len())).collect());
+            if let Some(seg) = segments {
+                for (i, &t) in seg[row].iter().enumerate() {
+                    types[row * len + i] = t as i64;
+                }
+            }
         }
         let shape = [sequences.len(), len];
         Batch {
             input_ids: Tensor::from_data(TensorData::new(ids, shape), device),
-            token_type_ids: Tensor::zeros(shape, device),
+            token_type_ids: Tensor::from_data(TensorData::new(types, shape), device),
             attention_mask: mask,
         }
     }

@@ -12,7 +12,7 @@ use crate::model::heads::TokenClassifier;
 use crate::model::heads::{LanguageModel, LmTargets};
 use crate::runtime::DeviceKind;
 use crate::tasks::ner::{loss as ner_loss, make_batch, word_pieces, Window};
-use crate::train::optim::global_norm;
+use crate::train::optim::{clip_scale, global_norm};
 use crate::train::optim::{AdamW, AdamWConfig};
 use crate::{hf, runtime};
 use burn::module::Module;
@@ -32,6 +32,90 @@ pub enum BenchTask {
     Encoder,
     /// NER fine-tuning steps of `--model` on real CoNLL sentences (`--data`).
     Finetune,
+    /// fp32 matrix products through burn's CPU backend (the `gemm` crate): the 2048³ ceiling and
+    /// the MLM training step's shapes, as `bench/machine.py --shapes` times them in PyTorch.
+    Gemm,
+}
+
+/// The products `bench/machine.py --shapes` times: `(m, k, n, A stored transposed, B stored
+/// transposed, what)` for batch 16 × 128 = 2048 positions, hidden 256, FFN 1024, vocab 30,522.
+pub const GEMM_SHAPES: [(usize, usize, usize, bool, bool, &str); 8] = [
+    (2048, 2048, 2048, false, false, "square: the ceiling"),
+    (
+        2048,
+        256,
+        30522,
+        false,
+        false,
+        "vocab projection forward, plain operands",
+    ),
+    (
+        2048,
+        256,
+        30522,
+        false,
+        true,
+        "vocab projection forward with the tied E (V×H): X·Eᵀ",
+    ),
+    (2048, 256, 1024, false, false, "FFN up forward"),
+    (2048, 1024, 256, false, false, "FFN down forward"),
+    (
+        30522,
+        2048,
+        256,
+        true,
+        false,
+        "vocab projection weight grad: dYᵀ·X",
+    ),
+    (
+        2048,
+        30522,
+        256,
+        false,
+        false,
+        "vocab projection input grad: dY·E",
+    ),
+    (
+        2048,
+        30522,
+        256,
+        false,
+        true,
+        "A·Bᵀ form of the same product",
+    ),
+];
+
+/// Best-of-`steps` GFLOP/s of an `(m×k)·(k×n)` product on `device`; a transposed operand is
+/// stored transposed and multiplied as a transposed view, as in backward passes.
+pub fn gemm_gflops(
+    (m, k, n): (usize, usize, usize),
+    (trans_a, trans_b): (bool, bool),
+    warmup: usize,
+    steps: usize,
+    device: DeviceKind,
+) -> crate::Result<f64> {
+    let device = runtime::device(device)?;
+    let random = |rows: usize, cols: usize, seed: u64| {
+        let mut rng = crate::rng::Rng::new(seed);
+        let v: Vec<f32> = (0..rows * cols)
+            .map(|_| rng.uniform() as f32 - 0.5)
+            .collect();
+        Tensor::<2>::from_data(TensorData::new(v, [rows, cols]), &device)
+    };
+    let a = if trans_a {
+        random(k, m, 1).transpose()
+    } else {
+        random(m, k, 1)
+    };
+    let b = if trans_b {
+        random(n, k, 2).transpose()
+    } else {
+        random(k, n, 2)
+    };
+    let t = time(warmup, steps, || {
+        let _ = a.clone().matmul(b.clone()).into_data();
+    });
+    Ok(2.0 * (m * k * n) as f64 / (t.min_ms / 1e3) / 1e9)
 }
 
 /// The benchmark model: BERT-style, vocabulary 30,522, hidden 256, 4 layers, 4 heads, FFN 1024.
@@ -275,8 +359,7 @@ pub fn finetune_steps(
         let wb = make_batch(&picked, tokenizer.pad_id, &device);
         let loss = ner_loss(&model, &wb, &g, &labels);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
-        let norm = global_norm(&model, &grads);
-        let scale = if norm > 1.0 { 1.0 / (norm + 1e-6) } else { 1.0 };
+        let scale = clip_scale(global_norm(&model, &grads), 1.0);
         model = optim.step(model.clone(), grads, 5e-5, scale);
     });
     let seconds = timing.total_ms / 1e3;

@@ -1,4 +1,5 @@
-//! `positio plot RUN_DIR`: training curves from `metrics.jsonl` to a PNG.
+//! Figures as PNG: training curves from `metrics.jsonl` (`positio plot RUN_DIR`) and a
+//! classifier's confusion matrix (`positio eval classify --plot`).
 
 use crate::{Error, Result};
 use plotters::prelude::*;
@@ -165,6 +166,84 @@ pub fn plot(run_dir: &Path, out: &Path) -> Result<()> {
     chart
         .draw_series(series.iter().map(|&p| Circle::new(p, 3, RED.filled())))
         .map_err(|e| fail(&e))?;
+    root.present().map_err(|e| fail(&e))?;
+    Ok(())
+}
+
+/// A confusion matrix (`counts[gold][predicted]`) as a PNG heat map: each cell shaded by its
+/// share of the gold row, with its count written in it.
+pub fn confusion(labels: &[String], counts: &[Vec<usize>], out: &Path) -> Result<()> {
+    plotters::style::register_font("sans-serif", FontStyle::Normal, FONT)
+        .map_err(|_| Error::invalid("cannot load the embedded font"))?;
+    let fail = |e: &dyn std::fmt::Display| Error::file(out, format!("cannot draw: {e}"));
+    let k = labels.len();
+    let cell = (600 / k.max(1)).clamp(24, 120) as u32;
+    let side = cell * k as u32;
+    let root = BitMapBackend::new(out, (side + 260, side + 200)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| fail(&e))?;
+    let root = root
+        .titled(
+            "confusion matrix (rows: gold, columns: predicted)",
+            ("sans-serif", 20),
+        )
+        .map_err(|e| fail(&e))?;
+    let name = |i: &usize| labels.get(*i).cloned().unwrap_or_default();
+    let mut chart = ChartBuilder::on(&root)
+        .margin(20)
+        .x_label_area_size(120)
+        .y_label_area_size(160)
+        // An integer range includes its end: 0..k-1 gives the k segments of the k labels.
+        .build_cartesian_2d(
+            (0..k.saturating_sub(1)).into_segmented(),
+            (0..k.saturating_sub(1)).into_segmented(),
+        )
+        .map_err(|e| fail(&e))?;
+    let segment = |v: &SegmentValue<usize>| match v {
+        SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => name(i),
+        SegmentValue::Last => String::new(),
+    };
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_desc("predicted")
+        .y_desc("gold")
+        .x_label_formatter(&segment)
+        .y_label_formatter(&|v| match v {
+            SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => name(&(k - 1 - i)),
+            SegmentValue::Last => String::new(),
+        })
+        .x_labels(k)
+        .y_labels(k)
+        .draw()
+        .map_err(|e| fail(&e))?;
+    for (g, row) in counts.iter().enumerate() {
+        let total = row.iter().sum::<usize>().max(1) as f64;
+        for (p, &c) in row.iter().enumerate() {
+            let share = c as f64 / total;
+            let y = k - 1 - g;
+            let shade = RGBColor(
+                (255.0 * (1.0 - 0.8 * share)) as u8,
+                (255.0 * (1.0 - 0.6 * share)) as u8,
+                255,
+            );
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [
+                        (SegmentValue::Exact(p), SegmentValue::Exact(y)),
+                        (SegmentValue::Exact(p + 1), SegmentValue::Exact(y + 1)),
+                    ],
+                    shade.filled(),
+                )))
+                .map_err(|e| fail(&e))?;
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    c.to_string(),
+                    (SegmentValue::CenterOf(p), SegmentValue::CenterOf(y)),
+                    ("sans-serif", 16),
+                )))
+                .map_err(|e| fail(&e))?;
+        }
+    }
     root.present().map_err(|e| fail(&e))?;
     Ok(())
 }

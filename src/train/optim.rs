@@ -62,6 +62,16 @@ pub fn global_norm<M: Module>(module: &M, grads: &GradientsParams) -> f64 {
     s.total.sqrt()
 }
 
+/// The factor that scales gradients of global norm `norm` down to `max_norm`
+/// (`clip_grad_norm_`'s rule; 1 when `max_norm` is 0, i.e. no clipping).
+pub fn clip_scale(norm: f64, max_norm: f64) -> f64 {
+    if max_norm > 0.0 && norm > max_norm {
+        max_norm / (norm + 1e-6)
+    } else {
+        1.0
+    }
+}
+
 impl AdamW {
     pub fn new(config: AdamWConfig) -> Self {
         AdamW {

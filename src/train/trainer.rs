@@ -9,7 +9,7 @@
 //!   naming the newest complete one (written last, atomically);
 //! - the task's final model (a Hugging Face-style directory) at the top level.
 
-use crate::train::optim::{global_norm, AdamW, AdamWConfig};
+use crate::train::optim::{clip_scale, global_norm, AdamW, AdamWConfig};
 use crate::train::run_dir::{checkpoints, latest_checkpoint};
 use crate::train::schedule::{learning_rate, Schedule};
 use crate::{io, kernels, Error, Result};
@@ -343,11 +343,7 @@ impl Trainer {
             if !norm.is_finite() {
                 return Err(self.non_finite(state.step + 1, "gradient norm", norm));
             }
-            let clip = if c.max_grad_norm > 0.0 && norm > c.max_grad_norm {
-                c.max_grad_norm / (norm + 1e-6)
-            } else {
-                1.0
-            };
+            let clip = clip_scale(norm, c.max_grad_norm);
             let lr = learning_rate(state.step, total, warmup, c.lr, c.schedule);
             model = opt.step(model, grads, lr, clip / c.grad_accum as f64);
             state.step += 1;

@@ -1,6 +1,8 @@
-//! Task heads on top of the encoder.
+//! Task heads on top of the encoder: language modelling and token classification here,
+//! sequence classification in [`sequence`], the CRF over token labels in [`crf`].
 
 pub mod crf;
+pub mod sequence;
 
 use crate::kernels;
 use crate::model::config::{Activation, ModelConfig};

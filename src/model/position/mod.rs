@@ -14,8 +14,9 @@ mod rope;
 mod sinusoidal;
 mod t5;
 
+pub use crate::kernels::attention::apply_rope;
 pub use alibi::{alibi_bias, alibi_slopes};
-pub use rope::{apply_rope, Rope};
+pub use rope::Rope;
 pub use sinusoidal::sinusoidal_table;
 pub use t5::{t5_bucket, t5_buckets};
 

@@ -65,15 +65,3 @@ impl Rope {
         )
     }
 }
-
-/// Applies the rotation to `x` `[batch, heads, len, head_dim]`:
-/// `x * cos + rotate_half(x) * sin`, `rotate_half([a, b]) = [-b, a]`.
-pub fn apply_rope(x: Tensor<4>, cos: &Tensor<2>, sin: &Tensor<2>) -> Tensor<4> {
-    let d = x.dims()[3];
-    let first = x.clone().narrow(3, 0, d / 2);
-    let second = x.clone().narrow(3, d / 2, d / 2);
-    let rotated = Tensor::cat(vec![second.neg(), first], 3);
-    let dtype = x.dtype();
-    let cast = |t: &Tensor<2>| t.clone().cast(dtype).unsqueeze::<4>();
-    x * cast(cos) + rotated * cast(sin)
-}

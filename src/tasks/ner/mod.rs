@@ -321,20 +321,22 @@ impl NerModel {
     /// Loads a fine-tuned model; windows are `max_len` word pieces if given, else the length
     /// the model was fine-tuned with (`window_length` in its config), else its position limit.
     pub fn load(dir: &Path, max_len: Option<usize>, device: &Device) -> Result<Self> {
-        let config = hf::load_config(dir)?;
-        let labels = config.labels().ok_or_else(|| {
+        let checkpoint = hf::Checkpoint::open(dir)?;
+        let labels = checkpoint.config.labels().ok_or_else(|| {
             Error::file(
                 dir.join(hf::CONFIG),
                 "no id2label: not a token-classification model",
             )
         })?;
-        let model = hf::load_token_classifier(dir, labels.len(), device)?;
-        let tokenizer = Tokenizer::load(&dir.join(hf::TOKENIZER))?;
+        let model = checkpoint.token_classifier(labels.len(), device)?;
         let limit = model.bert.max_len().unwrap_or(512);
-        let max_len = max_len.or(config.window_length).unwrap_or(512).min(limit);
+        let max_len = max_len
+            .or(checkpoint.config.window_length)
+            .unwrap_or(512)
+            .min(limit);
         Ok(NerModel {
             model,
-            tokenizer,
+            tokenizer: checkpoint.tokenizer()?,
             labels,
             max_len,
         })
@@ -410,11 +412,10 @@ impl NerTask {
         seed: u64,
         device: &Device,
     ) -> Result<(NerTask, TokenClassifier)> {
+        // Data: the label set comes from the training file; the development file may not add
+        // labels.
         let (train, _) = conll::read_iob2(Path::new(&cfg.train), cfg.tag_column, cfg.scheme)?;
         let (dev, _) = conll::read_iob2(Path::new(&cfg.dev), cfg.tag_column, cfg.scheme)?;
-        let dir = Path::new(&cfg.model);
-        let tokenizer = Tokenizer::load(&dir.join(hf::TOKENIZER))?;
-        let mut config = hf::load_config(dir)?;
         let labels = label_set(train.iter().flat_map(|s| &s.tags));
         let unknown: Vec<&String> = dev
             .iter()
@@ -427,23 +428,22 @@ impl NerTask {
                 format!("tag {t} does not occur in the training data"),
             ));
         }
+        // Tokenizer and model, from one reading of the checkpoint.
+        let checkpoint = hf::Checkpoint::open(Path::new(&cfg.model))?;
+        let tokenizer = checkpoint.tokenizer()?;
+        let mut config = checkpoint.config.clone();
         let keep_head = config.labels().as_ref() == Some(&labels) && config.crf() == cfg.crf;
         let model = if keep_head {
-            hf::load_token_classifier(dir, labels.len(), device)?
+            checkpoint.token_classifier(labels.len(), device)?
         } else {
-            TokenClassifier::new(
-                hf::load_encoder(dir, device)?,
-                labels.len(),
-                cfg.crf,
-                device,
-            )
+            TokenClassifier::new(checkpoint.encoder(device)?, labels.len(), cfg.crf, device)
         };
         let max_len = cfg.max_len.min(model.bert.max_len().unwrap_or(usize::MAX));
-        config = model.bert.config.clone();
         config.set_labels(&labels);
         config.set_crf(cfg.crf);
         config.window_length = Some(max_len);
         config.architectures = vec!["BertForTokenClassification".into()];
+        // Windows of at most `max_len` word pieces, with the gold label of each word.
         let train_windows = all_windows(&tokenizer, &train, max_len)?;
         let index = |t: &String| labels.iter().position(|l| l == t).expect("label in set") as u32;
         let train_gold = train_windows

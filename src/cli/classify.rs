@@ -1,0 +1,313 @@
+//! `positio finetune classify`, `positio eval classify` and `positio predict classify`.
+//!
+//! Fine-tuning settings come from `--config` (a TOML file with `[classify]` and `[train]`
+//! tables, the layout of a run's `run.toml`) or the defaults, then the flags given.
+
+use super::DeviceArg;
+use crate::data::labelled::{LabelledFormat, ReadOptions, TextEncoding};
+use crate::model::config::Pooling;
+use crate::tasks::classify::commands::{self, ClassifyRun, Inputs, Outputs, Running};
+use crate::tools::plot;
+use crate::train::run_dir;
+use crate::train::trainer::Outcome;
+use crate::{Error, Result};
+use std::path::PathBuf;
+
+/// How the labelled files are read (shared by finetune and eval).
+#[derive(clap::Args, Clone, Default)]
+pub struct ReadArgs {
+    /// File layout (default: from the extension: .tsv, .csv, .jsonl, .txt = sentence@label).
+    #[arg(long, value_enum)]
+    format: Option<LabelledFormat>,
+    /// Text encoding of the files; invalid UTF-8 is an error naming the line [default: utf-8].
+    #[arg(long, value_enum)]
+    encoding: Option<TextEncoding>,
+    /// Column (TSV / CSV) or field (JSON Lines, repeatable: joined by a newline) holding the text
+    /// [default: sentence, else text, else the pair sentence1 + sentence2].
+    #[arg(long, visible_alias = "field")]
+    text_column: Vec<String>,
+    /// Column or field holding the second text of a sentence pair.
+    #[arg(long)]
+    text_pair_column: Option<String>,
+    /// Column or field holding the label (JSON Lines: a string, or a list for multi-label)
+    /// [default: label].
+    #[arg(long)]
+    label_column: Option<String>,
+}
+
+impl ReadArgs {
+    /// These flags over `base`.
+    fn over(&self, mut base: ReadOptions) -> ReadOptions {
+        if self.format.is_some() {
+            base.format = self.format;
+        }
+        if let Some(e) = self.encoding {
+            base.encoding = e;
+        }
+        if !self.text_column.is_empty() {
+            base.columns.text = self.text_column.clone();
+        }
+        if self.text_pair_column.is_some() {
+            base.columns.pair = self.text_pair_column.clone();
+        }
+        if self.label_column.is_some() {
+            base.columns.label = self.label_column.clone();
+        }
+        base
+    }
+
+    fn options(&self) -> ReadOptions {
+        self.over(ReadOptions::default())
+    }
+}
+
+#[derive(clap::Args)]
+pub struct FinetuneArgs {
+    /// The model to start from: any BERT directory (positio's or Hugging Face's).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Training file (TSV / CSV with a header, JSON Lines, or sentence@label lines).
+    #[arg(long)]
+    train: Option<PathBuf>,
+    /// Development file, for model selection (and the multi-label threshold).
+    #[arg(long)]
+    dev: Option<PathBuf>,
+    /// Output run directory: the best model as a Hugging Face BertForSequenceClassification
+    /// directory, plus run.toml, metrics.jsonl and checkpoints/.
+    #[arg(long)]
+    out: PathBuf,
+    /// A TOML file with [classify] and [train] tables (a run's run.toml works); flags override.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Any number of labels per text: a sigmoid per label and binary cross-entropy; the
+    /// decision threshold is tuned on the development set and saved with the model.
+    #[arg(long)]
+    multi_label: bool,
+    /// How token states become one vector: cls (BERT's pooler, as transformers) or mean
+    /// [default: cls].
+    #[arg(long, value_enum)]
+    pooling: Option<Pooling>,
+    /// Weigh classes by n / (classes · count) in the loss (single-label).
+    #[arg(long)]
+    class_weights: bool,
+    /// Word pieces per text or pair, [CLS] and [SEP] included; longer inputs are truncated.
+    /// Saved with the model [default: 128].
+    #[arg(long)]
+    max_len: Option<usize>,
+    /// Passes over the training data [default: 3].
+    #[arg(long)]
+    epochs: Option<f64>,
+    /// Peak learning rate [default: 5e-5].
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Texts per batch [default: 32].
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Warm-up: a fraction of the steps (< 1) or a number of steps [default: 0.1].
+    #[arg(long)]
+    warmup: Option<f64>,
+    /// AdamW weight decay, not on biases and LayerNorm weights [default: 0.01].
+    #[arg(long)]
+    weight_decay: Option<f64>,
+    /// Seed of the initial head, the data order and dropout [default: 42].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Evaluate every this many steps (0: at the end of each epoch) [default: 0].
+    #[arg(long)]
+    eval_every: Option<usize>,
+    /// Checkpoint every this many steps (0: at the end only) [default: 500].
+    #[arg(long)]
+    save_every: Option<usize>,
+    /// Continue the run in --out from its latest checkpoint (with its saved run.toml).
+    #[arg(long)]
+    resume: bool,
+    #[command(flatten)]
+    read: ReadArgs,
+    #[command(flatten)]
+    pub device: DeviceArg,
+}
+
+/// The classification defaults: transformers' fine-tuning recipe (lr 5e-5, 3 epochs, 10 %
+/// warm-up, linear decay).
+fn defaults() -> ClassifyRun {
+    let mut run = ClassifyRun::default();
+    run.train.lr = 5e-5;
+    run.train.epochs = 3.0;
+    run.train.warmup = 0.1;
+    run
+}
+
+impl FinetuneArgs {
+    fn resolve(&self) -> Result<ClassifyRun> {
+        let mut run = if self.resume {
+            run_dir::load_settings(&self.out.join(run_dir::SETTINGS))?
+        } else if let Some(path) = &self.config {
+            run_dir::load_settings(path)?
+        } else {
+            defaults()
+        };
+        let (c, t) = (&mut run.classify, &mut run.train);
+        let path = |p: &Option<PathBuf>, field: &mut String| {
+            if let Some(p) = p {
+                *field = p.display().to_string();
+            }
+        };
+        path(&self.model, &mut c.model);
+        path(&self.train, &mut c.train);
+        path(&self.dev, &mut c.dev);
+        c.multi_label |= self.multi_label;
+        c.class_weights |= self.class_weights;
+        c.pooling = self.pooling.unwrap_or(c.pooling);
+        c.max_len = self.max_len.unwrap_or(c.max_len);
+        c.read = self.read.over(c.read.clone());
+        t.epochs = self.epochs.unwrap_or(t.epochs);
+        t.lr = self.lr.unwrap_or(t.lr);
+        t.batch_size = self.batch_size.unwrap_or(t.batch_size);
+        t.warmup = self.warmup.unwrap_or(t.warmup);
+        t.weight_decay = self.weight_decay.unwrap_or(t.weight_decay);
+        t.seed = self.seed.unwrap_or(t.seed);
+        t.eval_every = self.eval_every.unwrap_or(t.eval_every);
+        t.save_every = self.save_every.unwrap_or(t.save_every);
+        for (value, flag) in [
+            (&c.model, "--model"),
+            (&c.train, "--train"),
+            (&c.dev, "--dev"),
+        ] {
+            if value.is_empty() {
+                return Err(Error::invalid(format!(
+                    "no {flag}: give it, or a --config with it in [classify]"
+                )));
+            }
+        }
+        Ok(run)
+    }
+
+    pub fn run(&self) -> Result<Outcome> {
+        commands::finetune(&self.resolve()?, &self.out, self.resume, self.device.device)
+    }
+}
+
+#[derive(clap::Args)]
+pub struct EvalArgs {
+    /// A fine-tuned classifier (positio's or a Hugging Face BertForSequenceClassification).
+    #[arg(long)]
+    model: PathBuf,
+    /// A labelled file, in any format finetune reads.
+    #[arg(long)]
+    data: PathBuf,
+    /// Write one JSON object per text (line, text, gold, predicted, every label's score) here.
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Write the report as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Draw the confusion matrix to this PNG (single-label models).
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    /// Texts per forward pass.
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    /// Word pieces per text (default: the length the model was fine-tuned with).
+    #[arg(long)]
+    max_len: Option<usize>,
+    /// Multi-label decision threshold (default: the one tuned and saved with the model).
+    #[arg(long)]
+    threshold: Option<f64>,
+    #[command(flatten)]
+    read: ReadArgs,
+    #[command(flatten)]
+    pub device: DeviceArg,
+}
+
+impl EvalArgs {
+    pub fn run(&self) -> Result<()> {
+        let run = Running {
+            batch_size: self.batch_size,
+            max_len: self.max_len,
+            threshold: self.threshold,
+        };
+        let outputs = Outputs {
+            predictions: self.output.as_deref(),
+            json: self.json.as_deref(),
+        };
+        let report = commands::evaluate(
+            &self.model,
+            &self.data,
+            &self.read.options(),
+            &run,
+            &outputs,
+            self.device.device,
+        )?;
+        if let Some(path) = &self.plot {
+            let confusion = report.confusion.as_ref().ok_or_else(|| {
+                Error::invalid("--plot draws a confusion matrix, which a multi-label model has not")
+            })?;
+            let labels: Vec<String> = report.labels.iter().map(|s| s.name.clone()).collect();
+            plot::confusion(&labels, confusion, path)?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(clap::Args)]
+pub struct PredictArgs {
+    /// A fine-tuned classifier.
+    #[arg(long)]
+    model: PathBuf,
+    /// Text to classify (repeatable). Without --text or --file, standard input is read, a text
+    /// a line.
+    #[arg(long)]
+    text: Vec<String>,
+    /// The second text of a pair, one per --text, in order.
+    #[arg(long)]
+    text_pair: Vec<String>,
+    /// A UTF-8 text file: each line is classified.
+    #[arg(long)]
+    file: Option<PathBuf>,
+    /// Lines of --file or standard input are `text<TAB>pair`.
+    #[arg(long)]
+    pairs: bool,
+    /// Texts per forward pass.
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    /// Word pieces per text (default: the length the model was fine-tuned with).
+    #[arg(long)]
+    max_len: Option<usize>,
+    /// Multi-label decision threshold (default: the one saved with the model).
+    #[arg(long)]
+    threshold: Option<f64>,
+    #[command(flatten)]
+    pub device: DeviceArg,
+}
+
+impl PredictArgs {
+    pub fn run(&self) -> Result<()> {
+        let inputs = if self.text.is_empty() {
+            Inputs::Lines {
+                file: self.file.clone(),
+                pairs: self.pairs,
+            }
+        } else {
+            if !self.text_pair.is_empty() && self.text_pair.len() != self.text.len() {
+                return Err(Error::invalid(format!(
+                    "{} --text-pair for {} --text: give one pair text per text",
+                    self.text_pair.len(),
+                    self.text.len()
+                )));
+            }
+            Inputs::Texts(
+                self.text
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| (t.clone(), self.text_pair.get(i).cloned()))
+                    .collect(),
+            )
+        };
+        let run = Running {
+            batch_size: self.batch_size,
+            max_len: self.max_len,
+            threshold: self.threshold,
+        };
+        commands::predict(&self.model, &inputs, &run, self.device.device)
+    }
+}

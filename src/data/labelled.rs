@@ -1,0 +1,349 @@
+//! Labelled texts for sequence classification, one reader per format: TSV and CSV with a header
+//! row, JSON Lines, and the Financial PhraseBank's `sentence@label` lines.
+//!
+//! Files are decoded as a whole first ([`read_text`]): UTF-8 by default, where invalid bytes are
+//! an error naming the line and suggesting `--encoding latin-1`; Latin-1 (ISO-8859-1) on
+//! request, refused for a file that is valid UTF-8 with non-ASCII characters (decoding it as
+//! Latin-1 would mangle them). Every other problem (a missing column or field, an empty text, a
+//! missing label) is an error naming the file and line. CSV quoting is parsed by the `csv`
+//! crate; TSV follows GLUE's convention of no quoting at all (SST-2 phrases contain `"`).
+
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// How a text file's bytes are decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+pub enum TextEncoding {
+    #[default]
+    #[value(name = "utf-8", alias = "utf8")]
+    #[serde(rename = "utf-8")]
+    Utf8,
+    /// ISO-8859-1: every byte is the character of the same number.
+    #[value(name = "latin-1", alias = "latin1", alias = "iso-8859-1")]
+    #[serde(rename = "latin-1")]
+    Latin1,
+}
+
+/// The layout of a labelled file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LabelledFormat {
+    /// Tab-separated, a header row naming the columns, no quoting.
+    Tsv,
+    /// Comma-separated with a header row, RFC 4180 quoting.
+    Csv,
+    /// One JSON object a line; a label is a string (or number), or a list of strings.
+    Jsonl,
+    /// `sentence@label` a line (Financial PhraseBank).
+    Phrasebank,
+}
+
+impl LabelledFormat {
+    /// The format a file name implies: `.tsv`, `.csv`, `.jsonl` / `.json` / `.ndjson`, and
+    /// `.txt` for the PhraseBank layout.
+    pub fn of_path(path: &Path) -> Result<Self> {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        match ext.as_deref() {
+            Some("tsv") => Ok(LabelledFormat::Tsv),
+            Some("csv") => Ok(LabelledFormat::Csv),
+            Some("jsonl" | "json" | "ndjson") => Ok(LabelledFormat::Jsonl),
+            Some("txt") => Ok(LabelledFormat::Phrasebank),
+            _ => Err(Error::file(
+                path,
+                "cannot tell the format from the file name: pass --format tsv|csv|jsonl|phrasebank",
+            )),
+        }
+    }
+}
+
+/// Which columns (TSV / CSV) or fields (JSON Lines) hold what.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Columns {
+    /// The text: one column, or for JSON Lines one or more fields joined by a newline.
+    /// Empty: `sentence`, else `text`, else the pair `sentence1` + `sentence2`.
+    pub text: Vec<String>,
+    /// The second text of a sentence pair.
+    pub pair: Option<String>,
+    /// The label (default `label`).
+    pub label: Option<String>,
+}
+
+/// How to read a labelled file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ReadOptions {
+    /// Default: from the file name ([`LabelledFormat::of_path`]).
+    pub format: Option<LabelledFormat>,
+    pub encoding: TextEncoding,
+    pub columns: Columns,
+}
+
+/// One labelled text (or text pair).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Example {
+    pub text: String,
+    pub pair: Option<String>,
+    /// One label, or any number (also none) in a multi-label file.
+    pub labels: Vec<String>,
+    /// 1-based line of the file where the example starts.
+    pub line: usize,
+}
+
+/// Reads a whole text file, decoded as `encoding`.
+pub fn read_text(path: &Path, encoding: TextEncoding) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
+    let utf8 = std::str::from_utf8(&bytes);
+    match (encoding, utf8) {
+        (TextEncoding::Utf8, Ok(text)) => Ok(text.strip_prefix('\u{feff}').unwrap_or(text).into()),
+        (TextEncoding::Utf8, Err(e)) => {
+            let at = e.valid_up_to();
+            let line = 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count();
+            let column = at
+                - bytes[..at]
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map_or(0, |p| p + 1)
+                + 1;
+            Err(Error::line(
+                path,
+                line,
+                format!(
+                    "not valid UTF-8 (byte 0x{:02X} at column {column}); if the file is Latin-1 (ISO-8859-1), pass --encoding latin-1",
+                    bytes[at]
+                ),
+            ))
+        }
+        (TextEncoding::Latin1, Ok(text)) if !text.is_ascii() => {
+            let at = bytes.iter().position(|b| !b.is_ascii()).unwrap_or(0);
+            let line = 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count();
+            Err(Error::line(
+                path,
+                line,
+                "the file is valid UTF-8 with non-ASCII characters: reading it as Latin-1 would mangle them; drop --encoding latin-1",
+            ))
+        }
+        (TextEncoding::Latin1, _) => Ok(bytes.iter().map(|&b| char::from(b)).collect()),
+    }
+}
+
+/// Reads the labelled examples of `path`; a file without any is an error.
+pub fn read(path: &Path, options: &ReadOptions) -> Result<Vec<Example>> {
+    let format = match options.format {
+        Some(f) => f,
+        None => LabelledFormat::of_path(path)?,
+    };
+    let text = read_text(path, options.encoding)?;
+    let examples = match format {
+        LabelledFormat::Tsv => read_table(path, &text, b'\t', &options.columns)?,
+        LabelledFormat::Csv => read_table(path, &text, b',', &options.columns)?,
+        LabelledFormat::Jsonl => read_jsonl(path, &text, &options.columns)?,
+        LabelledFormat::Phrasebank => read_phrasebank(path, &text)?,
+    };
+    if examples.is_empty() {
+        return Err(Error::file(path, "no labelled examples"));
+    }
+    Ok(examples)
+}
+
+/// A non-empty text, or an error at `line`.
+fn checked(path: &Path, line: usize, what: &str, text: &str) -> Result<String> {
+    if text.trim().is_empty() {
+        return Err(Error::line(path, line, format!("empty {what}")));
+    }
+    Ok(text.to_string())
+}
+
+/// Where the text, pair and label are in a header or object: `(text names, pair, label)`.
+fn resolve(columns: &Columns, has: impl Fn(&str) -> bool) -> (Vec<String>, Option<String>, String) {
+    let label = columns.label.clone().unwrap_or_else(|| "label".into());
+    if !columns.text.is_empty() {
+        return (columns.text.clone(), columns.pair.clone(), label);
+    }
+    for name in ["sentence", "text"] {
+        if has(name) {
+            return (vec![name.into()], columns.pair.clone(), label);
+        }
+    }
+    if has("sentence1") && has("sentence2") && columns.pair.is_none() {
+        return (vec!["sentence1".into()], Some("sentence2".into()), label);
+    }
+    (vec!["sentence".into()], columns.pair.clone(), label)
+}
+
+/// TSV (no quoting) or CSV (quoted fields) with a header row.
+fn read_table(path: &Path, text: &str, delimiter: u8, columns: &Columns) -> Result<Vec<Example>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .quoting(delimiter != b'\t')
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let bad = |e: csv::Error| {
+        let line = e.position().map_or(1, |p| p.line() as usize);
+        Error::line(path, line, format!("malformed row: {e}"))
+    };
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(bad)?
+        .iter()
+        .map(String::from)
+        .collect();
+    let (text_names, pair_name, label_name) = resolve(columns, |n| header.iter().any(|h| h == n));
+    if text_names.len() != 1 {
+        return Err(Error::invalid(
+            "a TSV / CSV file has one text column (--text-column NAME)",
+        ));
+    }
+    let index = |name: &str, option: &str| {
+        header.iter().position(|h| h == name).ok_or_else(|| {
+            Error::line(
+                path,
+                1,
+                format!("no column {name:?} in the header {header:?} (choose one with {option})"),
+            )
+        })
+    };
+    let text_at = index(&text_names[0], "--text-column")?;
+    let pair_at = pair_name
+        .as_deref()
+        .map(|p| index(p, "--text-pair-column"))
+        .transpose()?;
+    let label_at = index(&label_name, "--label-column")?;
+    let mut examples = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(bad)?;
+        let line = record.position().map_or(0, |p| p.line() as usize);
+        if record.len() == 1 && record[0].trim().is_empty() {
+            continue;
+        }
+        let field = |at: usize, what: &str| {
+            record.get(at).ok_or_else(|| {
+                Error::line(
+                    path,
+                    line,
+                    format!(
+                        "{} fields, the {what} is column {} of the header",
+                        record.len(),
+                        at + 1
+                    ),
+                )
+            })
+        };
+        let label = field(label_at, "label")?.trim();
+        if label.is_empty() {
+            return Err(Error::line(path, line, "empty label"));
+        }
+        examples.push(Example {
+            text: checked(path, line, "text", field(text_at, "text")?)?,
+            pair: pair_at
+                .map(|at| checked(path, line, "pair text", field(at, "pair text")?))
+                .transpose()?,
+            labels: vec![label.to_string()],
+            line,
+        });
+    }
+    Ok(examples)
+}
+
+/// One JSON object a line; blank lines are skipped.
+fn read_jsonl(path: &Path, text: &str, columns: &Columns) -> Result<Vec<Example>> {
+    let mut examples = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = i + 1;
+        if raw.trim().is_empty() {
+            continue;
+        }
+        let value: serde_json::Value = serde_json::from_str(raw)
+            .map_err(|e| Error::line(path, line, format!("not valid JSON: {e}")))?;
+        let object = value
+            .as_object()
+            .ok_or_else(|| Error::line(path, line, "not a JSON object"))?;
+        let (text_names, pair_name, label_name) = resolve(columns, |n| object.contains_key(n));
+        let string = |name: &str, option: &str| match object.get(name) {
+            Some(serde_json::Value::String(s)) => Ok(s.as_str()),
+            Some(other) => Err(Error::line(
+                path,
+                line,
+                format!("field {name:?} is {other}, not a string"),
+            )),
+            None => Err(Error::line(
+                path,
+                line,
+                format!("no field {name:?} (choose the field with {option})"),
+            )),
+        };
+        let parts = text_names
+            .iter()
+            .map(|n| string(n, "--field"))
+            .collect::<Result<Vec<_>>>()?;
+        let labels = match object.get(&label_name) {
+            Some(serde_json::Value::String(s)) if !s.trim().is_empty() => vec![s.trim().into()],
+            Some(serde_json::Value::Number(n)) => vec![n.to_string()],
+            Some(serde_json::Value::Array(items)) => items
+                .iter()
+                .map(|v| match v {
+                    serde_json::Value::String(s) if !s.trim().is_empty() => Ok(s.trim().into()),
+                    other => Err(Error::line(
+                        path,
+                        line,
+                        format!("label {other} in {label_name:?} is not a non-empty string"),
+                    )),
+                })
+                .collect::<Result<Vec<String>>>()?,
+            Some(other) => return Err(Error::line(
+                path,
+                line,
+                format!(
+                    "label field {label_name:?} is {other}: expected a string or a list of strings"
+                ),
+            )),
+            None => {
+                return Err(Error::line(
+                    path,
+                    line,
+                    format!("no label field {label_name:?} (choose it with --label-column)"),
+                ))
+            }
+        };
+        examples.push(Example {
+            text: checked(path, line, "text", &parts.join("\n"))?,
+            pair: pair_name
+                .as_deref()
+                .map(|p| checked(path, line, "pair text", string(p, "--text-pair-column")?))
+                .transpose()?,
+            labels,
+            line,
+        });
+    }
+    Ok(examples)
+}
+
+/// `sentence@label` lines; the label follows the last `@`.
+fn read_phrasebank(path: &Path, text: &str) -> Result<Vec<Example>> {
+    let mut examples = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = i + 1;
+        if raw.trim().is_empty() {
+            continue;
+        }
+        let (sentence, label) = raw.rsplit_once('@').ok_or_else(|| {
+            Error::line(path, line, "expected `sentence@label` (no @ on the line)")
+        })?;
+        let label = label.trim();
+        if label.is_empty() {
+            return Err(Error::line(path, line, "empty label after @"));
+        }
+        examples.push(Example {
+            text: checked(path, line, "text", sentence)?,
+            pair: None,
+            labels: vec![label.into()],
+            line,
+        });
+    }
+    Ok(examples)
+}

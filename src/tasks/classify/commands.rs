@@ -1,0 +1,273 @@
+//! The fine-tuning, evaluation and prediction commands for sequence classification.
+
+use crate::data::labelled::{self, Example, ReadOptions};
+use crate::runtime::{self, DeviceKind};
+use crate::tasks::classify::report::Report;
+use crate::tasks::classify::{
+    check_labels, decide, score, ClassifierModel, ClassifyConfig, ClassifyTask,
+};
+use crate::train::run_dir;
+use crate::train::trainer::{Outcome, TrainConfig, Trainer};
+use crate::{io, Error, Result};
+use burn::module::Module;
+use serde::{Deserialize, Serialize};
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+/// What a classification run was started with: `run.toml`, checked on resume, and the layout
+/// of a `--config` TOML file (`[classify]` and `[train]` tables).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClassifyRun {
+    pub classify: ClassifyConfig,
+    pub train: TrainConfig,
+}
+
+/// `positio finetune classify`: trains until done or interrupted (then a checkpoint is saved
+/// and `Outcome::Interrupted` returned).
+pub fn finetune(
+    run: &ClassifyRun,
+    out: &Path,
+    resume: bool,
+    device: DeviceKind,
+) -> Result<Outcome> {
+    run.train.validate()?;
+    let device = runtime::training_device(device)?;
+    // Everything that can fail on the input is checked before the run directory is touched.
+    let (mut task, model) =
+        ClassifyTask::prepare(&run.classify, run.train.batch_size, run.train.seed, &device)?;
+    run_dir::prepare(out, run, resume)?;
+    device.seed(run.train.seed);
+    println!(
+        "fine-tuning {} ({} parameters, {} pooling) for {} {} labels: {}",
+        run.classify.model,
+        model.num_params(),
+        match run.classify.pooling {
+            crate::model::config::Pooling::Cls => "[CLS]",
+            crate::model::config::Pooling::Mean => "mean",
+        },
+        task.labels.len(),
+        if task.multi_label {
+            "multi-label"
+        } else {
+            "single-label"
+        },
+        task.labels.join(" ")
+    );
+    let trainer = Trainer {
+        config: run.train.clone(),
+        run_dir: out.to_path_buf(),
+        progress: true,
+    };
+    let (_, summary) = trainer.run(&mut task, model, resume)?;
+    if summary.interrupted {
+        println!(
+            "interrupted at step {}: checkpoint saved; continue with --resume",
+            summary.steps
+        );
+        return Ok(Outcome::Interrupted);
+    }
+    println!(
+        "done: {} steps in {:.0} s ({:.0} tokens/s); best development {} {:.4}; model in {}",
+        summary.steps,
+        summary.elapsed_s,
+        summary.tokens as f64 / summary.elapsed_s.max(1e-9),
+        if task.multi_label {
+            "micro-F1"
+        } else {
+            "accuracy"
+        },
+        summary.best.unwrap_or(f64::NAN),
+        out.display()
+    );
+    Ok(Outcome::Done)
+}
+
+/// How `eval` and `predict` run the model.
+pub struct Running {
+    /// Texts per forward pass.
+    pub batch_size: usize,
+    /// Word pieces per text (default: the model's fine-tuning length).
+    pub max_len: Option<usize>,
+    /// Multi-label decision threshold (default: the one saved with the model).
+    pub threshold: Option<f64>,
+}
+
+/// Where `eval` writes besides the console.
+pub struct Outputs<'a> {
+    /// One JSON object per text: line, text, gold, predicted, every label's score.
+    pub predictions: Option<&'a Path>,
+    /// The report as JSON.
+    pub json: Option<&'a Path>,
+}
+
+/// `positio eval classify`: the report on a labelled file (returned for the caller to plot).
+pub fn evaluate(
+    model_dir: &Path,
+    data: &Path,
+    read: &ReadOptions,
+    run: &Running,
+    outputs: &Outputs,
+    device: DeviceKind,
+) -> Result<Report> {
+    let model = ClassifierModel::load(model_dir, run.max_len, &runtime::device(device)?)?;
+    let examples = labelled::read(data, read)?;
+    let path = data.display().to_string();
+    if !model.multi_label {
+        if let Some(e) = examples.iter().find(|e| e.labels.len() != 1) {
+            return Err(Error::line(
+                data,
+                e.line,
+                format!(
+                    "{} labels on one text, the model is single-label",
+                    e.labels.len()
+                ),
+            ));
+        }
+    }
+    check_labels(&path, &examples, &model.labels)?;
+    let probs = model.probabilities(&examples, run.batch_size)?;
+    let threshold = run.threshold.unwrap_or(model.threshold);
+    let predicted = decide(&probs, model.multi_label, threshold);
+    let gold: Vec<Vec<usize>> = examples
+        .iter()
+        .map(|e| {
+            e.labels
+                .iter()
+                .map(|l| model.labels.iter().position(|x| x == l).expect("checked"))
+                .collect()
+        })
+        .collect();
+    let report = score(&gold, &predicted, &model.labels, model.multi_label);
+    println!(
+        "{}: {} texts, {} labels{}\n",
+        data.display(),
+        examples.len(),
+        model.labels.len(),
+        if model.multi_label {
+            format!(", multi-label at threshold {threshold}")
+        } else {
+            String::new()
+        }
+    );
+    println!("{}", report.table());
+    if let Some(path) = outputs.predictions {
+        let mut text = String::new();
+        for ((e, p), probs) in examples.iter().zip(&predicted).zip(&probs) {
+            let mut v = prediction_json(e, p, probs, &model);
+            v["line"] = e.line.into();
+            v["gold"] = serde_json::json!(e.labels);
+            text += &v.to_string();
+            text.push('\n');
+        }
+        io::write_atomic(path, text.as_bytes())?;
+    }
+    if let Some(path) = outputs.json {
+        let value = serde_json::json!({ "data": data, "model": model_dir, "threshold": threshold, "report": report });
+        let text = serde_json::to_string_pretty(&value).expect("serialises");
+        io::write_atomic(path, text.as_bytes())?;
+    }
+    Ok(report)
+}
+
+/// A prediction as JSON: the text (and pair), the predicted label (single-label) or labels
+/// (multi-label), and every label's score, highest first.
+fn prediction_json(
+    e: &Example,
+    predicted: &[usize],
+    probs: &[f32],
+    model: &ClassifierModel,
+) -> serde_json::Value {
+    let mut order: Vec<usize> = (0..probs.len()).collect();
+    order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
+    let scores: Vec<serde_json::Value> = order
+        .iter()
+        .map(|&c| serde_json::json!({ "label": model.labels[c], "score": probs[c] }))
+        .collect();
+    let names: Vec<&String> = predicted.iter().map(|&c| &model.labels[c]).collect();
+    let mut v = serde_json::json!({ "text": e.text });
+    if let Some(pair) = &e.pair {
+        v["text_pair"] = pair.clone().into();
+    }
+    if model.multi_label {
+        v["labels"] = serde_json::json!(names);
+    } else {
+        v["label"] = serde_json::json!(names[0]);
+    }
+    v["scores"] = scores.into();
+    v
+}
+
+/// Where `predict` reads its texts.
+pub enum Inputs {
+    /// Texts from the command line, each with an optional pair text.
+    Texts(Vec<(String, Option<String>)>),
+    /// Lines of a file, or of standard input when `None`; with `pairs`, `text<TAB>pair`.
+    Lines { file: Option<PathBuf>, pairs: bool },
+}
+
+/// `positio predict classify`: one JSON object a line per text, on standard output.
+pub fn predict(model_dir: &Path, inputs: &Inputs, run: &Running, device: DeviceKind) -> Result<()> {
+    let model = ClassifierModel::load(model_dir, run.max_len, &runtime::device(device)?)?;
+    let examples: Vec<Example> = match inputs {
+        Inputs::Texts(texts) => texts
+            .iter()
+            .enumerate()
+            .map(|(i, (t, p))| Example {
+                text: t.clone(),
+                pair: p.clone(),
+                labels: Vec::new(),
+                line: i + 1,
+            })
+            .collect(),
+        Inputs::Lines { file, pairs } => {
+            let lines: Vec<String> = match file {
+                Some(path) => labelled::read_text(path, labelled::TextEncoding::Utf8)?
+                    .lines()
+                    .map(str::to_string)
+                    .collect(),
+                None => std::io::stdin()
+                    .lock()
+                    .lines()
+                    .collect::<std::io::Result<_>>()
+                    .map_err(|e| Error::invalid(format!("cannot read standard input: {e}")))?,
+            };
+            let source = file
+                .as_ref()
+                .map_or_else(|| PathBuf::from("<stdin>"), PathBuf::clone);
+            let mut examples = Vec::new();
+            for (i, line) in lines.iter().enumerate() {
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let (text, pair) = match (pairs, line.split_once('\t')) {
+                    (true, Some((a, b))) => (a.to_string(), Some(b.to_string())),
+                    (true, None) => {
+                        return Err(Error::line(&source, i + 1, "expected `text<TAB>pair`"))
+                    }
+                    (false, _) => (line.clone(), None),
+                };
+                examples.push(Example {
+                    text,
+                    pair,
+                    labels: Vec::new(),
+                    line: i + 1,
+                });
+            }
+            examples
+        }
+    };
+    let probs = model.probabilities(&examples, run.batch_size)?;
+    let predicted = decide(
+        &probs,
+        model.multi_label,
+        run.threshold.unwrap_or(model.threshold),
+    );
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for ((e, p), probs) in examples.iter().zip(&predicted).zip(&probs) {
+        writeln!(out, "{}", prediction_json(e, p, probs, &model))
+            .map_err(|e| Error::invalid(format!("cannot write output: {e}")))?;
+    }
+    out.flush()
+        .map_err(|e| Error::invalid(format!("cannot write output: {e}")))
+}

@@ -1,0 +1,524 @@
+//! Sequence classification: one label per text (sentiment, intent) or any number (news topics),
+//! single texts or sentence pairs, fine-tuned from any BERT directory.
+//!
+//! Setup reads top-down in [`ClassifyTask::prepare`]: the labelled files, the label set (from the
+//! training file; the development file may not add labels), one reading of the checkpoint
+//! (tokenizer, config, model), then the encoded texts. Training batches are length-bucketed:
+//! each epoch's shuffled order is cut into pools of 50 batches, each pool is sorted by length
+//! and cut into batches, and the batches are shuffled again, so a batch is padded only to a
+//! length close to its texts' own (short sentences dominate sentiment data).
+
+pub mod commands;
+pub mod report;
+
+use crate::data::labelled::{self, Example, ReadOptions};
+use crate::data::tokenizer::Tokenizer;
+use crate::hf;
+use crate::model::config::{ModelConfig, Pooling, ProblemType};
+use crate::model::encoder::Batch;
+use crate::model::heads::sequence::{binary_cross_entropy, cross_entropy, SequenceClassifier};
+use crate::rng::Rng;
+use crate::train::trainer::{Metrics, Task};
+use crate::{Error, Result};
+use burn::tensor::activation::{sigmoid, softmax};
+use burn::tensor::{Device, Tensor};
+use report::Report;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Fine-tuning settings specific to classification (`[classify]` of a TOML config and of the
+/// run's `run.toml`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClassifyConfig {
+    /// The model to start from: any BERT directory.
+    pub model: String,
+    pub train: String,
+    pub dev: String,
+    /// Any number of labels per text (sigmoid per label, binary cross-entropy, a decision
+    /// threshold tuned on the development set).
+    pub multi_label: bool,
+    pub pooling: Pooling,
+    /// Word pieces per text (pair) with [CLS] and [SEP]; longer inputs are truncated.
+    pub max_len: usize,
+    /// Weigh each class by `n / (classes · count)` in the single-label loss (scikit-learn's
+    /// "balanced").
+    pub class_weights: bool,
+    pub read: ReadOptions,
+}
+
+impl Default for ClassifyConfig {
+    fn default() -> Self {
+        ClassifyConfig {
+            model: String::new(),
+            train: String::new(),
+            dev: String::new(),
+            multi_label: false,
+            pooling: Pooling::Cls,
+            max_len: 128,
+            class_weights: false,
+            read: ReadOptions::default(),
+        }
+    }
+}
+
+/// A text (pair) as the model reads it, with its gold classes.
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    pub ids: Vec<u32>,
+    pub segments: Vec<u32>,
+    pub classes: Vec<usize>,
+}
+
+/// Encodes examples, truncated to `max_len` word pieces.
+pub fn encode(
+    tokenizer: &Tokenizer,
+    examples: &[Example],
+    labels: &[String],
+    max_len: usize,
+) -> Result<Vec<Encoded>> {
+    examples
+        .iter()
+        .map(|e| {
+            let (ids, segments) = tokenizer.encode_pair(&e.text, e.pair.as_deref(), max_len)?;
+            let classes = e
+                .labels
+                .iter()
+                .map(|l| labels.iter().position(|x| x == l).unwrap_or(usize::MAX))
+                .collect();
+            Ok(Encoded {
+                ids,
+                segments,
+                classes,
+            })
+        })
+        .collect()
+}
+
+/// The label names of the training data in class order: numeric labels by value ("0" < "1" <
+/// "10"), others alphabetically.
+pub fn label_set(examples: &[Example]) -> Vec<String> {
+    let mut labels: Vec<String> = examples.iter().flat_map(|e| e.labels.clone()).collect();
+    labels.sort();
+    labels.dedup();
+    if labels.iter().all(|l| l.parse::<i64>().is_ok()) {
+        labels.sort_by_key(|l| l.parse::<i64>().expect("checked"));
+    }
+    labels
+}
+
+/// An error for the first example with a label outside `labels`.
+fn check_labels(path: &str, examples: &[Example], labels: &[String]) -> Result<()> {
+    for e in examples {
+        if let Some(l) = e.labels.iter().find(|l| !labels.contains(l)) {
+            return Err(Error::line(
+                path,
+                e.line,
+                format!("label {l:?} does not occur in the training data (labels: {labels:?})"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Class probabilities `[texts][labels]` (softmax, or a sigmoid per label) of `texts`,
+/// `batch_size` at a time, in length-sorted batches.
+pub fn probabilities(
+    model: &SequenceClassifier,
+    texts: &[Encoded],
+    multi_label: bool,
+    pad_id: u32,
+    batch_size: usize,
+) -> Vec<Vec<f32>> {
+    let device = model.classifier.weight.device();
+    let mut order: Vec<usize> = (0..texts.len()).collect();
+    order.sort_by_key(|&i| texts[i].ids.len());
+    let mut out = vec![Vec::new(); texts.len()];
+    for chunk in order.chunks(batch_size.max(1)) {
+        let logits = model.logits(&batch_of(texts, chunk, pad_id, &device));
+        let probs = if multi_label {
+            sigmoid(logits)
+        } else {
+            softmax(logits, 1)
+        };
+        let k = probs.dims()[1];
+        let values = probs
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .expect("f32 scores");
+        for (row, &i) in chunk.iter().enumerate() {
+            out[i] = values[row * k..(row + 1) * k].to_vec();
+        }
+    }
+    out
+}
+
+fn batch_of(texts: &[Encoded], picked: &[usize], pad_id: u32, device: &Device) -> Batch {
+    let ids: Vec<Vec<u32>> = picked.iter().map(|&i| texts[i].ids.clone()).collect();
+    let segments: Vec<Vec<u32>> = picked.iter().map(|&i| texts[i].segments.clone()).collect();
+    Batch::with_segments(&ids, Some(&segments), pad_id, device)
+}
+
+/// Predicted class sets from probabilities: the most probable class, or every class at or above
+/// `threshold` (multi-label).
+pub fn decide(probs: &[Vec<f32>], multi_label: bool, threshold: f64) -> Vec<Vec<usize>> {
+    probs
+        .iter()
+        .map(|p| {
+            if multi_label {
+                (0..p.len()).filter(|&c| p[c] as f64 >= threshold).collect()
+            } else {
+                let best = (0..p.len())
+                    .max_by(|&a, &b| p[a].total_cmp(&p[b]).then(b.cmp(&a)))
+                    .unwrap_or(0);
+                vec![best]
+            }
+        })
+        .collect()
+}
+
+/// The report of predictions against gold class sets.
+pub fn score(
+    gold: &[Vec<usize>],
+    predicted: &[Vec<usize>],
+    labels: &[String],
+    multi_label: bool,
+) -> Report {
+    if multi_label {
+        let flags = |sets: &[Vec<usize>]| -> Vec<Vec<bool>> {
+            sets.iter()
+                .map(|s| (0..labels.len()).map(|c| s.contains(&c)).collect())
+                .collect()
+        };
+        report::multi_label(&flags(gold), &flags(predicted), labels)
+    } else {
+        let first = |sets: &[Vec<usize>]| -> Vec<usize> { sets.iter().map(|s| s[0]).collect() };
+        report::single_label(&first(gold), &first(predicted), labels)
+    }
+}
+
+/// The decision threshold with the best micro-F1 on `gold`, from 0.05 to 0.95 in steps of
+/// 0.05 (ties: the one nearest 0.5).
+pub fn tune_threshold(probs: &[Vec<f32>], gold: &[Vec<usize>], labels: &[String]) -> (f64, f64) {
+    let mut best: (f64, f64) = (0.5, f64::NEG_INFINITY);
+    for step in 1..20 {
+        let t = step as f64 * 0.05;
+        let f1 = score(gold, &decide(probs, true, t), labels, true).micro_f1();
+        let nearer = (t - 0.5).abs() < (best.0 - 0.5).abs();
+        if f1 > best.1 + 1e-12 || ((f1 - best.1).abs() <= 1e-12 && nearer) {
+            best = (t, f1);
+        }
+    }
+    best
+}
+
+/// A fine-tuned classifier with its tokenizer and labels.
+pub struct ClassifierModel {
+    pub model: SequenceClassifier,
+    pub tokenizer: Tokenizer,
+    pub labels: Vec<String>,
+    pub multi_label: bool,
+    pub threshold: f64,
+    pub max_len: usize,
+}
+
+impl ClassifierModel {
+    /// Loads a positio or Hugging Face sequence classifier; inputs are cut at `max_len` word
+    /// pieces if given, else at the length it was fine-tuned with, else at its position limit.
+    pub fn load(dir: &Path, max_len: Option<usize>, device: &Device) -> Result<Self> {
+        let checkpoint = hf::Checkpoint::open(dir)?;
+        let (model, labels) = checkpoint.sequence_classifier(device)?;
+        let c = &checkpoint.config;
+        let limit = model.bert.max_len().unwrap_or(512);
+        Ok(ClassifierModel {
+            multi_label: c.problem_type == Some(ProblemType::MultiLabelClassification),
+            threshold: c.decision_threshold.unwrap_or(0.5),
+            max_len: max_len.or(c.window_length).unwrap_or(512).min(limit),
+            tokenizer: checkpoint.tokenizer()?,
+            model,
+            labels,
+        })
+    }
+
+    /// Probabilities per text (pair).
+    pub fn probabilities(&self, examples: &[Example], batch_size: usize) -> Result<Vec<Vec<f32>>> {
+        let texts = encode(&self.tokenizer, examples, &self.labels, self.max_len)?;
+        Ok(probabilities(
+            &self.model,
+            &texts,
+            self.multi_label,
+            self.tokenizer.pad_id,
+            batch_size,
+        ))
+    }
+}
+
+/// Classification fine-tuning as a [`Task`]: length-bucketed shuffled batches, selection by
+/// development accuracy (single-label) or micro-F1 at the tuned threshold (multi-label).
+pub struct ClassifyTask {
+    pub labels: Vec<String>,
+    pub multi_label: bool,
+    config: ModelConfig,
+    tokenizer: Tokenizer,
+    train: Vec<Encoded>,
+    dev: Vec<Encoded>,
+    weights: Option<Vec<f32>>,
+    threshold: f64,
+    batches: Vec<Vec<usize>>,
+    batch_size: usize,
+    epoch: u64,
+    cursor: usize,
+    seed: u64,
+    device: Device,
+    pub last_report: Option<Report>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Position {
+    epoch: u64,
+    cursor: usize,
+    threshold: f64,
+}
+
+/// Epoch `epoch`'s batches: shuffled, then sorted by length within pools of 50 batches, then
+/// the batches shuffled.
+fn bucketed(lengths: &[usize], batch_size: usize, seed: u64, epoch: u64) -> Vec<Vec<usize>> {
+    let mut rng = Rng::new(seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let mut order: Vec<usize> = (0..lengths.len()).collect();
+    rng.shuffle(&mut order);
+    let mut batches: Vec<Vec<usize>> = Vec::new();
+    for pool in order.chunks(batch_size * 50) {
+        let mut pool = pool.to_vec();
+        pool.sort_by_key(|&i| lengths[i]);
+        batches.extend(pool.chunks(batch_size).map(<[usize]>::to_vec));
+    }
+    rng.shuffle(&mut batches);
+    batches
+}
+
+impl ClassifyTask {
+    /// Reads the data and prepares the model: a base encoder gets a fresh head for the labels
+    /// of the training data; a sequence classifier with the same labels and kind keeps its head.
+    pub fn prepare(
+        cfg: &ClassifyConfig,
+        batch_size: usize,
+        seed: u64,
+        device: &Device,
+    ) -> Result<(ClassifyTask, SequenceClassifier)> {
+        // Data and labels.
+        let train = labelled::read(Path::new(&cfg.train), &cfg.read)?;
+        let dev = labelled::read(Path::new(&cfg.dev), &cfg.read)?;
+        if !cfg.multi_label {
+            for (path, examples) in [(&cfg.train, &train), (&cfg.dev, &dev)] {
+                if let Some(e) = examples.iter().find(|e| e.labels.len() != 1) {
+                    return Err(Error::line(
+                        path,
+                        e.line,
+                        format!(
+                            "{} labels on one text: pass --multi-label for multi-label data",
+                            e.labels.len()
+                        ),
+                    ));
+                }
+            }
+        }
+        let labels = label_set(&train);
+        if labels.len() < 2 && !cfg.multi_label {
+            return Err(Error::file(
+                &cfg.train,
+                format!(
+                    "only {} label in the training data: nothing to classify",
+                    labels.len()
+                ),
+            ));
+        }
+        check_labels(&cfg.dev, &dev, &labels)?;
+
+        // Tokenizer and model, from one reading of the checkpoint.
+        let checkpoint = hf::Checkpoint::open(Path::new(&cfg.model))?;
+        let tokenizer = checkpoint.tokenizer()?;
+        let problem = if cfg.multi_label {
+            ProblemType::MultiLabelClassification
+        } else {
+            ProblemType::SingleLabelClassification
+        };
+        let mut config = checkpoint.config.clone();
+        let keep_head = config.labels().as_ref() == Some(&labels)
+            && config
+                .problem_type
+                .unwrap_or(ProblemType::SingleLabelClassification)
+                == problem
+            && config.classifier_pooling.unwrap_or_default() == cfg.pooling
+            && checkpoint.weights.contains("classifier.weight");
+        let model = if keep_head {
+            checkpoint.sequence_classifier(device)?.0
+        } else {
+            SequenceClassifier::new(
+                checkpoint.encoder(device)?,
+                labels.len(),
+                cfg.pooling,
+                device,
+            )
+        };
+        let max_len = cfg.max_len.min(model.bert.max_len().unwrap_or(usize::MAX));
+        config.set_labels(&labels);
+        config.problem_type = Some(problem);
+        config.classifier_pooling = (cfg.pooling != Pooling::Cls).then_some(cfg.pooling);
+        config.window_length = Some(max_len);
+        config.architectures = vec!["BertForSequenceClassification".into()];
+
+        // Encoded texts and class weights.
+        let train = encode(&tokenizer, &train, &labels, max_len)?;
+        let dev = encode(&tokenizer, &dev, &labels, max_len)?;
+        let weights = (cfg.class_weights && !cfg.multi_label).then(|| {
+            let mut counts = vec![0usize; labels.len()];
+            for e in &train {
+                counts[e.classes[0]] += 1;
+            }
+            counts
+                .iter()
+                .map(|&c| train.len() as f32 / (labels.len() as f32 * c.max(1) as f32))
+                .collect()
+        });
+        let lengths: Vec<usize> = train.iter().map(|e| e.ids.len()).collect();
+        let task = ClassifyTask {
+            batches: bucketed(&lengths, batch_size, seed, 0),
+            labels,
+            multi_label: cfg.multi_label,
+            config,
+            tokenizer,
+            train,
+            dev,
+            weights,
+            threshold: 0.5,
+            batch_size,
+            epoch: 0,
+            cursor: 0,
+            seed,
+            device: device.clone(),
+            last_report: None,
+        };
+        Ok((task, model))
+    }
+
+    fn plan(&self, epoch: u64) -> Vec<Vec<usize>> {
+        let lengths: Vec<usize> = self.train.iter().map(|e| e.ids.len()).collect();
+        bucketed(&lengths, self.batch_size, self.seed, epoch)
+    }
+}
+
+impl Task for ClassifyTask {
+    type Model = SequenceClassifier;
+
+    fn batches_per_epoch(&self, batch_size: usize) -> usize {
+        self.train.len().div_ceil(batch_size)
+    }
+
+    fn next_loss(
+        &mut self,
+        model: &SequenceClassifier,
+        batch_size: usize,
+    ) -> Result<(Tensor<1>, usize)> {
+        if batch_size != self.batch_size {
+            return Err(Error::invalid(format!(
+                "batch size {batch_size} differs from the task's {}",
+                self.batch_size
+            )));
+        }
+        if self.cursor >= self.batches.len() {
+            self.epoch += 1;
+            self.cursor = 0;
+            self.batches = self.plan(self.epoch);
+        }
+        let picked = self.batches[self.cursor].clone();
+        self.cursor += 1;
+        let batch = batch_of(&self.train, &picked, self.tokenizer.pad_id, &self.device);
+        let tokens = picked.iter().map(|&i| self.train[i].ids.len()).sum();
+        let logits = model.logits(&batch);
+        let loss = if self.multi_label {
+            let k = self.labels.len();
+            let targets: Vec<Vec<bool>> = picked
+                .iter()
+                .map(|&i| (0..k).map(|c| self.train[i].classes.contains(&c)).collect())
+                .collect();
+            binary_cross_entropy(logits, &targets)
+        } else {
+            let targets: Vec<usize> = picked.iter().map(|&i| self.train[i].classes[0]).collect();
+            cross_entropy(logits, &targets, self.weights.as_deref())
+        };
+        Ok((loss, tokens))
+    }
+
+    fn evaluate(&mut self, model: &SequenceClassifier) -> Result<Metrics> {
+        let probs = probabilities(
+            model,
+            &self.dev,
+            self.multi_label,
+            self.tokenizer.pad_id,
+            64,
+        );
+        let gold: Vec<Vec<usize>> = self.dev.iter().map(|e| e.classes.clone()).collect();
+        if self.multi_label {
+            self.threshold = tune_threshold(&probs, &gold, &self.labels).0;
+        }
+        let predicted = decide(&probs, self.multi_label, self.threshold);
+        let report = score(&gold, &predicted, &self.labels, self.multi_label);
+        let macro_f1 = report.average("macro avg").map_or(0.0, |s| s.f1);
+        let metrics = if self.multi_label {
+            vec![
+                ("micro_f1".into(), report.micro_f1()),
+                ("macro_f1".into(), macro_f1),
+                ("subset_accuracy".into(), report.accuracy),
+                ("threshold".into(), self.threshold),
+            ]
+        } else {
+            vec![
+                ("accuracy".into(), report.accuracy),
+                ("macro_f1".into(), macro_f1),
+            ]
+        };
+        self.last_report = Some(report);
+        Ok(metrics)
+    }
+
+    fn selection(&self) -> Option<(&'static str, bool)> {
+        Some((
+            if self.multi_label {
+                "micro_f1"
+            } else {
+                "accuracy"
+            },
+            true,
+        ))
+    }
+
+    fn state(&self) -> serde_json::Value {
+        serde_json::to_value(Position {
+            epoch: self.epoch,
+            cursor: self.cursor,
+            threshold: self.threshold,
+        })
+        .expect("serialises")
+    }
+
+    fn restore(&mut self, state: serde_json::Value) -> Result<()> {
+        let p: Position = serde_json::from_value(state)
+            .map_err(|e| Error::invalid(format!("checkpoint data position: {e}")))?;
+        self.batches = self.plan(p.epoch);
+        (self.epoch, self.cursor, self.threshold) = (p.epoch, p.cursor, p.threshold);
+        Ok(())
+    }
+
+    fn save_model(&self, model: &SequenceClassifier, dir: &Path) -> Result<()> {
+        let mut config = self.config.clone();
+        config.decision_threshold = self.multi_label.then_some(self.threshold);
+        hf::save(model, &config, dir, Some(&self.tokenizer.path))
+    }
+
+    fn load_model(&self, dir: &Path) -> Result<SequenceClassifier> {
+        Ok(hf::Checkpoint::open(dir)?
+            .sequence_classifier(&self.device)?
+            .0)
+    }
+}
