@@ -84,6 +84,9 @@ def main():
             (30522, 2048, 256, True, False, "vocab projection weight grad: dYᵀ·X"),
             (2048, 30522, 256, False, False, "vocab projection input grad: dY·E"),
             (2048, 30522, 256, False, True, "A·Bᵀ form of the same product"),
+            (4096, 384, 384, False, True, "all-MiniLM-L6-v2 32 × 128: attention projection X·Wᵀ"),
+            (4096, 384, 1536, False, True, "all-MiniLM-L6-v2: FFN up X·Wᵀ"),
+            (4096, 1536, 384, False, True, "all-MiniLM-L6-v2: FFN down X·Wᵀ"),
         ]
         for m, k, n, ta, tb, what in shapes:
             key = f"{m}x{k}x{n}" + ("-AtB" if ta else "") + ("-ABt" if tb else "")

@@ -616,3 +616,25 @@ fn bad_classification_input_writes_nothing() {
     assert!(!e.contains("panicked"), "{e}");
     assert!(!run.exists(), "nothing may be written for bad input");
 }
+
+#[test]
+fn a_classifier_whose_head_does_not_fit_its_labels_is_refused() {
+    let dir = tmp("misfit");
+    let src = fixture("hf_tiny_classify/single");
+    for f in ["model.safetensors", "tokenizer.json"] {
+        std::fs::copy(src.join(f), dir.join(f)).unwrap();
+    }
+    // Four labels in config.json for a three-row classifier.weight.
+    let mut config = config_of(&src);
+    config["id2label"]["3"] = "bullish".into();
+    config["label2id"]["bullish"] = 3.into();
+    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+    let e = ClassifierModel::load(&dir, None, &cpu())
+        .err()
+        .expect("a misfit head is refused")
+        .to_string();
+    assert!(
+        e.contains("model.safetensors") && e.contains("classifier.weight has shape [3, 16]"),
+        "{e}"
+    );
+}

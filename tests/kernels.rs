@@ -456,3 +456,85 @@ mod attention {
         );
     }
 }
+
+#[test]
+fn linear_matches_composite_and_finite_differences() {
+    let dev = cpu().autodiff();
+    let (rows, d_in, d_out) = (70, 9, 5); // more rows than one parallel task
+    let x0 = values(rows * d_in, 41, 1.0);
+    let w0 = values(d_out * d_in, 42, 0.5);
+    let b0 = values(d_out, 43, 0.5);
+    let upstream = values(rows * d_out, 44, 1.0);
+    for with_bias in [true, false] {
+        // loss = sum(linear(x) * upstream).
+        let loss = |x: &[f64], w: &[f64], b: &[f64]| {
+            let x = f64_tensor(x.to_vec(), [rows, d_in], &dev).require_grad();
+            let w = f64_tensor(w.to_vec(), [d_out, d_in], &dev).require_grad();
+            let b = f64_tensor(b.to_vec(), [d_out], &dev).require_grad();
+            let u = f64_tensor(upstream.clone(), [rows, d_out], &dev);
+            let y = kernels::linear(x.clone(), w.clone(), with_bias.then(|| b.clone()));
+            let g = (y.clone() * u).sum().backward();
+            (
+                to_vec(y),
+                to_vec(x.grad(&g).unwrap()),
+                to_vec(w.grad(&g).unwrap()),
+                b.grad(&g).map(to_vec),
+            )
+        };
+        let (fused, composite) = both(|| loss(&x0, &w0, &b0));
+        assert!(
+            max_abs_diff(&fused.0, &composite.0) < 1e-12,
+            "forward differs"
+        );
+        assert!(max_abs_diff(&fused.1, &composite.1) < 1e-12, "dx differs");
+        assert!(
+            max_abs_diff(&fused.2, &composite.2) < 1e-12,
+            "dweight differs"
+        );
+        assert_eq!(
+            fused.3.is_some(),
+            with_bias,
+            "a missing bias gets no gradient"
+        );
+        if let (Some(a), Some(b)) = (&fused.3, &composite.3) {
+            assert!(max_abs_diff(a, b) < 1e-12, "dbias differs");
+        }
+        let value = |x: &[f64], w: &[f64], b: &[f64]| -> f64 {
+            let y = loss(x, w, b).0;
+            y.iter().zip(&upstream).map(|(a, b)| a * b).sum()
+        };
+        let idx = sample_indices(rows * d_in, 12);
+        let num = numeric_grad(&|x| value(x, &w0, &b0), &x0, &idx, 1e-6);
+        let ana: Vec<f64> = idx.iter().map(|&i| fused.1[i]).collect();
+        assert!(max_abs_diff(&num, &ana) < 1e-7, "dx vs finite differences");
+        let idx = sample_indices(d_out * d_in, 12);
+        let num = numeric_grad(&|w| value(&x0, w, &b0), &w0, &idx, 1e-6);
+        let ana: Vec<f64> = idx.iter().map(|&i| fused.2[i]).collect();
+        assert!(
+            max_abs_diff(&num, &ana) < 1e-7,
+            "dweight vs finite differences"
+        );
+        if with_bias {
+            let idx: Vec<usize> = (0..d_out).collect();
+            let num = numeric_grad(&|b| value(&x0, &w0, b), &b0, &idx, 1e-6);
+            assert!(
+                max_abs_diff(&num, fused.3.as_ref().unwrap()) < 1e-7,
+                "dbias vs finite differences"
+            );
+        }
+    }
+}
+
+#[test]
+fn linear_runs_without_autodiff_in_f32() {
+    let dev = cpu();
+    let (rows, d_in, d_out) = (130, 24, 17);
+    let x =
+        f64_tensor(values(rows * d_in, 45, 1.0), [rows, d_in], &dev).cast(burn::tensor::DType::F32);
+    let w = f64_tensor(values(d_out * d_in, 46, 1.0), [d_out, d_in], &dev)
+        .cast(burn::tensor::DType::F32);
+    let b = f64_tensor(values(d_out, 47, 1.0), [d_out], &dev).cast(burn::tensor::DType::F32);
+    let (fused, composite) =
+        both(|| to_vec(kernels::linear(x.clone(), w.clone(), Some(b.clone()))));
+    assert!(max_abs_diff(&fused, &composite) < 1e-5);
+}

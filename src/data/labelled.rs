@@ -295,13 +295,15 @@ fn read_jsonl(path: &Path, text: &str, columns: &Columns) -> Result<Vec<Example>
                     )),
                 })
                 .collect::<Result<Vec<String>>>()?,
-            Some(other) => return Err(Error::line(
-                path,
-                line,
-                format!(
+            Some(other) => {
+                return Err(Error::line(
+                    path,
+                    line,
+                    format!(
                     "label field {label_name:?} is {other}: expected a string or a list of strings"
                 ),
-            )),
+                ))
+            }
             None => {
                 return Err(Error::line(
                     path,

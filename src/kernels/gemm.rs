@@ -1,5 +1,6 @@
-//! Small strided matrix products for the attention kernel, through the `gemm` crate that burn's
-//! CPU backend uses too.
+//! Strided matrix products through the `gemm` crate that burn's CPU backend uses too: many
+//! small ones for the attention kernel (one thread each), large ones for the linear layers (all
+//! cores).
 
 use super::tensor::Real;
 
@@ -45,8 +46,32 @@ impl<'a, T> Mat<'a, T> {
     }
 }
 
-/// `out = scale · a b` (or `out += scale · a b` when `accumulate`); `out` is row-major `m × n`.
+/// `out = scale · a b` (or `out += scale · a b` when `accumulate`) on the calling thread; `out`
+/// is row-major `m × n`. For the many small products of a kernel that already runs its tasks in
+/// parallel.
 pub(crate) fn matmul<T: Real>(out: &mut [T], a: Mat<T>, b: Mat<T>, scale: T, accumulate: bool) {
+    product(out, a, b, scale, accumulate, gemm::Parallelism::None);
+}
+
+/// The same on every thread of the rayon pool, for one large product.
+pub(crate) fn matmul_all_cores<T: Real>(
+    out: &mut [T],
+    a: Mat<T>,
+    b: Mat<T>,
+    scale: T,
+    accumulate: bool,
+) {
+    product(out, a, b, scale, accumulate, gemm::Parallelism::Rayon(0));
+}
+
+fn product<T: Real>(
+    out: &mut [T],
+    a: Mat<T>,
+    b: Mat<T>,
+    scale: T,
+    accumulate: bool,
+    parallelism: gemm::Parallelism,
+) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(k, b.rows, "inner dimensions");
     assert_eq!(out.len(), m * n, "output size");
@@ -74,7 +99,7 @@ pub(crate) fn matmul<T: Real>(out: &mut [T], a: Mat<T>, b: Mat<T>, scale: T, acc
             false,
             false,
             false,
-            gemm::Parallelism::None,
+            parallelism,
         );
     }
 }

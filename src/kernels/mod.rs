@@ -16,6 +16,7 @@ pub mod cross_entropy;
 pub mod dropout;
 mod gemm;
 pub mod layer_norm;
+pub mod linear;
 mod math;
 mod tensor;
 
@@ -34,6 +35,7 @@ pub use attention::{
 pub use cross_entropy::{cross_entropy, cross_entropy_composite};
 pub use dropout::{dropout, seed_dropout};
 pub use layer_norm::{layer_norm, layer_norm_composite};
+pub use linear::{linear, linear_composite};
 
 thread_local! {
     static FUSED: Cell<bool> = const { Cell::new(true) };
@@ -71,6 +73,13 @@ pub trait FusedOps: Backend {
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
         eps: f64,
+    ) -> FloatTensor<Self>;
+
+    /// `x Wᵀ + bias` for `x` `[rows, in]`, `W` `[out, in]`.
+    fn fused_linear(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
     ) -> FloatTensor<Self>;
 
     /// `act(x + bias)` for `x` `[rows, width]`.
@@ -123,6 +132,7 @@ macro_rules! route {
 
 route! {
     fused_layer_norm => layer_norm(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>, eps: f64);
+    fused_linear => linear(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>);
     fused_bias_activation => activation(x: FloatTensor<Self>, bias: FloatTensor<Self>, act: activation::Activation);
     fused_attention => attention(
         q: FloatTensor<Self>,

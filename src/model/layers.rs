@@ -33,14 +33,15 @@ impl Linear {
     /// bias with what follows.
     pub fn matmul<const D: usize>(&self, x: Tensor<D>) -> Tensor<2> {
         let d_in = x.dims()[D - 1];
-        x.reshape([-1, d_in as i32])
-            .matmul(self.weight.val().transpose())
+        kernels::linear(x.reshape([-1, d_in as i32]), self.weight.val(), None)
     }
 
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         let mut dims = x.dims();
+        let d_in = dims[D - 1];
         dims[D - 1] = self.d_out();
-        (self.matmul(x) + self.bias.val().unsqueeze()).reshape(dims)
+        let rows = x.reshape([-1, d_in as i32]);
+        kernels::linear(rows, self.weight.val(), Some(self.bias.val())).reshape(dims)
     }
 }
 

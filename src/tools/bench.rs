@@ -38,8 +38,9 @@ pub enum BenchTask {
 }
 
 /// The products `bench/machine.py --shapes` times: `(m, k, n, A stored transposed, B stored
-/// transposed, what)` for batch 16 × 128 = 2048 positions, hidden 256, FFN 1024, vocab 30,522.
-pub const GEMM_SHAPES: [(usize, usize, usize, bool, bool, &str); 8] = [
+/// transposed, what)` for batch 16 × 128 = 2048 positions, hidden 256, FFN 1024, vocab 30,522,
+/// and the inference shapes of all-MiniLM-L6-v2 at 32 × 128 (hidden 384, FFN 1536).
+pub const GEMM_SHAPES: [(usize, usize, usize, bool, bool, &str); 11] = [
     (2048, 2048, 2048, false, false, "square: the ceiling"),
     (
         2048,
@@ -82,6 +83,30 @@ pub const GEMM_SHAPES: [(usize, usize, usize, bool, bool, &str); 8] = [
         false,
         true,
         "A·Bᵀ form of the same product",
+    ),
+    (
+        4096,
+        384,
+        384,
+        false,
+        true,
+        "all-MiniLM-L6-v2 32 × 128: attention projection X·Wᵀ",
+    ),
+    (
+        4096,
+        384,
+        1536,
+        false,
+        true,
+        "all-MiniLM-L6-v2: FFN up X·Wᵀ",
+    ),
+    (
+        4096,
+        1536,
+        384,
+        false,
+        true,
+        "all-MiniLM-L6-v2: FFN down X·Wᵀ",
     ),
 ];
 
