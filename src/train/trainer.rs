@@ -155,6 +155,29 @@ pub struct Summary {
     pub interrupted: bool,
 }
 
+impl Summary {
+    /// Prints how the run ended (interrupted with a checkpoint, or done with its best
+    /// development `metric`) and returns the command's outcome.
+    pub fn report(&self, metric: &str, out: &Path) -> Outcome {
+        if self.interrupted {
+            println!(
+                "interrupted at step {}: checkpoint saved; continue with --resume",
+                self.steps
+            );
+            return Outcome::Interrupted;
+        }
+        println!(
+            "done: {} steps in {:.0} s ({:.0} tokens/s); best development {metric} {:.4}; model in {}",
+            self.steps,
+            self.elapsed_s,
+            self.tokens as f64 / self.elapsed_s.max(1e-9),
+            self.best.unwrap_or(f64::NAN),
+            out.display()
+        );
+        Outcome::Done
+    }
+}
+
 /// How a command that trains ended: `main` turns `Interrupted` into exit code 130 (as a shell
 /// reports a Ctrl-C), after a checkpoint was saved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

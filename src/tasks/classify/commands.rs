@@ -4,7 +4,7 @@ use crate::data::labelled::{self, Example, ReadOptions};
 use crate::runtime::{self, DeviceKind};
 use crate::tasks::classify::report::Report;
 use crate::tasks::classify::{
-    check_labels, decide, score, ClassifierModel, ClassifyConfig, ClassifyTask,
+    check_labels, check_single_label, decide, score, ClassifierModel, ClassifyConfig, ClassifyTask,
 };
 use crate::train::run_dir;
 use crate::train::trainer::{Outcome, TrainConfig, Trainer};
@@ -60,27 +60,14 @@ pub fn finetune(
         progress: true,
     };
     let (_, summary) = trainer.run(&mut task, model, resume)?;
-    if summary.interrupted {
-        println!(
-            "interrupted at step {}: checkpoint saved; continue with --resume",
-            summary.steps
-        );
-        return Ok(Outcome::Interrupted);
-    }
-    println!(
-        "done: {} steps in {:.0} s ({:.0} tokens/s); best development {} {:.4}; model in {}",
-        summary.steps,
-        summary.elapsed_s,
-        summary.tokens as f64 / summary.elapsed_s.max(1e-9),
+    Ok(summary.report(
         if task.multi_label {
             "micro-F1"
         } else {
             "accuracy"
         },
-        summary.best.unwrap_or(f64::NAN),
-        out.display()
-    );
-    Ok(Outcome::Done)
+        out,
+    ))
 }
 
 /// How `eval` and `predict` run the model.
@@ -114,16 +101,7 @@ pub fn evaluate(
     let examples = labelled::read(data, read)?;
     let path = data.display().to_string();
     if !model.multi_label {
-        if let Some(e) = examples.iter().find(|e| e.labels.len() != 1) {
-            return Err(Error::line(
-                data,
-                e.line,
-                format!(
-                    "{} labels on one text, the model is single-label",
-                    e.labels.len()
-                ),
-            ));
-        }
+        check_single_label(data, &examples)?;
     }
     check_labels(&path, &examples, &model.labels)?;
     let probs = model.probabilities(&examples, run.batch_size)?;

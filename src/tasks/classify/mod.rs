@@ -107,6 +107,21 @@ pub fn label_set(examples: &[Example]) -> Vec<String> {
     labels
 }
 
+/// An error for the first example without exactly one label (a single-label task).
+fn check_single_label(path: impl AsRef<Path>, examples: &[Example]) -> Result<()> {
+    match examples.iter().find(|e| e.labels.len() != 1) {
+        Some(e) => Err(Error::line(
+            path,
+            e.line,
+            format!(
+                "{} labels on one text of a single-label task (multi-label data needs --multi-label)",
+                e.labels.len()
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// An error for the first example with a label outside `labels`.
 fn check_labels(path: &str, examples: &[Example], labels: &[String]) -> Result<()> {
     for e in examples {
@@ -310,18 +325,8 @@ impl ClassifyTask {
         let train = labelled::read(Path::new(&cfg.train), &cfg.read)?;
         let dev = labelled::read(Path::new(&cfg.dev), &cfg.read)?;
         if !cfg.multi_label {
-            for (path, examples) in [(&cfg.train, &train), (&cfg.dev, &dev)] {
-                if let Some(e) = examples.iter().find(|e| e.labels.len() != 1) {
-                    return Err(Error::line(
-                        path,
-                        e.line,
-                        format!(
-                            "{} labels on one text: pass --multi-label for multi-label data",
-                            e.labels.len()
-                        ),
-                    ));
-                }
-            }
+            check_single_label(&cfg.train, &train)?;
+            check_single_label(&cfg.dev, &dev)?;
         }
         let labels = label_set(&train);
         if labels.len() < 2 && !cfg.multi_label {

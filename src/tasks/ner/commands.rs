@@ -52,22 +52,7 @@ pub fn finetune(
         progress: true,
     };
     let (_, summary) = trainer.run(&mut task, model, resume)?;
-    if summary.interrupted {
-        println!(
-            "interrupted at step {}: checkpoint saved; continue with --resume",
-            summary.steps
-        );
-        return Ok(Outcome::Interrupted);
-    }
-    println!(
-        "done: {} steps in {:.0} s ({:.0} tokens/s); best development entity F1 {:.4}; model in {}",
-        summary.steps,
-        summary.elapsed_s,
-        summary.tokens as f64 / summary.elapsed_s.max(1e-9),
-        summary.best.unwrap_or(f64::NAN),
-        out.display()
-    );
-    Ok(Outcome::Done)
+    Ok(summary.report("entity F1", out))
 }
 
 /// How `eval` and `predict` read their input and run the model.
