@@ -18,3 +18,6 @@ for set in 50 all; do
   experiments/classify_run.sh "runs/phrasebank/$set-lr1e-4-e6" "$S/test.txt" -- "${common[@]}" --lr 1e-4 --epochs 6
   experiments/classify_run.sh "runs/phrasebank/$set-lr1e-4-e6-mean" "$S/test.txt" -- "${common[@]}" --lr 1e-4 --epochs 6 --pooling mean
 done
+S=$D/phrasebank-50
+experiments/classify_run.sh runs/phrasebank/50-lr2e-4-e8-mean "$S/test.txt" -- --model "$M" --train "$S/train.txt" \
+  --dev "$S/dev.txt" --encoding latin-1 --save-every 0 --lr 2e-4 --epochs 8 --pooling mean

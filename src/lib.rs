@@ -5,17 +5,18 @@
 //!   the stack), `attention`, `layers`; `position/` holds one file per positional encoding and
 //!   the three hooks they plug into (added to the embeddings, a bias on the attention scores, a
 //!   rotation of queries and keys); `heads/` the task heads (language model, token classifier,
-//!   CRF). A new encoding goes in `model/position/`, a new head in `model/heads/`.
+//!   CRF, sequence classifier). A new encoding goes in `model/position/`, a new head in
+//!   `model/heads/`.
 //! - [`kernels`]: fused CPU kernels with hand-written backward passes, each beside its
 //!   composite twin (burn's backend extension); the backend-free fallback for other devices.
 //! - [`hf`]: Hugging Face model directories in and out (naming rule, safetensors, config,
-//!   tokenizer files).
+//!   tokenizer files); `Checkpoint` reads a directory once and builds any head from it.
 //! - [`data`]: corpora, packed token datasets, tokenizers (and WordPiece training), CoNLL files
-//!   and their tags.
+//!   and their tags, labelled texts for classification (TSV, CSV, JSON Lines, PhraseBank).
 //! - [`train`]: the generic trainer (checkpoints, exact resume, run directories), AdamW and its
 //!   schedule, masking objectives.
-//! - [`tasks`]: what a user trains or runs: pretraining, sentence embeddings, NER. A new task
-//!   gets a folder here.
+//! - [`tasks`]: what a user trains or runs: pretraining, sentence embeddings, NER, sequence
+//!   classification. A new task gets a folder here.
 //! - [`tools`]: the demo, plots and benchmarks.
 //! - [`cli`]: the command line, one file per command family; `main.rs` only parses and exits.
 //! - [`runtime`]: allocator, flush-to-zero floats, and the compute device (a new backend goes
