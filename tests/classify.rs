@@ -638,3 +638,35 @@ fn a_classifier_whose_head_does_not_fit_its_labels_is_refused() {
         "{e}"
     );
 }
+
+#[test]
+fn a_toml_config_sets_the_run_and_class_weights_train() {
+    let dir = tmp("config");
+    let config = dir.join("classify.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[classify]\nmodel = {:?}\ntrain = {:?}\ndev = {:?}\nclass_weights = true\nmax_len = 24\n\n[train]\nepochs = 1.0\nbatch_size = 8\nlr = 1e-3\n",
+            fixture("hf_tiny_classify/single").display().to_string(),
+            fixture("classify/train.tsv").display().to_string(),
+            fixture("classify/dev.tsv").display().to_string(),
+        ),
+    )
+    .unwrap();
+    let run = dir.join("run");
+    let (ok, stdout, stderr) = positio(&[
+        "finetune",
+        "classify",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stdout}\n{stderr}");
+    let saved = std::fs::read_to_string(run.join("run.toml")).unwrap();
+    assert!(
+        saved.contains("class_weights = true") && saved.contains("max_len = 24"),
+        "{saved}"
+    );
+    assert_eq!(config_of(&run)["window_length"], 24);
+}
