@@ -2,10 +2,11 @@
 //! embeddings with it.
 
 use super::DeviceArg;
+use crate::data::text;
 use crate::data::tokenizer::Tokenizer;
 use crate::tasks::embedding::Embedder;
 use crate::{hf, runtime, Error, Result};
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -100,11 +101,7 @@ impl EmbedArgs {
     pub fn run(&self) -> Result<()> {
         let embedder = Embedder::load(&self.model_dir, &runtime::device(self.device.device)?)?;
         let texts = if self.text.is_empty() {
-            std::io::stdin()
-                .lock()
-                .lines()
-                .collect::<std::io::Result<Vec<_>>>()
-                .map_err(|e| Error::invalid(format!("cannot read standard input: {e}")))?
+            text::input_lines(None)?
         } else {
             self.text.clone()
         };

@@ -1,29 +1,15 @@
 //! Labelled texts for sequence classification, one reader per format: TSV and CSV with a header
 //! row, JSON Lines, and the Financial PhraseBank's `sentence@label` lines.
 //!
-//! Files are decoded as a whole first ([`read_text`]): UTF-8 by default, where invalid bytes are
-//! an error naming the line and suggesting `--encoding latin-1`; Latin-1 (ISO-8859-1) on
-//! request, refused for a file that is valid UTF-8 with non-ASCII characters (decoding it as
-//! Latin-1 would mangle them). Every other problem (a missing column or field, an empty text, a
+//! Files are decoded as a whole first ([`read_text`], UTF-8 or on request Latin-1). Every other
+//! problem (a missing column or field, an empty text, a
 //! missing label) is an error naming the file and line. CSV quoting is parsed by the `csv`
 //! crate; TSV follows GLUE's convention of no quoting at all (SST-2 phrases contain `"`).
 
+pub use crate::data::text::{read_text, TextEncoding};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-
-/// How a text file's bytes are decoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
-pub enum TextEncoding {
-    #[default]
-    #[value(name = "utf-8", alias = "utf8")]
-    #[serde(rename = "utf-8")]
-    Utf8,
-    /// ISO-8859-1: every byte is the character of the same number.
-    #[value(name = "latin-1", alias = "latin1", alias = "iso-8859-1")]
-    #[serde(rename = "latin-1")]
-    Latin1,
-}
 
 /// The layout of a labelled file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -92,43 +78,6 @@ pub struct Example {
     pub labels: Vec<String>,
     /// 1-based line of the file where the example starts.
     pub line: usize,
-}
-
-/// Reads a whole text file, decoded as `encoding`.
-pub fn read_text(path: &Path, encoding: TextEncoding) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
-    let utf8 = std::str::from_utf8(&bytes);
-    match (encoding, utf8) {
-        (TextEncoding::Utf8, Ok(text)) => Ok(text.strip_prefix('\u{feff}').unwrap_or(text).into()),
-        (TextEncoding::Utf8, Err(e)) => {
-            let at = e.valid_up_to();
-            let line = 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count();
-            let column = at
-                - bytes[..at]
-                    .iter()
-                    .rposition(|&b| b == b'\n')
-                    .map_or(0, |p| p + 1)
-                + 1;
-            Err(Error::line(
-                path,
-                line,
-                format!(
-                    "not valid UTF-8 (byte 0x{:02X} at column {column}); if the file is Latin-1 (ISO-8859-1), pass --encoding latin-1",
-                    bytes[at]
-                ),
-            ))
-        }
-        (TextEncoding::Latin1, Ok(text)) if !text.is_ascii() => {
-            let at = bytes.iter().position(|b| !b.is_ascii()).unwrap_or(0);
-            let line = 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count();
-            Err(Error::line(
-                path,
-                line,
-                "the file is valid UTF-8 with non-ASCII characters: reading it as Latin-1 would mangle them; drop --encoding latin-1",
-            ))
-        }
-        (TextEncoding::Latin1, _) => Ok(bytes.iter().map(|&b| char::from(b)).collect()),
-    }
 }
 
 /// Reads the labelled examples of `path`; a file without any is an error.

@@ -1,6 +1,7 @@
 //! The fine-tuning, evaluation and prediction commands for sequence classification.
 
 use crate::data::labelled::{self, Example, ReadOptions};
+use crate::data::text;
 use crate::runtime::{self, DeviceKind};
 use crate::tasks::classify::report::Report;
 use crate::tasks::classify::{
@@ -11,7 +12,7 @@ use crate::train::trainer::{Outcome, TrainConfig, Trainer};
 use crate::{io, Error, Result};
 use burn::module::Module;
 use serde::{Deserialize, Serialize};
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// What a classification run was started with: `run.toml`, checked on resume, and the layout
@@ -199,17 +200,7 @@ pub fn predict(model_dir: &Path, inputs: &Inputs, run: &Running, device: DeviceK
             })
             .collect(),
         Inputs::Lines { file, pairs } => {
-            let lines: Vec<String> = match file {
-                Some(path) => labelled::read_text(path, labelled::TextEncoding::Utf8)?
-                    .lines()
-                    .map(str::to_string)
-                    .collect(),
-                None => std::io::stdin()
-                    .lock()
-                    .lines()
-                    .collect::<std::io::Result<_>>()
-                    .map_err(|e| Error::invalid(format!("cannot read standard input: {e}")))?,
-            };
+            let lines = text::input_lines(file.as_deref())?;
             let source = file
                 .as_ref()
                 .map_or_else(|| PathBuf::from("<stdin>"), PathBuf::clone);

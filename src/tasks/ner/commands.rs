@@ -1,7 +1,7 @@
 //! The fine-tuning, evaluation and prediction commands for named-entity recognition.
 
-use crate::data::conll;
 use crate::data::tags::Scheme;
+use crate::data::{conll, text};
 use crate::runtime::{self, DeviceKind};
 use crate::tasks::ner::seqeval::{entity_report, token_report};
 use crate::tasks::ner::{entities_of, split_words, NerConfig, NerModel, NerTask};
@@ -11,7 +11,7 @@ use crate::train::trainer::{TrainConfig, Trainer};
 use crate::{io, Error, Result};
 use burn::module::Module;
 use serde::{Deserialize, Serialize};
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::Path;
 
 /// What a NER fine-tuning run was started with (saved as `run.toml`, checked on resume).
@@ -144,18 +144,10 @@ pub fn predict(
         }
         return Ok(());
     }
-    let lines: Vec<String> = match (texts.is_empty(), file) {
-        (false, _) => texts.to_vec(),
-        (true, Some(path)) => std::fs::read_to_string(path)
-            .map_err(|e| Error::file(path, format!("cannot read: {e}")))?
-            .lines()
-            .map(str::to_string)
-            .collect(),
-        (true, None) => std::io::stdin()
-            .lock()
-            .lines()
-            .collect::<std::io::Result<_>>()
-            .map_err(|e| Error::invalid(format!("cannot read standard input: {e}")))?,
+    let lines = if texts.is_empty() {
+        text::input_lines(file)?
+    } else {
+        texts.to_vec()
     };
     let words: Vec<Vec<crate::tasks::ner::Word>> = lines.iter().map(|l| split_words(l)).collect();
     let sentences: Vec<conll::Sentence> = words
