@@ -187,6 +187,30 @@ impl FinetuneArgs {
     }
 }
 
+/// How eval and predict run the model.
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// Texts per forward pass.
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    /// Word pieces per text (default: the length the model was fine-tuned with).
+    #[arg(long)]
+    max_len: Option<usize>,
+    /// Multi-label decision threshold (default: the one tuned and saved with the model).
+    #[arg(long)]
+    threshold: Option<f64>,
+}
+
+impl RunArgs {
+    fn running(&self) -> Running {
+        Running {
+            batch_size: self.batch_size,
+            max_len: self.max_len,
+            threshold: self.threshold,
+        }
+    }
+}
+
 #[derive(clap::Args)]
 pub struct EvalArgs {
     /// A fine-tuned classifier (positio's or a Hugging Face BertForSequenceClassification).
@@ -204,15 +228,8 @@ pub struct EvalArgs {
     /// Draw the confusion matrix to this PNG (single-label models).
     #[arg(long)]
     plot: Option<PathBuf>,
-    /// Texts per forward pass.
-    #[arg(long, default_value_t = 64)]
-    batch_size: usize,
-    /// Word pieces per text (default: the length the model was fine-tuned with).
-    #[arg(long)]
-    max_len: Option<usize>,
-    /// Multi-label decision threshold (default: the one tuned and saved with the model).
-    #[arg(long)]
-    threshold: Option<f64>,
+    #[command(flatten)]
+    run: RunArgs,
     #[command(flatten)]
     read: ReadArgs,
     #[command(flatten)]
@@ -221,11 +238,6 @@ pub struct EvalArgs {
 
 impl EvalArgs {
     pub fn run(&self) -> Result<()> {
-        let run = Running {
-            batch_size: self.batch_size,
-            max_len: self.max_len,
-            threshold: self.threshold,
-        };
         let outputs = Outputs {
             predictions: self.output.as_deref(),
             json: self.json.as_deref(),
@@ -234,7 +246,7 @@ impl EvalArgs {
             &self.model,
             &self.data,
             &self.read.options(),
-            &run,
+            &self.run.running(),
             &outputs,
             self.device.device,
         )?;
@@ -267,15 +279,8 @@ pub struct PredictArgs {
     /// Lines of --file or standard input are `text<TAB>pair`.
     #[arg(long)]
     pairs: bool,
-    /// Texts per forward pass.
-    #[arg(long, default_value_t = 64)]
-    batch_size: usize,
-    /// Word pieces per text (default: the length the model was fine-tuned with).
-    #[arg(long)]
-    max_len: Option<usize>,
-    /// Multi-label decision threshold (default: the one saved with the model).
-    #[arg(long)]
-    threshold: Option<f64>,
+    #[command(flatten)]
+    run: RunArgs,
     #[command(flatten)]
     pub device: DeviceArg,
 }
@@ -303,11 +308,11 @@ impl PredictArgs {
                     .collect(),
             )
         };
-        let run = Running {
-            batch_size: self.batch_size,
-            max_len: self.max_len,
-            threshold: self.threshold,
-        };
-        commands::predict(&self.model, &inputs, &run, self.device.device)
+        commands::predict(
+            &self.model,
+            &inputs,
+            &self.run.running(),
+            self.device.device,
+        )
     }
 }

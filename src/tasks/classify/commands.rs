@@ -105,18 +105,11 @@ pub fn evaluate(
         check_single_label(data, &examples)?;
     }
     check_labels(&path, &examples, &model.labels)?;
-    let probs = model.probabilities(&examples, run.batch_size)?;
+    let texts = model.encode(&examples)?;
+    let probs = model.probabilities(&texts, run.batch_size);
     let threshold = run.threshold.unwrap_or(model.threshold);
     let predicted = decide(&probs, model.multi_label, threshold);
-    let gold: Vec<Vec<usize>> = examples
-        .iter()
-        .map(|e| {
-            e.labels
-                .iter()
-                .map(|l| model.labels.iter().position(|x| x == l).expect("checked"))
-                .collect()
-        })
-        .collect();
+    let gold: Vec<Vec<usize>> = texts.into_iter().map(|t| t.classes).collect();
     let report = score(&gold, &predicted, &model.labels, model.multi_label);
     println!(
         "{}: {} texts, {} labels{}\n",
@@ -226,7 +219,7 @@ pub fn predict(model_dir: &Path, inputs: &Inputs, run: &Running, device: DeviceK
             examples
         }
     };
-    let probs = model.probabilities(&examples, run.batch_size)?;
+    let probs = model.probabilities(&model.encode(&examples)?, run.batch_size);
     let predicted = decide(
         &probs,
         model.multi_label,

@@ -256,16 +256,20 @@ impl ClassifierModel {
         })
     }
 
+    /// The examples as the model reads them (cut at `max_len`), with their gold classes.
+    pub fn encode(&self, examples: &[Example]) -> Result<Vec<Encoded>> {
+        encode(&self.tokenizer, examples, &self.labels, self.max_len)
+    }
+
     /// Probabilities per text (pair).
-    pub fn probabilities(&self, examples: &[Example], batch_size: usize) -> Result<Vec<Vec<f32>>> {
-        let texts = encode(&self.tokenizer, examples, &self.labels, self.max_len)?;
-        Ok(probabilities(
+    pub fn probabilities(&self, texts: &[Encoded], batch_size: usize) -> Vec<Vec<f32>> {
+        probabilities(
             &self.model,
-            &texts,
+            texts,
             self.multi_label,
             self.tokenizer.pad_id,
             batch_size,
-        ))
+        )
     }
 }
 
@@ -386,9 +390,8 @@ impl ClassifyTask {
                 .map(|&c| train.len() as f32 / (labels.len() as f32 * c.max(1) as f32))
                 .collect()
         });
-        let lengths: Vec<usize> = train.iter().map(|e| e.ids.len()).collect();
-        let task = ClassifyTask {
-            batches: bucketed(&lengths, batch_size, seed, 0),
+        let mut task = ClassifyTask {
+            batches: Vec::new(),
             labels,
             multi_label: cfg.multi_label,
             config,
@@ -404,6 +407,7 @@ impl ClassifyTask {
             device: device.clone(),
             last_report: None,
         };
+        task.batches = task.plan(0);
         Ok((task, model))
     }
 
