@@ -4,7 +4,6 @@
 
 use crate::data::conll;
 use crate::data::tags::label_set;
-use crate::data::tokenizer::Tokenizer;
 use crate::model::config::{ModelConfig, PositionKind};
 use crate::model::encoder::Batch;
 use crate::model::heads::crf::Edges;
@@ -306,7 +305,8 @@ pub fn finetune_steps(
 ) -> crate::Result<(Timing, f64)> {
     let device = runtime::training_device(device)?;
     device.seed(0);
-    let tokenizer = Tokenizer::load(&dir.join(hf::TOKENIZER))?;
+    let checkpoint = hf::Checkpoint::open(dir)?;
+    let tokenizer = checkpoint.tokenizer()?;
     let (sentences, _) = conll::read_iob2(data, None, None)?;
     let labels = label_set(sentences.iter().flat_map(|s| &s.tags));
     let needed = batch * (warmup + steps);
@@ -358,12 +358,8 @@ pub fn finetune_steps(
         windows.push(w);
         gold.push(tags);
     }
-    let mut model = TokenClassifier::new(
-        hf::load_encoder(dir, &device)?,
-        labels.len(),
-        false,
-        &device,
-    );
+    let mut model =
+        TokenClassifier::new(checkpoint.encoder(&device)?, labels.len(), false, &device);
     let mut optim = AdamW::new(AdamWConfig {
         weight_decay: 0.01,
         ..AdamWConfig::default()

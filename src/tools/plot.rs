@@ -9,6 +9,12 @@ use std::path::Path;
 /// plotting needs no system fonts.
 const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 
+/// Makes the embedded font plotters' "sans-serif".
+fn register_font() -> Result<()> {
+    plotters::style::register_font("sans-serif", FontStyle::Normal, FONT)
+        .map_err(|_| Error::invalid("cannot load the embedded font"))
+}
+
 /// (step, value) series read from a metrics log.
 #[derive(Debug, Default)]
 pub struct Curves {
@@ -83,8 +89,7 @@ fn range(series: &[&[(f64, f64)]]) -> (std::ops::Range<f64>, std::ops::Range<f64
 /// Draws loss (train and validation) and validation perplexity / other metrics side by side.
 pub fn plot(run_dir: &Path, out: &Path) -> Result<()> {
     let curves = read_curves(&run_dir.join("metrics.jsonl"))?;
-    plotters::style::register_font("sans-serif", FontStyle::Normal, FONT)
-        .map_err(|_| Error::invalid("cannot load the embedded font"))?;
+    register_font()?;
     let fail = |e: &dyn std::fmt::Display| Error::file(out, format!("cannot draw: {e}"));
     let root = BitMapBackend::new(out, (1400, 560)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| fail(&e))?;
@@ -173,8 +178,7 @@ pub fn plot(run_dir: &Path, out: &Path) -> Result<()> {
 /// A confusion matrix (`counts[gold][predicted]`) as a PNG heat map: each cell shaded by its
 /// share of the gold row, with its count written in it.
 pub fn confusion(labels: &[String], counts: &[Vec<usize>], out: &Path) -> Result<()> {
-    plotters::style::register_font("sans-serif", FontStyle::Normal, FONT)
-        .map_err(|_| Error::invalid("cannot load the embedded font"))?;
+    register_font()?;
     let fail = |e: &dyn std::fmt::Display| Error::file(out, format!("cannot draw: {e}"));
     let k = labels.len();
     let cell = (600 / k.max(1)).clamp(24, 120) as u32;
