@@ -3,7 +3,6 @@
 
 use super::DeviceArg;
 use crate::data::text;
-use crate::data::tokenizer::Tokenizer;
 use crate::tasks::embedding::Embedder;
 use crate::{hf, runtime, Error, Result};
 use std::io::Write;
@@ -18,9 +17,10 @@ pub struct InfoArgs {
 impl InfoArgs {
     pub fn run(&self) -> Result<()> {
         let dir = &self.model_dir;
-        let c = hf::load_config(dir)?;
-        let model = hf::load_encoder(dir, &runtime::cpu())?;
-        let tokenizer = Tokenizer::load(&dir.join(hf::TOKENIZER))?;
+        let checkpoint = hf::Checkpoint::open(dir)?;
+        let model = checkpoint.encoder(&runtime::cpu())?;
+        let tokenizer = checkpoint.tokenizer()?;
+        let c = &checkpoint.config;
         let architecture = if c.architectures.is_empty() {
             "BertModel".into()
         } else {

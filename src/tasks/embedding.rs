@@ -37,8 +37,9 @@ fn sentence_transformers_max_len(dir: &Path) -> Result<Option<usize>> {
 
 impl Embedder {
     pub fn load(dir: &Path, device: &Device) -> Result<Self> {
-        let model = hf::load_encoder(dir, device)?;
-        let tokenizer = Tokenizer::load(&dir.join(hf::TOKENIZER))?;
+        let checkpoint = hf::Checkpoint::open(dir)?;
+        let model = checkpoint.encoder(device)?;
+        let tokenizer = checkpoint.tokenizer()?;
         let model_max = model.max_len().unwrap_or(usize::MAX);
         let max_len = sentence_transformers_max_len(dir)?
             .unwrap_or(model_max)
