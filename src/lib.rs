@@ -17,7 +17,9 @@
 //!   schedule, masking objectives.
 //! - [`tasks`]: what a user trains or runs: pretraining, sentence embeddings, NER, sequence
 //!   classification. A new task gets a folder here.
-//! - [`tools`]: the demo, plots and benchmarks.
+//! - [`serve`]: the HTTP inference server (routes, dynamic batching, metrics); a new route goes
+//!   in `serve/api.rs`.
+//! - [`tools`]: the demo, plots, benchmarks and the load generator.
 //! - [`cli`]: the command line, one file per command family; `main.rs` only parses and exits.
 //! - [`runtime`]: allocator, flush-to-zero floats, and the compute device (a new backend goes
 //!   there).
@@ -31,6 +33,7 @@ pub mod kernels;
 pub mod model;
 pub mod rng;
 pub mod runtime;
+pub mod serve;
 pub mod tasks;
 pub mod tools;
 pub mod train;

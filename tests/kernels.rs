@@ -460,7 +460,15 @@ mod attention {
 #[test]
 fn linear_matches_composite_and_finite_differences() {
     let dev = cpu().autodiff();
-    let (rows, d_in, d_out) = (70, 9, 5); // more rows than one parallel task
+    // 70 rows: gemm, more rows than one parallel task; 5 rows: the dot-product path.
+    for rows in [70, 5] {
+        linear_gradients(&dev, rows);
+    }
+}
+
+fn linear_gradients(dev: &burn::tensor::Device, rows: usize) {
+    let dev = dev.clone();
+    let (d_in, d_out) = (9, 5);
     let x0 = values(rows * d_in, 41, 1.0);
     let w0 = values(d_out * d_in, 42, 0.5);
     let b0 = values(d_out, 43, 0.5);
@@ -528,13 +536,26 @@ fn linear_matches_composite_and_finite_differences() {
 #[test]
 fn linear_runs_without_autodiff_in_f32() {
     let dev = cpu();
-    let (rows, d_in, d_out) = (130, 24, 17);
-    let x =
-        f64_tensor(values(rows * d_in, 45, 1.0), [rows, d_in], &dev).cast(burn::tensor::DType::F32);
-    let w = f64_tensor(values(d_out * d_in, 46, 1.0), [d_out, d_in], &dev)
-        .cast(burn::tensor::DType::F32);
-    let b = f64_tensor(values(d_out, 47, 1.0), [d_out], &dev).cast(burn::tensor::DType::F32);
-    let (fused, composite) =
-        both(|| to_vec(kernels::linear(x.clone(), w.clone(), Some(b.clone()))));
-    assert!(max_abs_diff(&fused, &composite) < 1e-5);
+    // 1..16 rows take the dot-product path (70 outputs: several column tasks and a partial
+    // one; 40 inputs: a partial vector lane group), more rows gemm.
+    for (rows, d_in, d_out) in [
+        (130, 24, 17),
+        (1, 40, 70),
+        (7, 40, 70),
+        (16, 40, 70),
+        (17, 40, 70),
+    ] {
+        let x = f64_tensor(values(rows * d_in, 45, 1.0), [rows, d_in], &dev)
+            .cast(burn::tensor::DType::F32);
+        let w = f64_tensor(values(d_out * d_in, 46, 1.0), [d_out, d_in], &dev)
+            .cast(burn::tensor::DType::F32);
+        let b = f64_tensor(values(d_out, 47, 1.0), [d_out], &dev).cast(burn::tensor::DType::F32);
+        let (fused, composite) =
+            both(|| to_vec(kernels::linear(x.clone(), w.clone(), Some(b.clone()))));
+        assert!(
+            max_abs_diff(&fused, &composite) < 1e-5,
+            "{rows} rows: {}",
+            max_abs_diff(&fused, &composite)
+        );
+    }
 }

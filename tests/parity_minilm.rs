@@ -114,7 +114,10 @@ fn sentence_embeddings_match_sentence_transformers() {
         fx.i64("st.max_seq_length")[0],
         "truncation length"
     );
-    let ours: Vec<f32> = embedder.embed(&sentences, 3).unwrap().concat();
+    let ours: Vec<f32> = embedder
+        .embed(&sentences, embedder.pooling, 3)
+        .unwrap()
+        .concat();
     let d = max_diff(&ours, &fx.f32("st.embedding"));
     eprintln!("sentence embedding max abs diff: {d:e}");
     assert!(d < 1e-5, "embeddings: max abs diff {d}");

@@ -7,6 +7,7 @@ mod classify;
 mod model;
 mod ner;
 mod pretrain;
+mod serve;
 mod tools;
 
 use crate::runtime::DeviceKind;
@@ -65,6 +66,13 @@ enum Command {
     /// bench/compare.sh for the side-by-side comparison with PyTorch). Prints one
     /// `RESULT name median_ms min_ms max_ms` line per measurement.
     Bench(tools::BenchArgs),
+    /// Serve models over HTTP: embeddings (/embed, OpenAI's /v1/embeddings), classification
+    /// (/predict), entities (/ner), with dynamic batching, limits and Prometheus metrics.
+    /// Compatible with text-embeddings-inference clients.
+    Serve(serve::ServeArgs),
+    /// Load an HTTP route with concurrent clients (for bench/serve_load.sh): one JSON line with
+    /// sequences/s, latency percentiles and errors.
+    Load(tools::LoadArgs),
 }
 
 #[derive(Subcommand)]
@@ -111,7 +119,10 @@ impl Command {
             Command::Demo(a) => a.device,
             Command::Embed(a) => a.device,
             Command::Bench(a) => a.device,
-            Command::Tokenizer(_) | Command::Plot(_) | Command::Info(_) => return None,
+            Command::Serve(a) => a.device,
+            Command::Tokenizer(_) | Command::Plot(_) | Command::Info(_) | Command::Load(_) => {
+                return None
+            }
         };
         Some(d.device)
     }
@@ -137,5 +148,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Info(args) => done(args.run()),
         Command::Embed(args) => done(args.run()),
         Command::Bench(args) => done(args.run()),
+        Command::Serve(args) => done(args.run()),
+        Command::Load(args) => done(args.run()),
     }
 }

@@ -3,7 +3,7 @@
 
 use super::DeviceArg;
 use crate::data::text;
-use crate::tasks::embedding::Embedder;
+use crate::tasks::embedding::{Embedder, SentencePooling};
 use crate::{hf, runtime, Error, Result};
 use std::io::Write;
 use std::path::PathBuf;
@@ -72,6 +72,9 @@ impl InfoArgs {
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum Pooling {
+    /// The directory's own sentence-transformers pooling (`1_Pooling/config.json`; mean when
+    /// it has none), L2-normalised.
+    Auto,
     /// Mean over real tokens, L2-normalised (sentence-transformers).
     Mean,
     /// The [CLS] token's state, L2-normalised.
@@ -91,7 +94,7 @@ pub struct EmbedArgs {
     #[arg(long, default_value_t = 32)]
     batch_size: usize,
     /// How token states become the output.
-    #[arg(long, value_enum, default_value = "mean")]
+    #[arg(long, value_enum, default_value = "auto")]
     pooling: Pooling,
     #[command(flatten)]
     pub device: DeviceArg,
@@ -115,8 +118,9 @@ impl EmbedArgs {
                     .collect::<Vec<_>>()
             };
             let lines = match self.pooling {
-                Pooling::Mean => vectors(embedder.embed(chunk, batch_size)?),
-                Pooling::Cls => vectors(embedder.embed_cls(chunk, batch_size)?),
+                Pooling::Auto => vectors(embedder.embed(chunk, embedder.pooling, batch_size)?),
+                Pooling::Mean => vectors(embedder.embed(chunk, SentencePooling::Mean, batch_size)?),
+                Pooling::Cls => vectors(embedder.embed(chunk, SentencePooling::Cls, batch_size)?),
                 Pooling::None => embedder
                     .token_states(chunk, batch_size)?
                     .into_iter()

@@ -1,9 +1,9 @@
-//! `positio demo`, `positio plot` and `positio bench`.
+//! `positio demo`, `positio plot`, `positio bench` and `positio load`.
 
 use super::DeviceArg;
 use crate::model::config::{ModelConfig, PositionKind};
 use crate::tools::bench::{self, BenchTask};
-use crate::tools::{demo, plot};
+use crate::tools::{demo, load, plot};
 use crate::{Error, Result};
 use std::path::PathBuf;
 
@@ -151,6 +151,63 @@ impl BenchArgs {
         println!(
             "RESULT positio-{name} {:.1} {:.1} {:.1}",
             t.median_ms, t.min_ms, t.max_ms
+        );
+        Ok(())
+    }
+}
+
+#[derive(clap::Args)]
+pub struct LoadArgs {
+    /// The route to load, e.g. http://127.0.0.1:8080/embed.
+    #[arg(long)]
+    url: String,
+    /// Request bodies, one JSON object per line (sent in turn).
+    #[arg(long)]
+    bodies: PathBuf,
+    /// Concurrent clients, each on its own keep-alive connection.
+    #[arg(long, default_value_t = 1)]
+    clients: usize,
+    /// Seconds to run.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Stop after this many requests in all.
+    #[arg(long)]
+    requests: Option<usize>,
+}
+
+impl LoadArgs {
+    pub fn run(&self) -> Result<()> {
+        let rest = self.url.strip_prefix("http://").ok_or_else(|| {
+            Error::invalid(format!(
+                "--url {:?}: expected http://HOST:PORT/PATH",
+                self.url
+            ))
+        })?;
+        let (host, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/"),
+        };
+        let bodies: Vec<Vec<u8>> =
+            crate::data::text::read_text(&self.bodies, crate::data::text::TextEncoding::Utf8)?
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| l.as_bytes().to_vec())
+                .collect();
+        let duration = std::time::Duration::try_from_secs_f64(self.duration)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| Error::invalid("--duration must be a positive number of seconds"))?;
+        let report = load::run(&load::LoadOptions {
+            host: host.to_string(),
+            path: path.to_string(),
+            bodies,
+            clients: self.clients,
+            duration,
+            max_requests: self.requests,
+        })?;
+        println!(
+            "{}",
+            serde_json::to_string(&report).map_err(|e| Error::invalid(e.to_string()))?
         );
         Ok(())
     }

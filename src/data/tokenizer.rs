@@ -5,6 +5,14 @@ use crate::{Error, Result};
 use std::path::{Path, PathBuf};
 use tokenizers::PostProcessor;
 
+/// One text (pair) as the model reads it, with `full_len`: its length in tokens before
+/// truncation (to tell a caller by how much it was too long).
+pub struct Encoded {
+    pub encoding: tokenizers::Encoding,
+    pub full_len: usize,
+}
+
+#[derive(Clone)]
 pub struct Tokenizer {
     inner: tokenizers::Tokenizer,
     pub path: PathBuf,
@@ -63,8 +71,15 @@ impl Tokenizer {
         pair: Option<&str>,
         max_len: usize,
     ) -> Result<(Vec<u32>, Vec<u32>)> {
+        let enc = self.encode_full(text, pair, max_len)?.encoding;
+        Ok((enc.get_ids().to_vec(), enc.get_type_ids().to_vec()))
+    }
+
+    /// [`Self::encode_pair`] with everything the tokenizer knows: character offsets into the
+    /// text, which tokens are special, and the length before truncation.
+    pub fn encode_full(&self, text: &str, pair: Option<&str>, max_len: usize) -> Result<Encoded> {
         let bad = |e: tokenizers::Error| Error::invalid(format!("cannot tokenize {text:?}: {e}"));
-        let plain = |t: &str| self.inner.encode(t, false).map_err(bad);
+        let plain = |t: &str| self.inner.encode_char_offsets(t, false).map_err(bad);
         let (first, second) = (plain(text)?, pair.map(plain).transpose()?);
         let added = self
             .inner
@@ -75,18 +90,36 @@ impl Tokenizer {
             strategy: tokenizers::TruncationStrategy::LongestFirst,
             ..Default::default()
         };
-        let (first, second) =
-            if first.len() + second.as_ref().map_or(0, |e| e.len()) + added > max_len {
-                tokenizers::utils::truncation::truncate_encodings(first, second, &params)
-                    .map_err(|e| Error::invalid(format!("cannot truncate {text:?}: {e}")))?
-            } else {
-                (first, second)
-            };
-        let enc = self
+        let full_len = first.len() + second.as_ref().map_or(0, |e| e.len()) + added;
+        let (first, second) = if full_len > max_len {
+            tokenizers::utils::truncation::truncate_encodings(first, second, &params)
+                .map_err(|e| Error::invalid(format!("cannot truncate {text:?}: {e}")))?
+        } else {
+            (first, second)
+        };
+        let encoding = self
             .inner
             .post_process(first, second, true)
             .map_err(|e| Error::invalid(format!("cannot add special tokens: {e}")))?;
-        Ok((enc.get_ids().to_vec(), enc.get_type_ids().to_vec()))
+        Ok(Encoded { encoding, full_len })
+    }
+
+    /// The token string of an id (`##ing`, `[CLS]`).
+    pub fn id_to_token(&self, id: u32) -> Option<String> {
+        self.inner.id_to_token(id)
+    }
+
+    /// Tokens joined into text as `transformers`' `convert_tokens_to_string` does: through the
+    /// tokenizer's decoder (`##` pieces glued, spaces before punctuation cleaned up), or with
+    /// spaces when it has none.
+    pub fn join_tokens(&self, tokens: Vec<String>) -> Result<String> {
+        use tokenizers::Decoder;
+        match self.inner.get_decoder() {
+            Some(d) => d
+                .decode(tokens)
+                .map_err(|e| Error::invalid(format!("cannot join tokens: {e}"))),
+            None => Ok(tokens.join(" ")),
+        }
     }
 
     pub fn inner(&self) -> &tokenizers::Tokenizer {

@@ -2,9 +2,13 @@
 //! the gemm crate accumulates `x Wᵀ` onto it on all cores, so the product writes its output once.
 //! (burn's own matmul allocates its output zero-filled, copies that buffer into an aligned one,
 //! and the bias is one more pass: together 6–8 % of a training step in `perf`.)
+//! With a handful of rows (one short text at inference) a product is memory-bound on reading
+//! W, and gemm's packing of W costs more than the product: those go through dot products of
+//! each input row with each (contiguous) weight row instead, on all cores.
 //! Backward: `dx = dy W`, `dW = dyᵀ x`, `db = Σ_rows dy`.
 
 use super::gemm::{matmul_all_cores, Mat};
+use super::math::{dot, simd};
 use super::tensor::{dims, tensor, values, with_real, Real};
 use super::{use_fused, FusedOps};
 use burn::backend::{tensor::FloatTensor, Autodiff, Dispatch, Flex};
@@ -17,6 +21,12 @@ use rayon::prelude::*;
 
 /// Rows per parallel task of the bias fill and the bias gradient.
 const ROWS_PER_TASK: usize = 64;
+
+/// Up to this many rows, the forward product is dot products rather than gemm.
+const FEW_ROWS: usize = 64;
+
+/// Output columns per parallel task of the dot-product path.
+const COLUMNS_PER_TASK: usize = 32;
 
 /// `x Wᵀ (+ b)` for `x` `[rows, in]` and `W` `[out, in]` (fused on the CPU backend).
 pub fn linear(x: Tensor<2>, weight: Tensor<2>, bias: Option<Tensor<1>>) -> Tensor<2> {
@@ -43,8 +53,31 @@ pub fn linear_composite(x: Tensor<2>, weight: Tensor<2>, bias: Option<Tensor<1>>
     }
 }
 
+simd! {
+    /// `yt[j][i] = b[j] + x_i · w_j` for one block of weight rows `w` (`yt` is `[block][rows]`).
+    fn dot_columns<T: Real>(x: &[T], w: &[T], b: &[T], yt: &mut [T]) {
+        let d_in = w.len() / b.len().max(1);
+        let rows = yt.len() / b.len().max(1);
+        for ((wj, &bj), out) in w.chunks_exact(d_in).zip(b).zip(yt.chunks_exact_mut(rows)) {
+            for (o, xi) in out.iter_mut().zip(x.chunks_exact(d_in)) {
+                *o = bj + dot(xi, wj);
+            }
+        }
+    }
+}
+
 fn forward_kernel<T: Real>(x: &[T], w: &[T], b: &[T], rows: usize) -> Vec<T> {
     let (d_out, d_in) = (b.len(), w.len() / b.len().max(1));
+    if rows <= FEW_ROWS && d_in > 0 {
+        let mut yt = vec![T::zero(); d_out * rows];
+        yt.par_chunks_mut(COLUMNS_PER_TASK * rows)
+            .zip(w.par_chunks(COLUMNS_PER_TASK * d_in))
+            .zip(b.par_chunks(COLUMNS_PER_TASK))
+            .for_each(|((yt, w), b)| dot_columns(x, w, b, yt));
+        return (0..rows * d_out)
+            .map(|k| yt[(k % d_out) * rows + k / d_out])
+            .collect();
+    }
     let mut y: Vec<T> = Vec::with_capacity(rows * d_out);
     y.spare_capacity_mut()
         .par_chunks_mut(d_out * ROWS_PER_TASK)

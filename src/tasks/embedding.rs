@@ -12,27 +12,60 @@ use std::path::Path;
 /// One text's token ids and last hidden states (`[tokens][hidden]`, no padding).
 pub type TokenStates = (Vec<u32>, Vec<Vec<f32>>);
 
+/// How token states become one sentence vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SentencePooling {
+    /// Mean over real tokens (sentence-transformers' default).
+    Mean,
+    /// The [CLS] token's state.
+    Cls,
+}
+
 pub struct Embedder {
     pub model: EncoderModel,
     pub tokenizer: Tokenizer,
     /// Longest input in word pieces; longer texts are truncated.
     pub max_len: usize,
+    /// The directory's own pooling (`1_Pooling/config.json`), mean when it has none.
+    pub pooling: SentencePooling,
     device: Device,
 }
 
 /// sentence-transformers' own limit, when the directory has one (`sentence_bert_config.json`).
 fn sentence_transformers_max_len(dir: &Path) -> Result<Option<usize>> {
-    let path = dir.join("sentence_bert_config.json");
+    Ok(read_json(&dir.join("sentence_bert_config.json"))?
+        .and_then(|v| v.get("max_seq_length").and_then(|m| m.as_u64()))
+        .map(|m| m as usize))
+}
+
+/// sentence-transformers' pooling module (`1_Pooling/config.json`): [CLS] when it says
+/// `pooling_mode_cls_token`, mean otherwise (other modes are refused rather than approximated).
+fn sentence_transformers_pooling(dir: &Path) -> Result<SentencePooling> {
+    let path = dir.join("1_Pooling").join("config.json");
+    let Some(v) = read_json(&path)? else {
+        return Ok(SentencePooling::Mean);
+    };
+    let on = |key: &str| v.get(key).and_then(|b| b.as_bool()).unwrap_or(false);
+    match (on("pooling_mode_cls_token"), on("pooling_mode_mean_tokens")) {
+        (true, false) => Ok(SentencePooling::Cls),
+        (false, true) => Ok(SentencePooling::Mean),
+        _ => Err(Error::file(
+            &path,
+            "positio pools by mean or [CLS] only: set exactly one of pooling_mode_mean_tokens, pooling_mode_cls_token",
+        )),
+    }
+}
+
+fn read_json(path: &Path) -> Result<Option<serde_json::Value>> {
     if !path.exists() {
         return Ok(None);
     }
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| Error::file(&path, format!("cannot read: {e}")))?;
-    let v: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| Error::file(&path, format!("malformed JSON: {e}")))?;
-    Ok(v.get("max_seq_length")
-        .and_then(|m| m.as_u64())
-        .map(|m| m as usize))
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| Error::file(path, format!("malformed JSON: {e}")))
 }
 
 impl Embedder {
@@ -48,23 +81,51 @@ impl Embedder {
             model,
             tokenizer,
             max_len,
+            pooling: sentence_transformers_pooling(dir)?,
             device: device.clone(),
         })
     }
 
-    /// Unit-norm mean-pooled embeddings of `texts`, in order, `batch_size` texts at a time.
-    pub fn embed(&self, texts: &[String], batch_size: usize) -> Result<Vec<Vec<f32>>> {
-        self.run(texts, batch_size, |hidden, batch| {
-            l2_normalize(mean_pool(hidden, batch))
-        })
+    /// Unit-norm sentence embeddings of `texts`, in order, `batch_size` texts at a time (in
+    /// length-sorted batches, so that little is padded; results do not depend on batching).
+    pub fn embed(
+        &self,
+        texts: &[String],
+        pooling: SentencePooling,
+        batch_size: usize,
+    ) -> Result<Vec<Vec<f32>>> {
+        let ids = self.encode(texts)?;
+        let mut order: Vec<usize> = (0..ids.len()).collect();
+        order.sort_by_key(|&i| ids[i].len());
+        let mut out = vec![Vec::new(); ids.len()];
+        for chunk in order.chunks(batch_size.max(1)) {
+            let batch: Vec<Vec<u32>> = chunk.iter().map(|&i| ids[i].clone()).collect();
+            for (&i, v) in chunk.iter().zip(self.pool(&batch, pooling, true)?) {
+                out[i] = v;
+            }
+        }
+        Ok(out)
     }
 
-    /// Unit-norm embeddings of the [CLS] position.
-    pub fn embed_cls(&self, texts: &[String], batch_size: usize) -> Result<Vec<Vec<f32>>> {
-        self.run(texts, batch_size, |hidden, _| {
-            let [b, _, h] = hidden.dims();
-            l2_normalize(hidden.narrow(1, 0, 1).reshape([b, h]))
-        })
+    /// Sentence vectors of one batch of token-id sequences (L2-normalised if `normalize`).
+    pub fn pool(
+        &self,
+        ids: &[Vec<u32>],
+        pooling: SentencePooling,
+        normalize: bool,
+    ) -> Result<Vec<Vec<f32>>> {
+        let batch = Batch::new(ids, self.tokenizer.pad_id, &self.device);
+        let hidden = self.model.forward(&batch);
+        let [b, _, h] = hidden.dims();
+        let mut emb = match pooling {
+            SentencePooling::Mean => mean_pool(hidden, &batch),
+            SentencePooling::Cls => hidden.narrow(1, 0, 1).reshape([b, h]),
+        };
+        if normalize {
+            emb = l2_normalize(emb);
+        }
+        let v = to_vec(emb.reshape([-1]))?;
+        Ok(v.chunks(h).map(<[f32]>::to_vec).collect())
     }
 
     /// Token ids and last hidden states of each text.
@@ -91,23 +152,6 @@ impl Embedder {
             .iter()
             .map(|t| self.tokenizer.encode(t, self.max_len))
             .collect()
-    }
-
-    fn run(
-        &self,
-        texts: &[String],
-        batch_size: usize,
-        pool: impl Fn(Tensor<3>, &Batch) -> Tensor<2>,
-    ) -> Result<Vec<Vec<f32>>> {
-        let mut out = Vec::with_capacity(texts.len());
-        for chunk in texts.chunks(batch_size.max(1)) {
-            let batch = Batch::new(&self.encode(chunk)?, self.tokenizer.pad_id, &self.device);
-            let emb = pool(self.model.forward(&batch), &batch);
-            let [b, h] = emb.dims();
-            let v = to_vec(emb.reshape([-1]))?;
-            out.extend((0..b).map(|i| v[i * h..(i + 1) * h].to_vec()));
-        }
-        Ok(out)
     }
 }
 

@@ -20,7 +20,6 @@ use crate::model::heads::sequence::{binary_cross_entropy, cross_entropy, Sequenc
 use crate::rng::Rng;
 use crate::train::trainer::{Metrics, Task};
 use crate::{Error, Result};
-use burn::tensor::activation::{sigmoid, softmax};
 use burn::tensor::{Device, Tensor};
 use report::Report;
 use serde::{Deserialize, Serialize};
@@ -145,28 +144,46 @@ pub fn probabilities(
     pad_id: u32,
     batch_size: usize,
 ) -> Vec<Vec<f32>> {
-    let device = model.classifier.weight.device();
     let mut order: Vec<usize> = (0..texts.len()).collect();
     order.sort_by_key(|&i| texts[i].ids.len());
     let mut out = vec![Vec::new(); texts.len()];
     for chunk in order.chunks(batch_size.max(1)) {
-        let logits = model.logits(&batch_of(texts, chunk, pad_id, &device));
-        let probs = if multi_label {
-            sigmoid(logits)
-        } else {
-            softmax(logits, 1)
-        };
-        let k = probs.dims()[1];
-        let values = probs
-            .into_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .expect("f32 scores");
-        for (row, &i) in chunk.iter().enumerate() {
-            out[i] = values[row * k..(row + 1) * k].to_vec();
+        for (&i, row) in chunk.iter().zip(logits(model, texts, chunk, pad_id)) {
+            out[i] = activate(&row, multi_label);
         }
     }
     out
+}
+
+/// The classifier's scores before softmax / sigmoid, `[picked][labels]`, for the texts
+/// `picked` (one batch).
+pub fn logits(
+    model: &SequenceClassifier,
+    texts: &[Encoded],
+    picked: &[usize],
+    pad_id: u32,
+) -> Vec<Vec<f32>> {
+    let device = model.classifier.weight.device();
+    let logits = model.logits(&batch_of(texts, picked, pad_id, &device));
+    let k = logits.dims()[1];
+    let values = logits
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .expect("f32 scores");
+    values.chunks(k).map(<[f32]>::to_vec).collect()
+}
+
+/// Probabilities from one text's logits: softmax over the labels, or a sigmoid per label
+/// (multi-label).
+pub fn activate(logits: &[f32], multi_label: bool) -> Vec<f32> {
+    if multi_label {
+        return logits.iter().map(|&x| 1.0 / (1.0 + (-x).exp())).collect();
+    }
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let exps: Vec<f32> = logits.iter().map(|&x| (x - max).exp()).collect();
+    let sum: f32 = exps.iter().sum();
+    exps.into_iter().map(|e| e / sum).collect()
 }
 
 fn batch_of(texts: &[Encoded], picked: &[usize], pad_id: u32, device: &Device) -> Batch {

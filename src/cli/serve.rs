@@ -1,0 +1,90 @@
+//! `positio serve`: the inference server's options.
+
+use super::DeviceArg;
+use crate::serve::api::RequestLimits;
+use crate::serve::batcher::BatchLimits;
+use crate::serve::{self, ModelSpec, ServeOptions};
+use crate::{runtime, Result};
+use std::time::Duration;
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogLevel {
+    /// Every request (method, path, status, milliseconds), startup and shutdown.
+    Info,
+    /// Only problems.
+    Warn,
+    Error,
+}
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// A model directory to serve, `DIR` or `NAME=DIR` (repeatable). Its head decides its
+    /// route: a plain encoder embeds (/embed, /v1/embeddings), a sequence classifier predicts
+    /// (/predict), a token classifier finds entities (/ner).
+    #[arg(long = "model", required = true)]
+    models: Vec<ModelSpec>,
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// Padded tokens in one batch (inputs × longest input).
+    #[arg(long, default_value_t = 16384)]
+    max_batch_tokens: usize,
+    /// Inputs in one batch.
+    #[arg(long, default_value_t = 128)]
+    max_batch_requests: usize,
+    /// Inputs in one request; more get 422.
+    #[arg(long, default_value_t = 32)]
+    max_client_batch_size: usize,
+    /// Requests answered at once; more get 429.
+    #[arg(long, default_value_t = 512)]
+    max_concurrent_requests: usize,
+    /// Largest request body in bytes; larger gets 413.
+    #[arg(long, default_value_t = 2_000_000)]
+    payload_limit: usize,
+    /// Seconds to answer a request; then 504.
+    #[arg(long, default_value_t = 60.0)]
+    request_timeout: f64,
+    #[arg(long, value_enum, default_value = "info")]
+    log_level: LogLevel,
+    #[command(flatten)]
+    pub device: DeviceArg,
+}
+
+impl ServeArgs {
+    pub fn run(&self) -> Result<()> {
+        let level = match self.log_level {
+            LogLevel::Info => tracing::Level::INFO,
+            LogLevel::Warn => tracing::Level::WARN,
+            LogLevel::Error => tracing::Level::ERROR,
+        };
+        // A second call (a library user with their own subscriber) keeps theirs.
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(level)
+            .with_target(false)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_writer(std::io::stderr)
+            .try_init();
+        let request_timeout = Duration::try_from_secs_f64(self.request_timeout)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                crate::Error::invalid("--request-timeout must be a positive number of seconds")
+            })?;
+        let options = ServeOptions {
+            models: self.models.clone(),
+            address: format!("{}:{}", self.host, self.port),
+            batching: BatchLimits {
+                max_tokens: self.max_batch_tokens.max(1),
+                max_inputs: self.max_batch_requests.max(1),
+            },
+            limits: RequestLimits {
+                max_client_batch_size: self.max_client_batch_size.max(1),
+                max_concurrent_requests: self.max_concurrent_requests.max(1),
+                payload_limit: self.payload_limit,
+                request_timeout,
+            },
+        };
+        serve::serve(options, &runtime::device(self.device.device)?)
+    }
+}

@@ -1,0 +1,149 @@
+//! `positio serve`: an HTTP inference server for sentence embeddings, sequence classification
+//! and NER, compatible with text-embeddings-inference and OpenAI clients.
+//!
+//! - [`models`]: loading each model directory by its head; the forward pass of a batch.
+//! - [`batcher`]: the per-model queue and thread that forms dynamic batches.
+//! - [`api`]: routes, schemas, limits and error answers.
+//! - [`metrics`]: Prometheus counters and histograms.
+//!
+//! axum + tokio answer HTTP; tokenization runs on tokio's blocking pool; each model runs on its
+//! own thread (whose matrix products use every core), so the async runtime never blocks.
+//! SIGTERM or Ctrl-C stops accepting connections, lets in-flight requests finish, and returns.
+
+pub mod api;
+pub mod batcher;
+pub mod metrics;
+pub mod models;
+
+use crate::{Error, Result};
+use api::{App, RequestLimits, Served};
+use batcher::BatchLimits;
+use burn::tensor::Device;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// A model to serve: its name in requests and `/info`, and its directory.
+#[derive(Debug, Clone)]
+pub struct ModelSpec {
+    pub name: String,
+    pub dir: PathBuf,
+}
+
+impl std::str::FromStr for ModelSpec {
+    type Err = String;
+
+    /// `NAME=DIR`, or `DIR` (named after its last path component).
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let (name, dir) = match s.split_once('=') {
+            Some((n, d)) if !n.is_empty() && !n.contains('/') => (n.to_string(), PathBuf::from(d)),
+            _ => {
+                let dir = PathBuf::from(s);
+                let name = dir
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .ok_or_else(|| format!("{s:?} names no directory"))?;
+                (name, dir)
+            }
+        };
+        Ok(ModelSpec { name, dir })
+    }
+}
+
+/// Everything `serve` needs.
+pub struct ServeOptions {
+    pub models: Vec<ModelSpec>,
+    pub address: String,
+    pub batching: BatchLimits,
+    pub limits: RequestLimits,
+}
+
+/// Loads the models, listens on `address`, and serves until SIGTERM / Ctrl-C (in-flight
+/// requests finish first).
+pub fn serve(options: ServeOptions, device: &Device) -> Result<()> {
+    let metrics = Arc::new(metrics::Metrics::new());
+    let mut served = Vec::new();
+    let mut threads = Vec::new();
+    for spec in &options.models {
+        if served.iter().any(|s: &Served| s.info.name == spec.name) {
+            return Err(Error::invalid(format!(
+                "two models are named {:?}: name them with --model NAME=DIR",
+                spec.name
+            )));
+        }
+        let loaded = models::load(&spec.name, &spec.dir, device)?;
+        if loaded.info.max_input_length > options.batching.max_tokens {
+            return Err(Error::invalid(format!(
+                "--max-batch-tokens {} is less than model {:?}'s input limit of {} tokens",
+                options.batching.max_tokens, spec.name, loaded.info.max_input_length
+            )));
+        }
+        let (queue, thread) = batcher::spawn(
+            spec.name.clone(),
+            loaded.runner,
+            options.batching,
+            metrics.clone(),
+        )
+        .map_err(|e| Error::invalid(format!("cannot start a batching thread: {e}")))?;
+        tracing::info!(
+            model = spec.name,
+            dir = %spec.dir.display(),
+            head = ?loaded.info.head,
+            route = loaded.info.head.route(),
+            max_input_length = loaded.info.max_input_length,
+            "loaded"
+        );
+        served.push(Served {
+            info: loaded.info,
+            tokenizer: Arc::new(loaded.tokenizer),
+            queue,
+        });
+        threads.push(thread);
+    }
+    let app = Arc::new(App::new(served, metrics, options.limits, options.batching));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::invalid(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&options.address)
+            .await
+            .map_err(|e| Error::invalid(format!("cannot listen on {}: {e}", options.address)))?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| Error::invalid(format!("cannot read the listening address: {e}")))?;
+        tracing::info!("listening on http://{local}");
+        axum::serve(listener, api::router(app))
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .map_err(|e| Error::invalid(format!("server failed: {e}")))
+    })?;
+    // The router (and with it every queue) is gone: the batching threads finish and end.
+    for t in threads {
+        let _ = t.join();
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

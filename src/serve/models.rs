@@ -1,0 +1,194 @@
+//! The models a server answers with: each directory is loaded once at startup, by its head
+//! (sentence embeddings for a plain encoder, sequence classification, token classification),
+//! with the same loaders and the same clear errors as the command line.
+
+use crate::data::tokenizer::Tokenizer;
+use crate::model::config::ModelConfig;
+use crate::tasks::classify::{self, ClassifierModel, Encoded};
+use crate::tasks::embedding::{Embedder, SentencePooling};
+use crate::tasks::ner::NerModel;
+use crate::train::masking::lm_targets;
+use crate::{hf, Result};
+use burn::tensor::Device;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// What a served model computes, from its `config.json` architectures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Head {
+    /// Sentence embeddings (`/embed`, `/v1/embeddings`): any encoder without a task head.
+    Embedding,
+    /// Labels of texts or pairs (`/predict`): `…ForSequenceClassification`.
+    SequenceClassification,
+    /// Entities (`/ner`): `…ForTokenClassification`.
+    TokenClassification,
+}
+
+impl Head {
+    fn of(config: &ModelConfig) -> Head {
+        let has = |suffix: &str| config.architectures.iter().any(|a| a.ends_with(suffix));
+        if has("ForSequenceClassification") {
+            Head::SequenceClassification
+        } else if has("ForTokenClassification") {
+            Head::TokenClassification
+        } else {
+            Head::Embedding
+        }
+    }
+
+    /// The route that serves this head.
+    pub fn route(self) -> &'static str {
+        match self {
+            Head::Embedding => "/embed",
+            Head::SequenceClassification => "/predict",
+            Head::TokenClassification => "/ner",
+        }
+    }
+}
+
+/// What `/info` says about a model.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelInfo {
+    pub name: String,
+    pub directory: PathBuf,
+    pub head: Head,
+    /// Class names (classification heads; empty for embeddings).
+    pub labels: Vec<String>,
+    pub multi_label: bool,
+    /// Longest input in tokens, special tokens included.
+    pub max_input_length: usize,
+    pub position_encoding: String,
+    pub hidden_size: usize,
+    /// Sentence pooling (embedding models).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pooling: Option<SentencePooling>,
+}
+
+/// The network of a served model; lives on its batching thread.
+/// (Boxed: the models differ in size, and only one lives per thread.)
+pub enum Runner {
+    Embedding(Box<Embedder>),
+    SequenceClassification(Box<ClassifierModel>),
+    TokenClassification(Box<NerModel>),
+}
+
+/// One input's result, before the route shapes it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// A sentence vector (not normalised).
+    Vector(Vec<f32>),
+    /// Class logits.
+    Logits(Vec<f32>),
+    /// Label probabilities of every token, special tokens included.
+    TokenProbabilities(Vec<Vec<f32>>),
+}
+
+/// A loaded model: its description, a tokenizer for the request side, and the runner for its
+/// batching thread.
+pub struct Loaded {
+    pub info: ModelInfo,
+    pub tokenizer: Tokenizer,
+    pub runner: Runner,
+}
+
+/// Loads `dir` as the model called `name`.
+pub fn load(name: &str, dir: &Path, device: &Device) -> Result<Loaded> {
+    let config = hf::load_config(dir)?;
+    let head = Head::of(&config);
+    let mut info = ModelInfo {
+        name: name.to_string(),
+        directory: dir.to_path_buf(),
+        head,
+        labels: Vec::new(),
+        multi_label: false,
+        max_input_length: 0,
+        position_encoding: config.position_embedding_type.name().to_string(),
+        hidden_size: config.hidden_size,
+        pooling: None,
+    };
+    let (tokenizer, runner) = match head {
+        Head::Embedding => {
+            let m = Embedder::load(dir, device)?;
+            info.max_input_length = m.max_len;
+            info.pooling = Some(m.pooling);
+            (m.tokenizer.clone(), Runner::Embedding(Box::new(m)))
+        }
+        Head::SequenceClassification => {
+            let m = ClassifierModel::load(dir, None, device)?;
+            info.max_input_length = m.max_len;
+            info.labels = m.labels.clone();
+            info.multi_label = m.multi_label;
+            (
+                m.tokenizer.clone(),
+                Runner::SequenceClassification(Box::new(m)),
+            )
+        }
+        Head::TokenClassification => {
+            let m = NerModel::load(dir, None, device)?;
+            info.max_input_length = m.model.bert.max_len().unwrap_or(512);
+            info.labels = m.labels.clone();
+            (
+                m.tokenizer.clone(),
+                Runner::TokenClassification(Box::new(m)),
+            )
+        }
+    };
+    Ok(Loaded {
+        info,
+        tokenizer,
+        runner,
+    })
+}
+
+impl Runner {
+    /// One forward pass over a batch of token-id sequences (with segment ids).
+    pub fn run(&self, ids: &[Vec<u32>], segments: &[Vec<u32>]) -> Result<Vec<Output>> {
+        match self {
+            Runner::Embedding(m) => Ok(m
+                .pool(ids, m.pooling, false)?
+                .into_iter()
+                .map(Output::Vector)
+                .collect()),
+            Runner::SequenceClassification(m) => {
+                let texts: Vec<Encoded> = ids
+                    .iter()
+                    .zip(segments)
+                    .map(|(i, s)| Encoded {
+                        ids: i.clone(),
+                        segments: s.clone(),
+                        classes: Vec::new(),
+                    })
+                    .collect();
+                let all: Vec<usize> = (0..texts.len()).collect();
+                Ok(classify::logits(&m.model, &texts, &all, m.tokenizer.pad_id)
+                    .into_iter()
+                    .map(Output::Logits)
+                    .collect())
+            }
+            Runner::TokenClassification(m) => {
+                let device = m.model.classifier.weight.device();
+                let batch = crate::model::encoder::Batch::new(ids, m.tokenizer.pad_id, &device);
+                let [_, s] = batch.dims();
+                let positions: Vec<usize> = ids
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(b, seq)| (0..seq.len()).map(move |t| b * s + t))
+                    .collect();
+                let targets = lm_targets(&positions, &vec![0; positions.len()], &device);
+                let emissions = m.model.emissions(&batch, targets.positions);
+                let l = m.labels.len();
+                let values = emissions
+                    .into_data()
+                    .convert::<f32>()
+                    .try_into_vec::<f32>()
+                    .map_err(|e| crate::Error::invalid(format!("cannot read tensor: {e:?}")))?;
+                let mut rows = values.chunks(l).map(|r| classify::activate(r, false));
+                Ok(ids
+                    .iter()
+                    .map(|seq| Output::TokenProbabilities(rows.by_ref().take(seq.len()).collect()))
+                    .collect())
+            }
+        }
+    }
+}

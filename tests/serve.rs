@@ -1,0 +1,656 @@
+//! `positio serve` as a client sees it: the real binary on a loopback port, driven over HTTP.
+//! Answers are compared with the command line's on the same inputs (embeddings, classification)
+//! and with `transformers`' pipeline (NER, fixture from scripts/reference/ner_pipeline.py);
+//! limits and malformed requests get their status codes; concurrent mixed clients, SIGTERM
+//! during load, and `/metrics` counts; the `openai` client against `/v1/embeddings`.
+
+mod common;
+
+use common::{minilm_dir, positio, positio_command, tmp};
+use positio::tools::http::{Connection, Reply};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const NER: &str = "tests/fixtures/hf_tiny_ner";
+const SINGLE: &str = "tests/fixtures/hf_tiny_classify/single";
+const MULTI: &str = "tests/fixtures/hf_tiny_classify/multi";
+
+/// A running server; killed when dropped.
+struct Server {
+    child: Child,
+    host: String,
+    log: Arc<Mutex<String>>,
+}
+
+impl Server {
+    /// Starts `positio serve ARGS` on a free port and waits until it listens.
+    fn start(args: &[&str]) -> Server {
+        let mut child = positio_command()
+            .args(["serve", "--port", "0"])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let log = Arc::new(Mutex::new(String::new()));
+        let host = loop {
+            let line = lines
+                .next()
+                .unwrap_or_else(|| panic!("server ended: {}", log.lock().unwrap()))
+                .unwrap();
+            log.lock().unwrap().push_str(&line);
+            log.lock().unwrap().push('\n');
+            if let Some(addr) = line.split("listening on http://").nth(1) {
+                break addr.trim().to_string();
+            }
+        };
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                sink.lock().unwrap().push_str(&(line + "\n"));
+            }
+        });
+        Server { child, host, log }
+    }
+
+    fn connect(&self) -> Connection {
+        Connection::open(&self.host, Duration::from_secs(60)).unwrap()
+    }
+
+    fn post(&self, path: &str, body: &Value) -> Reply {
+        self.connect()
+            .request("POST", path, body.to_string().as_bytes())
+            .unwrap()
+    }
+
+    fn get(&self, path: &str) -> Reply {
+        self.connect().request("GET", path, b"").unwrap()
+    }
+
+    /// SIGTERM, then the exit status.
+    fn terminate(mut self) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        assert!(std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the server did not stop");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn minilm() -> String {
+    format!("minilm={}", minilm_dir().display())
+}
+
+fn all_models() -> Vec<String> {
+    vec![
+        minilm(),
+        format!("ner={NER}"),
+        format!("single={SINGLE}"),
+        format!("multi={MULTI}"),
+    ]
+}
+
+fn start_all(extra: &[&str]) -> Server {
+    let models = all_models();
+    let mut args: Vec<&str> = Vec::new();
+    for m in &models {
+        args.extend(["--model", m.as_str()]);
+    }
+    args.extend(extra);
+    Server::start(&args)
+}
+
+/// `positio embed` of `texts`: one vector per text.
+fn cli_embeddings(texts: &[&str]) -> Vec<Vec<f64>> {
+    let mut args = vec!["embed".to_string(), minilm_dir().display().to_string()];
+    for t in texts {
+        args.extend(["--text".to_string(), t.to_string()]);
+    }
+    let (ok, out, err) = positio(&args);
+    assert!(ok, "{err}");
+    out.lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            floats(&v["embedding"])
+        })
+        .collect()
+}
+
+fn floats(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
+}
+
+fn assert_close(a: &[f64], b: &[f64], tol: f64, what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths");
+    let worst = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max);
+    assert!(worst <= tol, "{what}: differs by {worst}");
+}
+
+const TEXTS: [&str; 3] = [
+    "EU rejects German call to boycott British lamb .",
+    "Peter Blackburn",
+    "The European Commission said on Thursday it disagreed with German advice to consumers.",
+];
+
+#[test]
+fn routes_answer_as_the_command_line_and_the_pipeline() {
+    let server = start_all(&[]);
+
+    // /embed: as `positio embed` (normalised), and the raw mean when asked.
+    let expected = cli_embeddings(&TEXTS);
+    let r = server.post("/embed", &json!({ "inputs": TEXTS }));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let got = r.json();
+    for (g, e) in got.as_array().unwrap().iter().zip(&expected) {
+        assert_close(&floats(g), e, 1e-5, "/embed vs positio embed");
+    }
+    let r = server.post("/embed", &json!({ "inputs": TEXTS[0], "normalize": false }));
+    let raw = floats(&r.json()[0]);
+    let norm = raw.iter().map(|x| x * x).sum::<f64>().sqrt();
+    assert!(
+        (norm - 1.0).abs() > 1e-3,
+        "normalize: false left it unit-norm"
+    );
+    let unit: Vec<f64> = raw.iter().map(|x| x / norm).collect();
+    assert_close(&unit, &expected[0], 1e-5, "raw mean, normalised");
+
+    // /predict: a text, a pair, a batch; as `positio predict classify`.
+    let (ok, out, err) = positio(&[
+        "predict",
+        "classify",
+        "--model",
+        SINGLE,
+        "--text",
+        TEXTS[0],
+        "--text",
+        TEXTS[1],
+        "--text-pair",
+        TEXTS[2],
+        "--text-pair",
+        TEXTS[0],
+    ]);
+    assert!(ok, "{err}");
+    let cli: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let r = server.post(
+        "/predict",
+        &json!({ "inputs": [[TEXTS[0], TEXTS[2]], [TEXTS[1], TEXTS[0]]], "model": "single" }),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    for (g, c) in r.json().as_array().unwrap().iter().zip(&cli) {
+        assert_eq!(g[0]["label"], c["label"]);
+        for (gs, cs) in g
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(c["scores"].as_array().unwrap())
+        {
+            assert_eq!(gs["label"], cs["label"], "labels sorted by score");
+            let (a, b) = (gs["score"].as_f64().unwrap(), cs["score"].as_f64().unwrap());
+            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
+    }
+    // A single text answers one list (TEI), not a list of lists; raw scores are logits.
+    let one = server.post(
+        "/predict",
+        &json!({ "inputs": TEXTS[1], "model": "single" }),
+    );
+    let scores: Vec<f64> = one
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["score"].as_f64().unwrap())
+        .collect();
+    assert!(
+        (scores.iter().sum::<f64>() - 1.0).abs() < 1e-5,
+        "softmax sums to 1"
+    );
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "best first");
+    let raw = server.post(
+        "/predict",
+        &json!({ "inputs": TEXTS[1], "model": "single", "raw_scores": true }),
+    );
+    let logits: Vec<f64> = raw
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["score"].as_f64().unwrap())
+        .collect();
+    let z: f64 = logits.iter().map(|l| (l - logits[0]).exp()).sum();
+    assert!(
+        (1.0 / z - scores[0]).abs() < 1e-5,
+        "softmax of the raw scores"
+    );
+
+    // A multi-label model: a sigmoid per label, as the command line.
+    let (ok, out, err) = positio(&["predict", "classify", "--model", MULTI, "--text", TEXTS[2]]);
+    assert!(ok, "{err}");
+    let cli: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    let r = server.post("/predict", &json!({ "inputs": TEXTS[2], "model": "multi" }));
+    for (g, c) in r
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(cli["scores"].as_array().unwrap())
+    {
+        assert_eq!(g["label"], c["label"]);
+        assert!((g["score"].as_f64().unwrap() - c["score"].as_f64().unwrap()).abs() < 1e-5);
+    }
+
+    // /ner: the transformers pipeline's entities, words and character offsets.
+    let reference: Value = serde_json::from_str(
+        &std::fs::read_to_string("tests/fixtures/serve/ner_pipeline.json").unwrap(),
+    )
+    .unwrap();
+    let r = server.post("/ner", &json!({ "inputs": reference["texts"] }));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let got = r.json();
+    let mut compared = 0;
+    for (g, e) in got
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(reference["entities"].as_array().unwrap())
+    {
+        let (g, e) = (g.as_array().unwrap(), e.as_array().unwrap());
+        assert_eq!(g.len(), e.len(), "entity count: {g:?} vs {e:?}");
+        for (a, b) in g.iter().zip(e) {
+            for key in ["entity_group", "word", "start", "end"] {
+                assert_eq!(a[key], b[key], "{key}: {a} vs {b}");
+            }
+            assert!((a["score"].as_f64().unwrap() - b["score"].as_f64().unwrap()).abs() < 1e-4);
+            compared += 1;
+        }
+    }
+    assert!(compared >= 20, "the fixture has entities to compare");
+    let single = server.post("/ner", &json!({ "inputs": reference["texts"][0] }));
+    assert_eq!(single.json(), got[0], "a single text answers its own list");
+
+    // /tokenize: ids as the tokenizer's, offsets into the text.
+    let r = server.post(
+        "/tokenize",
+        &json!({ "inputs": "Peter Blackburn", "model": "minilm" }),
+    );
+    let tokens = r.json()[0].as_array().unwrap().clone();
+    assert_eq!(tokens[0]["text"], "[CLS]");
+    assert_eq!(tokens[0]["special"], true);
+    assert_eq!(tokens[1]["text"], "Peter");
+    assert_eq!(
+        (tokens[1]["start"].as_u64(), tokens[1]["stop"].as_u64()),
+        (Some(0), Some(5))
+    );
+    let r = server.post(
+        "/tokenize",
+        &json!({ "inputs": "Peter", "add_special_tokens": false, "model": "minilm" }),
+    );
+    assert_eq!(r.json()[0].as_array().unwrap().len(), 1);
+
+    // /info, /health, /v1/models.
+    let info = server.get("/info").json();
+    let models = info["models"].as_array().unwrap();
+    assert_eq!(models.len(), 4);
+    assert_eq!(models[0]["head"], "embedding");
+    assert_eq!(
+        models[0]["max_input_length"], 256,
+        "sentence-transformers' max_seq_length"
+    );
+    assert_eq!(models[0]["position_encoding"], "absolute");
+    assert_eq!(models[1]["head"], "token_classification");
+    assert_eq!(models[1]["labels"][1], "B-LOC");
+    assert_eq!(models[3]["multi_label"], true);
+    assert_eq!(server.get("/health").status, 200);
+    let listed = server.get("/v1/models").json();
+    assert_eq!(listed["data"][2]["id"], "single");
+
+    // Shut down cleanly.
+    assert!(server.terminate().success());
+}
+
+#[test]
+fn bad_requests_get_clear_errors_and_limits_hold() {
+    let server = start_all(&["--payload-limit", "200000", "--max-client-batch-size", "4"]);
+    let check = |r: Reply, status: u16, kind: &str| {
+        assert_eq!(r.status, status, "{}", r.text());
+        let v = r.json();
+        assert_eq!(v["error_type"], kind, "{v}");
+        assert!(!v["error"].as_str().unwrap().is_empty());
+        v["error"].as_str().unwrap().to_string()
+    };
+    let raw = |path: &str, body: &[u8]| server.connect().request("POST", path, body).unwrap();
+
+    check(raw("/embed", b"{\"inputs\": "), 422, "validation");
+    check(
+        raw("/embed", b"{\"inputs\": \"\xff\xfe caf\xe9\"}"),
+        422,
+        "validation",
+    );
+    check(
+        server.post("/embed", &json!({ "inputs": [] })),
+        400,
+        "empty",
+    );
+    check(
+        server.post("/embed", &json!({ "inputs": "" })),
+        400,
+        "empty",
+    );
+    let e = check(
+        server.post("/embed", &json!({ "inputs": "x", "normalise": true })),
+        422,
+        "validation",
+    );
+    assert!(e.contains("normalise"), "{e}");
+    check(
+        server.post("/embed", &json!({ "inputs": 5 })),
+        422,
+        "validation",
+    );
+    check(
+        server.post("/embed", &json!({ "inputs": vec!["a"; 5] })),
+        422,
+        "validation",
+    );
+    check(
+        raw("/embed", &vec![b' '; 200_001]),
+        413,
+        "payload_too_large",
+    );
+    check(
+        server.post("/embed", &json!({ "inputs": "x", "model": "nope" })),
+        404,
+        "not_found",
+    );
+    check(
+        server.post("/embed", &json!({ "inputs": "x", "model": "ner" })),
+        422,
+        "validation",
+    );
+    check(server.post("/nothing", &json!({})), 404, "not_found");
+    check(server.get("/embed"), 405, "method_not_allowed");
+
+    // Over the model's limit: 422 naming both numbers without truncate, cut with it.
+    let long = "word ".repeat(20_000); // 100,000 characters
+    let e = check(
+        server.post("/embed", &json!({ "inputs": long, "truncate": false })),
+        422,
+        "validation",
+    );
+    assert!(e.contains("20002 tokens") && e.contains("256"), "{e}");
+    let r = server.post("/embed", &json!({ "inputs": long }));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = server.post("/ner", &json!({ "inputs": long, "truncate": false }));
+    assert_eq!(r.status, 422);
+    let r = server.post("/ner", &json!({ "inputs": long }));
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    // OpenAI's format: an unknown model is 404, token ids are refused, dimensions checked.
+    let r = server.post("/v1/embeddings", &json!({ "input": "x", "model": "nope" }));
+    check(r, 404, "not_found");
+    let r = server.post(
+        "/v1/embeddings",
+        &json!({ "input": [[1, 2]], "model": "minilm" }),
+    );
+    check(r, 422, "validation");
+    let r = server.post(
+        "/v1/embeddings",
+        &json!({ "input": "x", "model": "minilm", "dimensions": 12 }),
+    );
+    check(r, 422, "validation");
+    assert_eq!(server.get("/health").status, 200, "still healthy");
+}
+
+#[test]
+fn unreadable_models_and_impossible_limits_are_refused_at_startup() {
+    let dir = tmp("serve-bad");
+    let (ok, _, err) = positio(&["serve", "--model", dir.join("missing").to_str().unwrap()]);
+    assert!(!ok);
+    assert!(
+        err.contains("missing") && err.contains("not a model directory"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    std::fs::write(dir.join("config.json"), "{ not json").unwrap();
+    let (ok, _, err) = positio(&["serve", "--model", dir.to_str().unwrap()]);
+    assert!(!ok && err.contains("config.json"), "{err}");
+    let m = minilm();
+    let (ok, _, err) = positio(&["serve", "--model", &m, "--model", &m]);
+    assert!(!ok && err.contains("two models are named"), "{err}");
+    let (ok, _, err) = positio(&["serve", "--model", &m, "--max-batch-tokens", "100"]);
+    assert!(!ok && err.contains("--max-batch-tokens"), "{err}");
+}
+
+/// Sixteen clients at once, each sending a fixed mix of valid and invalid requests: every
+/// answer is the right one (embeddings as the command line's), every status as expected, and
+/// `/metrics` counts exactly what was sent.
+#[test]
+fn concurrent_mixed_clients_get_their_own_answers_and_metrics_count_them() {
+    let server = start_all(&["--max-client-batch-size", "8"]);
+    let expected = cli_embeddings(&TEXTS);
+    let sent: Mutex<std::collections::BTreeMap<(String, u16), usize>> = Default::default();
+    std::thread::scope(|scope| {
+        for client in 0..16 {
+            let (server, expected, sent) = (&server, &expected, &sent);
+            scope.spawn(move || {
+                let mut c = server.connect();
+                for k in 0..12 {
+                    let i = (client + k) % TEXTS.len();
+                    let (path, body, status): (&str, Vec<u8>, u16) = match (client + k) % 6 {
+                        0 | 1 => (
+                            "/embed",
+                            json!({ "inputs": [TEXTS[i], TEXTS[(i + 1) % 3]] })
+                                .to_string()
+                                .into_bytes(),
+                            200,
+                        ),
+                        2 => ("/embed", b"{\"inputs\": [".to_vec(), 422),
+                        3 => (
+                            "/embed",
+                            json!({ "inputs": [] }).to_string().into_bytes(),
+                            400,
+                        ),
+                        4 => (
+                            "/predict",
+                            json!({ "inputs": TEXTS[i], "model": "single" })
+                                .to_string()
+                                .into_bytes(),
+                            200,
+                        ),
+                        _ => (
+                            "/ner",
+                            json!({ "inputs": [TEXTS[i]] }).to_string().into_bytes(),
+                            200,
+                        ),
+                    };
+                    let r = c.request("POST", path, &body).unwrap();
+                    assert_eq!(r.status, status, "{path}: {}", r.text());
+                    if status == 200 && path == "/embed" {
+                        let got = r.json();
+                        assert_close(&floats(&got[0]), &expected[i], 1e-5, "first input");
+                        assert_close(
+                            &floats(&got[1]),
+                            &expected[(i + 1) % 3],
+                            1e-5,
+                            "second input",
+                        );
+                    }
+                    *sent
+                        .lock()
+                        .unwrap()
+                        .entry((path.to_string(), status))
+                        .or_default() += 1;
+                }
+            });
+        }
+    });
+    let metrics = server.get("/metrics").text();
+    for ((path, status), n) in sent.into_inner().unwrap() {
+        let line = format!("positio_requests_total{{route=\"{path}\",status=\"{status}\"}} {n}");
+        assert!(metrics.contains(&line), "missing {line:?} in\n{metrics}");
+    }
+    for name in [
+        "positio_request_duration_seconds_bucket",
+        "positio_queue_duration_seconds_bucket",
+        "positio_inference_duration_seconds_bucket",
+        "positio_batch_size_bucket",
+        "positio_batch_tokens_bucket",
+        "positio_queue_depth{model=\"minilm\"} 0",
+    ] {
+        assert!(metrics.contains(name), "missing {name}");
+    }
+    // Requests shared batches: fewer batches than embedded inputs.
+    let count = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name}"))
+    };
+    let batches = count("positio_batch_size_count{model=\"minilm\"}");
+    let inputs = count("positio_batch_size_sum{model=\"minilm\"}");
+    assert!(
+        inputs > batches,
+        "{inputs} inputs in {batches} batches: nothing was batched"
+    );
+}
+
+#[test]
+fn sigterm_drains_in_flight_requests_then_exits_zero() {
+    let m = minilm();
+    let server = Server::start(&["--model", &m, "--max-batch-tokens", "512"]);
+    let started = AtomicUsize::new(0);
+    let long = TEXTS[2].repeat(8);
+    let pid = server.child.id();
+    let answers: Vec<u16> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..12)
+            .map(|_| {
+                let (server, started, long) = (&server, &started, &long);
+                scope.spawn(move || {
+                    let mut c = server.connect();
+                    let body = json!({ "inputs": vec![long.as_str(); 8] }).to_string();
+                    started.fetch_add(1, Ordering::SeqCst);
+                    c.request("POST", "/embed", body.as_bytes()).unwrap().status
+                })
+            })
+            .collect();
+        while started.load(Ordering::SeqCst) < 12 {
+            std::thread::yield_now();
+        }
+        // Let the requests arrive (12 × 8 long inputs take far longer than this to answer).
+        std::thread::sleep(Duration::from_millis(150));
+        assert!(std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success());
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(
+        answers,
+        vec![200; 12],
+        "every in-flight request was answered"
+    );
+    let mut server = server;
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "exit status {status}");
+    let log = server.log.lock().unwrap().clone();
+    assert!(log.contains("shutting down"), "{log}");
+    assert!(
+        Connection::open(&server.host, Duration::from_secs(1)).is_err(),
+        "still listening"
+    );
+}
+
+#[test]
+fn overload_gets_429_and_slow_answers_504() {
+    let m = minilm();
+    let server = Server::start(&["--model", &m, "--max-concurrent-requests", "2"]);
+    let long = TEXTS[2].repeat(6);
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..10)
+            .map(|_| {
+                let (server, long) = (&server, &long);
+                scope.spawn(move || {
+                    server
+                        .post("/embed", &json!({ "inputs": vec![long.as_str(); 16] }))
+                        .status
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(
+        statuses.iter().all(|s| [200, 429].contains(s)),
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&429), "{statuses:?}");
+    assert!(statuses.contains(&200), "{statuses:?}");
+    drop(server);
+
+    let server = Server::start(&["--model", &m, "--request-timeout", "0.001"]);
+    let r = server.post("/embed", &json!({ "inputs": vec![long.as_str(); 16] }));
+    assert_eq!(r.status, 504, "{}", r.text());
+    assert_eq!(r.json()["error_type"], "timeout");
+    assert_eq!(server.get("/health").status, 200);
+}
+
+/// The official `openai` Python client against `/v1/embeddings` (scripts/reference/openai_client.py).
+#[test]
+fn the_openai_client_gets_the_command_lines_embeddings() {
+    let server = start_all(&[]);
+    let dir = tmp("serve-openai");
+    let expected = dir.join("expected.json");
+    let embeddings = cli_embeddings(&TEXTS);
+    std::fs::write(
+        &expected,
+        json!({ "texts": TEXTS, "embeddings": embeddings }).to_string(),
+    )
+    .unwrap();
+    let out = std::process::Command::new("python3")
+        .arg("scripts/reference/openai_client.py")
+        .arg(format!("http://{}", server.host))
+        .arg("minilm")
+        .arg(&expected)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "openai client: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
