@@ -4,7 +4,9 @@
 //! each through its own channel.
 //!
 //! Oldest first means a long input is never starved by a stream of short ones (and vice
-//! versa); nearest in length keeps padding low. The model runs on its own OS thread, so the
+//! versa); nearest in length, and no input that would leave less than [`MIN_FILL`] of the
+//! batch's tokens real, keeps padding low (a mix of sentences and paragraphs padded to the
+//! longest paragraph would spend most of the forward pass on padding). The model runs on its own OS thread, so the
 //! async runtime never blocks on a forward pass. Inputs whose request has gone (timed out,
 //! client disconnected) are dropped before they cost a forward pass.
 
@@ -194,8 +196,12 @@ fn work(
     }
 }
 
+/// The least share of real (not padding) tokens a batch may have when it takes one more input.
+pub const MIN_FILL: f64 = 0.75;
+
 /// Indices into `pending` (in arrival order) of the next batch: the oldest input, then the
-/// others nearest to it in length (ties: older first) while the batch stays within `limits`.
+/// others nearest to it in length (ties: older first) while the batch stays within `limits`
+/// and at least [`MIN_FILL`] real tokens.
 pub fn next_batch_of(lengths: &[usize], limits: BatchLimits) -> Vec<usize> {
     let Some(&first) = lengths.first() else {
         return Vec::new();
@@ -203,16 +209,18 @@ pub fn next_batch_of(lengths: &[usize], limits: BatchLimits) -> Vec<usize> {
     let mut order: Vec<usize> = (1..lengths.len()).collect();
     order.sort_by_key(|&i| (lengths[i].abs_diff(first), i));
     let mut picked = vec![0];
-    let mut longest = first;
+    let (mut longest, mut real) = (first, first);
     for i in order {
         if picked.len() >= limits.max_inputs {
             break;
         }
         let l = longest.max(lengths[i]);
-        if l * (picked.len() + 1) > limits.max_tokens {
+        let padded = l * (picked.len() + 1);
+        if padded > limits.max_tokens || ((real + lengths[i]) as f64) < MIN_FILL * padded as f64 {
             continue;
         }
         longest = l;
+        real += lengths[i];
         picked.push(i);
     }
     picked
@@ -250,6 +258,18 @@ mod tests {
             .max()
             .unwrap();
         assert!(longest * picked.len() <= 100);
+    }
+
+    #[test]
+    fn short_and_long_inputs_go_in_separate_batches() {
+        let limits = BatchLimits {
+            max_tokens: 10_000,
+            max_inputs: 100,
+        };
+        // Sentences of ~20 tokens and paragraphs of ~200: each batch one kind.
+        let lengths = [20, 200, 22, 190, 18, 210, 21];
+        assert_eq!(next_batch_of(&lengths, limits), vec![0, 6, 2, 4]);
+        assert_eq!(next_batch_of(&[200, 20, 190, 210], limits), vec![0, 2, 3]);
     }
 
     #[test]

@@ -94,8 +94,9 @@ pub struct Loaded {
 
 /// Loads `dir` as the model called `name`.
 pub fn load(name: &str, dir: &Path, device: &Device) -> Result<Loaded> {
-    let config = hf::load_config(dir)?;
-    let head = Head::of(&config);
+    let checkpoint = hf::Checkpoint::open(dir)?;
+    let config = &checkpoint.config;
+    let head = Head::of(config);
     let mut info = ModelInfo {
         name: name.to_string(),
         directory: dir.to_path_buf(),
@@ -109,13 +110,13 @@ pub fn load(name: &str, dir: &Path, device: &Device) -> Result<Loaded> {
     };
     let (tokenizer, runner) = match head {
         Head::Embedding => {
-            let m = Embedder::load(dir, device)?;
+            let m = Embedder::from_checkpoint(&checkpoint, device)?;
             info.max_input_length = m.max_len;
             info.pooling = Some(m.pooling);
             (m.tokenizer.clone(), Runner::Embedding(Box::new(m)))
         }
         Head::SequenceClassification => {
-            let m = ClassifierModel::load(dir, None, device)?;
+            let m = ClassifierModel::from_checkpoint(&checkpoint, None, device)?;
             info.max_input_length = m.max_len;
             info.labels = m.labels.clone();
             info.multi_label = m.multi_label;
@@ -125,7 +126,7 @@ pub fn load(name: &str, dir: &Path, device: &Device) -> Result<Loaded> {
             )
         }
         Head::TokenClassification => {
-            let m = NerModel::load(dir, None, device)?;
+            let m = NerModel::from_checkpoint(&checkpoint, None, device)?;
             info.max_input_length = m.model.bert.max_len().unwrap_or(512);
             info.labels = m.labels.clone();
             (

@@ -70,7 +70,12 @@ fn read_json(path: &Path) -> Result<Option<serde_json::Value>> {
 
 impl Embedder {
     pub fn load(dir: &Path, device: &Device) -> Result<Self> {
-        let checkpoint = hf::Checkpoint::open(dir)?;
+        Self::from_checkpoint(&hf::Checkpoint::open(dir)?, device)
+    }
+
+    /// The embedder of an opened checkpoint (with its directory's sentence-transformers files).
+    pub fn from_checkpoint(checkpoint: &hf::Checkpoint, device: &Device) -> Result<Self> {
+        let dir = checkpoint.dir.as_path();
         let model = checkpoint.encoder(device)?;
         let tokenizer = checkpoint.tokenizer()?;
         let model_max = model.max_len().unwrap_or(usize::MAX);

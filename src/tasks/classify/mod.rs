@@ -259,7 +259,15 @@ impl ClassifierModel {
     /// Loads a positio or Hugging Face sequence classifier; inputs are cut at `max_len` word
     /// pieces if given, else at the length it was fine-tuned with, else at its position limit.
     pub fn load(dir: &Path, max_len: Option<usize>, device: &Device) -> Result<Self> {
-        let checkpoint = hf::Checkpoint::open(dir)?;
+        Self::from_checkpoint(&hf::Checkpoint::open(dir)?, max_len, device)
+    }
+
+    /// The classifier of an opened checkpoint.
+    pub fn from_checkpoint(
+        checkpoint: &hf::Checkpoint,
+        max_len: Option<usize>,
+        device: &Device,
+    ) -> Result<Self> {
         let (model, labels) = checkpoint.sequence_classifier(device)?;
         let c = &checkpoint.config;
         let limit = model.bert.max_len().unwrap_or(512);

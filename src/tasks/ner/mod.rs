@@ -321,10 +321,18 @@ impl NerModel {
     /// Loads a fine-tuned model; windows are `max_len` word pieces if given, else the length
     /// the model was fine-tuned with (`window_length` in its config), else its position limit.
     pub fn load(dir: &Path, max_len: Option<usize>, device: &Device) -> Result<Self> {
-        let checkpoint = hf::Checkpoint::open(dir)?;
+        Self::from_checkpoint(&hf::Checkpoint::open(dir)?, max_len, device)
+    }
+
+    /// The NER model of an opened checkpoint.
+    pub fn from_checkpoint(
+        checkpoint: &hf::Checkpoint,
+        max_len: Option<usize>,
+        device: &Device,
+    ) -> Result<Self> {
         let labels = checkpoint.config.labels().ok_or_else(|| {
             Error::file(
-                dir.join(hf::CONFIG),
+                checkpoint.dir.join(hf::CONFIG),
                 "no id2label: not a token-classification model",
             )
         })?;
