@@ -1,5 +1,5 @@
 //! Process-wide runtime setup: the allocator, flush-to-zero floats on every compute thread,
-//! and the compute device.
+//! and the compute device (a CUDA device only after [`cuda_probe`] found the driver and GPU).
 //!
 //! Subnormal (denormal) floats cost Intel cores a ~100-cycle microcode assist per operation;
 //! fine-tuning from pretrained weights at small learning rates produces many of them (Adam
@@ -7,6 +7,8 @@
 //! flush-to-zero and denormals-are-zero on the calling thread and on every thread of rayon's
 //! global pool, the only pool that positio, burn's `flex` backend and the `gemm` crate compute
 //! on. Results change only for values below 1.2e-38, where f32 has lost its precision anyway.
+
+pub mod cuda_probe;
 
 use crate::{Error, Result};
 use burn::tensor::Device;
@@ -114,10 +116,13 @@ pub fn device(kind: DeviceKind) -> Result<Device> {
     match kind {
         DeviceKind::Cpu => Ok(Device::flex()),
         #[cfg(feature = "cuda")]
-        DeviceKind::Cuda(i) => Ok(Device::cuda(i)),
+        DeviceKind::Cuda(i) => {
+            cuda_probe::check_cuda(i)?;
+            Ok(Device::cuda(i))
+        }
         #[cfg(not(feature = "cuda"))]
         DeviceKind::Cuda(_) => Err(Error::invalid(
-            "this positio was built without GPU support: rebuild with `--features cuda`",
+            "this positio was built without GPU support: rebuild with `cargo build --release --features cuda` (README: GPU)",
         )),
     }
 }

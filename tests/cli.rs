@@ -26,6 +26,12 @@ fn every_model_command_takes_device_and_a_cpu_build_refuses_cuda_clearly() {
         vec![
             "bench", "--task", "forward", "--steps", "1", "--warmup", "0",
         ],
+        vec![
+            "finetune", "classify", "--model", d, "--train", d, "--dev", d, "--out", d,
+        ],
+        vec!["eval", "classify", "--model", d, "--data", d],
+        vec!["predict", "classify", "--model", d, "--text", "x"],
+        vec!["serve", "--model", d, "--port", "0"],
     ];
     for args in commands {
         let mut a = args.clone();

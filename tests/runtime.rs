@@ -42,3 +42,31 @@ fn every_compute_thread_flushes_subnormals() {
         );
     }
 }
+
+/// What `--device cuda` answers on a machine without a usable driver or GPU (checked before
+/// burn's CUDA runtime, which would panic): the messages, deterministically, on any machine.
+#[test]
+fn a_missing_cuda_driver_or_gpu_is_a_clear_error() {
+    use positio::runtime::cuda_probe::{check_index, cuda_device_count};
+    let e = cuda_device_count(&["libpositio-no-such-driver.so.1"])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("no CUDA driver found") && e.contains("--device cpu"),
+        "{e}"
+    );
+    // A library that loads but is not a driver.
+    #[cfg(target_os = "linux")]
+    {
+        let e = cuda_device_count(&["libm.so.6"]).unwrap_err().to_string();
+        assert!(e.contains("not a CUDA driver library"), "{e}");
+    }
+    let e = check_index(0, 0).unwrap_err().to_string();
+    assert!(e.contains("sees no GPU"), "{e}");
+    let e = check_index(2, 2).unwrap_err().to_string();
+    assert!(
+        e.contains("no GPU at index 2") && e.contains("cuda:1"),
+        "{e}"
+    );
+    assert!(check_index(1, 2).is_ok());
+}

@@ -595,6 +595,31 @@ fn sigterm_drains_in_flight_requests_then_exits_zero() {
     );
 }
 
+/// A request of 32 long inputs (16 batches at this token budget) does not hold up a short
+/// request sent just after it: batches alternate between the two.
+#[test]
+fn a_big_request_does_not_starve_a_small_one() {
+    let m = minilm();
+    let server = Server::start(&["--model", &m, "--max-batch-tokens", "512"]);
+    let long = TEXTS[2].repeat(10); // cut at 256 tokens: two per batch
+    let (big_done, small_done) = std::thread::scope(|scope| {
+        let big = scope.spawn(|| {
+            let r = server.post("/embed", &json!({ "inputs": vec![long.as_str(); 32] }));
+            assert_eq!(r.status, 200, "{}", r.text());
+            Instant::now()
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        let r = server.post("/embed", &json!({ "inputs": "Peter Blackburn" }));
+        assert_eq!(r.status, 200, "{}", r.text());
+        let small_done = Instant::now();
+        (big.join().unwrap(), small_done)
+    });
+    assert!(
+        small_done < big_done,
+        "the short request waited for all of the big one"
+    );
+}
+
 #[test]
 fn overload_gets_429_and_slow_answers_504() {
     let m = minilm();

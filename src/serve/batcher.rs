@@ -1,18 +1,20 @@
 //! Dynamic batching: every input of every request goes into its model's queue; one thread per
-//! model takes the oldest waiting input and the inputs nearest to it in length, as many as fit
-//! in `max_tokens` padded tokens and `max_inputs` inputs, runs them as one batch, and answers
-//! each through its own channel.
+//! model picks a seed input and the inputs nearest to it in length, as many as fit in
+//! `max_tokens` padded tokens and `max_inputs` inputs, runs them as one batch, and answers each
+//! through its own channel.
 //!
-//! Oldest first means a long input is never starved by a stream of short ones (and vice
-//! versa); nearest in length, and no input that would leave less than [`MIN_FILL`] of the
-//! batch's tokens real, keeps padding low (a mix of sentences and paragraphs padded to the
-//! longest paragraph would spend most of the forward pass on padding). The model runs on its own OS thread, so the
+//! The seed is the oldest waiting input, except that consecutive batches are seeded from
+//! different requests when another one waits: a long input is never starved by a stream of
+//! short ones, and a request of many long inputs makes another client wait at most one batch.
+//! Nearest in length, and no input that would leave less than [`MIN_FILL`] of the batch's
+//! tokens real, keeps padding low (a mix of sentences and paragraphs padded to the longest
+//! paragraph would spend most of the forward pass on padding). The model runs on its own OS thread, so the
 //! async runtime never blocks on a forward pass. Inputs whose request has gone (timed out,
 //! client disconnected) are dropped before they cost a forward pass.
 
 use super::metrics::Metrics;
 use super::models::{Output, Runner};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Instant;
@@ -20,6 +22,8 @@ use tokio::sync::oneshot;
 
 /// One input waiting for a batch.
 pub struct Job {
+    /// Which request (call of [`Queue::run`]) the input belongs to.
+    request: u64,
     pub ids: Vec<u32>,
     pub segments: Vec<u32>,
     queued: Instant,
@@ -41,6 +45,7 @@ pub struct Queue {
     sender: mpsc::Sender<Job>,
     metrics: Arc<Metrics>,
     running: Arc<AtomicBool>,
+    requests: Arc<AtomicU64>,
 }
 
 /// Marks the thread stopped however it ends.
@@ -61,9 +66,11 @@ impl Queue {
     /// Queues the inputs (token ids, segment ids) and waits for their outputs, in order.
     pub async fn run(&self, inputs: Vec<(Vec<u32>, Vec<u32>)>) -> Result<Vec<Output>, String> {
         let mut answers = Vec::with_capacity(inputs.len());
+        let request = self.requests.fetch_add(1, Ordering::Relaxed);
         for (ids, segments) in inputs {
             let (reply, answer) = oneshot::channel();
             let job = Job {
+                request,
                 ids,
                 segments,
                 queued: Instant::now(),
@@ -104,6 +111,7 @@ pub fn spawn(
         sender,
         metrics: metrics.clone(),
         running: running.clone(),
+        requests: Arc::new(AtomicU64::new(0)),
     };
     let handle = std::thread::Builder::new()
         .name(format!("batcher-{model}"))
@@ -124,6 +132,7 @@ fn work(
 ) {
     let depth = metrics.queue_depth.with_label_values(&[model]);
     let mut pending: Vec<Job> = Vec::new();
+    let mut last_seed = None;
     loop {
         if pending.is_empty() {
             match receiver.recv() {
@@ -138,7 +147,9 @@ fn work(
         if pending.is_empty() {
             continue;
         }
-        let picked = next_batch(&pending, limits);
+        let waiting: Vec<(usize, u64)> = pending.iter().map(|j| (j.ids.len(), j.request)).collect();
+        let picked = next_batch_of(&waiting, last_seed, limits);
+        last_seed = Some(pending[picked[0]].request);
         let mut batch: Vec<Job> = Vec::with_capacity(picked.len());
         // Indices descending, so that removing one does not shift the others.
         let mut sorted = picked;
@@ -199,36 +210,42 @@ fn work(
 /// The least share of real (not padding) tokens a batch may have when it takes one more input.
 pub const MIN_FILL: f64 = 0.75;
 
-/// Indices into `pending` (in arrival order) of the next batch: the oldest input, then the
-/// others nearest to it in length (ties: older first) while the batch stays within `limits`
-/// and at least [`MIN_FILL`] real tokens.
-pub fn next_batch_of(lengths: &[usize], limits: BatchLimits) -> Vec<usize> {
-    let Some(&first) = lengths.first() else {
+/// Indices into the waiting inputs (`(length, request)` in arrival order) of the next batch,
+/// seed first: the oldest input not of `last_seed`'s request (the oldest of all if there is
+/// none), then the others nearest to it in length (ties: older first) while the batch stays
+/// within `limits` and at least [`MIN_FILL`] real tokens.
+pub fn next_batch_of(
+    waiting: &[(usize, u64)],
+    last_seed: Option<u64>,
+    limits: BatchLimits,
+) -> Vec<usize> {
+    if waiting.is_empty() {
         return Vec::new();
-    };
-    let mut order: Vec<usize> = (1..lengths.len()).collect();
-    order.sort_by_key(|&i| (lengths[i].abs_diff(first), i));
-    let mut picked = vec![0];
+    }
+    let seed = waiting
+        .iter()
+        .position(|&(_, r)| Some(r) != last_seed)
+        .unwrap_or(0);
+    let first = waiting[seed].0;
+    let mut order: Vec<usize> = (0..waiting.len()).filter(|&i| i != seed).collect();
+    order.sort_by_key(|&i| (waiting[i].0.abs_diff(first), i));
+    let mut picked = vec![seed];
     let (mut longest, mut real) = (first, first);
     for i in order {
         if picked.len() >= limits.max_inputs {
             break;
         }
-        let l = longest.max(lengths[i]);
+        let length = waiting[i].0;
+        let l = longest.max(length);
         let padded = l * (picked.len() + 1);
-        if padded > limits.max_tokens || ((real + lengths[i]) as f64) < MIN_FILL * padded as f64 {
+        if padded > limits.max_tokens || ((real + length) as f64) < MIN_FILL * padded as f64 {
             continue;
         }
         longest = l;
-        real += lengths[i];
+        real += length;
         picked.push(i);
     }
     picked
-}
-
-fn next_batch(pending: &[Job], limits: BatchLimits) -> Vec<usize> {
-    let lengths: Vec<usize> = pending.iter().map(|j| j.ids.len()).collect();
-    next_batch_of(&lengths, limits)
 }
 
 #[cfg(test)]
@@ -240,24 +257,27 @@ mod tests {
         max_inputs: 4,
     };
 
+    /// Inputs of distinct requests.
+    fn alone(lengths: &[usize]) -> Vec<(usize, u64)> {
+        lengths
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| (l, i as u64))
+            .collect()
+    }
+
     #[test]
     fn oldest_first_then_nearest_in_length() {
         // The oldest (length 10) comes first; 12 and 9 are nearest, 11 next; 50 waits.
-        let picked = next_batch_of(&[10, 50, 12, 9, 11, 30], LIMITS);
+        let picked = next_batch_of(&alone(&[10, 50, 12, 9, 11, 30]), None, LIMITS);
         assert_eq!(picked, vec![0, 3, 4, 2]);
     }
 
     #[test]
     fn padded_tokens_stay_within_the_budget() {
         // 30 × 3 = 90 fits, a fourth input of 30 would pad to 120.
-        let picked = next_batch_of(&[30, 30, 30, 30, 5], LIMITS);
-        assert_eq!(picked.len(), 3);
-        let longest = picked
-            .iter()
-            .map(|&i| [30, 30, 30, 30, 5][i])
-            .max()
-            .unwrap();
-        assert!(longest * picked.len() <= 100);
+        let picked = next_batch_of(&alone(&[30, 30, 30, 30, 5]), None, LIMITS);
+        assert_eq!(picked, vec![0, 1, 2]);
     }
 
     #[test]
@@ -268,13 +288,31 @@ mod tests {
         };
         // Sentences of ~20 tokens and paragraphs of ~200: each batch one kind.
         let lengths = [20, 200, 22, 190, 18, 210, 21];
-        assert_eq!(next_batch_of(&lengths, limits), vec![0, 6, 2, 4]);
-        assert_eq!(next_batch_of(&[200, 20, 190, 210], limits), vec![0, 2, 3]);
+        assert_eq!(
+            next_batch_of(&alone(&lengths), None, limits),
+            vec![0, 6, 2, 4]
+        );
+        assert_eq!(
+            next_batch_of(&alone(&[200, 20, 190, 210]), None, limits),
+            vec![0, 2, 3]
+        );
     }
 
     #[test]
     fn a_long_oldest_input_runs_alone_rather_than_starving() {
-        assert_eq!(next_batch_of(&[200, 3, 3], LIMITS), vec![0]);
-        assert!(next_batch_of(&[], LIMITS).is_empty());
+        assert_eq!(next_batch_of(&alone(&[200, 3, 3]), None, LIMITS), vec![0]);
+        assert!(next_batch_of(&[], None, LIMITS).is_empty());
+    }
+
+    #[test]
+    fn a_big_request_lets_another_one_in_every_other_batch() {
+        // Request 7 has eight inputs of 40 tokens (two per batch); request 8, one of 5, came
+        // after them. Batches alternate their seed between the requests.
+        let mut waiting = vec![(40, 7); 8];
+        waiting.push((5, 8));
+        assert_eq!(next_batch_of(&waiting, None, LIMITS), vec![0, 1]);
+        assert_eq!(next_batch_of(&waiting[2..], Some(7), LIMITS), vec![6]);
+        // Alone in the queue, a request seeds every batch.
+        assert_eq!(next_batch_of(&waiting[2..8], Some(7), LIMITS), vec![0, 1]);
     }
 }
