@@ -80,44 +80,39 @@ load() {
     tee -a "$RESULTS"
 }
 
-echo "== positio serve (embeddings)"
-"$P" serve --model "minilm=$MINILM" --port "$PORT" --log-level warn > "$OUT/server.log" 2>&1 &
-SERVER=$!; wait_ready
-load positio-serve embed /embed "$OUT/data/tei.jsonl" "$OUT/data/short.jsonl"
-stop
-
-echo "== sentence-transformers + FastAPI (embeddings)"
-"$VPY" bench/python_server.py --task embed --model "$MINILM" --port "$PORT" > "$OUT/server.log" 2>&1 &
-SERVER=$!; wait_ready
-load sentence-transformers-fastapi embed /embed "$OUT/data/tei.jsonl" "$OUT/data/short.jsonl"
-stop
-
-echo "== infinity-emb (embeddings)"
-HF_HUB_OFFLINE=1 INFINITY_ANONYMOUS_USAGE_STATS=0 "$VENV/bin/infinity_emb" v2 --model-id "$MINILM" \
-  --served-model-name minilm --engine torch --device cpu --port "$PORT" --log-level warning \
-  --no-bettertransformer > "$OUT/server.log" 2>&1 &
-SERVER=$!; wait_ready
-load infinity-emb embed /embeddings "$OUT/data/openai.jsonl" "$OUT/data/short-openai.jsonl"
-stop
+# measure SYSTEM TASK ROUTE BODIES SHORT -- SERVER COMMAND...: starts the server, loads it, stops it.
+measure() {
+  local system=$1 task=$2 route=$3 bodies=$4 short=$5
+  shift 6
+  echo "== $system ($task)"
+  "$@" > "$OUT/server.log" 2>&1 &
+  SERVER=$!
+  wait_ready
+  load "$system" "$task" "$route" "$bodies" "$short"
+  stop
+}
+D=$OUT/data
+measure positio-serve embed /embed "$D/tei.jsonl" "$D/short.jsonl" -- \
+  "$P" serve --model "minilm=$MINILM" --port "$PORT" --log-level warn
+measure sentence-transformers-fastapi embed /embed "$D/tei.jsonl" "$D/short.jsonl" -- \
+  "$VPY" bench/python_server.py --task embed --model "$MINILM" --port "$PORT"
+measure infinity-emb embed /embeddings "$D/openai.jsonl" "$D/short-openai.jsonl" -- \
+  env HF_HUB_OFFLINE=1 INFINITY_ANONYMOUS_USAGE_STATS=0 "$VENV/bin/infinity_emb" v2 \
+  --model-id "$MINILM" --served-model-name minilm --engine torch --device cpu --port "$PORT" \
+  --log-level warning --no-bettertransformer
 
 echo "== positio embed, offline, same texts"
-n=$(wc -l < "$OUT/data/texts.txt")
+n=$(wc -l < "$D/texts.txt")
 start=$(date +%s.%N)
-"$P" embed "$MINILM" --batch-size 32 < "$OUT/data/texts.txt" > /dev/null
+"$P" embed "$MINILM" --batch-size 32 < "$D/texts.txt" > /dev/null
 end=$(date +%s.%N)
 "$PY" -c "import json; s=$end-$start; print(json.dumps(dict(system='positio-embed-offline', task='embed', clients=0, seconds=s, sequences=$n, sequences_per_s=$n/s, errors=0)))" | tee -a "$RESULTS"
 
 if [ -f "$NER_MODEL/config.json" ]; then
-  echo "== positio serve (NER)"
-  "$P" serve --model "ner=$NER_MODEL" --port "$PORT" --log-level warn > "$OUT/server.log" 2>&1 &
-  SERVER=$!; wait_ready
-  load positio-serve ner /ner "$OUT/data/ner.jsonl" "$OUT/data/short.jsonl"
-  stop
-  echo "== transformers pipeline + FastAPI (NER)"
-  "$VPY" bench/python_server.py --task ner --model "$NER_MODEL" --port "$PORT" > "$OUT/server.log" 2>&1 &
-  SERVER=$!; wait_ready
-  load transformers-pipeline-fastapi ner /ner "$OUT/data/ner.jsonl" "$OUT/data/short.jsonl"
-  stop
+  measure positio-serve ner /ner "$D/ner.jsonl" "$D/short.jsonl" -- \
+    "$P" serve --model "ner=$NER_MODEL" --port "$PORT" --log-level warn
+  measure transformers-pipeline-fastapi ner /ner "$D/ner.jsonl" "$D/short.jsonl" -- \
+    "$VPY" bench/python_server.py --task ner --model "$NER_MODEL" --port "$PORT"
 else
   echo "(no NER model at $NER_MODEL: run experiments/finetune_ner.sh first, or set NER_MODEL)"
 fi

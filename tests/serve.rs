@@ -155,6 +155,17 @@ fn assert_close(a: &[f64], b: &[f64], tol: f64, what: &str) {
     assert!(worst <= tol, "{what}: differs by {worst}");
 }
 
+/// The scores of a single `/predict` answer, in its order.
+fn scores_of(reply: &Reply) -> Vec<f64> {
+    let answer = reply.json();
+    answer
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["score"].as_f64().unwrap())
+        .collect()
+}
+
 const TEXTS: [&str; 3] = [
     "EU rejects German call to boycott British lamb .",
     "Peter Blackburn",
@@ -226,13 +237,7 @@ fn routes_answer_as_the_command_line_and_the_pipeline() {
         "/predict",
         &json!({ "inputs": TEXTS[1], "model": "single" }),
     );
-    let scores: Vec<f64> = one
-        .json()
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["score"].as_f64().unwrap())
-        .collect();
+    let scores = scores_of(&one);
     assert!(
         (scores.iter().sum::<f64>() - 1.0).abs() < 1e-5,
         "softmax sums to 1"
@@ -242,13 +247,7 @@ fn routes_answer_as_the_command_line_and_the_pipeline() {
         "/predict",
         &json!({ "inputs": TEXTS[1], "model": "single", "raw_scores": true }),
     );
-    let logits: Vec<f64> = raw
-        .json()
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["score"].as_f64().unwrap())
-        .collect();
+    let logits = scores_of(&raw);
     let z: f64 = logits.iter().map(|l| (l - logits[0]).exp()).sum();
     assert!(
         (1.0 / z - scores[0]).abs() < 1e-5,

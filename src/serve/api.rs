@@ -476,6 +476,18 @@ async fn tokenize_all(
     .map_err(|e| ApiError::backend(format!("tokenization failed: {e}")))?
 }
 
+/// [`App::check_count`], then [`tokenize_all`] of single texts.
+async fn tokenize_texts(
+    app: &App,
+    model: &Served,
+    texts: &[String],
+    truncate: bool,
+) -> Result<Vec<Tokenized>, ApiError> {
+    app.check_count(&texts.iter().map(String::as_str).collect::<Vec<_>>())?;
+    let inputs = texts.iter().map(|t| (t.clone(), None)).collect();
+    tokenize_all(model, inputs, truncate).await
+}
+
 /// Runs the tokenized inputs through the model's batching queue.
 async fn infer(model: &Served, inputs: &[Tokenized]) -> Result<Vec<Output>, ApiError> {
     let jobs = inputs
@@ -511,13 +523,7 @@ async fn embed(
     let request: EmbedRequest = parse(body)?;
     let model = app.pick(Head::Embedding, request.model.as_deref())?;
     let (texts, _) = request.inputs.into_vec();
-    app.check_count(&texts.iter().map(String::as_str).collect::<Vec<_>>())?;
-    let tokens = tokenize_all(
-        model,
-        texts.into_iter().map(|t| (t, None)).collect(),
-        request.truncate,
-    )
-    .await?;
+    let tokens = tokenize_texts(&app, model, &texts, request.truncate).await?;
     Ok(Json(vectors(
         infer(model, &tokens).await?,
         request.normalize,
@@ -586,13 +592,7 @@ async fn ner(
     let request: NerRequest = parse(body)?;
     let model = app.pick(Head::TokenClassification, request.model.as_deref())?;
     let (texts, single) = request.inputs.into_vec();
-    app.check_count(&texts.iter().map(String::as_str).collect::<Vec<_>>())?;
-    let tokens = tokenize_all(
-        model,
-        texts.iter().map(|t| (t.clone(), None)).collect(),
-        request.truncate,
-    )
-    .await?;
+    let tokens = tokenize_texts(&app, model, &texts, request.truncate).await?;
     let outputs = infer(model, &tokens).await?;
     let mut answers = Vec::with_capacity(outputs.len());
     for ((output, t), text) in outputs.into_iter().zip(&tokens).zip(&texts) {
@@ -717,13 +717,7 @@ async fn tokenize(
         None => &app.models[0],
     };
     let (texts, _) = request.inputs.into_vec();
-    app.check_count(&texts.iter().map(String::as_str).collect::<Vec<_>>())?;
-    let encoded = tokenize_all(
-        model,
-        texts.iter().map(|t| (t.clone(), None)).collect(),
-        true,
-    )
-    .await?;
+    let encoded = tokenize_texts(&app, model, &texts, true).await?;
     let answers = encoded
         .iter()
         .zip(&texts)
@@ -783,8 +777,7 @@ async fn openai_embeddings(
             )));
         }
     }
-    app.check_count(&texts.iter().map(String::as_str).collect::<Vec<_>>())?;
-    let tokens = tokenize_all(model, texts.into_iter().map(|t| (t, None)).collect(), true).await?;
+    let tokens = tokenize_texts(&app, model, &texts, true).await?;
     let used: usize = tokens.iter().map(|t| t.ids.len()).sum();
     let data: Vec<serde_json::Value> = vectors(infer(model, &tokens).await?, true)?
         .into_iter()
