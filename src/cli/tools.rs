@@ -80,7 +80,8 @@ pub struct BenchArgs {
     /// Untimed steps first.
     #[arg(long, default_value_t = 3)]
     warmup: usize,
-    /// Model directory for --task encoder and finetune (e.g. all-MiniLM-L6-v2).
+    /// Model directory: its weights for --task encoder and finetune (e.g. all-MiniLM-L6-v2),
+    /// its architecture (config.json, fresh weights) for train and forward.
     #[arg(long)]
     model: Option<PathBuf>,
     /// CoNLL file for --task finetune (e.g. CoNLL-2003 eng.train).
@@ -102,9 +103,13 @@ pub struct BenchArgs {
 impl BenchArgs {
     pub fn run(&self) -> Result<()> {
         crate::kernels::set_fused(!self.no_fused);
-        let config = ModelConfig {
-            vocab_size: self.vocab,
-            ..bench::bench_config(self.position)
+        // train / forward: the directory's architecture (fresh weights) when --model is given.
+        let config = match (&self.model, self.task) {
+            (Some(dir), BenchTask::Train | BenchTask::Forward) => crate::hf::load_config(dir)?,
+            _ => ModelConfig {
+                vocab_size: self.vocab,
+                ..bench::bench_config(self.position)
+            },
         };
         let device = self.device.device;
         let (b, l, w, s) = (self.batch, self.len, self.warmup, self.steps.max(1));
