@@ -47,7 +47,7 @@ fn every_compute_thread_flushes_subnormals() {
 /// burn's CUDA runtime, which would panic): the messages, deterministically, on any machine.
 #[test]
 fn a_missing_cuda_driver_or_gpu_is_a_clear_error() {
-    use positio::runtime::cuda_probe::{check_index, cuda_device_count};
+    use positio::runtime::cuda_probe::{check_index, check_nvrtc, cuda_device_count};
     let e = cuda_device_count(&["libpositio-no-such-driver.so.1"])
         .unwrap_err()
         .to_string();
@@ -69,4 +69,10 @@ fn a_missing_cuda_driver_or_gpu_is_a_clear_error() {
         "{e}"
     );
     assert!(check_index(1, 2).is_ok());
+    let e = check_nvrtc(&["libpositio-no-such-nvrtc.so"])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("NVRTC not found"), "{e}");
+    #[cfg(target_os = "linux")]
+    assert!(check_nvrtc(&["libpositio-no-such-nvrtc.so", "libm.so.6"]).is_ok());
 }

@@ -13,6 +13,12 @@ pub const DRIVER_LIBRARIES: &[&str] = &["nvcuda.dll"];
 #[cfg(not(windows))]
 pub const DRIVER_LIBRARIES: &[&str] = &["libcuda.so.1", "libcuda.so"];
 
+/// NVRTC, which compiles positio's GPU kernels at run time (CUDA 13, 12, unversioned).
+#[cfg(windows)]
+pub const NVRTC_LIBRARIES: &[&str] = &["nvrtc64_130_0.dll", "nvrtc64_120_0.dll"];
+#[cfg(not(windows))]
+pub const NVRTC_LIBRARIES: &[&str] = &["libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"];
+
 type CuInit = unsafe extern "C" fn(flags: u32) -> i32;
 type CuDeviceGetCount = unsafe extern "C" fn(count: *mut i32) -> i32;
 
@@ -88,7 +94,23 @@ pub fn check_index(index: usize, count: usize) -> Result<()> {
     }
 }
 
-/// An error unless this machine has CUDA GPU `index`.
+/// An error unless one of `libraries` (NVRTC's names) loads.
+pub fn check_nvrtc(libraries: &[&str]) -> Result<()> {
+    // SAFETY: as for the driver; NVRTC's initialisers only set up the library.
+    if libraries
+        .iter()
+        .any(|name| unsafe { libloading::Library::new(name) }.is_ok())
+    {
+        return Ok(());
+    }
+    Err(Error::invalid(format!(
+        "NVRTC not found ({} cannot be loaded): positio compiles its GPU kernels with it at run time; install the CUDA runtime (e.g. the cuda-nvrtc package), or run with --device cpu",
+        libraries.join(", ")
+    )))
+}
+
+/// An error unless this machine has CUDA GPU `index` and NVRTC.
 pub fn check_cuda(index: usize) -> Result<()> {
-    check_index(index, cuda_device_count(DRIVER_LIBRARIES)?)
+    check_index(index, cuda_device_count(DRIVER_LIBRARIES)?)?;
+    check_nvrtc(NVRTC_LIBRARIES)
 }
