@@ -85,6 +85,17 @@ pub fn float_control() -> u64 {
     fpcr
 }
 
+/// Lets a closed standard output end the process quietly, as `head` after `positio info`
+/// expects (the standard library ignores SIGPIPE, and `println!` then panics on the broken pipe).
+/// Not for the server, whose sockets must get the error instead of the signal.
+pub fn quiet_broken_pipe() {
+    #[cfg(unix)]
+    // SAFETY: restores the default disposition of one signal, before any thread writes output.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// Which compute backend to run on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DeviceKind {

@@ -223,3 +223,33 @@ fn auto_tokenizer_ids(dir: &Path, sentences: &[&str]) -> Vec<Vec<u32>> {
     );
     serde_json::from_slice(&out.stdout).unwrap()
 }
+
+/// `positio embed … | head -1`: the rest of the output (far more than a pipe holds) goes to a
+/// closed pipe, which ends the command quietly: no panic, no error message.
+#[test]
+fn a_closed_output_pipe_ends_a_command_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let model = minilm_dir();
+    let mut args = vec!["embed".to_string(), model.display().to_string()];
+    for i in 0..200 {
+        args.extend(["--text".to_string(), format!("sentence number {i}")]);
+    }
+    let mut child = common::positio_command()
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("{\"text\""), "{first}");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("error"),
+        "{stderr}"
+    );
+}

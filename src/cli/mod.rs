@@ -130,6 +130,9 @@ impl Command {
 
 /// Runs a parsed command line. An unusable `--device` is refused before any input is read.
 pub fn run(cli: Cli) -> Result<Outcome> {
+    if !matches!(cli.command, Command::Serve(_)) {
+        crate::runtime::quiet_broken_pipe();
+    }
     if let Some(device) = cli.command.device() {
         crate::runtime::device(device)?;
     }
