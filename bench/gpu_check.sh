@@ -8,14 +8,13 @@
 #   DEVICE=cpu SHAPES=tiny BATCHES="2x32" bench/gpu_check.sh        # dry run on any machine
 #
 # For each shape (random weights made by transformers there, bench/gpu_reference.py make):
-#  1. parity: `positio embed --device $DEVICE` against transformers on the same device
-#     (sentence embeddings, max abs difference; fp32 tolerance 1e-3);
+#  1. parity: `positio embed --device $DEVICE [--precision bf16]` against transformers in fp32
+#     on the same device (sentence embeddings, max abs difference; tolerance fp32 1e-3, bf16 3e-2);
 #  2. speed: encoder inference and an MLM training step (loss at every position, AdamW), batch ×
 #     length from $BATCHES, positio against PyTorch eager (SDPA attention) and torch.compile;
 #     median ms of 10 steps after 3 warm-ups, tokens/s, ratios, and the achieved share of
 #     $PEAK_TFLOPS (the H200's measured dense bf16 matrix rate, ~790).
-# Not yet measured here: positio in bf16 (no --precision yet); PyTorch's bf16 rows are the
-# reference for when it exists.
+# bf16: positio --precision bf16 and PyTorch autocast (bf16 products, fp32 master weights).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 DEVICE=${DEVICE:-cuda}
@@ -54,26 +53,31 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>
 for shape in $SHAPES; do
   M=$OUT/models/$shape
   [ -f "$M/config.json" ] || "$PY" bench/gpu_reference.py make --out "$M" --shape "$shape" || continue
-  # 1. Parity of sentence embeddings.
+  # 1. Parity of sentence embeddings, fp32 and bf16, against transformers in fp32.
   "$PY" bench/gpu_reference.py embed --model "$M" --texts "$OUT/texts.txt" --device "$TORCH_DEVICE" > "$OUT/ref-$shape.jsonl"
-  if "$P" embed "$M" --device "$DEVICE" --pooling mean < "$OUT/texts.txt" > "$OUT/ours-$shape.jsonl" 2> "$OUT/embed-$shape.err"; then
-    diff=$("$PY" -c '
+  for dtype in fp32 bf16; do
+    tol=1e-3; [ $dtype = bf16 ] && tol=3e-2
+    if "$P" embed "$M" --device "$DEVICE" --precision $dtype --pooling mean < "$OUT/texts.txt" > "$OUT/ours-$shape-$dtype.jsonl" 2> "$OUT/embed-$shape.err"; then
+      diff=$("$PY" -c '
 import json, sys
 a = [json.loads(l)["embedding"] for l in open(sys.argv[1])]
 b = [json.loads(l)["embedding"] for l in open(sys.argv[2])]
 assert len(a) == len(b)
-print(max(abs(x - y) for u, v in zip(a, b) for x, y in zip(u, v)))' "$OUT/ours-$shape.jsonl" "$OUT/ref-$shape.jsonl")
-    record kind=parity shape="$shape" dtype=fp32 max_abs_diff="$diff" tolerance=1e-3
-  else
-    record kind=parity shape="$shape" dtype=fp32 error="$(head -c 300 "$OUT/embed-$shape.err")"
-  fi
+print(max(abs(x - y) for u, v in zip(a, b) for x, y in zip(u, v)))' "$OUT/ours-$shape-$dtype.jsonl" "$OUT/ref-$shape.jsonl")
+      record kind=parity shape="$shape" dtype=$dtype max_abs_diff="$diff" tolerance=$tol
+    else
+      record kind=parity shape="$shape" dtype=$dtype error="$(head -c 300 "$OUT/embed-$shape.err")"
+    fi
+  done
   # 2. Speed.
   for bl in $BATCHES; do
     b=${bl%x*}; l=${bl#*x}
     for task in forward train; do
       ptask=encoder; [ $task = train ] && ptask=train
-      ms=$("$P" bench --task $ptask --model "$M" --batch "$b" --len "$l" --steps "$STEPS" --device "$DEVICE" 2> "$OUT/bench.err" | median_of)
-      record kind=speed shape="$shape" task=$task batch="$b" len="$l" dtype=fp32 system=positio ms="${ms:-nan}"
+      for dtype in fp32 bf16; do
+        ms=$("$P" bench --task $ptask --model "$M" --batch "$b" --len "$l" --steps "$STEPS" --device "$DEVICE" --precision $dtype 2> "$OUT/bench.err" | median_of)
+        record kind=speed shape="$shape" task=$task batch="$b" len="$l" dtype=$dtype system=positio ms="${ms:-nan}"
+      done
       for mode in eager compile; do
         for dtype in fp32 bf16; do
           ms=$("$PY" bench/gpu_reference.py time --task $task --model "$M" --device "$TORCH_DEVICE" --batch "$b" --len "$l" --mode $mode --dtype $dtype --steps "$STEPS" 2> "$OUT/torch.err" | median_of)

@@ -28,12 +28,17 @@ pub struct Cli {
     command: Command,
 }
 
-/// `--device`, shared by every command that runs a model.
+/// `--device` and `--precision`, shared by every command that runs a model.
 #[derive(clap::Args, Clone, Copy)]
 pub struct DeviceArg {
     /// Where to compute: cpu, cuda or cuda:N (cuda needs a build with `--features cuda`).
     #[arg(long, default_value = "cpu")]
     pub device: DeviceKind,
+    /// Matrix products in fp32, or bf16 with fp32 master weights, accumulation, LayerNorm,
+    /// softmax and losses (as PyTorch's autocast; for GPUs, where bf16 products are fast).
+    /// Checkpoints stay fp32.
+    #[arg(long, value_enum, default_value = "fp32")]
+    pub precision: crate::kernels::Precision,
 }
 
 #[derive(Subcommand)]
@@ -106,8 +111,8 @@ enum PredictCommand {
 }
 
 impl Command {
-    /// The device a command runs its model on, if it runs one.
-    fn device(&self) -> Option<DeviceKind> {
+    /// The device (and precision) a command runs its model on, if it runs one.
+    fn device(&self) -> Option<DeviceArg> {
         let d = match self {
             Command::Finetune(FinetuneCommand::Ner(a)) => a.device,
             Command::Eval(EvalCommand::Ner(a)) => a.device,
@@ -124,7 +129,7 @@ impl Command {
                 return None
             }
         };
-        Some(d.device)
+        Some(d)
     }
 }
 
@@ -133,8 +138,9 @@ pub fn run(cli: Cli) -> Result<Outcome> {
     if !matches!(cli.command, Command::Serve(_)) {
         crate::runtime::quiet_broken_pipe();
     }
-    if let Some(device) = cli.command.device() {
-        crate::runtime::device(device)?;
+    if let Some(d) = cli.command.device() {
+        crate::runtime::device(d.device)?;
+        crate::kernels::set_precision(d.precision);
     }
     let done = |r: Result<()>| r.map(|()| Outcome::Done);
     match cli.command {

@@ -150,9 +150,9 @@ pub fn attention_composite(
         k = apply_rope(k, cos, sin);
     }
     let scale = 1.0 / (q.dims()[3] as f64).sqrt();
-    let scores = q.matmul(k.swap_dims(2, 3)) * scale + bias.dense(v.dtype());
+    let scores = super::product(q, k.swap_dims(2, 3)) * scale + bias.dense(v.dtype());
     let probs = dropout.forward(softmax(scores, 3));
-    probs.matmul(v).swap_dims(1, 2)
+    super::product(probs, v).swap_dims(1, 2)
 }
 
 /// Scalar settings of one fused attention call.

@@ -46,7 +46,7 @@ pub fn linear(x: Tensor<2>, weight: Tensor<2>, bias: Option<Tensor<1>>) -> Tenso
 
 /// The composite twin: the reference for the fused kernel and the GPU path.
 pub fn linear_composite(x: Tensor<2>, weight: Tensor<2>, bias: Option<Tensor<1>>) -> Tensor<2> {
-    let y = x.matmul(weight.transpose());
+    let y = super::product(x, weight.transpose());
     match bias {
         Some(b) => y + b.unsqueeze(),
         None => y,

@@ -18,6 +18,7 @@ mod gemm;
 pub mod layer_norm;
 pub mod linear;
 mod math;
+pub mod precision;
 mod tensor;
 
 use burn::backend::{
@@ -36,6 +37,7 @@ pub use cross_entropy::{cross_entropy, cross_entropy_composite};
 pub use dropout::{dropout, seed_dropout};
 pub use layer_norm::{layer_norm, layer_norm_composite};
 pub use linear::{linear, linear_composite};
+pub use precision::{precision, product, set_precision, Precision};
 
 thread_local! {
     static FUSED: Cell<bool> = const { Cell::new(true) };
@@ -56,6 +58,7 @@ pub(crate) fn use_fused<const D: usize>(x: &Tensor<D>, others: &[DType]) -> bool
     use burn::backend::DispatchDevice;
     let dtype = x.dtype();
     fused_enabled()
+        && precision() == Precision::Fp32
         && matches!(dtype, DType::F32 | DType::F64)
         && others.iter().all(|d| *d == dtype)
         && matches!(

@@ -42,7 +42,7 @@ impl LmHead {
             t.bias.val(),
             self.activation,
         ));
-        h.matmul(word_embeddings.transpose()) + self.bias.val().unsqueeze()
+        kernels::product(h, word_embeddings.transpose()) + self.bias.val().unsqueeze()
     }
 }
 
