@@ -2,7 +2,8 @@
 # positio on a GPU, side by side with PyTorch on the same GPU, in one run (issue: GPU). Made for
 # the lent NVIDIA H200 (PyTorch + transformers there, no Rust, no internet): carry a CUDA build
 # of positio (`cargo build --release --features cuda`, stripped and compressed) and this
-# repository, then run this script; it writes $OUT/gpu_check.jsonl, .json and .md.
+# repository (bench/gpu_pack.sh does the first part and says how), then run this script; it
+# writes $OUT/gpu_check.jsonl, .json and .md.
 #
 #   POSITIO=./positio OUT=$OUT bench/gpu_check.sh                  # on the GPU machine
 #   DEVICE=cpu SHAPES=tiny BATCHES="2x32" bench/gpu_check.sh        # dry run on any machine
