@@ -593,3 +593,86 @@ fn a_toml_configuration_is_read_and_flags_override_it() {
         "{err}"
     );
 }
+
+/// `eval lm`: perplexity of a causal LM on held-out text at its training length and beyond
+/// (RoPE scaled), "n/a" past a learned position table, clear refusals otherwise.
+#[test]
+fn eval_lm_measures_perplexity_at_any_length() {
+    let dir = tmp("eval-lm");
+    let training = corpus_file(&dir, 2000);
+    let held_out = dir.join("held-out.txt");
+    std::fs::write(&held_out, corpus(300, 11).join("\n")).unwrap();
+    let rope = dir.join("rope");
+    let mut args = tiny_run(&training, &rope, 60);
+    args.extend(["--objective", "clm"].map(String::from));
+    run_ok(&args);
+    let eval = |model: &Path, extra: &[&str]| -> (bool, serde_json::Value, String) {
+        let mut a = vec![
+            "eval",
+            "lm",
+            "--model",
+            model.to_str().unwrap(),
+            "--data",
+            held_out.to_str().unwrap(),
+            "--tokens",
+            "3000",
+        ];
+        a.extend(extra);
+        let out = positio().args(&a).output().unwrap();
+        (
+            out.status.success(),
+            serde_json::from_slice(&out.stdout).unwrap_or_default(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, at32, err) = eval(&rope, &["--len", "32"]);
+    assert!(ok, "{err}");
+    let nll = at32["nll"].as_f64().unwrap();
+    assert!((at32["perplexity"].as_f64().unwrap() - nll.exp()).abs() < 1e-9 * nll.exp());
+    assert!((at32["bits_per_token"].as_f64().unwrap() - nll / std::f64::consts::LN_2).abs() < 1e-9);
+    // 3000 tokens in windows of 30 text tokens: 100 sequences, 31 predictions each.
+    assert_eq!(at32["sequences"], 100);
+    assert_eq!(at32["predictions"], 3100);
+    // Trained: far below the ~200 of an untrained model with a 200-piece vocabulary.
+    assert!(at32["perplexity"].as_f64().unwrap() < 60.0, "{at32}");
+    // Beyond the training length, with and without NTK scaling: numbers, same text.
+    for extra in [
+        vec!["--len", "128"],
+        vec!["--len", "128", "--rope-scaling", "ntk", "--factor", "4"],
+    ] {
+        let (ok, r, err) = eval(&rope, &extra);
+        assert!(ok, "{err}");
+        assert!(r["perplexity"].as_f64().unwrap().is_finite(), "{r}");
+        assert!(r["peak_rss_mib"].as_f64().unwrap() > 0.0);
+    }
+    let (_, scaled, _) = eval(
+        &rope,
+        &["--len", "128", "--rope-scaling", "linear", "--factor", "4"],
+    );
+    assert_eq!(scaled["rope_scaling"]["type"], "linear");
+    let (ok, _, err) = eval(&rope, &["--len", "64", "--rope-scaling", "ntk"]);
+    assert!(!ok && err.contains("--factor"), "{err}");
+
+    // A learned absolute table (512 positions, as BERT's; trained on the first 32): numbers up
+    // to its end, n/a beyond, not an error.
+    let absolute = dir.join("absolute");
+    let mut args = tiny_run(&training, &absolute, 5);
+    args.extend(["--objective", "clm", "--position", "absolute"].map(String::from));
+    run_ok(&args);
+    let (ok, r, err) = eval(&absolute, &["--len", "64"]);
+    assert!(ok && r["perplexity"].as_f64().is_some(), "{err}");
+    let (ok, r, err) = eval(&absolute, &["--len", "600"]);
+    assert!(ok, "{err}");
+    assert!(
+        r["perplexity"].is_null() && r["note"].as_str().unwrap().starts_with("n/a"),
+        "{r}"
+    );
+    let (ok, _, err) = eval(
+        &absolute,
+        &["--len", "64", "--rope-scaling", "ntk", "--factor", "2"],
+    );
+    assert!(!ok && err.contains("RoPE"), "{err}");
+    // A bidirectional model is refused.
+    let (ok, _, err) = eval(Path::new("tests/fixtures/hf_tiny_ner"), &["--len", "16"]);
+    assert!(!ok && err.contains("causal"), "{err}");
+}

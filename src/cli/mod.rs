@@ -99,6 +99,9 @@ enum EvalCommand {
     /// scikit-learn's classification report, the confusion matrix (multi-label: subset accuracy
     /// and Hamming loss) of a sequence classifier on a labelled file.
     Classify(classify::EvalArgs),
+    /// Perplexity of a causal LM on held-out text at a chosen length (optionally with RoPE
+    /// scaled beyond its training length): one JSON line.
+    Lm(pretrain::EvalLmArgs),
 }
 
 #[derive(Subcommand)]
@@ -119,6 +122,7 @@ impl Command {
             Command::Predict(PredictCommand::Ner(a)) => a.device,
             Command::Finetune(FinetuneCommand::Classify(a)) => a.device,
             Command::Eval(EvalCommand::Classify(a)) => a.device,
+            Command::Eval(EvalCommand::Lm(a)) => a.device,
             Command::Predict(PredictCommand::Classify(a)) => a.device,
             Command::Pretrain(a) => a.device,
             Command::Demo(a) => a.device,
@@ -149,6 +153,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Predict(PredictCommand::Ner(args)) => done(args.run()),
         Command::Finetune(FinetuneCommand::Classify(args)) => args.run(),
         Command::Eval(EvalCommand::Classify(args)) => done(args.run()),
+        Command::Eval(EvalCommand::Lm(args)) => done(args.run()),
         Command::Predict(PredictCommand::Classify(args)) => done(args.run()),
         Command::Pretrain(args) => args.run(),
         Command::Tokenizer(command) => done(command.run()),

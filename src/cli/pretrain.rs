@@ -288,3 +288,72 @@ impl TokenizerCommand {
         Ok(())
     }
 }
+
+#[derive(clap::Args)]
+pub struct EvalLmArgs {
+    /// A causal LM (a run of `pretrain --objective clm`).
+    #[arg(long)]
+    model: PathBuf,
+    /// Held-out text files or glob patterns (repeatable).
+    #[arg(long = "data", required = true)]
+    data: Vec<String>,
+    /// How documents are laid out in the files.
+    #[arg(long, value_enum, default_value = "lines")]
+    format: CorpusFormat,
+    /// JSON Lines text field (repeatable; joined by newlines) [default: text].
+    #[arg(long = "field")]
+    fields: Vec<String>,
+    /// Tokens per sequence, [CLS] and [SEP] included.
+    #[arg(long)]
+    len: usize,
+    /// Text tokens to read (the same at every length, so that lengths compare).
+    #[arg(long, default_value_t = 65536)]
+    tokens: usize,
+    /// Scale RoPE beyond its training length: linear position interpolation or NTK-aware.
+    #[arg(long, value_enum, requires = "factor")]
+    rope_scaling: Option<crate::model::config::RopeScalingKind>,
+    /// The scaling factor (e.g. 4 for 4× the training length).
+    #[arg(long, requires = "rope_scaling")]
+    factor: Option<f64>,
+    #[command(flatten)]
+    pub device: DeviceArg,
+}
+
+impl EvalLmArgs {
+    pub fn run(&self) -> Result<()> {
+        let data = DataConfig {
+            corpus: self.data.clone(),
+            format: self.format,
+            fields: if self.fields.is_empty() {
+                vec!["text".into()]
+            } else {
+                self.fields.clone()
+            },
+            ..Default::default()
+        };
+        let rope_scaling = match (self.rope_scaling, self.factor) {
+            (Some(kind), Some(factor)) if factor >= 1.0 => {
+                Some(crate::model::config::RopeScaling { kind, factor })
+            }
+            (Some(_), Some(f)) => {
+                return Err(Error::invalid(format!("--factor must be >= 1, got {f}")))
+            }
+            _ => None,
+        };
+        let report = crate::tasks::perplexity::evaluate(
+            &self.model,
+            &data.spec(),
+            &crate::tasks::perplexity::LmEvalOptions {
+                len: self.len,
+                tokens: self.tokens,
+                rope_scaling,
+            },
+            &crate::runtime::device(self.device.device)?,
+        )?;
+        println!(
+            "{}",
+            serde_json::to_string(&report).map_err(|e| Error::invalid(e.to_string()))?
+        );
+        Ok(())
+    }
+}

@@ -78,7 +78,7 @@ pub struct RopeScaling {
     pub factor: f64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum RopeScalingKind {
     /// Position interpolation (Chen et al. 2023): positions are divided by `factor`.

@@ -5,4 +5,5 @@
 pub mod classify;
 pub mod embedding;
 pub mod ner;
+pub mod perplexity;
 pub mod pretrain;
