@@ -7,7 +7,8 @@
 # so that each cell's peak memory is its own. Resumable: rerun it after an interruption.
 #
 #   experiments/length_study.sh [RUNS_DIR]           (default runs/length)
-#   PHASE=train experiments/length_study.sh          (only the trainings; PHASE=eval only the cells)
+#   PHASE=train experiments/length_study.sh          (only the trainings; PHASE=eval only the cells,
+#                                                    ENCODINGS="rope alibi" only those runs' cells)
 #   STEPS=300 TOKENS=65536 experiments/length_study.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,7 @@ STEPS=${STEPS:-300}
 TOKENS=${TOKENS:-65536}
 PHASE=${PHASE:-all}
 LENGTHS=${LENGTHS:-"128 256 512 1024 2048"}
+ENCODINGS=${ENCODINGS:-"absolute sinusoidal rope alibi t5_bias none"}
 DATA=../shared/data/reuters21578
 mkdir -p "$RUNS"
 if [ "$PHASE" != eval ] || [ ! -x "$RUNS/positio" ]; then
@@ -42,14 +44,15 @@ fi
 
 if [ "$PHASE" != train ]; then
   cells=$RUNS/cells.jsonl
-  : > "$cells"
-  cell() { # NAME MODEL LEN [scaling args]
+  touch "$cells"
+  cell() { # NAME MODEL LEN [scaling args]; skipped when $cells has it already
     local name=$1 model=$2 len=$3
     shift 3
+    grep -q "\"len\": $len,.*\"run\": \"$name\"}" "$cells" && return 0
     $P eval lm --model "$model" "${HELD_OUT[@]}" --len "$len" --tokens "$TOKENS" "$@" |
       python3 -c "import json,sys; r=json.load(sys.stdin); r['run']='$name'; print(json.dumps(r))" | tee -a "$cells"
   }
-  for pos in absolute sinusoidal rope alibi t5_bias none; do
+  for pos in $ENCODINGS; do
     for len in $LENGTHS; do cell "$pos" "$RUNS/$pos" "$len"; done
   done
   for kind in linear ntk; do

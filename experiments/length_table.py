@@ -17,21 +17,31 @@ def at(run, n):
     return next((c for c in cells if c["run"] == run and c["len"] == n), None)
 
 
-print("| run | " + " | ".join(f"ppl @ {n}" for n in lengths) + " | Δ at 8× (1024) | peak memory at 2048 |")
-print("|---|" + "---:|" * (len(lengths) + 2))
+print("| run | " + " | ".join(f"ppl @ {n}" for n in lengths) + " | change at 8× (1024) | scaled: change at factor × 128 | peak memory at 2048 |")
+print("|---|" + "---:|" * (len(lengths) + 3))
+rope_base = at("rope", 128)
+
+
+def change(cell, base):
+    if cell and base and cell["perplexity"] and base["perplexity"]:
+        return f"{100 * (cell['perplexity'] / base['perplexity'] - 1):+.1f} %"
+    return "n/a"
+
+
 for run in runs:
-    row, base = [], at(run, 128)
+    row = []
     for n in lengths:
         c = at(run, n)
         row.append("n/a" if c is None or c["perplexity"] is None else f"{c['perplexity']:.1f}")
-    c8 = at(run, 1024)
-    if base and base["perplexity"] and c8 and c8["perplexity"]:
-        delta = f"{100 * (c8['perplexity'] / base['perplexity'] - 1):+.1f} %"
-    else:
-        delta = "n/a"
+    eight = change(at(run, 1024), at(run, 128))
+    # A scaled RoPE run against the unscaled model at its training length (the target).
+    scaled = "-"
+    if run.startswith("rope-"):
+        factor = int(run.rsplit("-", 1)[1])
+        scaled = f"{change(at(run, 128 * factor), rope_base)} (at {128 * factor})"
     m = at(run, 2048)
-    mem = f"{m['peak_rss_mib']:.0f} MiB" if m else "-"
-    print(f"| {run} | " + " | ".join(row) + f" | {delta} | {mem} |")
+    mem = f"{m['peak_rss_mib']:.0f} MiB" if m and m["perplexity"] else "-"
+    print(f"| {run} | " + " | ".join(row) + f" | {eight} | {scaled} | {mem} |")
 
 if len(sys.argv) > 2:
     import matplotlib
@@ -40,11 +50,12 @@ if len(sys.argv) > 2:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(9, 6))
-    for run in runs:
+    colors = plt.cm.tab20.colors  # one colour per run (the default cycle has only 10)
+    for i, run in enumerate(runs):
         pts = [(n, at(run, n)["perplexity"]) for n in lengths if at(run, n) and at(run, n)["perplexity"]]
         if pts:
             style = "--" if run.startswith("rope-") else "-"
-            ax.plot(*zip(*pts), style, marker="o", label=run)
+            ax.plot(*zip(*pts), style, marker="o", label=run, color=colors[(2 * i) % 20 if i < 10 else (2 * i + 1) % 20])
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.axvline(128, color="grey", lw=0.8)
