@@ -10,7 +10,9 @@
 #
 # For each shape (random weights made by transformers there, bench/gpu_reference.py make):
 #  1. parity: `positio embed --device $DEVICE [--precision bf16]` against transformers in fp32
-#     on the same device (sentence embeddings, max abs difference; tolerance fp32 1e-3, bf16 3e-2);
+#     on the same device (sentence embeddings, max abs difference; tolerance fp32 1e-3, bf16 3e-2),
+#     and the MLM loss of every training step (same weights, batch and AdamW) against PyTorch
+#     eager in the same precision (tolerance fp32 1e-3, bf16 3e-2);
 #  2. speed: encoder inference and an MLM training step (loss at every position, AdamW), batch ×
 #     length from $BATCHES, positio against PyTorch eager (SDPA attention) and torch.compile;
 #     median ms of 10 steps after 3 warm-ups, tokens/s, ratios, and the achieved share of
@@ -76,13 +78,26 @@ print(max(abs(x - y) for u, v in zip(a, b) for x, y in zip(u, v)))' "$OUT/ours-$
     for task in forward train; do
       ptask=encoder; [ $task = train ] && ptask=train
       for dtype in fp32 bf16; do
-        ms=$("$P" bench --task $ptask --model "$M" --batch "$b" --len "$l" --steps "$STEPS" --device "$DEVICE" --precision $dtype 2> "$OUT/bench.err" | median_of)
+        "$P" bench --task $ptask --model "$M" --batch "$b" --len "$l" --steps "$STEPS" --device "$DEVICE" --precision $dtype > "$OUT/positio.out" 2> "$OUT/bench.err"
+        ms=$(median_of < "$OUT/positio.out")
         record kind=speed shape="$shape" task=$task batch="$b" len="$l" dtype=$dtype system=positio ms="${ms:-nan}"
+        grep '^losses' "$OUT/positio.out" | cut -d' ' -f2- > "$OUT/losses-positio-$dtype.txt" || true
       done
       for mode in eager compile; do
         for dtype in fp32 bf16; do
-          ms=$("$PY" bench/gpu_reference.py time --task $task --model "$M" --device "$TORCH_DEVICE" --batch "$b" --len "$l" --mode $mode --dtype $dtype --steps "$STEPS" 2> "$OUT/torch.err" | median_of)
+          "$PY" bench/gpu_reference.py time --task $task --model "$M" --device "$TORCH_DEVICE" --batch "$b" --len "$l" --mode $mode --dtype $dtype --steps "$STEPS" > "$OUT/torch.out" 2> "$OUT/torch.err"
+          ms=$(median_of < "$OUT/torch.out")
           record kind=speed shape="$shape" task=$task batch="$b" len="$l" dtype=$dtype system=torch-$mode ms="${ms:-nan}"
+          if [ $task = train ] && [ $mode = eager ]; then
+            grep '^LOSSES' "$OUT/torch.out" | cut -d' ' -f2- > "$OUT/losses-torch-$dtype.txt" || true
+            # Loss-curve parity: the same weights, batch and optimizer, step by step.
+            diff=$("$PY" -c '
+import sys
+a = open(sys.argv[1]).read().split(); b = open(sys.argv[2]).read().split()
+print(max(abs(float(x) - float(y)) for x, y in zip(a, b)) if a and len(a) == len(b) else "nan")' "$OUT/losses-positio-$dtype.txt" "$OUT/losses-torch-$dtype.txt")
+            tol=1e-3; [ $dtype = bf16 ] && tol=3e-2
+            record kind=parity shape="$shape" dtype=$dtype what="MLM loss, $((STEPS + 3)) steps, $b x $l" max_abs_diff="$diff" tolerance=$tol
+          fi
         done
       done
     done
@@ -103,7 +118,7 @@ def flops(shape, task, b, l):
 md = ["| shape | task | batch × len | dtype | system | ms | tokens/s | × torch eager fp32 | share of peak |", "|---|---|---|---|---|---:|---:|---:|---:|"]
 for r in rows:
     if r["kind"] == "parity":
-        md.insert(0, f"parity {r['shape']} {r['dtype']}: max |diff| {r.get('max_abs_diff', r.get('error'))} (tolerance {r.get('tolerance', '-')})\n")
+        md.insert(0, f"parity {r['shape']} {r['dtype']} {r.get('what', 'sentence embeddings')}: max |diff| {r.get('max_abs_diff', r.get('error'))} (tolerance {r.get('tolerance', '-')})\n")
         continue
     ms = float(r["ms"])
     b, l = int(r["batch"]), int(r["len"])

@@ -10,8 +10,12 @@
     python bench/gpu_reference.py time --task forward|train --model DIR --device cuda
         --batch 32 --len 128 [--mode eager|compile] [--dtype fp32|bf16]
         median ms of 10 steps after 3 warm-ups: `RESULT name median min max`. forward: the
-        encoder's last hidden states (SDPA attention); train: BertForMaskedLM, loss at every
-        position, backward, AdamW (bf16: torch.autocast, fp32 master weights).
+        encoder's last hidden states (SDPA attention); train: BertForMaskedLM from the saved
+        weights, on `positio bench --task train`'s deterministic batch (the same LCG ids and
+        targets), loss at every position, backward, AdamW as positio's (lr 1e-4, betas 0.9 /
+        0.999, eps 1e-8, weight decay 0.01 except biases and LayerNorm, no clipping); bf16:
+        torch.autocast with fp32 master weights. Also prints `LOSSES` of every step, warm-up
+        included, for the loss-curve parity.
 """
 import argparse
 import json
@@ -51,8 +55,10 @@ def make(args):
         f.write("\n".join(words) + "\n")
     tokenizer = BertTokenizerFast(vocab_file=vocab, do_lower_case=True, model_max_length=512)
     tokenizer.save_pretrained(args.out)
+    # No dropout: both sides then compute the same deterministic training steps.
     config = BertConfig(vocab_size=VOCAB, hidden_size=hidden, num_hidden_layers=layers,
-                        num_attention_heads=heads, intermediate_size=ffn, max_position_embeddings=512)
+                        num_attention_heads=heads, intermediate_size=ffn, max_position_embeddings=512,
+                        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     torch.manual_seed(0)
     BertForMaskedLM(config).save_pretrained(args.out)
     print(f"wrote {args.out}: {args.shape} ({layers} layers, hidden {hidden})")
@@ -77,6 +83,15 @@ def embed(args):
             print(json.dumps({"text": t, "embedding": e.cpu().tolist()}))
 
 
+def lcg(count, n, seed):
+    """positio bench's deterministic ids (src/tools/bench.rs `ids`, bench/torch_bench.py `lcg`)."""
+    out, s = [], seed
+    for _ in range(count):
+        s = (s * 6364136223846793005 + 1442695040888963407) % (1 << 64)
+        out.append((s >> 33) % n)
+    return torch.tensor(out)
+
+
 def timed(fn, sync, warmup=3, steps=10):
     for _ in range(warmup):
         fn()
@@ -94,8 +109,9 @@ def time_task(args):
     dev = device_of(args)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     torch.manual_seed(0)
-    ids = torch.randint(5, VOCAB, (args.batch, args.len), device=dev)
+    ids = lcg(args.batch * args.len, VOCAB, 42).view(args.batch, args.len).to(dev)
     mask = torch.ones_like(ids)
+    losses = []
     bf16 = args.dtype == "bf16"
     if args.task == "forward":
         model = BertModel.from_pretrained(args.model, add_pooling_layer=False, attn_implementation="sdpa").to(dev).eval()
@@ -107,8 +123,11 @@ def time_task(args):
     else:
         model = BertForMaskedLM.from_pretrained(args.model, attn_implementation="sdpa").to(dev).train()
         run = torch.compile(model) if args.mode == "compile" else model
-        optim = torch.optim.AdamW(model.parameters(), lr=1e-4)
-        labels = torch.randint(5, VOCAB, (args.batch, args.len), device=dev)
+        decay = [p for n, p in model.named_parameters() if not (n.endswith(".bias") or "LayerNorm" in n)]
+        rest = [p for n, p in model.named_parameters() if n.endswith(".bias") or "LayerNorm" in n]
+        optim = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": rest, "weight_decay": 0.0}],
+                                  lr=1e-4, betas=(0.9, 0.999), eps=1e-8)
+        labels = lcg(args.batch * args.len, VOCAB, 7).view(args.batch, args.len).to(dev)
 
         def step():
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
@@ -116,9 +135,12 @@ def time_task(args):
             loss.backward()
             optim.step()
             optim.zero_grad(set_to_none=True)
+            losses.append(loss.item())
     med, lo, hi = timed(step, sync, args.warmup, args.steps)
     name = f"torch-{args.mode}-{args.task}-{args.dtype}"
     print(f"RESULT {name} {med:.3f} {lo:.3f} {hi:.3f}")
+    if losses:
+        print("LOSSES " + " ".join(f"{x:.6f}" for x in losses))
 
 
 def main():

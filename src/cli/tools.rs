@@ -80,8 +80,9 @@ pub struct BenchArgs {
     /// Untimed steps first.
     #[arg(long, default_value_t = 3)]
     warmup: usize,
-    /// Model directory: its weights for --task encoder and finetune (e.g. all-MiniLM-L6-v2),
-    /// its architecture (config.json, fresh weights) for train and forward.
+    /// Model directory: its weights for --task encoder, finetune and train (e.g.
+    /// all-MiniLM-L6-v2; train: a BertForMaskedLM or a plain encoder), its architecture
+    /// (config.json, fresh weights) for forward.
     #[arg(long)]
     model: Option<PathBuf>,
     /// CoNLL file for --task finetune (e.g. CoNLL-2003 eng.train).
@@ -120,8 +121,11 @@ impl BenchArgs {
         };
         let (name, t) = match self.task {
             BenchTask::Train => {
-                let (t, loss) = bench::train_step(&config, b, l, self.loss_fraction, w, s, device)?;
-                println!("last loss {loss:.4}");
+                let init = self.model.as_deref();
+                let (t, losses) =
+                    bench::train_step(&config, init, b, l, self.loss_fraction, w, s, device)?;
+                let all: Vec<String> = losses.iter().map(|l| format!("{l:.6}")).collect();
+                println!("losses {}", all.join(" "));
                 ("train", t)
             }
             BenchTask::Forward => ("forward", bench::forward(&config, b, l, w, s, device)?),

@@ -225,30 +225,37 @@ fn targets(batch: usize, len: usize, vocab: usize, fraction: f64, device: &Devic
     }
 }
 
-/// One MLM training step (forward, backward, AdamW) with the loss on `fraction` of positions.
+/// One MLM training step (forward, backward, AdamW) with the loss on `fraction` of positions,
+/// from fresh weights or from a checkpoint's (`init`, for loss parity with PyTorch on the same
+/// weights). Returns the timing and the loss of every step, warm-up included.
+#[allow(clippy::too_many_arguments)]
 pub fn train_step(
     config: &ModelConfig,
+    init: Option<&Path>,
     batch: usize,
     len: usize,
     fraction: f64,
     warmup: usize,
     steps: usize,
     device: DeviceKind,
-) -> crate::Result<(Timing, f32)> {
+) -> crate::Result<(Timing, Vec<f32>)> {
     let device = runtime::training_device(device)?;
     device.seed(0);
-    let mut model = LanguageModel::new(config, &device);
+    let mut model = match init {
+        Some(dir) => hf::load_language_model(dir, &device)?,
+        None => LanguageModel::new(config, &device),
+    };
     let data = random_batch(batch, len, config.vocab_size, &device);
     let tgt = targets(batch, len, config.vocab_size, fraction, &device);
     let mut optim = AdamW::new(AdamWConfig::default());
-    let mut last = 0f32;
+    let mut losses = Vec::with_capacity(warmup + steps);
     let timing = time(warmup, steps, || {
         let loss = model.loss(&data, &tgt);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = optim.step(model.clone(), grads, 1e-4, 1.0);
-        last = loss.into_scalar::<f32>();
+        losses.push(loss.into_scalar::<f32>());
     });
-    Ok((timing, last))
+    Ok((timing, losses))
 }
 
 /// Inference forward pass producing the logits at every position.
