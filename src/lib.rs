@@ -8,21 +8,22 @@
 //!   CRF, sequence classifier). A new encoding goes in `model/position/`, a new head in
 //!   `model/heads/`.
 //! - [`kernels`]: fused CPU kernels with hand-written backward passes, each beside its
-//!   composite twin (burn's backend extension); the backend-free fallback for other devices.
+//!   composite twin (burn's backend extension); the backend-free fallback for other devices;
+//!   the fp32 / bf16 switch for matrix products.
 //! - [`hf`]: Hugging Face model directories in and out (naming rule, safetensors, config,
 //!   tokenizer files); `Checkpoint` reads a directory once and builds any head from it.
 //! - [`data`]: corpora, packed token datasets, tokenizers (and WordPiece training), CoNLL files
 //!   and their tags, labelled texts for classification (TSV, CSV, JSON Lines, PhraseBank).
 //! - [`train`]: the generic trainer (checkpoints, exact resume, run directories), AdamW and its
 //!   schedule, masking objectives.
-//! - [`tasks`]: what a user trains or runs: pretraining, sentence embeddings, NER, sequence
-//!   classification. A new task gets a folder here.
+//! - [`tasks`]: what a user trains or runs: pretraining and causal-LM perplexity, sentence
+//!   embeddings, NER, sequence classification. A new task gets a folder here.
 //! - [`serve`]: the HTTP inference server (routes, dynamic batching, metrics); a new route goes
 //!   in `serve/api.rs`.
 //! - [`tools`]: the demo, plots, benchmarks and the load generator.
 //! - [`cli`]: the command line, one file per command family; `main.rs` only parses and exits.
-//! - [`runtime`]: allocator, flush-to-zero floats, and the compute device (a new backend goes
-//!   there).
+//! - [`runtime`]: allocator, flush-to-zero floats, and the compute device, CUDA only after
+//!   probing driver, GPU and NVRTC (a new backend goes there).
 
 pub mod cli;
 pub mod data;
