@@ -536,14 +536,15 @@ fn linear_gradients(dev: &burn::tensor::Device, rows: usize) {
 #[test]
 fn linear_runs_without_autodiff_in_f32() {
     let dev = cpu();
-    // 1..16 rows take the dot-product path (70 outputs: several column tasks and a partial
+    // 1..64 rows take the dot-product path (70 outputs: several column tasks and a partial
     // one; 40 inputs: a partial vector lane group), more rows gemm.
     for (rows, d_in, d_out) in [
         (130, 24, 17),
         (1, 40, 70),
         (7, 40, 70),
         (16, 40, 70),
-        (17, 40, 70),
+        (64, 40, 70),
+        (65, 40, 70),
     ] {
         let x = f64_tensor(values(rows * d_in, 45, 1.0), [rows, d_in], &dev)
             .cast(burn::tensor::DType::F32);

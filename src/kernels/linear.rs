@@ -2,7 +2,7 @@
 //! the gemm crate accumulates `x Wᵀ` onto it on all cores, so the product writes its output once.
 //! (burn's own matmul allocates its output zero-filled, copies that buffer into an aligned one,
 //! and the bias is one more pass: together 6–8 % of a training step in `perf`.)
-//! With a handful of rows (one short text at inference) a product is memory-bound on reading
+//! With few rows (up to 64: one short text at inference) a product is memory-bound on reading
 //! W, and gemm's packing of W costs more than the product: those go through dot products of
 //! each input row with each (contiguous) weight row instead, on all cores.
 //! Backward: `dx = dy W`, `dW = dyᵀ x`, `db = Σ_rows dy`.
