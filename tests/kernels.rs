@@ -460,7 +460,7 @@ mod attention {
 #[test]
 fn linear_matches_composite_and_finite_differences() {
     let dev = cpu().autodiff();
-    // 70 rows: gemm, more rows than one parallel task; 5 rows: the dot-product path.
+    // 70 rows: all-core gemm, more rows than one parallel task; 5 rows: the few-rows path.
     for rows in [70, 5] {
         linear_gradients(&dev, rows);
     }
@@ -536,8 +536,8 @@ fn linear_gradients(dev: &burn::tensor::Device, rows: usize) {
 #[test]
 fn linear_runs_without_autodiff_in_f32() {
     let dev = cpu();
-    // 1..64 rows take the dot-product path (70 outputs: several column tasks and a partial
-    // one; 40 inputs: a partial vector lane group), more rows gemm.
+    // 1..64 rows take the few-rows path (70 outputs: a full column block of 64 and a partial
+    // one), more rows the all-core gemm.
     for (rows, d_in, d_out) in [
         (130, 24, 17),
         (1, 40, 70),

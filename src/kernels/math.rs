@@ -117,22 +117,6 @@ pub fn sum_map<T: Real>(v: &[T], f: impl Fn(T) -> T) -> T {
         .fold(acc.iter().fold(T::zero(), |s, &a| s + a), |s, &x| s + f(x))
 }
 
-/// Dot product of two equal-length slices (vectorised reduction).
-#[inline(always)]
-pub fn dot<T: Real>(a: &[T], b: &[T]) -> T {
-    let mut acc = [T::zero(); LANES];
-    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail = ca.remainder().iter().zip(cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for l in 0..LANES {
-            acc[l] = acc[l] + x[l] * y[l];
-        }
-    }
-    tail.fold(acc.iter().fold(T::zero(), |s, &a| s + a), |s, (&x, &y)| {
-        s + x * y
-    })
-}
-
 /// Element-wise sum of per-task partial vectors, in task order: rayon's own fold/reduce would
 /// combine them in a schedule-dependent order, and training must give the same bits every run.
 pub fn sum_in_order<T: Real>(partials: Vec<Vec<T>>) -> Vec<T> {
