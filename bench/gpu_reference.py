@@ -26,6 +26,8 @@ import time
 import torch
 from transformers import BertConfig, BertForMaskedLM, BertModel, BertTokenizerFast
 
+from torch_bench import lcg  # positio bench's deterministic ids (src/tools/bench.rs `ids`)
+
 SHAPES = {  # layers, hidden, heads, ffn
     "tiny": (2, 64, 4, 256),
     "minilm": (6, 384, 12, 1536),
@@ -81,15 +83,6 @@ def embed(args):
             m = enc["attention_mask"].unsqueeze(-1).float()
             e = torch.nn.functional.normalize((h * m).sum(1) / m.sum(1), dim=-1)[0]
             print(json.dumps({"text": t, "embedding": e.cpu().tolist()}))
-
-
-def lcg(count, n, seed):
-    """positio bench's deterministic ids (src/tools/bench.rs `ids`, bench/torch_bench.py `lcg`)."""
-    out, s = [], seed
-    for _ in range(count):
-        s = (s * 6364136223846793005 + 1442695040888963407) % (1 << 64)
-        out.append((s >> 33) % n)
-    return torch.tensor(out)
 
 
 def timed(fn, sync, warmup=3, steps=10):

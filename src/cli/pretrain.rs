@@ -249,6 +249,26 @@ pub enum TokenizerCommand {
     },
 }
 
+/// The corpus settings of a command that reads text files (JSON Lines field `text` unless
+/// `--field` says otherwise).
+fn corpus_config(
+    corpus: &[String],
+    format: CorpusFormat,
+    fields: &[String],
+    skip_bad_lines: bool,
+) -> DataConfig {
+    let mut data = DataConfig {
+        corpus: corpus.to_vec(),
+        format,
+        skip_bad_lines,
+        ..Default::default()
+    };
+    if !fields.is_empty() {
+        data.fields = fields.to_vec();
+    }
+    data
+}
+
 impl TokenizerCommand {
     pub fn run(&self) -> Result<()> {
         let TokenizerCommand::Train {
@@ -261,17 +281,7 @@ impl TokenizerCommand {
             min_frequency,
             out,
         } = self;
-        let data = DataConfig {
-            corpus: corpus.clone(),
-            format: *format,
-            fields: if fields.is_empty() {
-                vec!["text".into()]
-            } else {
-                fields.clone()
-            },
-            skip_bad_lines: *skip_bad_lines,
-            ..Default::default()
-        };
+        let data = corpus_config(corpus, *format, fields, *skip_bad_lines);
         let cfg = TokenizerConfig {
             path: String::new(),
             vocab_size: *vocab_size,
@@ -321,16 +331,7 @@ pub struct EvalLmArgs {
 
 impl EvalLmArgs {
     pub fn run(&self) -> Result<()> {
-        let data = DataConfig {
-            corpus: self.data.clone(),
-            format: self.format,
-            fields: if self.fields.is_empty() {
-                vec!["text".into()]
-            } else {
-                self.fields.clone()
-            },
-            ..Default::default()
-        };
+        let data = corpus_config(&self.data, self.format, &self.fields, false);
         let rope_scaling = match (self.rope_scaling, self.factor) {
             (Some(kind), Some(factor)) if factor >= 1.0 => {
                 Some(crate::model::config::RopeScaling { kind, factor })

@@ -195,14 +195,21 @@ impl Sequences {
         self.file
             .read_exact_at(&mut bytes, (i * body * 4) as u64)
             .map_err(|e| Error::file(&self.path, format!("cannot read sequence {i}: {e}")))?;
-        let mut seq = Vec::with_capacity(self.max_len);
-        seq.push(CLS);
-        seq.extend(
+        Ok(packed(
             bytes
                 .chunks_exact(4)
                 .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-        );
-        seq.push(SEP);
-        Ok(seq)
+            self.max_len,
+        ))
     }
+}
+
+/// A packed sequence as the model reads it: [CLS] + `body` (`max_len - 2` tokens of the
+/// document stream) + [SEP].
+pub fn packed(body: impl IntoIterator<Item = u32>, max_len: usize) -> Vec<u32> {
+    let mut seq = Vec::with_capacity(max_len);
+    seq.push(CLS);
+    seq.extend(body);
+    seq.push(SEP);
+    seq
 }

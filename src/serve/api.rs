@@ -347,13 +347,6 @@ fn one_or_many<T: Serialize>(mut items: Vec<T>, single: bool) -> serde_json::Val
     }
 }
 
-/// A tokenized input: token ids, segment ids, and the encoding (offsets, special tokens).
-struct Tokenized {
-    ids: Vec<u32>,
-    segments: Vec<u32>,
-    encoding: tokenizers::Encoding,
-}
-
 impl App {
     /// Admits a request that runs a model, or answers 429 when `--max-concurrent-requests`
     /// are already being answered.
@@ -370,27 +363,36 @@ impl App {
         })
     }
 
+    /// The served models and their routes, for error messages.
+    fn served(&self) -> String {
+        self.models
+            .iter()
+            .map(|m| format!("{} ({})", m.info.name, m.info.head.route()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The model called `name`, or 404.
+    fn named(&self, name: &str) -> Result<&Served, ApiError> {
+        self.models
+            .iter()
+            .find(|m| m.info.name == name)
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    format!(
+                        "no model named {name:?} is served; served: {}",
+                        self.served()
+                    ),
+                )
+            })
+    }
+
     /// The served model for a route: the one named, or the first with the route's head.
     fn pick(&self, head: Head, name: Option<&str>) -> Result<&Served, ApiError> {
-        let names = || {
-            self.models
-                .iter()
-                .map(|m| format!("{} ({})", m.info.name, m.info.head.route()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
         let found = match name {
-            Some(n) => self
-                .models
-                .iter()
-                .find(|m| m.info.name == n)
-                .ok_or_else(|| {
-                    ApiError::new(
-                        StatusCode::NOT_FOUND,
-                        "not_found",
-                        format!("no model named {n:?} is served; served: {}", names()),
-                    )
-                })?,
+            Some(n) => self.named(n)?,
             None => self
                 .models
                 .iter()
@@ -399,7 +401,7 @@ impl App {
                     ApiError::validation(format!(
                         "no model served here answers {}; served: {}",
                         head.route(),
-                        names()
+                        self.served()
                     ))
                 })?,
         };
@@ -442,12 +444,13 @@ impl App {
 }
 
 /// Tokenizes on the blocking pool (tokenizing a long text must not stall the async
-/// runtime). With `truncate` false, an input over the model's limit is a 422 naming both.
+/// runtime). With `truncate` false, an input over the model's limit is a 422 naming both. The
+/// encodings carry ids, segment ids, offsets and which tokens are special.
 async fn tokenize_all(
     model: &Served,
     inputs: Vec<(String, Option<String>)>,
     truncate: bool,
-) -> Result<Vec<Tokenized>, ApiError> {
+) -> Result<Vec<tokenizers::Encoding>, ApiError> {
     let tokenizer = model.tokenizer.clone();
     let limit = model.info.max_input_length;
     tokio::task::spawn_blocking(move || {
@@ -464,11 +467,7 @@ async fn tokenize_all(
                         e.full_len
                     )));
                 }
-                Ok(Tokenized {
-                    ids: e.encoding.get_ids().to_vec(),
-                    segments: e.encoding.get_type_ids().to_vec(),
-                    encoding: e.encoding,
-                })
+                Ok(e.encoding)
             })
             .collect()
     })
@@ -482,17 +481,17 @@ async fn tokenize_texts(
     model: &Served,
     texts: &[String],
     truncate: bool,
-) -> Result<Vec<Tokenized>, ApiError> {
+) -> Result<Vec<tokenizers::Encoding>, ApiError> {
     app.check_count(&texts.iter().map(String::as_str).collect::<Vec<_>>())?;
     let inputs = texts.iter().map(|t| (t.clone(), None)).collect();
     tokenize_all(model, inputs, truncate).await
 }
 
 /// Runs the tokenized inputs through the model's batching queue.
-async fn infer(model: &Served, inputs: &[Tokenized]) -> Result<Vec<Output>, ApiError> {
+async fn infer(model: &Served, inputs: &[tokenizers::Encoding]) -> Result<Vec<Output>, ApiError> {
     let jobs = inputs
         .iter()
-        .map(|t| (t.ids.clone(), t.segments.clone()))
+        .map(|e| (e.get_ids().to_vec(), e.get_type_ids().to_vec()))
         .collect();
     model.queue.run(jobs).await.map_err(ApiError::backend)
 }
@@ -600,14 +599,8 @@ async fn ner(
             return Err(ApiError::backend("the model returned no token scores"));
         };
         answers.push(
-            entities(
-                &model.tokenizer,
-                &t.encoding,
-                &probs,
-                &model.info.labels,
-                text,
-            )
-            .map_err(|e| ApiError::backend(e.to_string()))?,
+            entities(&model.tokenizer, t, &probs, &model.info.labels, text)
+                .map_err(|e| ApiError::backend(e.to_string()))?,
         );
     }
     Ok(Json(one_or_many(answers, single)))
@@ -706,14 +699,7 @@ async fn tokenize(
 ) -> Answer<Vec<Vec<Token>>> {
     let request: TokenizeRequest = parse(body)?;
     let model = match request.model.as_deref() {
-        Some(n) => {
-            let head = app
-                .models
-                .iter()
-                .find(|m| m.info.name == n)
-                .map_or(Head::Embedding, |m| m.info.head);
-            app.pick(head, Some(n))?
-        }
+        Some(n) => app.named(n)?,
         None => &app.models[0],
     };
     let (texts, _) = request.inputs.into_vec();
@@ -721,9 +707,8 @@ async fn tokenize(
     let answers = encoded
         .iter()
         .zip(&texts)
-        .map(|(t, text)| {
+        .map(|(e, text)| {
             let chars: Vec<char> = text.chars().collect();
-            let e = &t.encoding;
             (0..e.len())
                 .filter_map(|i| {
                     let special = e.get_special_tokens_mask()[i] == 1;
@@ -778,7 +763,7 @@ async fn openai_embeddings(
         }
     }
     let tokens = tokenize_texts(&app, model, &texts, true).await?;
-    let used: usize = tokens.iter().map(|t| t.ids.len()).sum();
+    let used: usize = tokens.iter().map(tokenizers::Encoding::len).sum();
     let data: Vec<serde_json::Value> = vectors(infer(model, &tokens).await?, true)?
         .into_iter()
         .enumerate()

@@ -176,8 +176,15 @@ fn work(
             .batch_tokens
             .with_label_values(&[model])
             .observe((batch.len() * longest) as f64);
-        let ids: Vec<Vec<u32>> = batch.iter().map(|j| j.ids.clone()).collect();
-        let segments: Vec<Vec<u32>> = batch.iter().map(|j| j.segments.clone()).collect();
+        // The jobs keep only their reply channels from here on.
+        let ids: Vec<Vec<u32>> = batch
+            .iter_mut()
+            .map(|j| std::mem::take(&mut j.ids))
+            .collect();
+        let segments: Vec<Vec<u32>> = batch
+            .iter_mut()
+            .map(|j| std::mem::take(&mut j.segments))
+            .collect();
         // A bug in a forward pass answers this batch with an error instead of killing the
         // thread (and hanging every later request).
         let result =

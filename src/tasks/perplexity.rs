@@ -7,7 +7,7 @@
 //! compare like with like. Perplexity is per word piece: exp(mean negative log-likelihood).
 
 use crate::data::corpus::CorpusSpec;
-use crate::data::dataset::{CLS, SEP};
+use crate::data::dataset::{packed, SEP};
 use crate::model::config::{PositionKind, RopeScaling};
 use crate::model::encoder::Batch;
 use crate::train::masking::{lm_targets, next_token_targets};
@@ -135,13 +135,7 @@ pub fn evaluate(
     let body = options.len - 2;
     let sequences: Vec<Vec<u32>> = stream
         .chunks_exact(body)
-        .map(|c| {
-            let mut s = Vec::with_capacity(options.len);
-            s.push(CLS);
-            s.extend_from_slice(c);
-            s.push(SEP);
-            s
-        })
+        .map(|c| packed(c.iter().copied(), options.len))
         .collect();
     if sequences.is_empty() {
         return Err(Error::invalid(format!(
