@@ -32,6 +32,15 @@ pub fn hf_name(path: &[String]) -> String {
         ["encoder", "layer", i, "output_norm", rest @ ..] => {
             [&["encoder", "layer", i, "output", "LayerNorm"], rest].concat()
         }
+        // PyTorch's nn.LSTM / nn.GRU names: weight_ih_l0, bias_hh_l1_reverse, ...
+        ["encoder", "rnn", "layer", i, direction, param] => {
+            let suffix = if *direction == "reverse" {
+                "_reverse"
+            } else {
+                ""
+            };
+            return format!("encoder.rnn.{param}_l{i}{suffix}");
+        }
         ["pooler", rest @ ..] => [&["pooler", "dense"], rest].concat(),
         ["head", "transform", rest @ ..] => {
             [&["cls", "predictions", "transform", "dense"], rest].concat()

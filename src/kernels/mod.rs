@@ -19,6 +19,7 @@ pub mod layer_norm;
 pub mod linear;
 mod math;
 pub mod precision;
+pub mod recurrence;
 mod tensor;
 
 use burn::backend::{
@@ -38,6 +39,7 @@ pub use dropout::{dropout, seed_dropout};
 pub use layer_norm::{layer_norm, layer_norm_composite};
 pub use linear::{linear, linear_composite};
 pub use precision::{precision, product, set_precision, Precision};
+pub use recurrence::{recurrence, recurrence_composite, RecurrenceOptions};
 
 thread_local! {
     static FUSED: Cell<bool> = const { Cell::new(true) };
@@ -108,6 +110,15 @@ pub trait FusedOps: Backend {
     /// Inverted dropout with a seeded mask (see `dropout`).
     fn fused_dropout(x: FloatTensor<Self>, p: f64, seed: u64) -> FloatTensor<Self>;
 
+    /// An LSTM / GRU layer's time loop (see `recurrence`).
+    fn fused_recurrence(
+        xproj: FloatTensor<Self>,
+        w_hh: FloatTensor<Self>,
+        b_hh: FloatTensor<Self>,
+        mask: FloatTensor<Self>,
+        options: RecurrenceOptions,
+    ) -> FloatTensor<Self>;
+
     /// Mean softmax cross-entropy of `logits` `[rows, classes]` against `targets` `[rows]`.
     fn fused_cross_entropy(
         logits: FloatTensor<Self>,
@@ -148,4 +159,11 @@ route! {
     );
     fused_dropout => dropout(x: FloatTensor<Self>, p: f64, seed: u64);
     fused_cross_entropy => cross_entropy(logits: FloatTensor<Self>, targets: IntTensor<Self>);
+    fused_recurrence => recurrence(
+        xproj: FloatTensor<Self>,
+        w_hh: FloatTensor<Self>,
+        b_hh: FloatTensor<Self>,
+        mask: FloatTensor<Self>,
+        options: RecurrenceOptions
+    );
 }

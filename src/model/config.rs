@@ -47,6 +47,47 @@ impl PositionKind {
     }
 }
 
+/// What encodes the sequence: Transformer blocks (all positions in parallel) or recurrent
+/// layers (one time step after another).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Arch {
+    /// Self-attention blocks with a positional encoding (BERT).
+    #[default]
+    Transformer,
+    /// A left-to-right LSTM (a causal language model's encoder).
+    Lstm,
+    /// A left-to-right GRU.
+    Gru,
+    /// A bidirectional LSTM.
+    Bilstm,
+    /// A bidirectional GRU.
+    Bigru,
+}
+
+impl Arch {
+    /// The recurrent cell and number of directions, or `None` for the Transformer.
+    pub fn recurrence(self) -> Option<(Cell, usize)> {
+        match self {
+            Arch::Transformer => None,
+            Arch::Lstm => Some((Cell::Lstm, 1)),
+            Arch::Gru => Some((Cell::Gru, 1)),
+            Arch::Bilstm => Some((Cell::Lstm, 2)),
+            Arch::Bigru => Some((Cell::Gru, 2)),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::Transformer => "transformer",
+            Arch::Lstm => "lstm",
+            Arch::Gru => "gru",
+            Arch::Bilstm => "bilstm",
+            Arch::Bigru => "bigru",
+        }
+    }
+}
+
 /// Hugging Face's `problem_type` of a sequence classifier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -98,6 +139,7 @@ pub enum NormPosition {
 }
 
 pub use crate::kernels::activation::Activation;
+use crate::kernels::recurrence::Cell;
 
 fn d_model_type() -> String {
     "bert".into()
@@ -153,12 +195,18 @@ fn d_norm() -> NormPosition {
 fn is_false(b: &bool) -> bool {
     !*b
 }
+fn is_transformer(a: &Arch) -> bool {
+    *a == Arch::Transformer
+}
 
 /// A BERT-family encoder's configuration, as `config.json` stores it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelConfig {
     #[serde(default = "d_model_type")]
     pub model_type: String,
+    /// positio key: Transformer blocks or recurrent layers.
+    #[serde(default, skip_serializing_if = "is_transformer")]
+    pub arch: Arch,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub architectures: Vec<String>,
     #[serde(default = "d_vocab")]
@@ -275,7 +323,8 @@ impl ModelConfig {
     /// positions, post-LN blocks (causal masking is its `is_decoder`) and, for a sequence
     /// classifier, the [CLS] pooler.
     pub fn is_plain_bert(&self) -> bool {
-        self.position_embedding_type == PositionKind::Absolute
+        self.arch == Arch::Transformer
+            && self.position_embedding_type == PositionKind::Absolute
             && self.norm_position == NormPosition::Post
             && self.classifier_pooling.unwrap_or_default() == Pooling::Cls
     }
@@ -317,7 +366,9 @@ impl ModelConfig {
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(format!("{name} must be positive"));
         }
-        if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
+        if self.arch == Arch::Transformer
+            && !self.hidden_size.is_multiple_of(self.num_attention_heads)
+        {
             return Err(format!(
                 "hidden_size {} is not divisible by num_attention_heads {}",
                 self.hidden_size, self.num_attention_heads
@@ -357,6 +408,27 @@ impl ModelConfig {
                 return Err("relative_attention_num_buckets must be at least 4".into());
             }
             _ => {}
+        }
+        if let Some((_, directions)) = self.arch.recurrence() {
+            if self.position_embedding_type != PositionKind::None {
+                return Err(format!(
+                    "a recurrent encoder ({}) reads order from its recurrence: position_embedding_type must be none, got {}",
+                    self.arch.name(),
+                    self.position_embedding_type.name()
+                ));
+            }
+            if !self.hidden_size.is_multiple_of(directions) {
+                return Err(format!(
+                    "hidden_size {} of a bidirectional encoder must be even (half per direction)",
+                    self.hidden_size
+                ));
+            }
+            if self.causal && directions == 2 {
+                return Err(format!(
+                    "a causal model cannot read right to left: {} is bidirectional (use lstm or gru)",
+                    self.arch.name()
+                ));
+            }
         }
         if let Some(s) = self.rope_scaling {
             if s.factor.is_nan() || s.factor < 1.0 {

@@ -1,5 +1,6 @@
-//! The Transformer encoder: embeddings, a stack of identical blocks (post-LN as BERT, or
-//! pre-LN), optional causal masking, and every positional encoding behind one switch.
+//! The encoder: embeddings, then a stack of identical Transformer blocks (post-LN as BERT, or
+//! pre-LN; optional causal masking; every positional encoding behind one switch) or of
+//! recurrent layers (`model::recurrent`, chosen by the config's `arch`).
 
 use crate::kernels::ScoreBias;
 use crate::model::attention::AttentionContext;
@@ -8,6 +9,7 @@ use crate::model::config::{ModelConfig, NormPosition, PositionKind};
 use crate::model::embeddings::{embedding, Embeddings};
 use crate::model::layers::{LayerNorm, Linear};
 use crate::model::position;
+use crate::model::recurrent::Recurrent;
 use burn::module::Module;
 use burn::nn::Embedding;
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -76,10 +78,12 @@ impl Batch {
     }
 }
 
-/// The stack of blocks, with what the blocks share.
+/// The stack of blocks, with what the blocks share; or the recurrent layers (`rnn`, and then
+/// no blocks).
 #[derive(Module, Debug)]
 pub struct Encoder {
     pub layer: Vec<Layer>,
+    pub rnn: Option<Recurrent>,
     /// T5 relative bias table `[buckets, heads]`, shared by all layers.
     pub relative_attention_bias: Option<Embedding>,
     /// The final LayerNorm of a pre-LN stack.
@@ -102,12 +106,17 @@ impl EncoderModel {
     /// A freshly initialised model (weights N(0, initializer_range²), as BERT).
     pub fn new(config: &ModelConfig, device: &Device) -> Self {
         let c = config;
+        let recurrence = c.arch.recurrence();
         EncoderModel {
             embeddings: Embeddings::new(c, device),
             encoder: Encoder {
-                layer: (0..c.num_hidden_layers)
-                    .map(|_| Layer::new(c, device))
-                    .collect(),
+                layer: match recurrence {
+                    None => (0..c.num_hidden_layers)
+                        .map(|_| Layer::new(c, device))
+                        .collect(),
+                    Some(_) => Vec::new(),
+                },
+                rnn: recurrence.map(|(cell, dirs)| Recurrent::new(c, cell, dirs, device)),
                 relative_attention_bias: (c.position_embedding_type == PositionKind::T5Bias).then(
                     || {
                         embedding(
@@ -159,8 +168,11 @@ impl EncoderModel {
                 batch.dims()[1]
             );
         }
-        let ctx = self.attention_context(batch);
         let mut x = self.embeddings.forward(batch);
+        if let Some(rnn) = &self.encoder.rnn {
+            return rnn.forward(x, batch.mask_tensor(&batch.input_ids.device()));
+        }
+        let ctx = self.attention_context(batch);
         for layer in &self.encoder.layer {
             x = layer.forward(x, &ctx);
         }

@@ -10,3 +10,4 @@ pub mod heads;
 pub mod layers;
 pub mod pooling;
 pub mod position;
+pub mod recurrent;

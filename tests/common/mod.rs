@@ -178,6 +178,17 @@ impl Fixture {
             .collect()
     }
 
+    pub fn f64(&self, name: &str) -> Vec<f64> {
+        let st = self.st();
+        let t = st
+            .tensor(name)
+            .unwrap_or_else(|_| panic!("fixture has no tensor {name}"));
+        t.data()
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes(b.try_into().unwrap()))
+            .collect()
+    }
+
     pub fn i64(&self, name: &str) -> Vec<i64> {
         let st = self.st();
         let t = st

@@ -1,0 +1,659 @@
+//! The time loop of an LSTM or GRU layer (PyTorch's equations and gate order) as one kernel with
+//! a hand-written backward pass through time.
+//!
+//! The recurrence is inherently sequential, so the kernel is built around what is not: the
+//! input projections of every time step arrive as one matrix product computed before the loop
+//! (`xproj = x W_ihᵀ + b_ih`, done by the caller with the fused linear layer), and each step is
+//! one small product `h_{t-1} W_hhᵀ` plus one fused pass over the gates. The two directions of a
+//! bidirectional layer are independent and run on two threads. The backward pass walks time in
+//! reverse, saving each step's gate gradients, and forms `dW_hh` as one product over all steps
+//! at the end. No crate offers a CPU LSTM/GRU with a backward pass for burn, hence this file.
+//!
+//! Padding: rows are right-padded; at a padded step the state is carried unchanged and the
+//! output is 0, so the reverse direction starts at each row's last real token (what PyTorch's
+//! packed sequences compute).
+//!
+//! LSTM, gates `[i, f, g, o]`:  c' = σ(f)·c + σ(i)·tanh(g),  h' = σ(o)·tanh(c').
+//! GRU, gates `[r, z, n]`:  n = tanh(x_n + σ(r)·(W_hn h + b_hn)),  h' = (1 − σ(z))·n + σ(z)·h.
+
+use super::gemm::{matmul, matmul_all_cores, Mat};
+use super::math::{simd, FastMath};
+use super::tensor::{dims, tensor, values, with_real};
+use super::{use_fused, FusedOps};
+use burn::backend::{tensor::FloatTensor, Autodiff, Dispatch, Flex};
+use burn::tensor::activation::sigmoid;
+use burn::tensor::Tensor;
+use burn_autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
+use burn_autodiff::grads::Gradients;
+use burn_autodiff::ops::{Backward, Ops, OpsKind};
+use burn_flex::FlexTensor;
+
+/// Which recurrent cell a layer runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Cell {
+    Lstm,
+    Gru,
+}
+
+impl Cell {
+    /// Gate blocks per hidden unit (rows of `W_hh` per hidden unit).
+    pub fn gates(self) -> usize {
+        match self {
+            Cell::Lstm => 4,
+            Cell::Gru => 3,
+        }
+    }
+}
+
+/// The shape of one recurrence: cell, directions (1, or 2 for a bidirectional layer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RecurrenceOptions {
+    pub cell: Cell,
+    pub directions: usize,
+}
+
+/// Runs the recurrence over `xproj` `[batch, len, directions·G·H]` (each direction's input
+/// projection including `b_ih`, direction 0 first) with `w_hh` `[directions·G·H, H]` and `b_hh`
+/// `[directions·G·H]`; `mask` `[batch, len]` is 1 for a token, 0 for padding. Returns the hidden
+/// states `[batch, len, directions·H]` (forward direction first, as PyTorch concatenates).
+pub fn recurrence(
+    xproj: Tensor<3>,
+    w_hh: Tensor<2>,
+    b_hh: Tensor<1>,
+    mask: Tensor<2>,
+    options: RecurrenceOptions,
+) -> Tensor<3> {
+    let mask = mask.cast(xproj.dtype());
+    if !use_fused(&xproj, &[w_hh.dtype(), b_hh.dtype()]) {
+        return recurrence_composite(xproj, w_hh, b_hh, mask, options);
+    }
+    Tensor::from_dispatch(<Dispatch as FusedOps>::fused_recurrence(
+        xproj.into_dispatch(),
+        w_hh.into_dispatch(),
+        b_hh.into_dispatch(),
+        mask.into_dispatch(),
+        options,
+    ))
+}
+
+/// The composite twin, one burn operation at a time: the reference for the fused kernel and
+/// the path on other devices.
+pub fn recurrence_composite(
+    xproj: Tensor<3>,
+    w_hh: Tensor<2>,
+    b_hh: Tensor<1>,
+    mask: Tensor<2>,
+    options: RecurrenceOptions,
+) -> Tensor<3> {
+    let [b, len, _] = xproj.dims();
+    let h = w_hh.dims()[1];
+    let gh = options.cell.gates() * h;
+    let mask = mask.cast(xproj.dtype());
+    let mut directions = Vec::with_capacity(options.directions);
+    for d in 0..options.directions {
+        let w = w_hh.clone().narrow(0, d * gh, gh).transpose();
+        let bias = b_hh.clone().narrow(0, d * gh, gh).unsqueeze::<2>();
+        let mut state = Tensor::<2>::zeros([b, h], &xproj.device()).cast(xproj.dtype());
+        let mut cell = state.clone();
+        let mut outputs = vec![None; len];
+        for s in 0..len {
+            let t = if d == 0 { s } else { len - 1 - s };
+            let x = xproj
+                .clone()
+                .narrow(1, t, 1)
+                .narrow(2, d * gh, gh)
+                .reshape([b, gh]);
+            let m = mask.clone().narrow(1, t, 1); // [b, 1]
+            let hh = super::product(state.clone(), w.clone()) + bias.clone();
+            let (h_new, c_new) = match options.cell {
+                Cell::Lstm => {
+                    let a = x + hh;
+                    let i = sigmoid(a.clone().narrow(1, 0, h));
+                    let f = sigmoid(a.clone().narrow(1, h, h));
+                    let g = a.clone().narrow(1, 2 * h, h).tanh();
+                    let o = sigmoid(a.narrow(1, 3 * h, h));
+                    let c_new = f * cell.clone() + i * g;
+                    (o * c_new.clone().tanh(), c_new)
+                }
+                Cell::Gru => {
+                    let r = sigmoid(x.clone().narrow(1, 0, h) + hh.clone().narrow(1, 0, h));
+                    let z = sigmoid(x.clone().narrow(1, h, h) + hh.clone().narrow(1, h, h));
+                    let n = (x.narrow(1, 2 * h, h) + r * hh.narrow(1, 2 * h, h)).tanh();
+                    let h_new = (z.clone().neg() + 1.0) * n + z * state.clone();
+                    (h_new, cell.clone())
+                }
+            };
+            let keep = m.clone().neg() + 1.0;
+            outputs[t] = Some(h_new.clone() * m.clone());
+            state = h_new * m.clone() + state * keep.clone();
+            cell = c_new * m + cell * keep;
+        }
+        let steps: Vec<Tensor<3>> = outputs
+            .into_iter()
+            .map(|o| o.expect("every step").unsqueeze_dim(1))
+            .collect();
+        directions.push(Tensor::cat(steps, 1));
+    }
+    Tensor::cat(directions, 2)
+}
+
+#[inline(always)]
+fn sigm<T: FastMath>(x: T) -> T {
+    T::one() / (T::one() + (-x).fexp())
+}
+
+#[inline(always)]
+fn tanh<T: FastMath>(x: T) -> T {
+    // 1 − 2 / (e^{2x} + 1), the argument clamped so e^{2x} stays finite.
+    let two = T::one() + T::one();
+    T::one() - two / ((two * x).min(T::from(40.0).unwrap()).fexp() + T::one())
+}
+
+/// Sizes of one call.
+#[derive(Clone, Copy)]
+struct Dims {
+    batch: usize,
+    len: usize,
+    hidden: usize,
+    directions: usize,
+    cell: Cell,
+}
+
+impl Dims {
+    fn gh(&self) -> usize {
+        self.cell.gates() * self.hidden
+    }
+    /// Time index of processing step `s` in direction `d`.
+    fn time(&self, d: usize, s: usize) -> usize {
+        if d == 0 {
+            s
+        } else {
+            self.len - 1 - s
+        }
+    }
+}
+
+/// What one direction's forward pass keeps for its backward pass, by processing step.
+#[derive(Debug)]
+struct Saved<T> {
+    /// `[steps, batch, G·H]`: activated gates (LSTM σi σf tanh g σo; GRU σr σz n).
+    gates: Vec<T>,
+    /// `[steps, batch, H]`: the state before each step.
+    h_prev: Vec<T>,
+    /// `[steps, batch, H]`: LSTM the cell after each step; GRU `W_hn h + b_hn`.
+    extra: Vec<T>,
+}
+
+simd! {
+    /// One step's gates for `rows` rows: `hh` holds `b_hh + h W_hhᵀ` `[rows, G·H]`, `x` the input
+    /// projection rows; writes the activated gates, the new state into `h` (and `c`) where the
+    /// mask is 1, and the output row.
+    fn step_forward<T: FastMath>(
+        cell: Cell,
+        hidden: usize,
+        x_rows: &[&[T]],
+        hh: &[T],
+        mask: &[T],
+        gates: &mut [T],
+        extra: &mut [T],
+        h: &mut [T],
+        c: &mut [T],
+        out: &mut [&mut [T]],
+    ) {
+        let (hd, gh) = (hidden, cell.gates() * hidden);
+        for (row, x) in x_rows.iter().enumerate() {
+            let hh = &hh[row * gh..(row + 1) * gh];
+            let g = &mut gates[row * gh..(row + 1) * gh];
+            let hr = &mut h[row * hd..(row + 1) * hd];
+            let cr = &mut c[row * hd..(row + 1) * hd];
+            let e = &mut extra[row * hd..(row + 1) * hd];
+            let o = &mut *out[row];
+            let live = mask[row] > T::zero();
+            match cell {
+                Cell::Lstm => {
+                    for j in 0..hd {
+                        let i = sigm(x[j] + hh[j]);
+                        let f = sigm(x[hd + j] + hh[hd + j]);
+                        let gg = tanh(x[2 * hd + j] + hh[2 * hd + j]);
+                        let og = sigm(x[3 * hd + j] + hh[3 * hd + j]);
+                        let c_new = f * cr[j] + i * gg;
+                        let h_new = og * tanh(c_new);
+                        g[j] = i;
+                        g[hd + j] = f;
+                        g[2 * hd + j] = gg;
+                        g[3 * hd + j] = og;
+                        if live {
+                            cr[j] = c_new;
+                            hr[j] = h_new;
+                            o[j] = h_new;
+                        } else {
+                            o[j] = T::zero();
+                        }
+                        e[j] = cr[j];
+                    }
+                }
+                Cell::Gru => {
+                    for j in 0..hd {
+                        let r = sigm(x[j] + hh[j]);
+                        let z = sigm(x[hd + j] + hh[hd + j]);
+                        let n = tanh(x[2 * hd + j] + r * hh[2 * hd + j]);
+                        let h_new = (T::one() - z) * n + z * hr[j];
+                        g[j] = r;
+                        g[hd + j] = z;
+                        g[2 * hd + j] = n;
+                        e[j] = hh[2 * hd + j];
+                        if live {
+                            hr[j] = h_new;
+                            o[j] = h_new;
+                        } else {
+                            o[j] = T::zero();
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One direction's forward pass; returns its outputs `[batch, len, H]` and what backward needs.
+fn direction_forward<T: FastMath>(
+    x: &[T],
+    w: &[T],
+    b: &[T],
+    mask: &[T],
+    dm: Dims,
+    d: usize,
+    all_cores: bool,
+) -> (Vec<T>, Saved<T>) {
+    let (bs, len, hd, gh) = (dm.batch, dm.len, dm.hidden, dm.gh());
+    let stride = dm.directions * gh;
+    let mut out = vec![T::zero(); bs * len * hd];
+    let mut saved = Saved {
+        gates: vec![T::zero(); len * bs * gh],
+        h_prev: vec![T::zero(); len * bs * hd],
+        extra: vec![T::zero(); len * bs * hd],
+    };
+    let (mut h, mut c) = (vec![T::zero(); bs * hd], vec![T::zero(); bs * hd]);
+    let mut hh = vec![T::zero(); bs * gh];
+    let mut step_mask = vec![T::zero(); bs];
+    for s in 0..len {
+        let t = dm.time(d, s);
+        saved.h_prev[s * bs * hd..(s + 1) * bs * hd].copy_from_slice(&h);
+        for row in hh.chunks_exact_mut(gh) {
+            row.copy_from_slice(b);
+        }
+        if s > 0 {
+            let (a, wt) = (Mat::rows(&h, bs, hd), Mat::rows(w, gh, hd).t());
+            if all_cores {
+                matmul_all_cores(&mut hh, a, wt, T::one(), true);
+            } else {
+                matmul(&mut hh, a, wt, T::one(), true);
+            }
+        }
+        let x_rows: Vec<&[T]> = (0..bs)
+            .map(|row| &x[(row * len + t) * stride + d * gh..][..gh])
+            .collect();
+        for (row, m) in step_mask.iter_mut().enumerate() {
+            *m = mask[row * len + t];
+        }
+        let mut out_rows: Vec<&mut [T]> = out
+            .chunks_exact_mut(len * hd)
+            .map(|r| &mut r[t * hd..(t + 1) * hd])
+            .collect();
+        step_forward(
+            dm.cell,
+            hd,
+            &x_rows,
+            &hh,
+            &step_mask,
+            &mut saved.gates[s * bs * gh..(s + 1) * bs * gh],
+            &mut saved.extra[s * bs * hd..(s + 1) * bs * hd],
+            &mut h,
+            &mut c,
+            &mut out_rows,
+        );
+    }
+    (out, saved)
+}
+
+simd! {
+    /// One step backward for `rows` rows. `dh` / `dc` hold the gradient flowing into the state
+    /// after the step; on return `dh` holds the part of the gradient into the state before the
+    /// step that does not pass through `W_hh` and `dc` the cell's. Writes the pre-activation
+    /// gradients for the input projection (`dx`) and for the hidden product (`dhh`).
+    fn step_backward<T: FastMath>(
+        cell: Cell,
+        hidden: usize,
+        dy_rows: &[&[T]],
+        mask: &[T],
+        gates: &[T],
+        extra: &[T],
+        extra_prev: &[T],
+        h_prev: &[T],
+        dh: &mut [T],
+        dc: &mut [T],
+        dx: &mut [&mut [T]],
+        dhh: &mut [T],
+    ) {
+        let (hd, gh) = (hidden, cell.gates() * hidden);
+        for (row, dy) in dy_rows.iter().enumerate() {
+            let g = &gates[row * gh..(row + 1) * gh];
+            let e = &extra[row * hd..(row + 1) * hd];
+            let ep = &extra_prev[row * hd..(row + 1) * hd];
+            let hp = &h_prev[row * hd..(row + 1) * hd];
+            let dhr = &mut dh[row * hd..(row + 1) * hd];
+            let dcr = &mut dc[row * hd..(row + 1) * hd];
+            let dxr = &mut *dx[row];
+            let dhhr = &mut dhh[row * gh..(row + 1) * gh];
+            if mask[row] <= T::zero() {
+                // The state passed through unchanged and the output was a constant 0.
+                dxr.fill(T::zero());
+                dhhr.fill(T::zero());
+                continue;
+            }
+            match cell {
+                Cell::Lstm => {
+                    for j in 0..hd {
+                        let (i, f, gg, o) = (g[j], g[hd + j], g[2 * hd + j], g[3 * hd + j]);
+                        let dht = dhr[j] + dy[j];
+                        let tc = tanh(e[j]);
+                        let dct = dcr[j] + dht * o * (T::one() - tc * tc);
+                        dxr[j] = dct * gg * i * (T::one() - i);
+                        dxr[hd + j] = dct * ep[j] * f * (T::one() - f);
+                        dxr[2 * hd + j] = dct * i * (T::one() - gg * gg);
+                        dxr[3 * hd + j] = dht * tc * o * (T::one() - o);
+                        dcr[j] = dct * f;
+                        dhr[j] = T::zero();
+                    }
+                    dhhr.copy_from_slice(dxr);
+                }
+                Cell::Gru => {
+                    for j in 0..hd {
+                        let (r, z, n) = (g[j], g[hd + j], g[2 * hd + j]);
+                        let dht = dhr[j] + dy[j];
+                        let dan = dht * (T::one() - z) * (T::one() - n * n);
+                        let dar = dan * e[j] * r * (T::one() - r);
+                        let daz = dht * (hp[j] - n) * z * (T::one() - z);
+                        dxr[j] = dar;
+                        dxr[hd + j] = daz;
+                        dxr[2 * hd + j] = dan;
+                        dhhr[j] = dar;
+                        dhhr[hd + j] = daz;
+                        dhhr[2 * hd + j] = dan * r;
+                        dhr[j] = dht * z;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One direction's backward pass: (dx `[batch, len, G·H]`, dW_hh `[G·H, H]`, db_hh `[G·H]`).
+#[allow(clippy::too_many_arguments)]
+fn direction_backward<T: FastMath>(
+    dy: &[T],
+    w: &[T],
+    mask: &[T],
+    saved: &Saved<T>,
+    dm: Dims,
+    d: usize,
+    all_cores: bool,
+) -> (Vec<T>, Vec<T>, Vec<T>) {
+    let (bs, len, hd, gh) = (dm.batch, dm.len, dm.hidden, dm.gh());
+    let out_stride = dm.directions * hd;
+    let mut dx = vec![T::zero(); bs * len * gh];
+    let mut dhh = vec![T::zero(); len * bs * gh];
+    let (mut dh, mut dc) = (vec![T::zero(); bs * hd], vec![T::zero(); bs * hd]);
+    let zeros = vec![T::zero(); bs * hd];
+    let mut step_mask = vec![T::zero(); bs];
+    for s in (0..len).rev() {
+        let t = dm.time(d, s);
+        let dy_rows: Vec<&[T]> = (0..bs)
+            .map(|row| &dy[(row * len + t) * out_stride + d * hd..][..hd])
+            .collect();
+        for (row, m) in step_mask.iter_mut().enumerate() {
+            *m = mask[row * len + t];
+        }
+        let mut dx_rows: Vec<&mut [T]> = dx
+            .chunks_exact_mut(len * gh)
+            .map(|r| &mut r[t * gh..(t + 1) * gh])
+            .collect();
+        let extra_prev = if s > 0 {
+            &saved.extra[(s - 1) * bs * hd..s * bs * hd]
+        } else {
+            &zeros[..]
+        };
+        let dhh_s = &mut dhh[s * bs * gh..(s + 1) * bs * gh];
+        step_backward(
+            dm.cell,
+            hd,
+            &dy_rows,
+            &step_mask,
+            &saved.gates[s * bs * gh..(s + 1) * bs * gh],
+            &saved.extra[s * bs * hd..(s + 1) * bs * hd],
+            extra_prev,
+            &saved.h_prev[s * bs * hd..(s + 1) * bs * hd],
+            &mut dh,
+            &mut dc,
+            &mut dx_rows,
+            dhh_s,
+        );
+        if s > 0 {
+            // dh_{t-1} += dhh W_hh (the state before the first step is a constant 0).
+            let (a, wm) = (Mat::rows(dhh_s, bs, gh), Mat::rows(w, gh, hd));
+            if all_cores {
+                matmul_all_cores(&mut dh, a, wm, T::one(), true);
+            } else {
+                matmul(&mut dh, a, wm, T::one(), true);
+            }
+        }
+    }
+    // dW_hh = Σ_steps dhhᵀ h_prev, one product over all steps and rows.
+    let mut dw = vec![T::zero(); gh * hd];
+    let (a, hp) = (
+        Mat::rows(&dhh, len * bs, gh).t(),
+        Mat::rows(&saved.h_prev, len * bs, hd),
+    );
+    if all_cores {
+        matmul_all_cores(&mut dw, a, hp, T::one(), false);
+    } else {
+        matmul(&mut dw, a, hp, T::one(), false);
+    }
+    let mut db = vec![T::zero(); gh];
+    for row in dhh.chunks_exact(gh) {
+        db.iter_mut().zip(row).for_each(|(a, &g)| *a = *a + g);
+    }
+    (dx, dw, db)
+}
+
+/// Runs `f(d)` for every direction: two directions on two threads.
+fn per_direction<R: Send>(directions: usize, f: impl Fn(usize, bool) -> R + Sync) -> Vec<R> {
+    if directions == 2 && rayon::current_num_threads() > 1 {
+        let (a, b) = rayon::join(|| f(0, false), || f(1, false));
+        vec![a, b]
+    } else {
+        (0..directions).map(|d| f(d, true)).collect()
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Inputs {
+    xproj: FlexTensor,
+    w_hh: FlexTensor,
+    b_hh: FlexTensor,
+    mask: FlexTensor,
+    options: RecurrenceOptions,
+}
+
+impl Inputs {
+    fn dims(&self) -> Dims {
+        let [batch, len, _] = dims(&self.xproj)[..] else {
+            unreachable!("xproj is [batch, len, directions·G·H]")
+        };
+        Dims {
+            batch,
+            len,
+            hidden: dims(&self.w_hh)[1],
+            directions: self.options.directions,
+            cell: self.options.cell,
+        }
+    }
+}
+
+/// Forward on raw values: the output `[batch, len, directions·H]` and each direction's saved
+/// state.
+fn forward_values<T: FastMath>(inputs: &Inputs) -> (Vec<T>, Vec<Saved<T>>) {
+    let dm = inputs.dims();
+    let (x, w, b, mask) = (
+        values::<T>(&inputs.xproj),
+        values::<T>(&inputs.w_hh),
+        values::<T>(&inputs.b_hh),
+        values::<T>(&inputs.mask),
+    );
+    let (gh, hd) = (dm.gh(), dm.hidden);
+    let runs = per_direction(dm.directions, |d, all| {
+        direction_forward(
+            &x,
+            &w[d * gh * hd..(d + 1) * gh * hd],
+            &b[d * gh..(d + 1) * gh],
+            &mask,
+            dm,
+            d,
+            all,
+        )
+    });
+    let width = dm.directions * hd;
+    let mut out = vec![T::zero(); dm.batch * dm.len * width];
+    let mut saved = Vec::with_capacity(dm.directions);
+    for (d, (o, s)) in runs.into_iter().enumerate() {
+        for (dst, src) in out.chunks_exact_mut(width).zip(o.chunks_exact(hd)) {
+            dst[d * hd..(d + 1) * hd].copy_from_slice(src);
+        }
+        saved.push(s);
+    }
+    (out, saved)
+}
+
+fn output_shape(inputs: &Inputs) -> Vec<usize> {
+    let dm = inputs.dims();
+    vec![dm.batch, dm.len, dm.directions * dm.hidden]
+}
+
+pub(super) fn primal(
+    xproj: FlexTensor,
+    w_hh: FlexTensor,
+    b_hh: FlexTensor,
+    mask: FlexTensor,
+    options: RecurrenceOptions,
+) -> FlexTensor {
+    let inputs = Inputs {
+        xproj,
+        w_hh,
+        b_hh,
+        mask,
+        options,
+    };
+    with_real!(inputs.xproj.dtype(), T => {
+        tensor(forward_values::<T>(&inputs).0, output_shape(&inputs))
+    })
+}
+
+/// Each direction's saved state, in the input's float type.
+#[derive(Debug)]
+enum SavedAny {
+    F32(Vec<Saved<f32>>),
+    F64(Vec<Saved<f64>>),
+}
+
+#[derive(Debug)]
+struct RecurrenceBackward;
+
+impl Backward<Flex, 3> for RecurrenceBackward {
+    type State = (Inputs, std::sync::Arc<SavedAny>);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_w, node_b] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (inputs, saved) = ops.state;
+        let dm = inputs.dims();
+        let (gh, hd) = (dm.gh(), dm.hidden);
+        macro_rules! run {
+            ($T:ty, $saved:expr) => {{
+                let (dy, w, mask) = (
+                    values::<$T>(&grad),
+                    values::<$T>(&inputs.w_hh),
+                    values::<$T>(&inputs.mask),
+                );
+                let parts = per_direction(dm.directions, |d, all| {
+                    direction_backward(
+                        &dy,
+                        &w[d * gh * hd..(d + 1) * gh * hd],
+                        &mask,
+                        &$saved[d],
+                        dm,
+                        d,
+                        all,
+                    )
+                });
+                let stride = dm.directions * gh;
+                let mut dx = vec![<$T>::default(); dm.batch * dm.len * stride];
+                let (mut dw, mut db) = (Vec::new(), Vec::new());
+                for (d, (x, w, b)) in parts.into_iter().enumerate() {
+                    for (dst, src) in dx.chunks_exact_mut(stride).zip(x.chunks_exact(gh)) {
+                        dst[d * gh..(d + 1) * gh].copy_from_slice(src);
+                    }
+                    dw.extend(w);
+                    db.extend(b);
+                }
+                (
+                    tensor(dx, dims(&inputs.xproj)),
+                    tensor(dw, dims(&inputs.w_hh)),
+                    tensor(db, dims(&inputs.b_hh)),
+                )
+            }};
+        }
+        let (dx, dw, db) = match &*saved {
+            SavedAny::F32(s) => run!(f32, s),
+            SavedAny::F64(s) => run!(f64, s),
+        };
+        for (node, g) in [(node_x, dx), (node_w, dw), (node_b, db)] {
+            if let Some(node) = node {
+                grads.register::<Flex>(node.id, g);
+            }
+        }
+    }
+}
+
+pub(super) fn autodiff<C: CheckpointStrategy>(
+    xproj: FloatTensor<Autodiff<Flex, C>>,
+    w_hh: FloatTensor<Autodiff<Flex, C>>,
+    b_hh: FloatTensor<Autodiff<Flex, C>>,
+    mask: FloatTensor<Autodiff<Flex, C>>,
+    options: RecurrenceOptions,
+) -> FloatTensor<Autodiff<Flex, C>> {
+    let prep = RecurrenceBackward
+        .prepare::<C>([xproj.node(), w_hh.node(), b_hh.node()])
+        .compute_bound();
+    let inputs = Inputs {
+        xproj: xproj.into_primitive(),
+        w_hh: w_hh.into_primitive(),
+        b_hh: b_hh.into_primitive(),
+        mask: mask.into_primitive(),
+        options,
+    };
+    let shape = output_shape(&inputs);
+    let (out, saved) = match inputs.xproj.dtype() {
+        burn::tensor::DType::F64 => {
+            let (o, s) = forward_values::<f64>(&inputs);
+            (tensor(o, shape), SavedAny::F64(s))
+        }
+        _ => {
+            let (o, s) = forward_values::<f32>(&inputs);
+            (tensor(o, shape), SavedAny::F32(s))
+        }
+    };
+    match prep.stateful() {
+        OpsKind::Tracked(prep) => prep.finish((inputs, std::sync::Arc::new(saved)), out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    }
+}
