@@ -265,3 +265,269 @@ fn lstm_and_gru_stacks_match_pytorch() {
     }
     kernels::set_fused(true);
 }
+
+/// A corpus file of the demo's generated sentences.
+fn corpus_file(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("corpus.txt");
+    std::fs::write(&path, positio::tools::demo::corpus(2000, 5).join("\n")).unwrap();
+    path
+}
+
+fn run_ok(args: &[&str]) -> String {
+    let (ok, stdout, stderr) = positio(args);
+    assert!(ok, "positio {args:?} failed:\n{stdout}\n{stderr}");
+    stdout
+}
+
+/// A left-to-right LSTM as a causal LM: it learns, `eval lm` measures it, a killed run resumes
+/// to the same weights, and a bidirectional encoder is refused for causal LM before any work.
+#[test]
+fn recurrent_causal_lm_learns_resumes_and_is_evaluated() {
+    let dir = tmp("recurrent-clm");
+    let corpus = corpus_file(&dir);
+    let args = |out: &std::path::Path, arch: &str| -> Vec<String> {
+        [
+            "pretrain",
+            "--corpus",
+            corpus.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--arch",
+            arch,
+            "--objective",
+            "clm",
+            "--vocab-size",
+            "200",
+            "--layers",
+            "2",
+            "--hidden",
+            "32",
+            "--max-len",
+            "32",
+            "--batch-size",
+            "8",
+            "--lr",
+            "1e-2",
+            "--steps",
+            "40",
+            "--save-every",
+            "5",
+            "--eval-every",
+            "40",
+            "--log-every",
+            "1",
+            "--seed",
+            "7",
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let straight = dir.join("straight");
+    let a = args(&straight, "lstm");
+    run_ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let metrics: Vec<serde_json::Value> = std::fs::read_to_string(straight.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let first = metrics.iter().find(|v| v["split"] == "train").unwrap()["loss"]
+        .as_f64()
+        .unwrap();
+    let val = metrics.iter().rfind(|v| v["split"] == "val").unwrap();
+    assert!(
+        val["loss"].as_f64().unwrap() < first - 1.0,
+        "validation loss {} vs first training loss {first}",
+        val["loss"]
+    );
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(straight.join("config.json")).unwrap())
+            .unwrap();
+    assert_eq!(config["arch"], "lstm");
+    assert_eq!(config["model_type"], "positio");
+    assert_eq!(config["position_embedding_type"], "none");
+    // PyTorch's parameter names.
+    let names = positio::hf::Weights::load(&straight.join("model.safetensors"))
+        .unwrap()
+        .names();
+    for name in [
+        "bert.encoder.rnn.weight_ih_l0",
+        "bert.encoder.rnn.bias_hh_l1",
+    ] {
+        assert!(
+            names.iter().any(|n| n == name),
+            "{name} missing from {names:?}"
+        );
+    }
+
+    let killed = dir.join("killed");
+    kill_after_checkpoint(&args(&killed, "lstm"), &killed, 10);
+    let mut resumed = args(&killed, "lstm");
+    resumed.push("--resume".into());
+    let log = run_ok(&resumed.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(log.contains("resuming from"), "{log}");
+    assert!(
+        std::fs::read(straight.join("model.safetensors")).unwrap()
+            == std::fs::read(killed.join("model.safetensors")).unwrap(),
+        "resumed weights differ from uninterrupted weights"
+    );
+
+    let eval = run_ok(&[
+        "eval",
+        "lm",
+        "--model",
+        straight.to_str().unwrap(),
+        "--data",
+        corpus.to_str().unwrap(),
+        "--len",
+        "64",
+    ]);
+    let report: serde_json::Value = serde_json::from_str(eval.trim()).unwrap();
+    let ppl = report["perplexity"].as_f64().unwrap();
+    assert!(ppl.is_finite() && ppl < (first).exp(), "perplexity {ppl}");
+
+    let refused = dir.join("refused");
+    let a = args(&refused, "bilstm");
+    let (ok, _, stderr) = positio(&a);
+    assert!(!ok);
+    assert!(stderr.contains("bilstm is bidirectional"), "{stderr}");
+    assert!(!refused.join("data").exists(), "refused before tokenizing");
+}
+
+/// `positio init` makes fresh BiLSTM / BiGRU directories; NER (with a CRF) and sequence
+/// classification fine-tune, evaluate and predict with them like with a Transformer.
+#[test]
+fn recurrent_encoders_fine_tune_for_ner_and_classification() {
+    let dir = tmp("recurrent-heads");
+    let fixtures = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let corpus = corpus_file(&dir);
+    let tokenizer = dir.join("tokenizer.json");
+    run_ok(&[
+        "tokenizer",
+        "train",
+        "--corpus",
+        corpus.to_str().unwrap(),
+        "--corpus",
+        fixtures.join("conll/train.iob1").to_str().unwrap(),
+        "--vocab-size",
+        "400",
+        "--out",
+        tokenizer.to_str().unwrap(),
+    ]);
+    for arch in ["bilstm", "bigru"] {
+        let base = dir.join(arch);
+        let log = run_ok(&[
+            "init",
+            "--out",
+            base.to_str().unwrap(),
+            "--tokenizer",
+            tokenizer.to_str().unwrap(),
+            "--arch",
+            arch,
+            "--layers",
+            "2",
+            "--hidden",
+            "48",
+        ]);
+        assert!(log.contains(&format!("a fresh {arch} encoder")), "{log}");
+        let info = run_ok(&["info", base.to_str().unwrap()]);
+        assert!(info.contains("24 units per direction"), "{info}");
+        let (ok, _, stderr) = positio(&[
+            "init",
+            "--out",
+            base.to_str().unwrap(),
+            "--tokenizer",
+            tokenizer.to_str().unwrap(),
+        ]);
+        assert!(!ok && stderr.contains("already exists"), "{stderr}");
+
+        let ner = dir.join(format!("{arch}-ner"));
+        run_ok(&[
+            "finetune",
+            "ner",
+            "--model",
+            base.to_str().unwrap(),
+            "--train",
+            fixtures.join("conll/train.iob1").to_str().unwrap(),
+            "--dev",
+            fixtures.join("conll/dev.iob1").to_str().unwrap(),
+            "--out",
+            ner.to_str().unwrap(),
+            "--epochs",
+            "3",
+            "--lr",
+            "1e-2",
+            "--batch-size",
+            "16",
+            "--max-len",
+            "48",
+            "--crf",
+            "--save-every",
+            "0",
+        ]);
+        let json = dir.join(format!("{arch}-report.json"));
+        run_ok(&[
+            "eval",
+            "ner",
+            "--model",
+            ner.to_str().unwrap(),
+            "--data",
+            fixtures.join("conll/dev.iob1").to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+        ]);
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        let f1 = report["entity"]["micro"]["f1"].as_f64().unwrap();
+        eprintln!("{arch}: entity F1 {f1}");
+        assert!(f1 > 0.1, "{arch}: entity F1 {f1} after fine-tuning");
+        let tags = run_ok(&[
+            "predict",
+            "ner",
+            "--model",
+            ner.to_str().unwrap(),
+            "--text",
+            "EU rejects German call",
+        ]);
+        assert!(!tags.contains("error"), "{tags}");
+
+        let cls = dir.join(format!("{arch}-cls"));
+        run_ok(&[
+            "finetune",
+            "classify",
+            "--model",
+            base.to_str().unwrap(),
+            "--train",
+            fixtures.join("classify/train.tsv").to_str().unwrap(),
+            "--dev",
+            fixtures.join("classify/dev.tsv").to_str().unwrap(),
+            "--out",
+            cls.to_str().unwrap(),
+            "--epochs",
+            "2",
+            "--lr",
+            "5e-3",
+            "--batch-size",
+            "8",
+            "--save-every",
+            "0",
+        ]);
+        let config: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(cls.join("config.json")).unwrap())
+                .unwrap();
+        assert_eq!(
+            config["classifier_pooling"], "mean",
+            "recurrent default pooling"
+        );
+        assert_eq!(config["arch"], arch);
+        let out = run_ok(&[
+            "predict",
+            "classify",
+            "--model",
+            cls.to_str().unwrap(),
+            "--text",
+            "net sales rose .",
+        ]);
+        let line: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+        assert!(line["label"].is_string(), "{out}");
+    }
+}

@@ -84,7 +84,7 @@ pub struct FinetuneArgs {
     #[arg(long)]
     multi_label: bool,
     /// How token states become one vector: cls (BERT's pooler, as transformers) or mean
-    /// [default: cls].
+    /// [default: cls; mean for a recurrent encoder].
     #[arg(long, value_enum)]
     pooling: Option<Pooling>,
     /// Weigh classes by n / (classes · count) in the loss (single-label).
@@ -157,7 +157,9 @@ impl FinetuneArgs {
         path(&self.dev, &mut c.dev);
         c.multi_label |= self.multi_label;
         c.class_weights |= self.class_weights;
-        c.pooling = self.pooling.unwrap_or(c.pooling);
+        if self.pooling.is_some() {
+            c.pooling = self.pooling;
+        }
         c.max_len = self.max_len.unwrap_or(c.max_len);
         c.read = self.read.over(c.read.clone());
         t.epochs = self.epochs.unwrap_or(t.epochs);

@@ -62,6 +62,9 @@ enum Command {
     /// Run the whole pipeline on a small built-in corpus in seconds: train a tokenizer, pretrain
     /// a small encoder with masked-LM, save it as a Hugging Face directory, reload it, embed.
     Demo(tools::DemoArgs),
+    /// Create a model directory with fresh weights (any architecture, a given tokenizer), to
+    /// fine-tune from scratch: `positio init`, then `positio finetune ner --model DIR`.
+    Init(model::InitArgs),
     /// Describe a model directory: architecture, positional encoding, parameters, vocabulary.
     Info(model::InfoArgs),
     /// Sentence embeddings (mean-pooled, L2-normalised, as sentence-transformers computes them),
@@ -129,9 +132,11 @@ impl Command {
             Command::Embed(a) => a.device,
             Command::Bench(a) => a.device,
             Command::Serve(a) => a.device,
-            Command::Tokenizer(_) | Command::Plot(_) | Command::Info(_) | Command::Load(_) => {
-                return None
-            }
+            Command::Tokenizer(_)
+            | Command::Plot(_)
+            | Command::Init(_)
+            | Command::Info(_)
+            | Command::Load(_) => return None,
         };
         Some(d)
     }
@@ -159,6 +164,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Tokenizer(command) => done(command.run()),
         Command::Plot(args) => done(args.run()),
         Command::Demo(args) => done(args.run()),
+        Command::Init(args) => done(args.run()),
         Command::Info(args) => done(args.run()),
         Command::Embed(args) => done(args.run()),
         Command::Bench(args) => done(args.run()),

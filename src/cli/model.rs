@@ -1,12 +1,64 @@
-//! `positio info` and `positio embed`: look at a model directory, and compute sentence
-//! embeddings with it.
+//! `positio init`, `positio info` and `positio embed`: make a fresh model directory, look at
+//! one, and compute sentence embeddings with it.
 
+use super::pretrain::ArchitectureArgs;
 use super::DeviceArg;
 use crate::data::text;
+use crate::data::tokenizer::Tokenizer;
+use crate::model::config::Arch;
+use crate::model::encoder::EncoderModel;
 use crate::tasks::embedding::{Embedder, SentencePooling};
+use crate::tasks::pretrain::ModelSpec;
 use crate::{hf, runtime, Error, Result};
 use std::io::Write;
 use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct InitArgs {
+    /// The model directory to create (refused if it already holds a model).
+    #[arg(long)]
+    out: PathBuf,
+    /// The tokenizer.json the model reads; its vocabulary sizes the embedding table.
+    #[arg(long)]
+    tokenizer: PathBuf,
+    #[command(flatten)]
+    architecture: ArchitectureArgs,
+    /// Seed of the initial weights.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+impl InitArgs {
+    pub fn run(&self) -> Result<()> {
+        let config_path = self.out.join(hf::CONFIG);
+        if config_path.exists() {
+            return Err(Error::file(
+                &config_path,
+                "already exists: init writes a new model directory, it does not overwrite one",
+            ));
+        }
+        let tokenizer = Tokenizer::load(&self.tokenizer)?;
+        let mut spec = ModelSpec::default();
+        self.architecture.apply(&mut spec);
+        let config = spec.config(
+            tokenizer.vocab_size(),
+            spec.max_positions,
+            false,
+            "BertModel",
+        )?;
+        let device = runtime::cpu();
+        device.seed(self.seed);
+        let model = EncoderModel::new(&config, &device);
+        hf::save(&model, &config, &self.out, Some(&self.tokenizer))?;
+        println!(
+            "wrote {}: a fresh {} encoder, {} parameters",
+            self.out.display(),
+            config.arch.name(),
+            model.num_params()
+        );
+        Ok(())
+    }
+}
 
 #[derive(clap::Args)]
 pub struct InfoArgs {
@@ -28,22 +80,35 @@ impl InfoArgs {
         };
         println!("model directory      {}", dir.display());
         println!("architecture         {architecture} ({})", c.model_type);
-        println!(
-            "attention            {}",
-            if c.causal {
-                "causal (decoder-style)"
-            } else {
-                "bidirectional (encoder)"
-            }
-        );
-        println!(
-            "layers               {} × (hidden {}, heads {}, feed-forward {}, {:?} LayerNorm)",
-            c.num_hidden_layers,
-            c.hidden_size,
-            c.num_attention_heads,
-            c.intermediate_size,
-            c.norm_position
-        );
+        let reads = match (c.arch, c.causal) {
+            (Arch::Transformer, true) => "causal attention (decoder-style)",
+            (Arch::Transformer, false) => "bidirectional attention (encoder)",
+            (Arch::Lstm | Arch::Gru, _) => "left to right (recurrent)",
+            (Arch::Bilstm | Arch::Bigru, _) => "both directions (recurrent)",
+        };
+        println!("reads                {reads}");
+        match c.arch.recurrence() {
+            None => println!(
+                "layers               {} × (hidden {}, heads {}, feed-forward {}, {:?} LayerNorm)",
+                c.num_hidden_layers,
+                c.hidden_size,
+                c.num_attention_heads,
+                c.intermediate_size,
+                c.norm_position
+            ),
+            Some((cell, directions)) => println!(
+                "layers               {} × {} {:?} ({} units per direction; states of {})",
+                c.num_hidden_layers,
+                if directions == 2 {
+                    "bidirectional"
+                } else {
+                    "left-to-right"
+                },
+                cell,
+                c.hidden_size / directions,
+                c.hidden_size
+            ),
+        }
         let mut position = c.position_embedding_type.name().to_string();
         if let Some(s) = c.rope_scaling {
             position += &format!(" (scaling {:?} × {})", s.kind, s.factor);

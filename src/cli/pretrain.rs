@@ -4,13 +4,74 @@
 
 use super::DeviceArg;
 use crate::data::corpus::CorpusFormat;
-use crate::model::config::{NormPosition, PositionKind};
-use crate::tasks::pretrain::{self, DataConfig, Objective, PretrainConfig, TokenizerConfig};
+use crate::model::config::{Arch, NormPosition, PositionKind};
+use crate::tasks::pretrain::{
+    self, DataConfig, ModelSpec, Objective, PretrainConfig, TokenizerConfig,
+};
 use crate::train::schedule::Schedule;
 use crate::train::trainer::Outcome;
 use crate::{Error, Result};
 use clap::Subcommand;
 use std::path::PathBuf;
+
+/// The architecture of a fresh model: each flag overrides the same setting of a `ModelSpec`.
+#[derive(clap::Args)]
+pub struct ArchitectureArgs {
+    /// Transformer blocks, or recurrent layers: lstm / gru (left to right, for a causal LM),
+    /// bilstm / bigru (both directions) [default: transformer].
+    #[arg(long, value_enum)]
+    arch: Option<Arch>,
+    /// Positional encoding of a fresh model [default: absolute; none for a recurrent encoder].
+    #[arg(long, value_enum)]
+    position: Option<PositionKind>,
+    /// LayerNorm after each sub-layer (post, BERT) or before (pre) [default: post].
+    #[arg(long, value_enum)]
+    norm: Option<NormPosition>,
+    /// Transformer blocks or recurrent layers [default: 4].
+    #[arg(long)]
+    layers: Option<usize>,
+    /// Hidden size: the width of the token states (bilstm / bigru: half per direction)
+    /// [default: 256].
+    #[arg(long)]
+    hidden: Option<usize>,
+    /// Attention heads (must divide --hidden) [default: 4].
+    #[arg(long)]
+    heads: Option<usize>,
+    /// Feed-forward inner size [default: 1024].
+    #[arg(long)]
+    ffn: Option<usize>,
+    /// Dropout on hidden states, attention probabilities and between recurrent layers
+    /// [default: 0.1].
+    #[arg(long)]
+    dropout: Option<f64>,
+}
+
+impl ArchitectureArgs {
+    pub fn apply(&self, spec: &mut ModelSpec) {
+        if let Some(a) = self.arch {
+            spec.arch = a;
+        }
+        if self.position.is_some() {
+            spec.position = self.position;
+        }
+        if let Some(n) = self.norm {
+            spec.norm = n;
+        }
+        for (field, value) in [
+            (&mut spec.layers, self.layers),
+            (&mut spec.hidden, self.hidden),
+            (&mut spec.heads, self.heads),
+            (&mut spec.ffn, self.ffn),
+        ] {
+            if let Some(v) = value {
+                *field = v;
+            }
+        }
+        if let Some(d) = self.dropout {
+            (spec.dropout, spec.attention_dropout) = (d, d);
+        }
+    }
+}
 
 #[derive(clap::Args)]
 pub struct PretrainArgs {
@@ -55,27 +116,8 @@ pub struct PretrainArgs {
     /// and tokenizer are kept).
     #[arg(long)]
     init_from: Option<String>,
-    /// Positional encoding of a fresh model [default: absolute].
-    #[arg(long, value_enum)]
-    position: Option<PositionKind>,
-    /// LayerNorm after each sub-layer (post, BERT) or before (pre) [default: post].
-    #[arg(long, value_enum)]
-    norm: Option<NormPosition>,
-    /// Transformer blocks [default: 4].
-    #[arg(long)]
-    layers: Option<usize>,
-    /// Hidden size [default: 256].
-    #[arg(long)]
-    hidden: Option<usize>,
-    /// Attention heads (must divide --hidden) [default: 4].
-    #[arg(long)]
-    heads: Option<usize>,
-    /// Feed-forward inner size [default: 1024].
-    #[arg(long)]
-    ffn: Option<usize>,
-    /// Dropout on hidden states and attention probabilities [default: 0.1].
-    #[arg(long)]
-    dropout: Option<f64>,
+    #[command(flatten)]
+    architecture: ArchitectureArgs,
     /// What the model learns to predict [default: mlm].
     #[arg(long, value_enum)]
     objective: Option<Objective>,
@@ -164,15 +206,7 @@ impl PretrainArgs {
             c.tokenizer.cased = false;
         }
         set!(c.model.init_from, self.init_from);
-        set!(c.model.position, self.position);
-        set!(c.model.norm, self.norm);
-        set!(c.model.layers, self.layers);
-        set!(c.model.hidden, self.hidden);
-        set!(c.model.heads, self.heads);
-        set!(c.model.ffn, self.ffn);
-        if let Some(d) = self.dropout {
-            (c.model.dropout, c.model.attention_dropout) = (d, d);
-        }
+        self.architecture.apply(&mut c.model);
         set!(c.objective.kind, self.objective);
         set!(c.objective.mask_probability, self.mask_probability);
         c.objective.whole_word |= self.whole_word;

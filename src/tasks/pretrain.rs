@@ -4,7 +4,7 @@
 use crate::data::corpus::{CorpusFormat, CorpusSpec, Layout};
 use crate::data::dataset::{self, DataSummary, Sequences};
 use crate::data::tokenizer::{train_wordpiece, Tokenizer, TrainOptions};
-use crate::model::config::{ModelConfig, NormPosition, PositionKind};
+use crate::model::config::{Arch, ModelConfig, NormPosition, PositionKind};
 use crate::model::encoder::Batch;
 use crate::model::heads::LanguageModel;
 use crate::rng::Rng;
@@ -91,15 +91,21 @@ impl Default for TokenizerConfig {
     }
 }
 
-/// The model to pretrain.
+/// The architecture of a fresh model (pretraining from scratch, `positio init`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelSpec {
     /// Continue from this model directory instead of a fresh model (its architecture is kept).
     pub init_from: String,
-    pub position: PositionKind,
+    /// Transformer blocks, or recurrent layers (LSTM / GRU, one or two directions).
+    pub arch: Arch,
+    /// Positional encoding [default: absolute for a Transformer, none for a recurrent encoder].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<PositionKind>,
     pub norm: NormPosition,
+    /// Transformer blocks or recurrent layers.
     pub layers: usize,
+    /// Width of the token states (a bidirectional layer has half of it per direction).
     pub hidden: usize,
     pub heads: usize,
     pub ffn: usize,
@@ -113,7 +119,8 @@ impl Default for ModelSpec {
     fn default() -> Self {
         ModelSpec {
             init_from: String::new(),
-            position: PositionKind::Absolute,
+            arch: Arch::Transformer,
+            position: None,
             norm: NormPosition::Post,
             layers: 4,
             hidden: 256,
@@ -123,6 +130,41 @@ impl Default for ModelSpec {
             attention_dropout: 0.1,
             max_positions: 512,
         }
+    }
+}
+
+impl ModelSpec {
+    /// The validated configuration of a fresh model with this architecture.
+    pub fn config(
+        &self,
+        vocab_size: usize,
+        max_len: usize,
+        causal: bool,
+        architecture: &str,
+    ) -> Result<ModelConfig> {
+        let recurrent = self.arch.recurrence().is_some();
+        let config = ModelConfig {
+            architectures: vec![architecture.into()],
+            arch: self.arch,
+            vocab_size,
+            hidden_size: self.hidden,
+            num_hidden_layers: self.layers,
+            num_attention_heads: self.heads,
+            intermediate_size: self.ffn,
+            hidden_dropout_prob: self.dropout,
+            attention_probs_dropout_prob: self.attention_dropout,
+            max_position_embeddings: self.max_positions.max(max_len),
+            position_embedding_type: self.position.unwrap_or(if recurrent {
+                PositionKind::None
+            } else {
+                PositionKind::Absolute
+            }),
+            norm_position: self.norm,
+            causal,
+            ..Default::default()
+        };
+        config.validate().map_err(Error::invalid)?;
+        Ok(config)
     }
 }
 
@@ -349,6 +391,15 @@ fn prepare(
     device: DeviceKind,
 ) -> Result<(PretrainTask, LanguageModel)> {
     let causal = cfg.objective.kind == Objective::Clm;
+    if cfg.model.init_from.is_empty() {
+        // The architecture is checked before any tokenizing (the vocabulary comes later).
+        cfg.model.config(
+            cfg.tokenizer.vocab_size.max(1),
+            cfg.data.max_len,
+            causal,
+            "",
+        )?;
+    }
     let spec = cfg.data.spec();
     let tokenizer_path = run_dir.join(hf::TOKENIZER);
     let tokenizer = if !cfg.tokenizer.path.is_empty() {
@@ -401,28 +452,17 @@ fn prepare(
     let device = runtime::training_device(device)?;
     device.seed(cfg.train.seed);
     let model = if cfg.model.init_from.is_empty() {
-        let m = &cfg.model;
-        let config = ModelConfig {
-            architectures: vec![if causal {
-                "BertLMHeadModel"
-            } else {
-                "BertForMaskedLM"
-            }
-            .into()],
-            vocab_size: tokenizer.vocab_size(),
-            hidden_size: m.hidden,
-            num_hidden_layers: m.layers,
-            num_attention_heads: m.heads,
-            intermediate_size: m.ffn,
-            hidden_dropout_prob: m.dropout,
-            attention_probs_dropout_prob: m.attention_dropout,
-            max_position_embeddings: m.max_positions.max(cfg.data.max_len),
-            position_embedding_type: m.position,
-            norm_position: m.norm,
-            causal,
-            ..Default::default()
+        let architecture = if causal {
+            "BertLMHeadModel"
+        } else {
+            "BertForMaskedLM"
         };
-        config.validate().map_err(Error::invalid)?;
+        let config = cfg.model.config(
+            tokenizer.vocab_size(),
+            cfg.data.max_len,
+            causal,
+            architecture,
+        )?;
         LanguageModel::new(&config, &device)
     } else {
         let mut m = hf::load_language_model(Path::new(&cfg.model.init_from), &device)?;
@@ -433,6 +473,7 @@ fn prepare(
             )));
         }
         m.bert.config.causal = causal;
+        m.bert.config.validate().map_err(Error::invalid)?;
         m
     };
     let train = Sequences::open(&run_dir.join("data"), "train", &summary)?;

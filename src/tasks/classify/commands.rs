@@ -43,7 +43,7 @@ pub fn finetune(
         "fine-tuning {} ({} parameters, {} pooling) for {} {} labels: {}",
         run.classify.model,
         model.num_params(),
-        match run.classify.pooling {
+        match model.pooling {
             crate::model::config::Pooling::Cls => "[CLS]",
             crate::model::config::Pooling::Mean => "mean",
         },

@@ -37,7 +37,11 @@ pub struct ClassifyConfig {
     /// Any number of labels per text (sigmoid per label, binary cross-entropy, a decision
     /// threshold tuned on the development set).
     pub multi_label: bool,
-    pub pooling: Pooling,
+    /// How token states become one vector [default: BERT's [CLS] pooler for a Transformer, the
+    /// mean of the token states for a recurrent encoder, whose [CLS] state has seen only
+    /// itself in the forward direction].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pooling: Option<Pooling>,
     /// Word pieces per text (pair) with [CLS] and [SEP]; longer inputs are truncated.
     pub max_len: usize,
     /// Weigh each class by `n / (classes · count)` in the single-label loss (scikit-learn's
@@ -53,7 +57,7 @@ impl Default for ClassifyConfig {
             train: String::new(),
             dev: String::new(),
             multi_label: false,
-            pooling: Pooling::Cls,
+            pooling: None,
             max_len: 128,
             class_weights: false,
             read: ReadOptions::default(),
@@ -378,27 +382,26 @@ impl ClassifyTask {
             ProblemType::SingleLabelClassification
         };
         let mut config = checkpoint.config.clone();
+        let pooling = cfg.pooling.unwrap_or(match config.arch.recurrence() {
+            Some(_) => Pooling::Mean,
+            None => Pooling::Cls,
+        });
         let keep_head = config.labels().as_ref() == Some(&labels)
             && config
                 .problem_type
                 .unwrap_or(ProblemType::SingleLabelClassification)
                 == problem
-            && config.classifier_pooling.unwrap_or_default() == cfg.pooling
+            && config.classifier_pooling.unwrap_or_default() == pooling
             && checkpoint.weights.contains("classifier.weight");
         let model = if keep_head {
             checkpoint.sequence_classifier(device)?.0
         } else {
-            SequenceClassifier::new(
-                checkpoint.encoder(device)?,
-                labels.len(),
-                cfg.pooling,
-                device,
-            )
+            SequenceClassifier::new(checkpoint.encoder(device)?, labels.len(), pooling, device)
         };
         let max_len = cfg.max_len.min(model.bert.max_len().unwrap_or(usize::MAX));
         config.set_labels(&labels);
         config.problem_type = Some(problem);
-        config.classifier_pooling = (cfg.pooling != Pooling::Cls).then_some(cfg.pooling);
+        config.classifier_pooling = (pooling != Pooling::Cls).then_some(pooling);
         config.window_length = Some(max_len);
         config.architectures = vec!["BertForSequenceClassification".into()];
 
