@@ -1,7 +1,7 @@
 //! `positio demo`, `positio plot`, `positio bench` and `positio load`.
 
 use super::DeviceArg;
-use crate::model::config::{ModelConfig, PositionKind};
+use crate::model::config::{Arch, ModelConfig, PositionKind};
 use crate::tools::bench::{self, BenchTask};
 use crate::tools::{demo, load, plot};
 use crate::{Error, Result};
@@ -91,9 +91,19 @@ pub struct BenchArgs {
     /// Run every op as its composite twin instead of the fused kernels.
     #[arg(long)]
     no_fused: bool,
-    /// Positional encoding of the benchmark model.
-    #[arg(long, value_enum, default_value = "absolute")]
-    position: PositionKind,
+    /// Positional encoding of the benchmark model [default: absolute; none for a recurrent
+    /// --arch].
+    #[arg(long, value_enum)]
+    position: Option<PositionKind>,
+    /// Encoder of the benchmark model: Transformer blocks or recurrent layers.
+    #[arg(long, value_enum, default_value = "transformer")]
+    arch: Arch,
+    /// Layers of the benchmark model [default: 4].
+    #[arg(long)]
+    layers: Option<usize>,
+    /// Hidden size of the benchmark model (bilstm / bigru: half per direction) [default: 256].
+    #[arg(long)]
+    hidden: Option<usize>,
     /// Vocabulary size of the benchmark model.
     #[arg(long, default_value_t = 30522)]
     vocab: usize,
@@ -107,10 +117,23 @@ impl BenchArgs {
         // train / forward: the directory's architecture (fresh weights) when --model is given.
         let config = match (&self.model, self.task) {
             (Some(dir), BenchTask::Train | BenchTask::Forward) => crate::hf::load_config(dir)?,
-            _ => ModelConfig {
-                vocab_size: self.vocab,
-                ..bench::bench_config(self.position)
-            },
+            _ => {
+                let base = bench::bench_config(self.position.unwrap_or(
+                    match self.arch.recurrence() {
+                        Some(_) => PositionKind::None,
+                        None => PositionKind::Absolute,
+                    },
+                ));
+                let c = ModelConfig {
+                    vocab_size: self.vocab,
+                    arch: self.arch,
+                    num_hidden_layers: self.layers.unwrap_or(base.num_hidden_layers),
+                    hidden_size: self.hidden.unwrap_or(base.hidden_size),
+                    ..base
+                };
+                c.validate().map_err(Error::invalid)?;
+                c
+            }
         };
         let device = self.device.device;
         let (b, l, w, s) = (self.batch, self.len, self.warmup, self.steps.max(1));
@@ -129,6 +152,14 @@ impl BenchArgs {
                 ("train", t)
             }
             BenchTask::Forward => ("forward", bench::forward(&config, b, l, w, s, device)?),
+            BenchTask::TagTrain => (
+                "tag-train",
+                bench::tagger(&config, true, b, l, w, s, device)?,
+            ),
+            BenchTask::TagForward => (
+                "tag-forward",
+                bench::tagger(&config, false, b, l, w, s, device)?,
+            ),
             BenchTask::Encoder => (
                 "encoder",
                 bench::encoder_forward(model()?, b, l, w, s, device)?,

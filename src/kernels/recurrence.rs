@@ -184,10 +184,27 @@ struct Saved<T> {
     extra: Vec<T>,
 }
 
+/// `n` consecutive slices of `len` elements at the start of `v`.
+#[inline(always)]
+fn blocks<T, const N: usize>(v: &[T], len: usize) -> [&[T]; N] {
+    std::array::from_fn(|k| &v[k * len..(k + 1) * len])
+}
+
+/// The same, mutable.
+#[inline(always)]
+fn blocks_mut<T, const N: usize>(v: &mut [T], len: usize) -> [&mut [T]; N] {
+    let mut rest = &mut v[..N * len];
+    std::array::from_fn(|_| {
+        let (head, tail) = std::mem::take(&mut rest).split_at_mut(len);
+        rest = tail;
+        head
+    })
+}
+
 simd! {
     /// One step's gates for `rows` rows: `hh` holds `b_hh + h W_hhᵀ` `[rows, G·H]`, `x` the input
     /// projection rows; writes the activated gates, the new state into `h` (and `c`) where the
-    /// mask is 1, and the output row.
+    /// mask is 1, and the output row (0 where the mask is 0).
     fn step_forward<T: FastMath>(
         cell: Cell,
         hidden: usize,
@@ -207,47 +224,51 @@ simd! {
             let hr = &mut h[row * hd..(row + 1) * hd];
             let cr = &mut c[row * hd..(row + 1) * hd];
             let e = &mut extra[row * hd..(row + 1) * hd];
-            let o = &mut *out[row];
-            let live = mask[row] > T::zero();
+            let o = &mut out[row][..hd];
             match cell {
                 Cell::Lstm => {
+                    let [xi, xf, xg, xo] = blocks(x, hd);
+                    let [hi, hf, hg, ho] = blocks(hh, hd);
+                    let [gi, gf, gg, go] = blocks_mut(g, hd);
                     for j in 0..hd {
-                        let i = sigm(x[j] + hh[j]);
-                        let f = sigm(x[hd + j] + hh[hd + j]);
-                        let gg = tanh(x[2 * hd + j] + hh[2 * hd + j]);
-                        let og = sigm(x[3 * hd + j] + hh[3 * hd + j]);
-                        let c_new = f * cr[j] + i * gg;
-                        let h_new = og * tanh(c_new);
-                        g[j] = i;
-                        g[hd + j] = f;
-                        g[2 * hd + j] = gg;
-                        g[3 * hd + j] = og;
-                        if live {
-                            cr[j] = c_new;
-                            hr[j] = h_new;
-                            o[j] = h_new;
-                        } else {
-                            o[j] = T::zero();
-                        }
-                        e[j] = cr[j];
+                        let i = sigm(xi[j] + hi[j]);
+                        let f = sigm(xf[j] + hf[j]);
+                        let cand = tanh(xg[j] + hg[j]);
+                        let og = sigm(xo[j] + ho[j]);
+                        let c_new = f * cr[j] + i * cand;
+                        gi[j] = i;
+                        gf[j] = f;
+                        gg[j] = cand;
+                        go[j] = og;
+                        e[j] = c_new;
+                        o[j] = og * tanh(c_new);
+                    }
+                    if mask[row] > T::zero() {
+                        cr.copy_from_slice(e);
+                        hr.copy_from_slice(o);
+                    } else {
+                        e.copy_from_slice(cr);
+                        o.fill(T::zero());
                     }
                 }
                 Cell::Gru => {
+                    let [xr, xz, xn] = blocks(x, hd);
+                    let [hr_, hz, hn] = blocks(hh, hd);
+                    let [gr, gz, gn] = blocks_mut(g, hd);
                     for j in 0..hd {
-                        let r = sigm(x[j] + hh[j]);
-                        let z = sigm(x[hd + j] + hh[hd + j]);
-                        let n = tanh(x[2 * hd + j] + r * hh[2 * hd + j]);
-                        let h_new = (T::one() - z) * n + z * hr[j];
-                        g[j] = r;
-                        g[hd + j] = z;
-                        g[2 * hd + j] = n;
-                        e[j] = hh[2 * hd + j];
-                        if live {
-                            hr[j] = h_new;
-                            o[j] = h_new;
-                        } else {
-                            o[j] = T::zero();
-                        }
+                        let r = sigm(xr[j] + hr_[j]);
+                        let z = sigm(xz[j] + hz[j]);
+                        let n = tanh(xn[j] + r * hn[j]);
+                        gr[j] = r;
+                        gz[j] = z;
+                        gn[j] = n;
+                        e[j] = hn[j];
+                        o[j] = (T::one() - z) * n + z * hr[j];
+                    }
+                    if mask[row] > T::zero() {
+                        hr.copy_from_slice(o);
+                    } else {
+                        o.fill(T::zero());
                     }
                 }
             }
@@ -255,7 +276,30 @@ simd! {
     }
 }
 
-/// One direction's forward pass; returns its outputs `[batch, len, H]` and what backward needs.
+/// Up to this many rows per step, the hidden product runs as row updates (`axpy_product`).
+const FEW_ROWS: usize = 8;
+
+simd! {
+    /// `out[r] += Σ_k a[r, k] · b[k]` for `rows` rows: `a` `[rows, K]`, `b` `[K, N]`, `out`
+    /// `[rows, N]`, all row-major; each row of `b` is read once for all rows.
+    fn axpy_product<T: FastMath>(out: &mut [T], a: &[T], b: &[T], rows: usize) {
+        let k_dim = a.len() / rows.max(1);
+        let n = out.len() / rows.max(1);
+        for (k, b_row) in b.chunks_exact(n).enumerate().take(k_dim) {
+            for r in 0..rows {
+                let coef = a[r * k_dim + k];
+                let o = &mut out[r * n..(r + 1) * n];
+                for (o, &v) in o.iter_mut().zip(b_row) {
+                    *o = *o + coef * v;
+                }
+            }
+        }
+    }
+}
+
+/// One direction's forward pass; returns its outputs `[batch, len, H]` and, when `keep` (a
+/// backward pass will follow), what backward needs (else one step's scratch space).
+#[allow(clippy::too_many_arguments)]
 fn direction_forward<T: FastMath>(
     x: &[T],
     w: &[T],
@@ -264,30 +308,50 @@ fn direction_forward<T: FastMath>(
     dm: Dims,
     d: usize,
     all_cores: bool,
+    keep: bool,
 ) -> (Vec<T>, Saved<T>) {
     let (bs, len, hd, gh) = (dm.batch, dm.len, dm.hidden, dm.gh());
     let stride = dm.directions * gh;
     let mut out = vec![T::zero(); bs * len * hd];
+    let kept = if keep { len } else { 1 };
     let mut saved = Saved {
-        gates: vec![T::zero(); len * bs * gh],
-        h_prev: vec![T::zero(); len * bs * hd],
-        extra: vec![T::zero(); len * bs * hd],
+        gates: vec![T::zero(); kept * bs * gh],
+        h_prev: vec![T::zero(); kept * bs * hd],
+        extra: vec![T::zero(); kept * bs * hd],
     };
     let (mut h, mut c) = (vec![T::zero(); bs * hd], vec![T::zero(); bs * hd]);
     let mut hh = vec![T::zero(); bs * gh];
+    // Few rows: W_hhᵀ `[H, G·H]` once, then row updates (gemm would repack W every step).
+    let w_t = (bs <= FEW_ROWS).then(|| {
+        let mut t = vec![T::zero(); hd * gh];
+        for (g, row) in w.chunks_exact(hd).enumerate() {
+            for (k, &v) in row.iter().enumerate() {
+                t[k * gh + g] = v;
+            }
+        }
+        t
+    });
     let mut step_mask = vec![T::zero(); bs];
     for s in 0..len {
         let t = dm.time(d, s);
-        saved.h_prev[s * bs * hd..(s + 1) * bs * hd].copy_from_slice(&h);
+        let k = if keep { s } else { 0 };
+        if keep {
+            saved.h_prev[s * bs * hd..(s + 1) * bs * hd].copy_from_slice(&h);
+        }
         for row in hh.chunks_exact_mut(gh) {
             row.copy_from_slice(b);
         }
         if s > 0 {
-            let (a, wt) = (Mat::rows(&h, bs, hd), Mat::rows(w, gh, hd).t());
-            if all_cores {
-                matmul_all_cores(&mut hh, a, wt, T::one(), true);
-            } else {
-                matmul(&mut hh, a, wt, T::one(), true);
+            match &w_t {
+                Some(w_t) => axpy_product(&mut hh, &h, w_t, bs),
+                None => {
+                    let (a, wt) = (Mat::rows(&h, bs, hd), Mat::rows(w, gh, hd).t());
+                    if all_cores {
+                        matmul_all_cores(&mut hh, a, wt, T::one(), true);
+                    } else {
+                        matmul(&mut hh, a, wt, T::one(), true);
+                    }
+                }
             }
         }
         let x_rows: Vec<&[T]> = (0..bs)
@@ -306,8 +370,8 @@ fn direction_forward<T: FastMath>(
             &x_rows,
             &hh,
             &step_mask,
-            &mut saved.gates[s * bs * gh..(s + 1) * bs * gh],
-            &mut saved.extra[s * bs * hd..(s + 1) * bs * hd],
+            &mut saved.gates[k * bs * gh..(k + 1) * bs * gh],
+            &mut saved.extra[k * bs * hd..(k + 1) * bs * hd],
             &mut h,
             &mut c,
             &mut out_rows,
@@ -337,13 +401,14 @@ simd! {
     ) {
         let (hd, gh) = (hidden, cell.gates() * hidden);
         for (row, dy) in dy_rows.iter().enumerate() {
+            let dy = &dy[..hd];
             let g = &gates[row * gh..(row + 1) * gh];
             let e = &extra[row * hd..(row + 1) * hd];
             let ep = &extra_prev[row * hd..(row + 1) * hd];
             let hp = &h_prev[row * hd..(row + 1) * hd];
             let dhr = &mut dh[row * hd..(row + 1) * hd];
             let dcr = &mut dc[row * hd..(row + 1) * hd];
-            let dxr = &mut *dx[row];
+            let dxr = &mut dx[row][..gh];
             let dhhr = &mut dhh[row * gh..(row + 1) * gh];
             if mask[row] <= T::zero() {
                 // The state passed through unchanged and the output was a constant 0.
@@ -353,33 +418,38 @@ simd! {
             }
             match cell {
                 Cell::Lstm => {
+                    let [gi, gf, gg, go] = blocks(g, hd);
+                    let [di, df, dg, d_o] = blocks_mut(dxr, hd);
                     for j in 0..hd {
-                        let (i, f, gg, o) = (g[j], g[hd + j], g[2 * hd + j], g[3 * hd + j]);
+                        let (i, f, cand, o) = (gi[j], gf[j], gg[j], go[j]);
                         let dht = dhr[j] + dy[j];
                         let tc = tanh(e[j]);
                         let dct = dcr[j] + dht * o * (T::one() - tc * tc);
-                        dxr[j] = dct * gg * i * (T::one() - i);
-                        dxr[hd + j] = dct * ep[j] * f * (T::one() - f);
-                        dxr[2 * hd + j] = dct * i * (T::one() - gg * gg);
-                        dxr[3 * hd + j] = dht * tc * o * (T::one() - o);
+                        di[j] = dct * cand * i * (T::one() - i);
+                        df[j] = dct * ep[j] * f * (T::one() - f);
+                        dg[j] = dct * i * (T::one() - cand * cand);
+                        d_o[j] = dht * tc * o * (T::one() - o);
                         dcr[j] = dct * f;
                         dhr[j] = T::zero();
                     }
                     dhhr.copy_from_slice(dxr);
                 }
                 Cell::Gru => {
+                    let [gr, gz, gn] = blocks(g, hd);
+                    let [dr, dz, dn] = blocks_mut(dxr, hd);
+                    let [hr_, hz, hn] = blocks_mut(dhhr, hd);
                     for j in 0..hd {
-                        let (r, z, n) = (g[j], g[hd + j], g[2 * hd + j]);
+                        let (r, z, n) = (gr[j], gz[j], gn[j]);
                         let dht = dhr[j] + dy[j];
                         let dan = dht * (T::one() - z) * (T::one() - n * n);
                         let dar = dan * e[j] * r * (T::one() - r);
                         let daz = dht * (hp[j] - n) * z * (T::one() - z);
-                        dxr[j] = dar;
-                        dxr[hd + j] = daz;
-                        dxr[2 * hd + j] = dan;
-                        dhhr[j] = dar;
-                        dhhr[hd + j] = daz;
-                        dhhr[2 * hd + j] = dan * r;
+                        dr[j] = dar;
+                        dz[j] = daz;
+                        dn[j] = dan;
+                        hr_[j] = dar;
+                        hz[j] = daz;
+                        hn[j] = dan * r;
                         dhr[j] = dht * z;
                     }
                 }
@@ -440,11 +510,15 @@ fn direction_backward<T: FastMath>(
         );
         if s > 0 {
             // dh_{t-1} += dhh W_hh (the state before the first step is a constant 0).
-            let (a, wm) = (Mat::rows(dhh_s, bs, gh), Mat::rows(w, gh, hd));
-            if all_cores {
-                matmul_all_cores(&mut dh, a, wm, T::one(), true);
+            if bs <= FEW_ROWS {
+                axpy_product(&mut dh, dhh_s, w, bs);
             } else {
-                matmul(&mut dh, a, wm, T::one(), true);
+                let (a, wm) = (Mat::rows(dhh_s, bs, gh), Mat::rows(w, gh, hd));
+                if all_cores {
+                    matmul_all_cores(&mut dh, a, wm, T::one(), true);
+                } else {
+                    matmul(&mut dh, a, wm, T::one(), true);
+                }
             }
         }
     }
@@ -501,8 +575,8 @@ impl Inputs {
 }
 
 /// Forward on raw values: the output `[batch, len, directions·H]` and each direction's saved
-/// state.
-fn forward_values<T: FastMath>(inputs: &Inputs) -> (Vec<T>, Vec<Saved<T>>) {
+/// state (when `keep`).
+fn forward_values<T: FastMath>(inputs: &Inputs, keep: bool) -> (Vec<T>, Vec<Saved<T>>) {
     let dm = inputs.dims();
     let (x, w, b, mask) = (
         values::<T>(&inputs.xproj),
@@ -520,6 +594,7 @@ fn forward_values<T: FastMath>(inputs: &Inputs) -> (Vec<T>, Vec<Saved<T>>) {
             dm,
             d,
             all,
+            keep,
         )
     });
     let width = dm.directions * hd;
@@ -554,7 +629,7 @@ pub(super) fn primal(
         options,
     };
     with_real!(inputs.xproj.dtype(), T => {
-        tensor(forward_values::<T>(&inputs).0, output_shape(&inputs))
+        tensor(forward_values::<T>(&inputs, false).0, output_shape(&inputs))
     })
 }
 
@@ -642,18 +717,26 @@ pub(super) fn autodiff<C: CheckpointStrategy>(
         options,
     };
     let shape = output_shape(&inputs);
-    let (out, saved) = match inputs.xproj.dtype() {
-        burn::tensor::DType::F64 => {
-            let (o, s) = forward_values::<f64>(&inputs);
-            (tensor(o, shape), SavedAny::F64(s))
-        }
-        _ => {
-            let (o, s) = forward_values::<f32>(&inputs);
-            (tensor(o, shape), SavedAny::F32(s))
-        }
-    };
     match prep.stateful() {
-        OpsKind::Tracked(prep) => prep.finish((inputs, std::sync::Arc::new(saved)), out),
-        OpsKind::UnTracked(prep) => prep.finish(out),
+        OpsKind::Tracked(prep) => {
+            let (out, saved) = match inputs.xproj.dtype() {
+                burn::tensor::DType::F64 => {
+                    let (o, s) = forward_values::<f64>(&inputs, true);
+                    (tensor(o, shape), SavedAny::F64(s))
+                }
+                _ => {
+                    let (o, s) = forward_values::<f32>(&inputs, true);
+                    (tensor(o, shape), SavedAny::F32(s))
+                }
+            };
+            prep.finish((inputs, std::sync::Arc::new(saved)), out)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(primal(
+            inputs.xproj,
+            inputs.w_hh,
+            inputs.b_hh,
+            inputs.mask,
+            inputs.options,
+        )),
     }
 }

@@ -5,7 +5,7 @@
 use crate::data::conll;
 use crate::data::tags::label_set;
 use crate::model::config::{ModelConfig, PositionKind};
-use crate::model::encoder::Batch;
+use crate::model::encoder::{Batch, EncoderModel};
 use crate::model::heads::crf::Edges;
 use crate::model::heads::TokenClassifier;
 use crate::model::heads::{LanguageModel, LmTargets};
@@ -31,6 +31,12 @@ pub enum BenchTask {
     Encoder,
     /// NER fine-tuning steps of `--model` on real CoNLL sentences (`--data`).
     Finetune,
+    /// A token-tagging training step (9 labels at every position: encoder, linear layer,
+    /// cross-entropy, backward, AdamW) of the benchmark encoder (`--arch`): Study A, and
+    /// `bench/recurrent_compare.sh` against PyTorch's nn.LSTM / nn.GRU.
+    TagTrain,
+    /// Inference of the same tagger: label scores at every position.
+    TagForward,
     /// fp32 matrix products through burn's CPU backend (the `gemm` crate): the 2048³ ceiling and
     /// the MLM training step's shapes, as `bench/machine.py --shapes` times them in PyTorch.
     Gemm,
@@ -149,6 +155,52 @@ pub fn bench_config(position: PositionKind) -> ModelConfig {
         attention_probs_dropout_prob: 0.0,
         ..ModelConfig::small(30522, position)
     }
+}
+
+/// Labels of the benchmark tagger (CoNLL-2003's IOB2 tag set has 9).
+pub const TAGGER_LABELS: usize = 9;
+
+/// A training step (`train`) or inference pass of a token tagger on `config`'s encoder: label
+/// scores at every position of a full batch (no padding), random labels, cross-entropy, AdamW
+/// at lr 1e-4.
+#[allow(clippy::too_many_arguments)]
+pub fn tagger(
+    config: &ModelConfig,
+    train: bool,
+    batch: usize,
+    len: usize,
+    warmup: usize,
+    steps: usize,
+    device: DeviceKind,
+) -> crate::Result<Timing> {
+    let device = if train {
+        runtime::training_device(device)?
+    } else {
+        runtime::device(device)?
+    };
+    device.seed(0);
+    let mut model = TokenClassifier::new(
+        EncoderModel::new(config, &device),
+        TAGGER_LABELS,
+        false,
+        &device,
+    );
+    let data = random_batch(batch, len, config.vocab_size, &device);
+    let all = targets(batch, len, TAGGER_LABELS, 1.0, &device);
+    if !train {
+        let model = model.valid();
+        return Ok(time(warmup, steps, || {
+            let _ = model.emissions(&data, all.positions.clone()).into_data();
+        }));
+    }
+    let mut optim = AdamW::new(AdamWConfig::default());
+    Ok(time(warmup, steps, || {
+        let scores = model.emissions(&data, all.positions.clone());
+        let loss = crate::kernels::cross_entropy(scores, all.targets.clone());
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(model.clone(), grads, 1e-4, 1.0);
+        let _ = loss.into_scalar::<f32>();
+    }))
 }
 
 /// Median, min and max of a series of timings in milliseconds.
