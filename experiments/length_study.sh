@@ -60,9 +60,5 @@ if [ "$PHASE" != train ]; then
       for len in $LENGTHS; do cell "rope-$kind-$f" "$RUNS/rope" "$len" --rope-scaling "$kind" --factor "$f"; done
     done
   done
-  VENV=experiments/.venv-plot
-  if [ ! -x "$VENV/bin/python" ]; then
-    python3 -m venv "$VENV" && "$VENV/bin/python" -m pip install --quiet -r experiments/requirements-plot.txt
-  fi
-  "$VENV/bin/python" experiments/length_table.py "$cells" "$RUNS/length.png"
+  "$(experiments/plot_venv.sh)" experiments/length_table.py "$cells" "$RUNS/length.png"
 fi

@@ -2,14 +2,14 @@
 //!
 //! Where things live:
 //! - [`model`]: the network. `config` (the `config.json` schema), `encoder` (embeddings, blocks,
-//!   the stack), `attention`, `layers`; `position/` holds one file per positional encoding and
-//!   the three hooks they plug into (added to the embeddings, a bias on the attention scores, a
-//!   rotation of queries and keys); `heads/` the task heads (language model, token classifier,
-//!   CRF, sequence classifier). A new encoding goes in `model/position/`, a new head in
-//!   `model/heads/`.
+//!   the stack), `recurrent` (LSTM / GRU layers in place of the blocks), `attention`, `layers`;
+//!   `position/` holds one file per positional encoding and the three hooks they plug into
+//!   (added to the embeddings, a bias on the attention scores, a rotation of queries and keys);
+//!   `heads/` the task heads (language model, token classifier, CRF, sequence classifier). A new
+//!   encoding goes in `model/position/`, a new head in `model/heads/`.
 //! - [`kernels`]: fused CPU kernels with hand-written backward passes, each beside its
-//!   composite twin (burn's backend extension); the backend-free fallback for other devices;
-//!   the fp32 / bf16 switch for matrix products.
+//!   composite twin (burn's backend extension), the recurrent time loop among them; the
+//!   backend-free fallback for other devices; the fp32 / bf16 switch for matrix products.
 //! - [`hf`]: Hugging Face model directories in and out (naming rule, safetensors, config,
 //!   tokenizer files); `Checkpoint` reads a directory once and builds any head from it.
 //! - [`data`]: corpora, packed token datasets, tokenizers (and WordPiece training), CoNLL files

@@ -48,9 +48,15 @@ type Run = (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>);
 
 #[test]
 fn fused_recurrence_matches_composite_and_finite_differences() {
+    // 3 rows × 4 units: partial tiles of the few-rows product; 5 rows × 64 units: one full
+    // 4 × 64 register tile (forward: 256 gate columns; backward: 64 state columns) and a partial.
+    for (b, len, h, lengths) in [(3, 5, 4, vec![5, 3, 1]), (5, 4, 64, vec![4, 4, 2, 1, 3])] {
+        recurrence_gradients(b, len, h, &lengths);
+    }
+}
+
+fn recurrence_gradients(b: usize, len: usize, h: usize, lengths: &[usize]) {
     let dev = cpu().autodiff();
-    let (b, len, h) = (3, 5, 4);
-    let lengths = [5, 3, 1];
     for case in cases() {
         let gh = case.cell.gates() * h;
         let dirs = case.directions;
@@ -58,7 +64,7 @@ fn fused_recurrence_matches_composite_and_finite_differences() {
         let w0 = values(dirs * gh * h, 2, 0.6);
         let b0 = values(dirs * gh, 3, 0.5);
         let up = values(b * len * dirs * h, 4, 1.0);
-        let m = mask(&lengths, len);
+        let m = mask(lengths, len);
         let options = RecurrenceOptions {
             cell: case.cell,
             directions: dirs,
@@ -134,9 +140,14 @@ fn fused_recurrence_matches_composite_and_finite_differences() {
 
 #[test]
 fn fused_recurrence_runs_without_autodiff_in_f32() {
+    // 65 rows: the gemm path; 33 and 6 rows: the few-rows product, with full and partial tiles.
+    for (b, len, h) in [(65, 40, 48), (33, 70, 48), (6, 30, 80)] {
+        recurrence_f32(b, len, h);
+    }
+}
+
+fn recurrence_f32(b: usize, len: usize, h: usize) {
     let dev = cpu();
-    // 33 rows × 70 steps × 48 units: sizes past one SIMD vector and one gemm block.
-    let (b, len, h) = (33, 70, 48);
     let lengths: Vec<usize> = (0..b).map(|i| 1 + (i * 7) % len).collect();
     for case in cases() {
         let gh = case.cell.gates() * h;

@@ -118,17 +118,17 @@ impl BenchArgs {
         let config = match (&self.model, self.task) {
             (Some(dir), BenchTask::Train | BenchTask::Forward) => crate::hf::load_config(dir)?,
             _ => {
-                let base = bench::bench_config(self.position.unwrap_or(
-                    match self.arch.recurrence() {
+                let base =
+                    bench::bench_config(self.position.unwrap_or(match self.arch.recurrence() {
                         Some(_) => PositionKind::None,
                         None => PositionKind::Absolute,
-                    },
-                ));
+                    }));
                 let c = ModelConfig {
                     vocab_size: self.vocab,
                     arch: self.arch,
                     num_hidden_layers: self.layers.unwrap_or(base.num_hidden_layers),
                     hidden_size: self.hidden.unwrap_or(base.hidden_size),
+                    max_position_embeddings: base.max_position_embeddings.max(self.len),
                     ..base
                 };
                 c.validate().map_err(Error::invalid)?;

@@ -276,23 +276,58 @@ simd! {
     }
 }
 
-/// Up to this many rows per step, the hidden product runs as row updates (`axpy_product`).
-const FEW_ROWS: usize = 8;
+/// Up to this many rows per step, the hidden product runs as `small_product`.
+const FEW_ROWS: usize = 64;
+
+/// Rows × columns of `small_product`'s register tile (16 accumulators of 16 f32 lanes).
+const TILE_ROWS: usize = 4;
+const TILE_COLS: usize = 64;
 
 simd! {
-    /// `out[r] += Σ_k a[r, k] · b[k]` for `rows` rows: `a` `[rows, K]`, `b` `[K, N]`, `out`
-    /// `[rows, N]`, all row-major; each row of `b` is read once for all rows.
-    fn axpy_product<T: FastMath>(out: &mut [T], a: &[T], b: &[T], rows: usize) {
+    /// `out += a b` for few rows: `a` `[rows, K]`, `b` `[K, N]`, `out` `[rows, N]`, row-major.
+    /// A 4 × 64 tile of `out` is held in registers while `k` runs, each 64-wide slice of a row
+    /// of `b` read once per tile (gemm would repack all of `b` at every time step, which costs
+    /// more than the product when only a few rows share it).
+    fn small_product<T: FastMath>(out: &mut [T], a: &[T], b: &[T], rows: usize) {
         let k_dim = a.len() / rows.max(1);
         let n = out.len() / rows.max(1);
-        for (k, b_row) in b.chunks_exact(n).enumerate().take(k_dim) {
-            for r in 0..rows {
-                let coef = a[r * k_dim + k];
-                let o = &mut out[r * n..(r + 1) * n];
-                for (o, &v) in o.iter_mut().zip(b_row) {
-                    *o = *o + coef * v;
+        let mut r0 = 0;
+        while r0 < rows {
+            let rr = TILE_ROWS.min(rows - r0);
+            let mut c0 = 0;
+            while c0 < n {
+                let cw = TILE_COLS.min(n - c0);
+                if rr == TILE_ROWS && cw == TILE_COLS {
+                    let mut acc = [[T::zero(); TILE_COLS]; TILE_ROWS];
+                    for (r, acc) in acc.iter_mut().enumerate() {
+                        acc.copy_from_slice(&out[(r0 + r) * n + c0..][..TILE_COLS]);
+                    }
+                    for k in 0..k_dim {
+                        let w: &[T; TILE_COLS] = b[k * n + c0..][..TILE_COLS].try_into().unwrap();
+                        let coef: [T; TILE_ROWS] = std::array::from_fn(|r| a[(r0 + r) * k_dim + k]);
+                        for j in 0..TILE_COLS {
+                            for r in 0..TILE_ROWS {
+                                acc[r][j] = acc[r][j] + coef[r] * w[j];
+                            }
+                        }
+                    }
+                    for (r, acc) in acc.iter().enumerate() {
+                        out[(r0 + r) * n + c0..][..TILE_COLS].copy_from_slice(acc);
+                    }
+                } else {
+                    for r in r0..r0 + rr {
+                        for k in 0..k_dim {
+                            let coef = a[r * k_dim + k];
+                            let o = &mut out[r * n + c0..r * n + c0 + cw];
+                            for (o, &v) in o.iter_mut().zip(&b[k * n + c0..k * n + c0 + cw]) {
+                                *o = *o + coef * v;
+                            }
+                        }
+                    }
                 }
+                c0 += cw;
             }
+            r0 += rr;
         }
     }
 }
@@ -321,7 +356,7 @@ fn direction_forward<T: FastMath>(
     };
     let (mut h, mut c) = (vec![T::zero(); bs * hd], vec![T::zero(); bs * hd]);
     let mut hh = vec![T::zero(); bs * gh];
-    // Few rows: W_hhᵀ `[H, G·H]` once, then row updates (gemm would repack W every step).
+    // Few rows: W_hhᵀ `[H, G·H]` once, for `small_product` (gemm would repack W every step).
     let w_t = (bs <= FEW_ROWS).then(|| {
         let mut t = vec![T::zero(); hd * gh];
         for (g, row) in w.chunks_exact(hd).enumerate() {
@@ -343,7 +378,7 @@ fn direction_forward<T: FastMath>(
         }
         if s > 0 {
             match &w_t {
-                Some(w_t) => axpy_product(&mut hh, &h, w_t, bs),
+                Some(w_t) => small_product(&mut hh, &h, w_t, bs),
                 None => {
                     let (a, wt) = (Mat::rows(&h, bs, hd), Mat::rows(w, gh, hd).t());
                     if all_cores {
@@ -511,7 +546,7 @@ fn direction_backward<T: FastMath>(
         if s > 0 {
             // dh_{t-1} += dhh W_hh (the state before the first step is a constant 0).
             if bs <= FEW_ROWS {
-                axpy_product(&mut dh, dhh_s, w, bs);
+                small_product(&mut dh, dhh_s, w, bs);
             } else {
                 let (a, wm) = (Mat::rows(dhh_s, bs, gh), Mat::rows(w, gh, hd));
                 if all_cores {
