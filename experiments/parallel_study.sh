@@ -2,7 +2,8 @@
 # Study A: parallel (Transformer) against recurrent (BiLSTM, BiGRU) encoding, in one script.
 #
 # speed: tokens/s of inference and of a training step of a 9-label token tagger at lengths
-#   32 … 2048, the batch adjusted so that every batch holds TOKENS (8192) tokens: a Transformer
+#   32 … 2048, the batch adjusted so that every batch holds TOKENS (8192) tokens, and the
+#   latency of inference on one sequence (batch 1) at each length: a Transformer
 #   (2 blocks, hidden 256, 4 heads, FFN 1024) with absolute and with RoPE positions, a BiLSTM
 #   (4 layers) and a BiGRU (5 layers) of hidden 256 (128 per direction): matched width and
 #   encoder parameters (1.58 M, 1.58 M, 1.48 M). One `positio bench` process per cell.
@@ -46,12 +47,16 @@ if [ "$PHASE" = all ] || [ "$PHASE" = speed ]; then
   for len in $LENGTHS; do
     batch=$((TOKENS / len))
     for name in transformer-absolute transformer-rope bilstm bigru; do
-      for task in tag-forward tag-train; do
+      # latency: inference of one sequence (batch 1), where only the tokens of one text can be
+      # spread over the cores.
+      for task in tag-forward tag-train latency; do
         grep -q "\"model\": \"$name\", \"task\": \"$task\", \"len\": $len," "$cells" && continue
+        b=$batch bench_task=$task
+        [ "$task" = latency ] && b=1 bench_task=tag-forward
         # shellcheck disable=SC2086
-        ms=$($P bench --task "$task" ${MODEL[$name]} --vocab 30522 --batch "$batch" --len "$len" \
+        ms=$($P bench --task "$bench_task" ${MODEL[$name]} --vocab 30522 --batch "$b" --len "$len" \
           --steps "$STEPS" --warmup 2 | awk '/^RESULT/ {print $3}')
-        echo "{\"model\": \"$name\", \"task\": \"$task\", \"len\": $len, \"batch\": $batch, \"ms\": $ms, \"tokens_per_s\": $(python3 -c "print(round($batch * $len / ($ms / 1e3)))")}" | tee -a "$cells"
+        echo "{\"model\": \"$name\", \"task\": \"$task\", \"len\": $len, \"batch\": $b, \"ms\": $ms, \"tokens_per_s\": $(python3 -c "print(round($b * $len / ($ms / 1e3)))")}" | tee -a "$cells"
       done
     done
   done

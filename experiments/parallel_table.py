@@ -16,7 +16,11 @@ speed_path = os.path.join(runs, "speed.jsonl")
 cells = [json.loads(l) for l in open(speed_path) if l.strip()] if os.path.exists(speed_path) else []
 models = list(dict.fromkeys(c["model"] for c in cells))
 lengths = sorted({c["len"] for c in cells})
-TASKS = {"tag-forward": "inference", "tag-train": "training step"}
+TASKS = {
+    "tag-forward": "inference",
+    "tag-train": "training step",
+    "latency": "inference of one sequence (batch 1)",
+}
 
 
 def at(model, task, n):
@@ -26,11 +30,19 @@ def at(model, task, n):
 for task, title in TASKS.items():
     if not cells:
         break
-    print(f"\n**{title}, tokens/s** (batch × length = {cells[0]['batch'] * cells[0]['len']} tokens)\n")
+    first = next(c for c in cells if c["task"] == task)
+    shape = "one sequence" if task == "latency" else f"batch × length = {first['batch'] * first['len']} tokens"
+    print(f"\n**{title}, tokens/s** ({shape})\n")
     print("| model | " + " | ".join(str(n) for n in lengths) + " |")
     print("|---|" + "---:|" * len(lengths))
     for m in models:
-        row = [f"{at(m, task, n)['tokens_per_s']:,}" if at(m, task, n) else "-" for n in lengths]
+        cell = at
+        row = [
+            (f"{cell(m, task, n)['tokens_per_s']:,}" + (f" ({cell(m, task, n)['ms']:.0f} ms)" if task == "latency" else ""))
+            if cell(m, task, n)
+            else "-"
+            for n in lengths
+        ]
         print(f"| {m} | " + " | ".join(row) + " |")
     # Crossover: the first length at which a Transformer is slower than a recurrent encoder.
     for t in [m for m in models if m.startswith("transformer")]:
@@ -47,7 +59,7 @@ if cells:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(12, 5), sharey=True)
+    fig, axes = plt.subplots(1, 3, figsize=(16, 5), sharey=True)
     for ax, (task, title) in zip(axes, TASKS.items()):
         for m in models:
             pts = [(n, at(m, task, n)["tokens_per_s"]) for n in lengths if at(m, task, n)]

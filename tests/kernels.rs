@@ -6,16 +6,6 @@ use common::*;
 
 use positio::kernels;
 
-/// Runs `f` with fusion on and with it off.
-fn both<R>(f: impl Fn() -> R) -> (R, R) {
-    kernels::set_fused(true);
-    let fused = f();
-    kernels::set_fused(false);
-    let composite = f();
-    kernels::set_fused(true);
-    (fused, composite)
-}
-
 #[test]
 fn layer_norm_matches_composite_and_finite_differences() {
     let dev = cpu().autodiff();

@@ -276,8 +276,9 @@ simd! {
     }
 }
 
-/// Up to this many rows per step, the hidden product runs as `small_product`.
-const FEW_ROWS: usize = 64;
+/// Up to this many rows per step, the hidden product runs as `small_product` (faster than
+/// gemm for every batch of Study A: 4 … 256 rows, BiLSTM inference 88 → 82 ms at 256 rows).
+const FEW_ROWS: usize = 256;
 
 /// Rows × columns of `small_product`'s register tile (16 accumulators of 16 f32 lanes).
 const TILE_ROWS: usize = 4;

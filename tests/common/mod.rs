@@ -23,6 +23,40 @@ pub fn values(n: usize, seed: u64, scale: f64) -> Vec<f64> {
         .collect()
 }
 
+/// Runs `f` with the fused kernels on and with them off (their composite twins).
+pub fn both<R>(f: impl Fn() -> R) -> (R, R) {
+    positio::kernels::set_fused(true);
+    let fused = f();
+    positio::kernels::set_fused(false);
+    let composite = f();
+    positio::kernels::set_fused(true);
+    (fused, composite)
+}
+
+/// A run's metrics.jsonl: asserts that its last validation loss is more than `margin` below its
+/// first training loss, and returns (first training loss, last validation line).
+pub fn assert_learned(run: &std::path::Path, margin: f64) -> (f64, serde_json::Value) {
+    let metrics: Vec<serde_json::Value> = std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let first = metrics.iter().find(|v| v["split"] == "train").unwrap()["loss"]
+        .as_f64()
+        .unwrap();
+    let val = metrics
+        .iter()
+        .rfind(|v| v["split"] == "val")
+        .unwrap()
+        .clone();
+    assert!(
+        val["loss"].as_f64().unwrap() < first - margin,
+        "validation loss {} vs first training loss {first}",
+        val["loss"]
+    );
+    (first, val)
+}
+
 /// An f64 tensor on `device`.
 pub fn f64_tensor<const D: usize>(v: Vec<f64>, shape: [usize; D], device: &Device) -> Tensor<D> {
     Tensor::from_data(TensorData::new(v, shape), (device, DType::F64))
@@ -167,36 +201,27 @@ impl Fixture {
         self.st().tensor(name).unwrap().shape().to_vec()
     }
 
-    pub fn f32(&self, name: &str) -> Vec<f32> {
+    /// A tensor's little-endian elements of `N` bytes, decoded by `decode`.
+    fn elements<T, const N: usize>(&self, name: &str, decode: fn([u8; N]) -> T) -> Vec<T> {
         let st = self.st();
         let t = st
             .tensor(name)
             .unwrap_or_else(|_| panic!("fixture has no tensor {name}"));
         t.data()
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .chunks_exact(N)
+            .map(|b| decode(b.try_into().unwrap()))
             .collect()
+    }
+
+    pub fn f32(&self, name: &str) -> Vec<f32> {
+        self.elements(name, f32::from_le_bytes)
     }
 
     pub fn f64(&self, name: &str) -> Vec<f64> {
-        let st = self.st();
-        let t = st
-            .tensor(name)
-            .unwrap_or_else(|_| panic!("fixture has no tensor {name}"));
-        t.data()
-            .chunks_exact(8)
-            .map(|b| f64::from_le_bytes(b.try_into().unwrap()))
-            .collect()
+        self.elements(name, f64::from_le_bytes)
     }
 
     pub fn i64(&self, name: &str) -> Vec<i64> {
-        let st = self.st();
-        let t = st
-            .tensor(name)
-            .unwrap_or_else(|_| panic!("fixture has no tensor {name}"));
-        t.data()
-            .chunks_exact(8)
-            .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
-            .collect()
+        self.elements(name, i64::from_le_bytes)
     }
 }
