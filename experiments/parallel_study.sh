@@ -51,11 +51,12 @@ if [ "$PHASE" = all ] || [ "$PHASE" = speed ]; then
       # spread over the cores.
       for task in tag-forward tag-train latency; do
         grep -q "\"model\": \"$name\", \"task\": \"$task\", \"len\": $len," "$cells" && continue
-        b=$batch bench_task=$task
-        [ "$task" = latency ] && b=1 bench_task=tag-forward
+        b=$batch bench_task=$task steps=$STEPS
+        # A call of a few milliseconds: ten times the steps for a stable median.
+        [ "$task" = latency ] && b=1 bench_task=tag-forward steps=$((STEPS * 10))
         # shellcheck disable=SC2086
         ms=$($P bench --task "$bench_task" ${MODEL[$name]} --vocab 30522 --batch "$b" --len "$len" \
-          --steps "$STEPS" --warmup 2 | awk '/^RESULT/ {print $3}')
+          --steps "$steps" --warmup 5 | awk '/^RESULT/ {print $3}')
         echo "{\"model\": \"$name\", \"task\": \"$task\", \"len\": $len, \"batch\": $b, \"ms\": $ms, \"tokens_per_s\": $(python3 -c "print(round($b * $len / ($ms / 1e3)))")}" | tee -a "$cells"
       done
     done

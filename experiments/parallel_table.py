@@ -44,13 +44,14 @@ for task, title in TASKS.items():
             for n in lengths
         ]
         print(f"| {m} | " + " | ".join(row) + " |")
-    # Crossover: the first length at which a Transformer is slower than a recurrent encoder.
+    # Crossover: from which length on a Transformer is slower than a recurrent encoder.
     for t in [m for m in models if m.startswith("transformer")]:
         for r in [m for m in models if not m.startswith("transformer")]:
             ratios = [(n, at(t, task, n)["tokens_per_s"] / at(r, task, n)["tokens_per_s"]) for n in lengths if at(t, task, n) and at(r, task, n)]
-            cross = next((n for n, q in ratios if q < 1), None)
+            # The shortest length from which the Transformer stays slower.
+            cross = next((n for i, (n, _) in enumerate(ratios) if all(q < 1 for _, q in ratios[i:])), None)
             trend = ", ".join(f"{n}: {q:.2f}×" for n, q in ratios)
-            where = f"slower from {cross}" if cross else "faster at every length"
+            where = f"slower at every length from {cross} on" if cross else "not slower at the longest length"
             print(f"\n{t} / {r}: {trend} — {where}")
 
 if cells:
@@ -66,7 +67,7 @@ if cells:
             ax.plot(*zip(*pts), "-" if m.startswith("transformer") else "--", marker="o", label=m)
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
-        ax.set_xlabel("sequence length (tokens; batch × length constant)")
+        ax.set_xlabel("sequence length" + (" (one sequence)" if task == "latency" else " (batch × length constant)"))
         ax.set_title(title)
         ax.grid(True, which="both", alpha=0.3)
     axes[0].set_ylabel("tokens / s")

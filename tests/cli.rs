@@ -59,6 +59,7 @@ fn every_model_command_takes_device_and_a_cpu_build_refuses_cuda_clearly() {
 fn every_option_of_every_command_says_what_it_does() {
     for command in [
         vec!["pretrain"],
+        vec!["init"],
         vec!["tokenizer", "train"],
         vec!["finetune", "ner"],
         vec!["eval", "ner"],

@@ -97,14 +97,14 @@ impl InfoArgs {
                 c.norm_position
             ),
             Some((cell, directions)) => println!(
-                "layers               {} × {} {:?} ({} units per direction; states of {})",
+                "layers               {} × {} {} ({} units per direction; states of {})",
                 c.num_hidden_layers,
                 if directions == 2 {
                     "bidirectional"
                 } else {
                     "left-to-right"
                 },
-                cell,
+                cell.name(),
                 c.hidden_size / directions,
                 c.hidden_size
             ),

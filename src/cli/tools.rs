@@ -92,7 +92,7 @@ pub struct BenchArgs {
     #[arg(long)]
     no_fused: bool,
     /// Positional encoding of the benchmark model [default: absolute; none for a recurrent
-    /// --arch].
+    /// encoder].
     #[arg(long, value_enum)]
     position: Option<PositionKind>,
     /// Encoder of the benchmark model: Transformer blocks or recurrent layers.

@@ -36,6 +36,13 @@ pub enum Cell {
 }
 
 impl Cell {
+    pub fn name(self) -> &'static str {
+        match self {
+            Cell::Lstm => "LSTM",
+            Cell::Gru => "GRU",
+        }
+    }
+
     /// Gate blocks per hidden unit (rows of `W_hh` per hidden unit).
     pub fn gates(self) -> usize {
         match self {
