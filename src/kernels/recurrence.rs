@@ -4,10 +4,12 @@
 //! The recurrence is inherently sequential, so the kernel is built around what is not: the
 //! input projections of every time step arrive as one matrix product computed before the loop
 //! (`xproj = x W_ihᵀ + b_ih`, done by the caller with the fused linear layer), and each step is
-//! one small product `h_{t-1} W_hhᵀ` plus one fused pass over the gates. The two directions of a
-//! bidirectional layer are independent and run on two threads. The backward pass walks time in
-//! reverse, saving each step's gate gradients, and forms `dW_hh` as one product over all steps
-//! at the end. No crate offers a CPU LSTM/GRU with a backward pass for burn, hence this file.
+//! one small product `h_{t-1} W_hhᵀ` plus one fused pass over the gates. For up to 256 rows that
+//! product is our own register-tiled loop over a once-transposed `W_hh` (gemm would repack
+//! `W_hh` at every step); the two directions of a bidirectional layer are independent and run on
+//! two threads. The backward pass walks time in reverse, saving each step's gate gradients, and
+//! forms `dW_hh` as one product over all steps at the end. No crate offers a CPU LSTM / GRU with
+//! a backward pass for burn, hence this file.
 //!
 //! Padding: rows are right-padded; at a padded step the state is carried unchanged and the
 //! output is 0, so the reverse direction starts at each row's last real token (what PyTorch's
