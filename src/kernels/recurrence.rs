@@ -317,7 +317,7 @@ simd! {
                         let coef: [T; TILE_ROWS] = std::array::from_fn(|r| a[(r0 + r) * k_dim + k]);
                         for j in 0..TILE_COLS {
                             for r in 0..TILE_ROWS {
-                                acc[r][j] = acc[r][j] + coef[r] * w[j];
+                                acc[r][j] = coef[r].mul_add(w[j], acc[r][j]);
                             }
                         }
                     }
@@ -330,7 +330,7 @@ simd! {
                             let coef = a[r * k_dim + k];
                             let o = &mut out[r * n + c0..r * n + c0 + cw];
                             for (o, &v) in o.iter_mut().zip(&b[k * n + c0..k * n + c0 + cw]) {
-                                *o = *o + coef * v;
+                                *o = coef.mul_add(v, *o);
                             }
                         }
                     }
