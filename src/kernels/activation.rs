@@ -1,7 +1,7 @@
 //! Bias addition fused with the feed-forward activation: `act(x + bias)`, one pass forward and
 //! one pass backward (plus the bias-gradient reduction), with vectorised erf / exp.
 
-use super::math::{simd, sum_in_order, FastMath};
+use super::math::{simd, sum_in_order, tanh, FastMath};
 use super::tensor::{dims, tensor, values, with_real};
 use super::{use_fused, FusedOps};
 use burn::backend::{tensor::FloatTensor, Autodiff, Dispatch, Flex};
@@ -65,14 +65,14 @@ fn gelu<T: FastMath>(z: T) -> (T, T) {
 }
 
 /// The tanh approximation: `0.5 z (1 + tanh(u))`, `u = sqrt(2/π) (z + 0.044715 z³)`, with
-/// `tanh(u) = 1 - 2 / (e^{2u} + 1)`.
+/// `tanh(u) = 1 - 2 / (e^{2u} + 1)` (`math::tanh`).
 #[inline(always)]
 fn gelu_tanh<T: FastMath>(z: T) -> (T, T) {
-    let (half, one, two) = (T::from(0.5).unwrap(), T::one(), T::from(2.0).unwrap());
+    let (half, one) = (T::from(0.5).unwrap(), T::one());
     let c = T::from(0.044_715).unwrap();
     let k = T::from(SQRT_2_OVER_PI).unwrap();
     let u = k * (z + c * z * z * z);
-    let t = one - two / ((two * u).min(T::from(80.0).unwrap()).fexp() + one);
+    let t = tanh(u);
     let du = k * (one + T::from(3.0).unwrap() * c * z * z);
     (
         half * z * (one + t),

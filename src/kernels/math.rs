@@ -81,6 +81,14 @@ impl FastMath for f64 {
     }
 }
 
+/// `tanh(x) = 1 − 2 / (e^{2x} + 1)`, the exponent clamped at 40 so that `e^{2x}` stays finite
+/// (beyond it the result is exactly 1 in f32 and f64 alike).
+#[inline(always)]
+pub fn tanh<T: FastMath>(x: T) -> T {
+    let two = T::one() + T::one();
+    T::one() - two / ((two * x).min(T::from(40.0).unwrap()).fexp() + T::one())
+}
+
 /// Lanes for explicit reductions: LLVM keeps one vector accumulator per lane group.
 pub const LANES: usize = 16;
 

@@ -19,7 +19,7 @@
 //! GRU, gates `[r, z, n]`:  n = tanh(x_n + σ(r)·(W_hn h + b_hn)),  h' = (1 − σ(z))·n + σ(z)·h.
 
 use super::gemm::{matmul, matmul_all_cores, Mat};
-use super::math::{simd, FastMath};
+use super::math::{simd, tanh, FastMath};
 use super::tensor::{dims, tensor, values, with_real};
 use super::{use_fused, FusedOps};
 use burn::backend::{tensor::FloatTensor, Autodiff, Dispatch, Flex};
@@ -72,10 +72,10 @@ pub fn recurrence(
     mask: Tensor<2>,
     options: RecurrenceOptions,
 ) -> Tensor<3> {
-    let mask = mask.cast(xproj.dtype());
     if !use_fused(&xproj, &[w_hh.dtype(), b_hh.dtype()]) {
         return recurrence_composite(xproj, w_hh, b_hh, mask, options);
     }
+    let mask = mask.cast(xproj.dtype());
     Tensor::from_dispatch(<Dispatch as FusedOps>::fused_recurrence(
         xproj.into_dispatch(),
         w_hh.into_dispatch(),
@@ -149,13 +149,6 @@ pub fn recurrence_composite(
 #[inline(always)]
 fn sigm<T: FastMath>(x: T) -> T {
     T::one() / (T::one() + (-x).fexp())
-}
-
-#[inline(always)]
-fn tanh<T: FastMath>(x: T) -> T {
-    // 1 − 2 / (e^{2x} + 1), the argument clamped so e^{2x} stays finite.
-    let two = T::one() + T::one();
-    T::one() - two / ((two * x).min(T::from(40.0).unwrap()).fexp() + T::one())
 }
 
 /// Sizes of one call.
@@ -285,6 +278,15 @@ simd! {
     }
 }
 
+/// `out (+)= a b` on all cores, or on this thread when the two directions already share the cores.
+fn product<T: FastMath>(out: &mut [T], a: Mat<T>, b: Mat<T>, accumulate: bool, all_cores: bool) {
+    if all_cores {
+        matmul_all_cores(out, a, b, T::one(), accumulate);
+    } else {
+        matmul(out, a, b, T::one(), accumulate);
+    }
+}
+
 /// Up to this many rows per step, the hidden product runs as `small_product` (faster than
 /// gemm for every batch of Study A: 4 … 256 rows, BiLSTM inference 88 → 82 ms at 256 rows).
 const FEW_ROWS: usize = 256;
@@ -389,14 +391,13 @@ fn direction_forward<T: FastMath>(
         if s > 0 {
             match &w_t {
                 Some(w_t) => small_product(&mut hh, &h, w_t, bs),
-                None => {
-                    let (a, wt) = (Mat::rows(&h, bs, hd), Mat::rows(w, gh, hd).t());
-                    if all_cores {
-                        matmul_all_cores(&mut hh, a, wt, T::one(), true);
-                    } else {
-                        matmul(&mut hh, a, wt, T::one(), true);
-                    }
-                }
+                None => product(
+                    &mut hh,
+                    Mat::rows(&h, bs, hd),
+                    Mat::rows(w, gh, hd).t(),
+                    true,
+                    all_cores,
+                ),
             }
         }
         let x_rows: Vec<&[T]> = (0..bs)
@@ -559,11 +560,7 @@ fn direction_backward<T: FastMath>(
                 small_product(&mut dh, dhh_s, w, bs);
             } else {
                 let (a, wm) = (Mat::rows(dhh_s, bs, gh), Mat::rows(w, gh, hd));
-                if all_cores {
-                    matmul_all_cores(&mut dh, a, wm, T::one(), true);
-                } else {
-                    matmul(&mut dh, a, wm, T::one(), true);
-                }
+                product(&mut dh, a, wm, true, all_cores);
             }
         }
     }
@@ -573,16 +570,24 @@ fn direction_backward<T: FastMath>(
         Mat::rows(&dhh, len * bs, gh).t(),
         Mat::rows(&saved.h_prev, len * bs, hd),
     );
-    if all_cores {
-        matmul_all_cores(&mut dw, a, hp, T::one(), false);
-    } else {
-        matmul(&mut dw, a, hp, T::one(), false);
-    }
+    product(&mut dw, a, hp, false, all_cores);
     let mut db = vec![T::zero(); gh];
     for row in dhh.chunks_exact(gh) {
         db.iter_mut().zip(row).for_each(|(a, &g)| *a = *a + g);
     }
     (dx, dw, db)
+}
+
+/// Rows of `width` from each direction's part, side by side: `[rows, directions·width]`.
+fn interleave<T: FastMath>(parts: &[Vec<T>], width: usize) -> Vec<T> {
+    let stride = parts.len() * width;
+    let mut out = vec![T::zero(); parts.first().map_or(0, Vec::len) * parts.len()];
+    for (d, part) in parts.iter().enumerate() {
+        for (dst, src) in out.chunks_exact_mut(stride).zip(part.chunks_exact(width)) {
+            dst[d * width..(d + 1) * width].copy_from_slice(src);
+        }
+    }
+    out
 }
 
 /// Runs `f(d)` for every direction: two directions on two threads.
@@ -642,16 +647,8 @@ fn forward_values<T: FastMath>(inputs: &Inputs, keep: bool) -> (Vec<T>, Vec<Save
             keep,
         )
     });
-    let width = dm.directions * hd;
-    let mut out = vec![T::zero(); dm.batch * dm.len * width];
-    let mut saved = Vec::with_capacity(dm.directions);
-    for (d, (o, s)) in runs.into_iter().enumerate() {
-        for (dst, src) in out.chunks_exact_mut(width).zip(o.chunks_exact(hd)) {
-            dst[d * hd..(d + 1) * hd].copy_from_slice(src);
-        }
-        saved.push(s);
-    }
-    (out, saved)
+    let (outs, saved): (Vec<_>, Vec<_>) = runs.into_iter().unzip();
+    (interleave(&outs, hd), saved)
 }
 
 fn output_shape(inputs: &Inputs) -> Vec<usize> {
@@ -685,6 +682,44 @@ enum SavedAny {
     F64(Vec<Saved<f64>>),
 }
 
+/// Gradients (of `xproj`, `w_hh`, `b_hh`) from the output's gradient `grad`.
+fn backward_values<T: FastMath>(
+    inputs: &Inputs,
+    grad: &FlexTensor,
+    saved: &[Saved<T>],
+) -> (FlexTensor, FlexTensor, FlexTensor) {
+    let dm = inputs.dims();
+    let (gh, hd) = (dm.gh(), dm.hidden);
+    let (dy, w, mask) = (
+        values::<T>(grad),
+        values::<T>(&inputs.w_hh),
+        values::<T>(&inputs.mask),
+    );
+    let parts = per_direction(dm.directions, |d, all| {
+        direction_backward(
+            &dy,
+            &w[d * gh * hd..(d + 1) * gh * hd],
+            &mask,
+            &saved[d],
+            dm,
+            d,
+            all,
+        )
+    });
+    let mut dxs = Vec::with_capacity(dm.directions);
+    let (mut dw, mut db) = (Vec::new(), Vec::new());
+    for (x, w, b) in parts {
+        dxs.push(x);
+        dw.extend(w);
+        db.extend(b);
+    }
+    (
+        tensor(interleave(&dxs, gh), dims(&inputs.xproj)),
+        tensor(dw, dims(&inputs.w_hh)),
+        tensor(db, dims(&inputs.b_hh)),
+    )
+}
+
 #[derive(Debug)]
 struct RecurrenceBackward;
 
@@ -695,46 +730,9 @@ impl Backward<Flex, 3> for RecurrenceBackward {
         let [node_x, node_w, node_b] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
         let (inputs, saved) = ops.state;
-        let dm = inputs.dims();
-        let (gh, hd) = (dm.gh(), dm.hidden);
-        macro_rules! run {
-            ($T:ty, $saved:expr) => {{
-                let (dy, w, mask) = (
-                    values::<$T>(&grad),
-                    values::<$T>(&inputs.w_hh),
-                    values::<$T>(&inputs.mask),
-                );
-                let parts = per_direction(dm.directions, |d, all| {
-                    direction_backward(
-                        &dy,
-                        &w[d * gh * hd..(d + 1) * gh * hd],
-                        &mask,
-                        &$saved[d],
-                        dm,
-                        d,
-                        all,
-                    )
-                });
-                let stride = dm.directions * gh;
-                let mut dx = vec![<$T>::default(); dm.batch * dm.len * stride];
-                let (mut dw, mut db) = (Vec::new(), Vec::new());
-                for (d, (x, w, b)) in parts.into_iter().enumerate() {
-                    for (dst, src) in dx.chunks_exact_mut(stride).zip(x.chunks_exact(gh)) {
-                        dst[d * gh..(d + 1) * gh].copy_from_slice(src);
-                    }
-                    dw.extend(w);
-                    db.extend(b);
-                }
-                (
-                    tensor(dx, dims(&inputs.xproj)),
-                    tensor(dw, dims(&inputs.w_hh)),
-                    tensor(db, dims(&inputs.b_hh)),
-                )
-            }};
-        }
         let (dx, dw, db) = match &*saved {
-            SavedAny::F32(s) => run!(f32, s),
-            SavedAny::F64(s) => run!(f64, s),
+            SavedAny::F32(s) => backward_values::<f32>(&inputs, &grad, s),
+            SavedAny::F64(s) => backward_values::<f64>(&inputs, &grad, s),
         };
         for (node, g) in [(node_x, dx), (node_w, dw), (node_b, db)] {
             if let Some(node) = node {

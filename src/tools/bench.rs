@@ -163,7 +163,6 @@ pub const TAGGER_LABELS: usize = 9;
 /// A training step (`train`) or inference pass of a token tagger on `config`'s encoder: label
 /// scores at every position of a full batch (no padding), random labels, cross-entropy, AdamW
 /// at lr 1e-4.
-#[allow(clippy::too_many_arguments)]
 pub fn tagger(
     config: &ModelConfig,
     train: bool,
