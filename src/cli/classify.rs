@@ -3,12 +3,13 @@
 //! Fine-tuning settings come from `--config` (a TOML file with `[classify]` and `[train]`
 //! tables, the layout of a run's `run.toml`) or the defaults, then the flags given.
 
-use super::DeviceArg;
+use super::{require, set_path, DeviceArg};
 use crate::data::labelled::{LabelledFormat, ReadOptions, TextEncoding};
 use crate::model::config::Pooling;
-use crate::tasks::classify::commands::{self, ClassifyRun, Inputs, Outputs, Running};
+use crate::tasks::classify::commands::{self, Inputs, Outputs, Running};
+use crate::tasks::classify::ClassifySettings;
 use crate::tools::plot;
-use crate::train::run_dir;
+use crate::train::config::{self, TrainFlags};
 use crate::train::trainer::Outcome;
 use crate::{Error, Result};
 use std::path::PathBuf;
@@ -77,6 +78,7 @@ pub struct FinetuneArgs {
     #[arg(long)]
     out: PathBuf,
     /// A TOML file with [classify] and [train] tables (a run's run.toml works); flags override.
+    /// Without it, transformers' recipe: 3 epochs at lr 5e-5, 10 % warm-up, batches of 32.
     #[arg(long)]
     config: Option<PathBuf>,
     /// Any number of labels per text: a sigmoid per label and binary cross-entropy; the
@@ -94,93 +96,47 @@ pub struct FinetuneArgs {
     /// Saved with the model [default: 128].
     #[arg(long)]
     max_len: Option<usize>,
-    /// Passes over the training data [default: 3].
-    #[arg(long)]
-    epochs: Option<f64>,
-    /// Peak learning rate [default: 5e-5].
-    #[arg(long)]
-    lr: Option<f64>,
-    /// Texts per batch [default: 32].
-    #[arg(long)]
-    batch_size: Option<usize>,
-    /// Warm-up: a fraction of the steps (< 1) or a number of steps [default: 0.1].
-    #[arg(long)]
-    warmup: Option<f64>,
-    /// AdamW weight decay, not on biases and LayerNorm weights [default: 0.01].
-    #[arg(long)]
-    weight_decay: Option<f64>,
-    /// Seed of the initial head, the data order and dropout [default: 42].
-    #[arg(long)]
-    seed: Option<u64>,
-    /// Evaluate every this many steps (0: at the end of each epoch) [default: 0].
-    #[arg(long)]
-    eval_every: Option<usize>,
-    /// Checkpoint every this many steps (0: at the end only) [default: 500].
-    #[arg(long)]
-    save_every: Option<usize>,
     /// Continue the run in --out from its latest checkpoint (with its saved run.toml).
     #[arg(long)]
     resume: bool,
     #[command(flatten)]
     read: ReadArgs,
+    #[command(flatten, next_help_heading = "Training")]
+    training: TrainFlags,
     #[command(flatten)]
     pub device: DeviceArg,
 }
 
-/// The classification defaults: transformers' fine-tuning recipe (lr 5e-5, 3 epochs, 10 %
-/// warm-up, linear decay).
-fn defaults() -> ClassifyRun {
-    let mut run = ClassifyRun::default();
-    run.train.lr = 5e-5;
-    run.train.epochs = 3.0;
-    run.train.warmup = 0.1;
-    run
-}
-
 impl FinetuneArgs {
-    fn resolve(&self) -> Result<ClassifyRun> {
-        let mut run = if self.resume {
-            run_dir::load_settings(&self.out.join(run_dir::SETTINGS))?
-        } else if let Some(path) = &self.config {
-            run_dir::load_settings(path)?
-        } else {
-            defaults()
-        };
-        let (c, t) = (&mut run.classify, &mut run.train);
-        let path = |p: &Option<PathBuf>, field: &mut String| {
-            if let Some(p) = p {
-                *field = p.display().to_string();
-            }
-        };
-        path(&self.model, &mut c.model);
-        path(&self.train, &mut c.train);
-        path(&self.dev, &mut c.dev);
-        c.multi_label |= self.multi_label;
-        c.class_weights |= self.class_weights;
-        if self.pooling.is_some() {
-            c.pooling = self.pooling;
-        }
-        c.max_len = self.max_len.unwrap_or(c.max_len);
-        c.read = self.read.over(c.read.clone());
-        t.epochs = self.epochs.unwrap_or(t.epochs);
-        t.lr = self.lr.unwrap_or(t.lr);
-        t.batch_size = self.batch_size.unwrap_or(t.batch_size);
-        t.warmup = self.warmup.unwrap_or(t.warmup);
-        t.weight_decay = self.weight_decay.unwrap_or(t.weight_decay);
-        t.seed = self.seed.unwrap_or(t.seed);
-        t.eval_every = self.eval_every.unwrap_or(t.eval_every);
-        t.save_every = self.save_every.unwrap_or(t.save_every);
-        for (value, flag) in [
-            (&c.model, "--model"),
-            (&c.train, "--train"),
-            (&c.dev, "--dev"),
-        ] {
-            if value.is_empty() {
-                return Err(Error::invalid(format!(
-                    "no {flag}: give it, or a --config with it in [classify]"
-                )));
-            }
-        }
+    fn resolve(&self) -> Result<ClassifySettings> {
+        let config = self.config.as_deref();
+        let run = config::resolve(
+            &self.out,
+            config,
+            self.resume,
+            |run: &mut ClassifySettings| {
+                let c = &mut run.classify;
+                set_path(&self.model, &mut c.model);
+                set_path(&self.train, &mut c.train);
+                set_path(&self.dev, &mut c.dev);
+                c.multi_label |= self.multi_label;
+                c.class_weights |= self.class_weights;
+                if self.pooling.is_some() {
+                    c.pooling = self.pooling;
+                }
+                c.max_len = self.max_len.unwrap_or(c.max_len);
+                c.read = self.read.over(c.read.clone());
+                self.training.apply(&mut run.train);
+            },
+        )?;
+        require(
+            &[
+                (&run.classify.model, "--model"),
+                (&run.classify.train, "--train"),
+                (&run.classify.dev, "--dev"),
+            ],
+            "classify",
+        )?;
         Ok(run)
     }
 
@@ -244,7 +200,7 @@ impl EvalArgs {
             predictions: self.output.as_deref(),
             json: self.json.as_deref(),
         };
-        let report = commands::evaluate(
+        let evaluation = commands::evaluate(
             &self.model,
             &self.data,
             &self.read.options(),
@@ -252,6 +208,8 @@ impl EvalArgs {
             &outputs,
             self.device.device,
         )?;
+        println!("{evaluation}");
+        let report = &evaluation.report;
         if let Some(path) = &self.plot {
             let confusion = report.confusion.as_ref().ok_or_else(|| {
                 Error::invalid("--plot draws a confusion matrix, which a multi-label model has not")
@@ -315,6 +273,7 @@ impl PredictArgs {
             &inputs,
             &self.run.running(),
             self.device.device,
+            &mut std::io::BufWriter::new(std::io::stdout().lock()),
         )
     }
 }

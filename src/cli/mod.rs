@@ -12,8 +12,9 @@ mod tools;
 
 use crate::runtime::DeviceKind;
 use crate::train::trainer::Outcome;
-use crate::Result;
+use crate::{Error, Result};
 use clap::{Parser, Subcommand};
+use std::path::PathBuf;
 
 #[derive(Parser)]
 #[command(
@@ -87,12 +88,12 @@ enum Command {
 enum FinetuneCommand {
     /// Fine-tune for named-entity recognition on CoNLL files; keeps the epoch with the best
     /// development entity F1 and writes a Hugging Face BertForTokenClassification directory.
-    Ner(ner::FinetuneArgs),
+    Ner(Box<ner::FinetuneArgs>),
     /// Fine-tune for sequence classification (single-label, multi-label, sentence pairs) on
     /// TSV / CSV / JSON Lines / sentence@label files; keeps the epoch with the best development
     /// accuracy (multi-label: micro-F1) and writes a Hugging Face BertForSequenceClassification
     /// directory.
-    Classify(classify::FinetuneArgs),
+    Classify(Box<classify::FinetuneArgs>),
 }
 
 #[derive(Subcommand)]
@@ -142,10 +143,38 @@ impl Command {
     }
 }
 
+/// Sets a settings path from a flag, if given.
+fn set_path(flag: &Option<PathBuf>, field: &mut String) {
+    if let Some(p) = flag {
+        *field = p.display().to_string();
+    }
+}
+
+/// An error for the first required setting still empty after the config and the flags.
+fn require(settings: &[(&String, &str)], table: &str) -> Result<()> {
+    match settings.iter().find(|(value, _)| value.is_empty()) {
+        Some((_, flag)) => Err(Error::config(
+            *flag,
+            format!("required: give it, or a --config with it in [{table}]"),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Runs a parsed command line. An unusable `--device` is refused before any input is read.
 pub fn run(cli: Cli) -> Result<Outcome> {
     if !matches!(cli.command, Command::Serve(_)) {
         crate::runtime::quiet_broken_pipe();
+        // Progress of the library's long jobs (`tracing` events) as plain lines on standard
+        // output; the server sets up its own log. A second call keeps an existing subscriber.
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .without_time()
+            .with_level(false)
+            .with_target(false)
+            .with_ansi(false)
+            .with_writer(std::io::stdout)
+            .try_init();
     }
     if let Some(d) = cli.command.device() {
         crate::runtime::device(d.device)?;

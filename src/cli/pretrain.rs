@@ -8,7 +8,7 @@ use crate::model::config::{Arch, NormPosition, PositionKind};
 use crate::tasks::pretrain::{
     self, DataConfig, ModelSpec, Objective, PretrainConfig, TokenizerConfig,
 };
-use crate::train::schedule::Schedule;
+use crate::train::config::{self, TrainFlags};
 use crate::train::trainer::Outcome;
 use crate::{Error, Result};
 use clap::Subcommand;
@@ -130,45 +130,8 @@ pub struct PretrainArgs {
     /// masked (BERT's script instead picks words until exactly that share of tokens is covered).
     #[arg(long)]
     whole_word: bool,
-    /// Sequences per micro-batch [default: 32].
-    #[arg(long)]
-    batch_size: Option<usize>,
-    /// Micro-batches per optimizer step [default: 1].
-    #[arg(long)]
-    grad_accum: Option<usize>,
-    /// Peak learning rate [default: 5e-4].
-    #[arg(long)]
-    lr: Option<f64>,
-    /// Warm-up: a fraction of the steps (< 1) or a number of steps [default: 0.06].
-    #[arg(long)]
-    warmup: Option<f64>,
-    /// Learning-rate decay after the warm-up [default: linear].
-    #[arg(long, value_enum)]
-    schedule: Option<Schedule>,
-    /// AdamW weight decay (not on biases and LayerNorm weights) [default: 0.01].
-    #[arg(long)]
-    weight_decay: Option<f64>,
-    /// Global gradient-norm clipping (0: off) [default: 1.0].
-    #[arg(long)]
-    max_grad_norm: Option<f64>,
-    /// Optimizer steps (overrides --epochs).
-    #[arg(long)]
-    steps: Option<usize>,
-    /// Passes over the training sequences, when --steps is not given [default: 1].
-    #[arg(long)]
-    epochs: Option<f64>,
-    /// Validate every this many steps (0: at the end of each epoch) [default: 0].
-    #[arg(long)]
-    eval_every: Option<usize>,
-    /// Checkpoint every this many steps (0: only when stopping) [default: 500].
-    #[arg(long)]
-    save_every: Option<usize>,
-    /// Write a metrics line every this many steps [default: 10].
-    #[arg(long)]
-    log_every: Option<usize>,
-    /// Seed of the data split and order, the initial weights, masking and dropout [default: 42].
-    #[arg(long)]
-    seed: Option<u64>,
+    #[command(flatten, next_help_heading = "Training")]
+    training: TrainFlags,
     #[command(flatten)]
     pub device: DeviceArg,
 }
@@ -176,55 +139,40 @@ pub struct PretrainArgs {
 impl PretrainArgs {
     /// The configuration: the saved one (resume), --config, or the defaults, then the flags.
     fn resolve(&self) -> Result<PretrainConfig> {
-        let mut c = if self.resume {
-            PretrainConfig::load(&self.out.join(crate::train::run_dir::SETTINGS))?
-        } else if let Some(path) = &self.config {
-            PretrainConfig::load(path)?
-        } else {
-            PretrainConfig::default()
-        };
-        macro_rules! set {
-            ($field:expr, $value:expr) => {
-                if let Some(v) = $value.clone() {
-                    $field = v;
+        let config = self.config.as_deref();
+        let c = config::resolve(&self.out, config, self.resume, |c: &mut PretrainConfig| {
+            fn set<T: Clone>(field: &mut T, flag: &Option<T>) {
+                if let Some(v) = flag {
+                    *field = v.clone();
                 }
-            };
-        }
-        if !self.corpus.is_empty() {
-            c.data.corpus = self.corpus.clone();
-        }
-        if !self.fields.is_empty() {
-            c.data.fields = self.fields.clone();
-        }
-        set!(c.data.format, self.format);
-        c.data.skip_bad_lines |= self.skip_bad_lines;
-        set!(c.data.max_len, self.max_len);
-        set!(c.data.val_fraction, self.val_fraction);
-        set!(c.tokenizer.path, self.tokenizer);
-        set!(c.tokenizer.vocab_size, self.vocab_size);
-        if self.uncased {
-            c.tokenizer.cased = false;
-        }
-        set!(c.model.init_from, self.init_from);
-        self.architecture.apply(&mut c.model);
-        set!(c.objective.kind, self.objective);
-        set!(c.objective.mask_probability, self.mask_probability);
-        c.objective.whole_word |= self.whole_word;
-        set!(c.train.batch_size, self.batch_size);
-        set!(c.train.grad_accum, self.grad_accum);
-        set!(c.train.lr, self.lr);
-        set!(c.train.warmup, self.warmup);
-        set!(c.train.schedule, self.schedule);
-        set!(c.train.weight_decay, self.weight_decay);
-        set!(c.train.max_grad_norm, self.max_grad_norm);
-        set!(c.train.steps, self.steps);
-        set!(c.train.epochs, self.epochs);
-        set!(c.train.eval_every, self.eval_every);
-        set!(c.train.save_every, self.save_every);
-        set!(c.train.log_every, self.log_every);
-        set!(c.train.seed, self.seed);
+            }
+            if !self.corpus.is_empty() {
+                c.data.corpus = self.corpus.clone();
+            }
+            if !self.fields.is_empty() {
+                c.data.fields = self.fields.clone();
+            }
+            set(&mut c.data.format, &self.format);
+            c.data.skip_bad_lines |= self.skip_bad_lines;
+            set(&mut c.data.max_len, &self.max_len);
+            set(&mut c.data.val_fraction, &self.val_fraction);
+            set(&mut c.tokenizer.path, &self.tokenizer);
+            set(&mut c.tokenizer.vocab_size, &self.vocab_size);
+            if self.uncased {
+                c.tokenizer.cased = false;
+            }
+            set(&mut c.model.init_from, &self.init_from);
+            self.architecture.apply(&mut c.model);
+            set(&mut c.objective.kind, &self.objective);
+            set(&mut c.objective.mask_probability, &self.mask_probability);
+            c.objective.whole_word |= self.whole_word;
+            self.training.apply(&mut c.train);
+        })?;
         if c.data.corpus.is_empty() {
-            return Err(Error::invalid("no corpus: give --corpus FILE (repeatable, globs allowed) or a --config with [data] corpus"));
+            return Err(Error::config(
+                "--corpus",
+                "required: give it (repeatable, globs allowed) or a --config with [data] corpus",
+            ));
         }
         Ok(c)
     }
@@ -233,14 +181,14 @@ impl PretrainArgs {
         let cfg = self.resolve()?;
         let summary = pretrain::run(&cfg, &self.out, self.resume, true, self.device.device)?;
         if summary.interrupted {
-            println!(
+            tracing::info!(
                 "interrupted at step {}: checkpoint saved; continue with --resume --out {}",
                 summary.steps,
                 self.out.display()
             );
             return Ok(Outcome::Interrupted);
         }
-        println!(
+        tracing::info!(
             "done: {} steps, {} tokens in {:.0} s; model in {}",
             summary.steps,
             summary.tokens,

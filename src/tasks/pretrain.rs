@@ -9,10 +9,12 @@ use crate::model::encoder::Batch;
 use crate::model::heads::LanguageModel;
 use crate::rng::Rng;
 use crate::runtime::{self, DeviceKind};
+use crate::train::config::{RunSettings, TrainConfig};
 use crate::train::masking::{
     lm_targets, mask_tokens, next_token_targets, MaskingConfig, SpecialTokens,
 };
-use crate::train::trainer::{Metrics, Task, TrainConfig, Trainer};
+use crate::train::sampler::Sampling;
+use crate::train::trainer::{Metrics, Task, Trainer};
 use crate::{hf, Error, Result};
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
@@ -208,9 +210,13 @@ pub struct PretrainConfig {
     pub train: TrainConfig,
 }
 
-impl PretrainConfig {
-    pub fn load(path: &Path) -> Result<Self> {
-        crate::train::run_dir::load_settings(path)
+impl RunSettings for PretrainConfig {
+    /// BERT-style pretraining: lr 5e-4, 6 % warm-up, linear decay, one epoch.
+    fn recipe() -> Self {
+        PretrainConfig::default()
+    }
+    fn train_mut(&mut self) -> &mut TrainConfig {
+        &mut self.train
     }
 }
 
@@ -225,24 +231,15 @@ pub struct PretrainTask {
     val: Sequences,
     eval_sequences: usize,
     seed: u64,
-    epoch: u64,
-    cursor: usize,
-    order: Vec<u32>,
+    /// The masking stream, saved with each checkpoint.
     rng: Rng,
     device: Device,
 }
 
+/// The task's resumable state: the masking stream.
 #[derive(Serialize, Deserialize)]
-struct DataPosition {
-    epoch: u64,
-    cursor: usize,
+struct MaskingState {
     rng: Rng,
-}
-
-fn permutation(n: usize, seed: u64, epoch: u64) -> Vec<u32> {
-    let mut order: Vec<u32> = (0..n as u32).collect();
-    Rng::new(seed ^ epoch.wrapping_mul(0x2545_F491_4F6C_DD1D)).shuffle(&mut order);
-    order
 }
 
 impl PretrainTask {
@@ -284,25 +281,20 @@ impl PretrainTask {
 impl Task for PretrainTask {
     type Model = LanguageModel;
 
-    fn batches_per_epoch(&self, batch_size: usize) -> usize {
-        (self.train.len() / batch_size).max(1)
+    /// Packed sequences of one length: shuffled, full batches only.
+    fn sampling(&self) -> Sampling {
+        Sampling {
+            lengths: vec![0; self.train.len()],
+            bucketed: false,
+            drop_last: true,
+        }
     }
 
-    fn next_loss(
-        &mut self,
-        model: &LanguageModel,
-        batch_size: usize,
-    ) -> Result<(Tensor<1>, usize)> {
-        let mut seqs = Vec::with_capacity(batch_size);
-        while seqs.len() < batch_size {
-            if self.cursor >= self.order.len() {
-                self.epoch += 1;
-                self.cursor = 0;
-                self.order = permutation(self.train.len(), self.seed, self.epoch);
-            }
-            seqs.push(self.train.get(self.order[self.cursor] as usize)?);
-            self.cursor += 1;
-        }
+    fn loss(&mut self, model: &LanguageModel, batch: &[usize]) -> Result<(Tensor<1>, usize)> {
+        let seqs = batch
+            .iter()
+            .map(|&i| self.train.get(i))
+            .collect::<Result<Vec<_>>>()?;
         let mut rng = self.rng.clone();
         let (batch, targets, tokens) = self.batch_of(&seqs, &mut rng, false);
         self.rng = rng;
@@ -358,19 +350,16 @@ impl Task for PretrainTask {
     }
 
     fn state(&self) -> serde_json::Value {
-        serde_json::to_value(DataPosition {
-            epoch: self.epoch,
-            cursor: self.cursor,
+        serde_json::to_value(MaskingState {
             rng: self.rng.clone(),
         })
-        .expect("position serialises")
+        .expect("state serialises")
     }
 
     fn restore(&mut self, state: serde_json::Value) -> Result<()> {
-        let p: DataPosition = serde_json::from_value(state)
-            .map_err(|e| Error::invalid(format!("checkpoint data position: {e}")))?;
-        self.order = permutation(self.train.len(), self.seed, p.epoch);
-        (self.epoch, self.cursor, self.rng) = (p.epoch, p.cursor, p.rng);
+        let s: MaskingState = serde_json::from_value(state)
+            .map_err(|e| Error::invalid(format!("checkpoint masking state: {e}")))?;
+        self.rng = s.rng;
         Ok(())
     }
 
@@ -414,7 +403,7 @@ fn prepare(
         Tokenizer::load(&tokenizer_path)?
     } else {
         if verbose {
-            println!(
+            tracing::info!(
                 "training a WordPiece tokenizer (vocabulary {}) on {}",
                 cfg.tokenizer.vocab_size,
                 cfg.data.corpus.join(", ")
@@ -426,7 +415,7 @@ fn prepare(
     };
     let special = special_tokens(&tokenizer)?;
     if verbose {
-        println!(
+        tracing::info!(
             "tokenising the corpus into {}",
             run_dir.join("data").display()
         );
@@ -440,7 +429,7 @@ fn prepare(
         &run_dir.join("data"),
     )?;
     if verbose {
-        println!(
+        tracing::info!(
             "data: {} documents ({} lines skipped), {} training sequences of {} tokens, {} validation sequences",
             summary.documents,
             summary.skipped_lines,
@@ -489,13 +478,10 @@ fn prepare(
             ..Default::default()
         },
         special,
-        order: permutation(train.len(), seed, 0),
         train,
         val,
         eval_sequences: cfg.data.eval_sequences,
         seed,
-        epoch: 0,
-        cursor: 0,
         rng: Rng::new(seed),
         device,
     };
@@ -562,10 +548,12 @@ pub fn run(
     verbose: bool,
     device: DeviceKind,
 ) -> Result<crate::train::trainer::Summary> {
+    // The corpus must exist before the run directory is made.
+    cfg.data.spec().files()?;
     crate::train::run_dir::prepare(run_dir, cfg, resume)?;
     let (mut task, model) = prepare(cfg, run_dir, verbose, device)?;
     if verbose {
-        println!(
+        tracing::info!(
             "model: {} layers, hidden {}, {} heads, {} positions, {:?}-LN, {}: {} parameters",
             task.config.num_hidden_layers,
             task.config.hidden_size,

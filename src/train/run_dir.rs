@@ -3,9 +3,8 @@
 //! in `run.toml`; `--resume` requires the same settings as that file, so a resumed run is the
 //! run that was interrupted.
 
+use crate::train::config::{load_over, RunSettings};
 use crate::{io, Error, Result};
-use serde::de::DeserializeOwned;
-use serde::Serialize;
 use std::path::{Path, PathBuf};
 
 /// The settings file of a run.
@@ -35,29 +34,17 @@ pub fn latest_checkpoint(run_dir: &Path) -> Result<Option<PathBuf>> {
             }
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::file(&pointer, format!("cannot read: {e}"))),
+        Err(e) => Err(Error::io(&pointer, "read", e)),
     }
-}
-
-/// Reads a run's saved settings.
-pub fn load_settings<T: DeserializeOwned>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
-    toml::from_str(&text).map_err(|e| Error::file(path, format!("invalid: {e}")))
 }
 
 /// Prepares `run_dir` for a run with `settings`: creates it; with `resume`, checks that the
 /// saved settings are the same; otherwise refuses a directory holding a run and saves them.
-pub fn prepare<T: Serialize + DeserializeOwned + PartialEq>(
-    run_dir: &Path,
-    settings: &T,
-    resume: bool,
-) -> Result<()> {
-    std::fs::create_dir_all(run_dir)
-        .map_err(|e| Error::file(run_dir, format!("cannot create: {e}")))?;
+pub fn prepare<S: RunSettings>(run_dir: &Path, settings: &S, resume: bool) -> Result<()> {
+    std::fs::create_dir_all(run_dir).map_err(|e| Error::io(run_dir, "create", e))?;
     let saved = run_dir.join(SETTINGS);
     if resume {
-        let previous: T = load_settings(&saved)?;
+        let previous = load_over(&saved, &S::recipe())?;
         if previous != *settings {
             return Err(Error::file(&saved, "the settings differ from the run being resumed; resume with the same ones (they are in this file)"));
         }

@@ -9,9 +9,11 @@
 //!   naming the newest complete one (written last, atomically);
 //! - the task's final model (a Hugging Face-style directory) at the top level.
 
+use crate::train::config::TrainConfig;
 use crate::train::optim::{clip_scale, global_norm, AdamW, AdamWConfig};
 use crate::train::run_dir::{checkpoints, latest_checkpoint};
-use crate::train::schedule::{learning_rate, Schedule};
+use crate::train::sampler::{EpochSampler, Position, Sampling};
+use crate::train::schedule::learning_rate;
 use crate::{io, kernels, Error, Result};
 use burn::module::Module;
 use burn::optim::{GradientsAccumulator, GradientsParams};
@@ -22,112 +24,43 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-/// Hyper-parameters of the loop (the task has its own).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TrainConfig {
-    /// Sequences per micro-batch.
-    pub batch_size: usize,
-    /// Micro-batches per optimizer step.
-    pub grad_accum: usize,
-    /// Peak learning rate.
-    pub lr: f64,
-    /// Warm-up: a fraction of all steps when below 1, else a number of steps.
-    pub warmup: f64,
-    /// Decay to 0 after the warm-up.
-    pub schedule: Schedule,
-    pub weight_decay: f64,
-    pub adam_beta1: f64,
-    pub adam_beta2: f64,
-    pub adam_eps: f64,
-    /// Clip the global gradient norm to this (0: no clipping).
-    pub max_grad_norm: f64,
-    /// Optimizer steps; 0 means `epochs` decides.
-    pub steps: usize,
-    /// Passes over the training data, when `steps` is 0.
-    pub epochs: f64,
-    /// Evaluate every this many steps (0: at the end of each epoch only).
-    pub eval_every: usize,
-    /// Checkpoint every this many steps (0: only when stopping).
-    pub save_every: usize,
-    /// Write a metrics line every this many steps.
-    pub log_every: usize,
-    pub seed: u64,
-    /// Checkpoints kept on disk.
-    pub keep_checkpoints: usize,
-}
-
-impl Default for TrainConfig {
-    fn default() -> Self {
-        TrainConfig {
-            batch_size: 32,
-            grad_accum: 1,
-            lr: 5e-4,
-            warmup: 0.06,
-            schedule: Schedule::Linear,
-            weight_decay: 0.01,
-            adam_beta1: 0.9,
-            adam_beta2: 0.999,
-            adam_eps: 1e-8,
-            max_grad_norm: 1.0,
-            steps: 0,
-            epochs: 1.0,
-            eval_every: 0,
-            save_every: 500,
-            log_every: 10,
-            seed: 42,
-            keep_checkpoints: 2,
-        }
-    }
-}
-
-impl TrainConfig {
-    pub fn validate(&self) -> Result<()> {
-        let bad = |m: String| Err(Error::invalid(m));
-        if self.batch_size == 0 || self.grad_accum == 0 {
-            return bad("batch_size and grad_accum must be at least 1".into());
-        }
-        if !(self.lr > 0.0 && self.lr.is_finite()) {
-            return bad(format!("lr must be a positive number, got {}", self.lr));
-        }
-        if self.steps == 0 && (self.epochs.is_nan() || self.epochs <= 0.0) {
-            return bad("give a positive number of steps or epochs".into());
-        }
-        if self.log_every == 0 {
-            return bad("log_every must be at least 1".into());
-        }
-        Ok(())
-    }
-
-    fn adamw(&self) -> AdamWConfig {
-        AdamWConfig {
-            beta1: self.adam_beta1,
-            beta2: self.adam_beta2,
-            eps: self.adam_eps,
-            weight_decay: self.weight_decay,
-        }
-    }
-}
-
 /// Named evaluation results, in display order.
 pub type Metrics = Vec<(String, f64)>;
 
-/// What a task supplies to the loop.
+/// What a task supplies to the loop: its training examples (the loop's sampler draws the
+/// batches), the loss of a batch, evaluation, and reading and writing its model.
 pub trait Task {
     type Model: Module + Clone;
 
-    /// Micro-batches of `batch_size` in one pass over the training data.
-    fn batches_per_epoch(&self, batch_size: usize) -> usize;
-    /// The loss of the next training micro-batch (advancing the data position) and the number of
+    /// The training examples, for the sampler: their lengths and how to batch them.
+    fn sampling(&self) -> Sampling;
+    /// The loss of one training batch (indices into the training examples) and the number of
     /// tokens it covered.
-    fn next_loss(&mut self, model: &Self::Model, batch_size: usize) -> Result<(Tensor<1>, usize)>;
+    fn loss(&mut self, model: &Self::Model, batch: &[usize]) -> Result<(Tensor<1>, usize)>;
     /// Metrics on the validation data (the model is in inference mode).
     fn evaluate(&mut self, model: &Self::Model) -> Result<Metrics>;
     /// The metric that picks the model to keep, and whether higher is better; `None` keeps the last.
     fn selection(&self) -> Option<(&'static str, bool)>;
-    /// The task's resumable state: data position and random streams.
-    fn state(&self) -> serde_json::Value;
-    fn restore(&mut self, state: serde_json::Value) -> Result<()>;
+    /// Resumable state of the task's own beyond the data position (random streams, a tuned
+    /// threshold); none by default.
+    fn state(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+    fn restore(&mut self, _state: serde_json::Value) -> Result<()> {
+        Ok(())
+    }
+    /// The data position of a checkpoint written before the shared sampler (positio up to
+    /// bfd5ef0 kept it in the task's state). Tasks whose batches were the same implement it.
+    fn legacy_position(
+        &self,
+        _task_state: &serde_json::Value,
+        _batch_size: usize,
+    ) -> Result<Position> {
+        Err(Error::unsupported(
+            "this checkpoint was written by positio before the shared epoch sampler, whose data order for this task differs; \
+             finish the run with that version, or start a new run from its model (e.g. --init-from RUN/checkpoints/step-N)",
+        ))
+    }
     /// Writes the model as a Hugging Face-style directory (config.json, model.safetensors, ...).
     fn save_model(&self, model: &Self::Model, dir: &Path) -> Result<()>;
     /// Reads what `save_model` wrote (onto the training device).
@@ -141,7 +74,17 @@ struct LoopState {
     tokens: u64,
     elapsed_s: f64,
     best: Option<f64>,
+    /// Absent in checkpoints written before the shared sampler.
+    #[serde(default)]
+    sampler: Option<Position>,
     task: serde_json::Value,
+}
+
+/// The data position that tasks kept in their own state before the shared sampler.
+#[derive(Deserialize)]
+pub(crate) struct LegacyPosition {
+    pub epoch: u64,
+    pub cursor: usize,
 }
 
 /// How a run ended.
@@ -156,17 +99,17 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// Prints how the run ended (interrupted with a checkpoint, or done with its best
+    /// Logs how the run ended (interrupted with a checkpoint, or done with its best
     /// development `metric`) and returns the command's outcome.
     pub fn report(&self, metric: &str, out: &Path) -> Outcome {
         if self.interrupted {
-            println!(
+            tracing::info!(
                 "interrupted at step {}: checkpoint saved; continue with --resume",
                 self.steps
             );
             return Outcome::Interrupted;
         }
-        println!(
+        tracing::info!(
             "done: {} steps in {:.0} s ({:.0} tokens/s); best development {metric} {:.4}; model in {}",
             self.steps,
             self.elapsed_s,
@@ -197,7 +140,7 @@ pub fn install_interrupt_handler() {
                 // A second Ctrl-C: the user really wants out.
                 std::process::exit(130);
             }
-            eprintln!("\ninterrupt: finishing this step, saving a checkpoint (Ctrl-C again to quit at once)");
+            tracing::warn!("interrupt: finishing this step, saving a checkpoint (Ctrl-C again to quit at once)");
         });
     });
 }
@@ -205,7 +148,7 @@ pub fn install_interrupt_handler() {
 pub struct Trainer {
     pub config: TrainConfig,
     pub run_dir: PathBuf,
-    /// Print progress (a bar on terminals, lines otherwise).
+    /// Report progress (a bar on terminals, `tracing` lines otherwise).
     pub progress: bool,
 }
 
@@ -233,8 +176,7 @@ impl MetricsLog {
                 io::write_atomic(&path, kept.as_bytes())?;
             }
         } else if path.exists() {
-            std::fs::remove_file(&path)
-                .map_err(|e| Error::file(&path, format!("cannot reset: {e}")))?;
+            std::fs::remove_file(&path).map_err(|e| Error::io(&path, "remove", e))?;
         }
         Ok(MetricsLog { path })
     }
@@ -244,8 +186,8 @@ impl MetricsLog {
             .create(true)
             .append(true)
             .open(&self.path)
-            .map_err(|e| Error::file(&self.path, format!("cannot open: {e}")))?;
-        writeln!(f, "{value}").map_err(|e| Error::file(&self.path, format!("cannot write: {e}")))
+            .map_err(|e| Error::io(&self.path, "open", e))?;
+        writeln!(f, "{value}").map_err(|e| Error::io(&self.path, "write", e))
     }
 }
 
@@ -272,18 +214,24 @@ fn step_seed(seed: u64, step: usize) -> u64 {
     crate::rng::Rng::new(seed ^ (step as u64).wrapping_mul(0xA24B_AED4_963E_E407)).next_u64()
 }
 
+fn adamw(c: &TrainConfig) -> AdamWConfig {
+    AdamWConfig {
+        beta1: c.adam_beta1,
+        beta2: c.adam_beta2,
+        eps: c.adam_eps,
+        weight_decay: c.weight_decay,
+    }
+}
+
 impl Trainer {
-    pub fn total_steps<T: Task>(&self, task: &T) -> usize {
+    /// Optimizer steps of the run: `steps`, or `epochs` passes over `batches_per_epoch`.
+    fn total_steps(&self, batches_per_epoch: usize) -> usize {
         let c = &self.config;
         if c.steps > 0 {
             return c.steps;
         }
-        let per_epoch = task.batches_per_epoch(c.batch_size) as f64 / c.grad_accum as f64;
+        let per_epoch = batches_per_epoch as f64 / c.grad_accum as f64;
         ((per_epoch * c.epochs).ceil() as usize).max(1)
-    }
-
-    fn steps_per_epoch<T: Task>(&self, task: &T) -> usize {
-        (task.batches_per_epoch(self.config.batch_size) / self.config.grad_accum).max(1)
     }
 
     /// Trains `model` (fresh, or replaced by the latest checkpoint when `resume`).
@@ -295,21 +243,23 @@ impl Trainer {
     ) -> Result<(T::Model, Summary)> {
         self.config.validate()?;
         let c = &self.config;
-        let total = self.total_steps(task);
+        let mut sampler = EpochSampler::new(task.sampling(), c.batch_size, c.seed);
+        let total = self.total_steps(sampler.batches_per_epoch());
         let warmup = if c.warmup < 1.0 {
             (c.warmup * total as f64).round() as usize
         } else {
             c.warmup as usize
         };
-        let per_epoch = self.steps_per_epoch(task);
+        let per_epoch = (sampler.batches_per_epoch() / c.grad_accum).max(1);
         std::fs::create_dir_all(checkpoints(&self.run_dir))
-            .map_err(|e| Error::file(&self.run_dir, format!("cannot create: {e}")))?;
-        let mut opt = AdamW::new(c.adamw());
+            .map_err(|e| Error::io(&self.run_dir, "create", e))?;
+        let mut opt = AdamW::new(adamw(c));
         let mut state = LoopState {
             step: 0,
             tokens: 0,
             elapsed_s: 0.0,
             best: None,
+            sampler: None,
             task: serde_json::Value::Null,
         };
         if resume {
@@ -317,7 +267,7 @@ impl Trainer {
                 Error::file(checkpoints(&self.run_dir), "no checkpoint to resume from")
             })?;
             let text = std::fs::read_to_string(dir.join("state.json"))
-                .map_err(|e| Error::file(dir.join("state.json"), format!("cannot read: {e}")))?;
+                .map_err(|e| Error::io(dir.join("state.json"), "read", e))?;
             state = serde_json::from_str(&text)
                 .map_err(|e| Error::file(dir.join("state.json"), format!("malformed: {e}")))?;
             model = task.load_model(&dir)?;
@@ -326,9 +276,16 @@ impl Trainer {
                 state.step as u64,
                 &model,
             )?;
+            let position = match state.sampler {
+                Some(p) => p,
+                None => task
+                    .legacy_position(&state.task, c.batch_size)
+                    .map_err(|e| Error::file(dir.join("state.json"), e.to_string()))?,
+            };
+            sampler.restore(position);
             task.restore(state.task.clone())?;
             if self.progress {
-                println!(
+                tracing::info!(
                     "resuming from {} (step {} of {total})",
                     dir.display(),
                     state.step
@@ -350,7 +307,8 @@ impl Trainer {
             let mut accumulator = GradientsAccumulator::new();
             let mut loss_sum = 0.0;
             for _ in 0..c.grad_accum {
-                let (loss, tokens) = task.next_loss(&model, c.batch_size)?;
+                let batch = sampler.next_batch();
+                let (loss, tokens) = task.loss(&model, &batch)?;
                 let value = loss.clone().into_scalar::<f64>();
                 if !value.is_finite() {
                     return Err(self.non_finite(state.step + 1, "loss", value));
@@ -384,9 +342,10 @@ impl Trainer {
                 window = (Instant::now(), 0);
                 if self.progress && bar.is_hidden() {
                     // No terminal for a bar (a log file, CI): plain lines instead.
-                    println!(
+                    tracing::info!(
                         "step {}/{total}: loss {loss:.4}, lr {lr:.2e}, {rate:.0} tokens/s, {:.0} s",
-                        state.step, state.elapsed_s
+                        state.step,
+                        state.elapsed_s
                     );
                 }
             }
@@ -420,7 +379,7 @@ impl Trainer {
                 bar.suspend(|| {
                     if self.progress {
                         let epoch = state.step as f64 / per_epoch as f64;
-                        println!(
+                        tracing::info!(
                             "epoch {epoch:.2}, step {}/{total}, validation: {}{best}",
                             state.step,
                             show(&metrics)
@@ -434,6 +393,7 @@ impl Trainer {
                 (c.save_every > 0 && state.step.is_multiple_of(c.save_every)) || interrupted;
             if save_now && state.step < total {
                 state.task = task.state();
+                state.sampler = Some(sampler.position());
                 self.checkpoint(task, &model, &opt, &state)?;
             }
             if interrupted {
@@ -446,6 +406,7 @@ impl Trainer {
                 task.save_model(&model.clone().valid(), &self.run_dir)?;
             }
             state.task = task.state();
+            state.sampler = Some(sampler.position());
             self.checkpoint(task, &model, &opt, &state)?;
         }
         Ok((
@@ -510,10 +471,10 @@ impl Trainer {
         let dir = root.join(&name);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::rename(&tmp, &dir)
-            .map_err(|e| Error::file(&dir, format!("cannot finish checkpoint: {e}")))?;
+            .map_err(|e| Error::io(&dir, "rename a finished checkpoint to", e))?;
         io::write_atomic(&root.join("latest"), name.as_bytes())?;
         let mut old: Vec<PathBuf> = std::fs::read_dir(&root)
-            .map_err(|e| Error::file(&root, format!("cannot list: {e}")))?
+            .map_err(|e| Error::io(&root, "list", e))?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| {
                 p.is_dir()

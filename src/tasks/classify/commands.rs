@@ -5,29 +5,20 @@ use crate::data::text;
 use crate::runtime::{self, DeviceKind};
 use crate::tasks::classify::report::Report;
 use crate::tasks::classify::{
-    check_labels, check_single_label, decide, score, ClassifierModel, ClassifyConfig, ClassifyTask,
+    check_labels, check_single_label, decide, score, ClassifierModel, ClassifySettings,
+    ClassifyTask,
 };
 use crate::train::run_dir;
-use crate::train::trainer::{Outcome, TrainConfig, Trainer};
+use crate::train::trainer::{Outcome, Trainer};
 use crate::{io, Error, Result};
 use burn::module::Module;
-use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-
-/// What a classification run was started with: `run.toml`, checked on resume, and the layout
-/// of a `--config` TOML file (`[classify]` and `[train]` tables).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ClassifyRun {
-    pub classify: ClassifyConfig,
-    pub train: TrainConfig,
-}
 
 /// `positio finetune classify`: trains until done or interrupted (then a checkpoint is saved
 /// and `Outcome::Interrupted` returned).
 pub fn finetune(
-    run: &ClassifyRun,
+    run: &ClassifySettings,
     out: &Path,
     resume: bool,
     device: DeviceKind,
@@ -35,11 +26,10 @@ pub fn finetune(
     run.train.validate()?;
     let device = runtime::training_device(device)?;
     // Everything that can fail on the input is checked before the run directory is touched.
-    let (mut task, model) =
-        ClassifyTask::prepare(&run.classify, run.train.batch_size, run.train.seed, &device)?;
+    let (mut task, model) = ClassifyTask::prepare(&run.classify, &device)?;
     run_dir::prepare(out, run, resume)?;
     device.seed(run.train.seed);
-    println!(
+    tracing::info!(
         "fine-tuning {} ({} parameters, {} pooling) for {} {} labels: {}",
         run.classify.model,
         model.num_params(),
@@ -89,7 +79,22 @@ pub struct Outputs<'a> {
     pub json: Option<&'a Path>,
 }
 
-/// `positio eval classify`: the report on a labelled file (returned for the caller to plot).
+/// What `positio eval classify` measured; `Display` prints it as the CLI shows it.
+pub struct Evaluation {
+    /// The data file, its size, the labels and the threshold.
+    pub heading: String,
+    /// Per-label and averaged scores (also plotted by the CLI).
+    pub report: Report,
+}
+
+impl std::fmt::Display for Evaluation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "{}\n", self.heading)?;
+        write!(f, "{}", self.report.table())
+    }
+}
+
+/// `positio eval classify`: the report on a labelled file.
 pub fn evaluate(
     model_dir: &Path,
     data: &Path,
@@ -97,7 +102,7 @@ pub fn evaluate(
     run: &Running,
     outputs: &Outputs,
     device: DeviceKind,
-) -> Result<Report> {
+) -> Result<Evaluation> {
     let model = ClassifierModel::load(model_dir, run.max_len, &runtime::device(device)?)?;
     let examples = labelled::read(data, read)?;
     let path = data.display().to_string();
@@ -111,8 +116,8 @@ pub fn evaluate(
     let predicted = decide(&probs, model.multi_label, threshold);
     let gold: Vec<Vec<usize>> = texts.into_iter().map(|t| t.classes).collect();
     let report = score(&gold, &predicted, &model.labels, model.multi_label);
-    println!(
-        "{}: {} texts, {} labels{}\n",
+    let heading = format!(
+        "{}: {} texts, {} labels{}",
         data.display(),
         examples.len(),
         model.labels.len(),
@@ -122,7 +127,6 @@ pub fn evaluate(
             String::new()
         }
     );
-    println!("{}", report.table());
     if let Some(path) = outputs.predictions {
         let mut text = String::new();
         for ((e, p), probs) in examples.iter().zip(&predicted).zip(&probs) {
@@ -139,7 +143,7 @@ pub fn evaluate(
         let text = serde_json::to_string_pretty(&value).expect("serialises");
         io::write_atomic(path, text.as_bytes())?;
     }
-    Ok(report)
+    Ok(Evaluation { heading, report })
 }
 
 /// A prediction as JSON: the text (and pair), the predicted label (single-label) or labels
@@ -178,8 +182,14 @@ pub enum Inputs {
     Lines { file: Option<PathBuf>, pairs: bool },
 }
 
-/// `positio predict classify`: one JSON object a line per text, on standard output.
-pub fn predict(model_dir: &Path, inputs: &Inputs, run: &Running, device: DeviceKind) -> Result<()> {
+/// `positio predict classify`: one JSON object a line per text, written to `out`.
+pub fn predict(
+    model_dir: &Path,
+    inputs: &Inputs,
+    run: &Running,
+    device: DeviceKind,
+    out: &mut dyn Write,
+) -> Result<()> {
     let model = ClassifierModel::load(model_dir, run.max_len, &runtime::device(device)?)?;
     let examples: Vec<Example> = match inputs {
         Inputs::Texts(texts) => texts
@@ -225,11 +235,9 @@ pub fn predict(model_dir: &Path, inputs: &Inputs, run: &Running, device: DeviceK
         model.multi_label,
         run.threshold.unwrap_or(model.threshold),
     );
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let failed = |e| Error::io(Path::new("<output>"), "write", e);
     for ((e, p), probs) in examples.iter().zip(&predicted).zip(&probs) {
-        writeln!(out, "{}", prediction_json(e, p, probs, &model))
-            .map_err(|e| Error::invalid(format!("cannot write output: {e}")))?;
+        writeln!(out, "{}", prediction_json(e, p, probs, &model)).map_err(failed)?;
     }
-    out.flush()
-        .map_err(|e| Error::invalid(format!("cannot write output: {e}")))
+    out.flush().map_err(failed)
 }

@@ -17,8 +17,9 @@ use crate::hf;
 use crate::model::config::{ModelConfig, Pooling, ProblemType};
 use crate::model::encoder::Batch;
 use crate::model::heads::sequence::{binary_cross_entropy, cross_entropy, SequenceClassifier};
-use crate::rng::Rng;
-use crate::train::trainer::{Metrics, Task};
+use crate::train::config::{RunSettings, TrainConfig};
+use crate::train::sampler::{Position, Sampling};
+use crate::train::trainer::{LegacyPosition, Metrics, Task};
 use crate::{Error, Result};
 use burn::tensor::{Device, Tensor};
 use report::Report;
@@ -62,6 +63,29 @@ impl Default for ClassifyConfig {
             class_weights: false,
             read: ReadOptions::default(),
         }
+    }
+}
+
+/// What a classification fine-tuning run is started with (saved as `run.toml`, checked on
+/// resume).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClassifySettings {
+    pub classify: ClassifyConfig,
+    pub train: TrainConfig,
+}
+
+impl RunSettings for ClassifySettings {
+    /// transformers' fine-tuning recipe: lr 5e-5, 3 epochs, 10 % warm-up, linear decay.
+    fn recipe() -> Self {
+        let mut run = ClassifySettings::default();
+        run.train.lr = 5e-5;
+        run.train.epochs = 3.0;
+        run.train.warmup = 0.1;
+        run
+    }
+    fn train_mut(&mut self) -> &mut TrainConfig {
+        &mut self.train
     }
 }
 
@@ -313,36 +337,14 @@ pub struct ClassifyTask {
     dev: Vec<Encoded>,
     weights: Option<Vec<f32>>,
     threshold: f64,
-    batches: Vec<Vec<usize>>,
-    batch_size: usize,
-    epoch: u64,
-    cursor: usize,
-    seed: u64,
     device: Device,
     pub last_report: Option<Report>,
 }
 
+/// The task's resumable state: the multi-label threshold tuned at the last evaluation.
 #[derive(Serialize, Deserialize)]
-struct Position {
-    epoch: u64,
-    cursor: usize,
+struct TunedThreshold {
     threshold: f64,
-}
-
-/// Epoch `epoch`'s batches: shuffled, then sorted by length within pools of 50 batches, then
-/// the batches shuffled.
-fn bucketed(lengths: &[usize], batch_size: usize, seed: u64, epoch: u64) -> Vec<Vec<usize>> {
-    let mut rng = Rng::new(seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    let mut order: Vec<usize> = (0..lengths.len()).collect();
-    rng.shuffle(&mut order);
-    let mut batches: Vec<Vec<usize>> = Vec::new();
-    for pool in order.chunks(batch_size * 50) {
-        let mut pool = pool.to_vec();
-        pool.sort_by_key(|&i| lengths[i]);
-        batches.extend(pool.chunks(batch_size).map(<[usize]>::to_vec));
-    }
-    rng.shuffle(&mut batches);
-    batches
 }
 
 impl ClassifyTask {
@@ -350,8 +352,6 @@ impl ClassifyTask {
     /// of the training data; a sequence classifier with the same labels and kind keeps its head.
     pub fn prepare(
         cfg: &ClassifyConfig,
-        batch_size: usize,
-        seed: u64,
         device: &Device,
     ) -> Result<(ClassifyTask, SequenceClassifier)> {
         // Data and labels.
@@ -418,8 +418,7 @@ impl ClassifyTask {
                 .map(|&c| train.len() as f32 / (labels.len() as f32 * c.max(1) as f32))
                 .collect()
         });
-        let mut task = ClassifyTask {
-            batches: Vec::new(),
+        let task = ClassifyTask {
             labels,
             multi_label: cfg.multi_label,
             config,
@@ -428,49 +427,27 @@ impl ClassifyTask {
             dev,
             weights,
             threshold: 0.5,
-            batch_size,
-            epoch: 0,
-            cursor: 0,
-            seed,
             device: device.clone(),
             last_report: None,
         };
-        task.batches = task.plan(0);
         Ok((task, model))
-    }
-
-    fn plan(&self, epoch: u64) -> Vec<Vec<usize>> {
-        let lengths: Vec<usize> = self.train.iter().map(|e| e.ids.len()).collect();
-        bucketed(&lengths, self.batch_size, self.seed, epoch)
     }
 }
 
 impl Task for ClassifyTask {
     type Model = SequenceClassifier;
 
-    fn batches_per_epoch(&self, batch_size: usize) -> usize {
-        self.train.len().div_ceil(batch_size)
+    /// Length-bucketed batches (short sentences dominate sentiment data).
+    fn sampling(&self) -> Sampling {
+        Sampling {
+            lengths: self.train.iter().map(|e| e.ids.len()).collect(),
+            bucketed: true,
+            drop_last: false,
+        }
     }
 
-    fn next_loss(
-        &mut self,
-        model: &SequenceClassifier,
-        batch_size: usize,
-    ) -> Result<(Tensor<1>, usize)> {
-        if batch_size != self.batch_size {
-            return Err(Error::invalid(format!(
-                "batch size {batch_size} differs from the task's {}",
-                self.batch_size
-            )));
-        }
-        if self.cursor >= self.batches.len() {
-            self.epoch += 1;
-            self.cursor = 0;
-            self.batches = self.plan(self.epoch);
-        }
-        let picked = self.batches[self.cursor].clone();
-        self.cursor += 1;
-        let batch = batch_of(&self.train, &picked, self.tokenizer.pad_id, &self.device);
+    fn loss(&mut self, model: &SequenceClassifier, picked: &[usize]) -> Result<(Tensor<1>, usize)> {
+        let batch = batch_of(&self.train, picked, self.tokenizer.pad_id, &self.device);
         let tokens = picked.iter().map(|&i| self.train[i].ids.len()).sum();
         let logits = model.logits(&batch);
         let loss = if self.multi_label {
@@ -531,20 +508,28 @@ impl Task for ClassifyTask {
     }
 
     fn state(&self) -> serde_json::Value {
-        serde_json::to_value(Position {
-            epoch: self.epoch,
-            cursor: self.cursor,
+        serde_json::to_value(TunedThreshold {
             threshold: self.threshold,
         })
         .expect("serialises")
     }
 
     fn restore(&mut self, state: serde_json::Value) -> Result<()> {
-        let p: Position = serde_json::from_value(state)
-            .map_err(|e| Error::invalid(format!("checkpoint data position: {e}")))?;
-        self.batches = self.plan(p.epoch);
-        (self.epoch, self.cursor, self.threshold) = (p.epoch, p.cursor, p.threshold);
+        let t: TunedThreshold = serde_json::from_value(state)
+            .map_err(|e| Error::invalid(format!("checkpoint task state: {e}")))?;
+        self.threshold = t.threshold;
         Ok(())
+    }
+
+    /// Before the shared sampler, classification saved the epoch and the batches drawn in it,
+    /// in the same order as now.
+    fn legacy_position(&self, state: &serde_json::Value, _batch_size: usize) -> Result<Position> {
+        let legacy: LegacyPosition = serde_json::from_value(state.clone())
+            .map_err(|e| Error::invalid(format!("data position: {e}")))?;
+        Ok(Position {
+            epoch: legacy.epoch,
+            batch: legacy.cursor,
+        })
     }
 
     fn save_model(&self, model: &SequenceClassifier, dir: &Path) -> Result<()> {

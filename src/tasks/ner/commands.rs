@@ -3,42 +3,30 @@
 use crate::data::tags::Scheme;
 use crate::data::{conll, text};
 use crate::runtime::{self, DeviceKind};
-use crate::tasks::ner::seqeval::{entity_report, token_report};
-use crate::tasks::ner::{entities_of, split_words, NerConfig, NerModel, NerTask};
+use crate::tasks::ner::seqeval::{entity_report, token_report, Report as ScoreReport};
+use crate::tasks::ner::{entities_of, split_words, NerModel, NerSettings, NerTask};
 use crate::train::run_dir;
-use crate::train::trainer::Outcome;
-use crate::train::trainer::{TrainConfig, Trainer};
+use crate::train::trainer::{Outcome, Trainer};
 use crate::{io, Error, Result};
 use burn::module::Module;
-use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::Path;
-
-/// What a NER fine-tuning run was started with (saved as `run.toml`, checked on resume).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct NerRun {
-    ner: NerConfig,
-    train: TrainConfig,
-}
 
 /// `positio finetune ner`: trains until done or interrupted (then a checkpoint is saved and
 /// `Outcome::Interrupted` returned).
 pub fn finetune(
-    cfg: &NerConfig,
-    train: &TrainConfig,
+    run: &NerSettings,
     out: &Path,
     resume: bool,
     device: DeviceKind,
 ) -> Result<Outcome> {
-    let run = NerRun {
-        ner: cfg.clone(),
-        train: train.clone(),
-    };
-    run_dir::prepare(out, &run, resume)?;
+    let (cfg, train) = (&run.ner, &run.train);
     let device = runtime::training_device(device)?;
     device.seed(train.seed);
-    let (mut task, model) = NerTask::prepare(cfg, train.seed, &device)?;
-    println!(
+    // Everything that can fail on the input is checked before the run directory is touched.
+    let (mut task, model) = NerTask::prepare(cfg, &device)?;
+    run_dir::prepare(out, run, resume)?;
+    tracing::info!(
         "fine-tuning {} ({} parameters{}) for {} labels: {}",
         cfg.model,
         model.num_params(),
@@ -75,6 +63,29 @@ pub struct Report<'a> {
     pub json: Option<&'a Path>,
 }
 
+/// What `positio eval ner` measured; `Display` prints both reports as the CLI shows them.
+pub struct Evaluation {
+    /// The data file, its size and the scheme its tags were read as.
+    pub heading: String,
+    /// Entity-level report (seqeval / conlleval).
+    pub entity: ScoreReport,
+    /// Token-level report over IOB2 tags.
+    pub token: ScoreReport,
+}
+
+impl std::fmt::Display for Evaluation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "{}\n", self.heading)?;
+        writeln!(
+            f,
+            "entity level (seqeval / conlleval: type and both boundaries must match)\n"
+        )?;
+        writeln!(f, "{}", self.entity.table())?;
+        writeln!(f, "token level (IOB2 tags)\n")?;
+        write!(f, "{}", self.token.table())
+    }
+}
+
 /// `positio eval ner`: both reports, optionally the predictions and a JSON copy.
 pub fn evaluate(
     model_dir: &Path,
@@ -82,7 +93,7 @@ pub fn evaluate(
     read: &Reading,
     report: &Report,
     device: DeviceKind,
-) -> Result<()> {
+) -> Result<Evaluation> {
     let model = NerModel::load(model_dir, read.max_len, &runtime::device(device)?)?;
     let (sentences, detected) = conll::read_iob2(data, read.tag_column, read.scheme)?;
     let (predicted, _) = model.tag(&sentences, read.batch_size)?;
@@ -92,16 +103,12 @@ pub fn evaluate(
         token_report(&gold, &predicted),
     );
     let tokens: usize = gold.iter().map(Vec::len).sum();
-    println!(
-        "{}: {} sentences, {} tokens, tags read as {detected:?}, scored as IOB2\n",
+    let heading = format!(
+        "{}: {} sentences, {} tokens, tags read as {detected:?}, scored as IOB2",
         data.display(),
         sentences.len(),
         tokens
     );
-    println!("entity level (seqeval / conlleval: type and both boundaries must match)\n");
-    println!("{}", entity.table());
-    println!("token level (IOB2 tags)\n");
-    println!("{}", token.table());
     if let Some(path) = report.output {
         conll::write_predictions(path, &sentences, &predicted)?;
     }
@@ -114,7 +121,11 @@ pub fn evaluate(
                 .as_bytes(),
         )?;
     }
-    Ok(())
+    Ok(Evaluation {
+        heading,
+        entity,
+        token,
+    })
 }
 
 /// `positio predict ner`.
@@ -125,12 +136,12 @@ pub fn predict(
     conll_file: Option<&Path>,
     read: &Reading,
     device: DeviceKind,
+    out: &mut dyn Write,
 ) -> Result<()> {
     let model = NerModel::load(model_dir, read.max_len, &runtime::device(device)?)?;
     let batch_size = read.batch_size;
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let write = |out: &mut dyn Write, line: &str| {
-        writeln!(out, "{line}").map_err(|e| Error::invalid(format!("cannot write output: {e}")))
+    let mut write = |line: &str| {
+        writeln!(out, "{line}").map_err(|e| Error::io(Path::new("<output>"), "write", e))
     };
     if let Some(path) = conll_file {
         // Tag the words of a CoNLL file; its lines are echoed with the predicted tag appended.
@@ -138,9 +149,9 @@ pub fn predict(
         let (tags, _) = model.tag(&sentences, batch_size)?;
         for (t, cols) in tags.iter().zip(lines) {
             for (line, tag) in cols.iter().zip(t) {
-                write(&mut out, &format!("{line} {tag}"))?;
+                write(&format!("{line} {tag}"))?;
             }
-            write(&mut out, "")?;
+            write("")?;
         }
         return Ok(());
     }
@@ -163,7 +174,7 @@ pub fn predict(
         for e in entities_of(&words[i], &tags[i], &probs[i], line) {
             let mut v = serde_json::to_value(&e).expect("serialises");
             v["line"] = (i + 1).into();
-            write(&mut out, &v.to_string())?;
+            write(&v.to_string())?;
         }
     }
     Ok(())

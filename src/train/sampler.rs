@@ -1,0 +1,197 @@
+//! The one epoch sampler every task trains with: each epoch a seeded shuffle of the training
+//! examples cut into batches, optionally length-bucketed, with a position (epoch, batch) that
+//! a checkpoint saves so a resumed run continues with exactly the batches it would have seen.
+//!
+//! Length bucketing: the shuffled order is cut into pools of [`POOL_BATCHES`] batches, each
+//! pool is sorted by length and cut into batches, and the batches are shuffled again, so a
+//! batch is padded only to a length close to its examples' own.
+
+use crate::rng::Rng;
+use serde::{Deserialize, Serialize};
+
+/// Batches per length-sorted pool.
+pub const POOL_BATCHES: usize = 50;
+
+/// How a task wants its training examples drawn.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sampling {
+    /// Each example's length in tokens (for bucketing; also the example count).
+    pub lengths: Vec<usize>,
+    /// Group examples of similar length into batches.
+    pub bucketed: bool,
+    /// Only full batches (the rest of an epoch is dropped, as PyTorch's `drop_last`), unless
+    /// there are fewer examples than one batch; otherwise an epoch's last batch may be short.
+    pub drop_last: bool,
+}
+
+/// Where the sampler is: the epoch and the next batch of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Position {
+    pub epoch: u64,
+    /// Batches of this epoch already drawn.
+    pub batch: usize,
+}
+
+pub struct EpochSampler {
+    sampling: Sampling,
+    batch_size: usize,
+    seed: u64,
+    position: Position,
+    batches: Vec<Vec<usize>>,
+}
+
+impl EpochSampler {
+    pub fn new(sampling: Sampling, batch_size: usize, seed: u64) -> Self {
+        let mut sampler = EpochSampler {
+            sampling,
+            batch_size: batch_size.max(1),
+            seed,
+            position: Position::default(),
+            batches: Vec::new(),
+        };
+        sampler.batches = sampler.plan(0);
+        sampler
+    }
+
+    /// Batches in one epoch.
+    pub fn batches_per_epoch(&self) -> usize {
+        self.batches.len().max(1)
+    }
+
+    /// The next batch (example indices), starting a new epoch after the last one.
+    pub fn next_batch(&mut self) -> Vec<usize> {
+        if self.position.batch >= self.batches.len() {
+            self.restore(Position {
+                epoch: self.position.epoch + 1,
+                batch: 0,
+            });
+        }
+        self.position.batch += 1;
+        self.batches
+            .get(self.position.batch - 1)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub fn position(&self) -> Position {
+        self.position
+    }
+
+    /// Continues from a saved position.
+    pub fn restore(&mut self, position: Position) {
+        if position.epoch != self.position.epoch || self.batches.is_empty() {
+            self.batches = self.plan(position.epoch);
+        }
+        self.position = position;
+    }
+
+    /// Epoch `epoch`'s batches.
+    fn plan(&self, epoch: u64) -> Vec<Vec<usize>> {
+        let lengths = &self.sampling.lengths;
+        let size = self.batch_size;
+        let mut rng = Rng::new(self.seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut order: Vec<usize> = (0..lengths.len()).collect();
+        rng.shuffle(&mut order);
+        if self.sampling.drop_last && order.len() >= size {
+            order.truncate(order.len() - order.len() % size);
+        }
+        if !self.sampling.bucketed {
+            return order.chunks(size).map(<[usize]>::to_vec).collect();
+        }
+        let mut batches: Vec<Vec<usize>> = Vec::new();
+        for pool in order.chunks(size * POOL_BATCHES) {
+            let mut pool = pool.to_vec();
+            pool.sort_by_key(|&i| lengths[i]);
+            batches.extend(pool.chunks(size).map(<[usize]>::to_vec));
+        }
+        rng.shuffle(&mut batches);
+        batches
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sampling(n: usize, bucketed: bool, drop_last: bool) -> Sampling {
+        Sampling {
+            lengths: (0..n).map(|i| (i * 7919) % 97).collect(),
+            bucketed,
+            drop_last,
+        }
+    }
+
+    fn epoch(s: &mut EpochSampler) -> Vec<Vec<usize>> {
+        (0..s.batches_per_epoch()).map(|_| s.next_batch()).collect()
+    }
+
+    #[test]
+    fn every_example_once_per_epoch() {
+        for bucketed in [false, true] {
+            let mut s = EpochSampler::new(sampling(1003, bucketed, false), 32, 7);
+            assert_eq!(s.batches_per_epoch(), 32);
+            for _ in 0..3 {
+                let mut seen: Vec<usize> = epoch(&mut s).concat();
+                seen.sort();
+                assert_eq!(seen, (0..1003).collect::<Vec<_>>());
+            }
+        }
+    }
+
+    #[test]
+    fn epochs_differ_and_seeds_reproduce() {
+        let mut a = EpochSampler::new(sampling(100, false, false), 10, 1);
+        let mut b = EpochSampler::new(sampling(100, false, false), 10, 1);
+        let (a0, a1) = (epoch(&mut a), epoch(&mut a));
+        assert_ne!(a0, a1);
+        assert_eq!((a0, a1), (epoch(&mut b), epoch(&mut b)));
+        let mut c = EpochSampler::new(sampling(100, false, false), 10, 2);
+        assert_ne!(
+            epoch(&mut c),
+            epoch(&mut EpochSampler::new(sampling(100, false, false), 10, 1))
+        );
+    }
+
+    #[test]
+    fn short_last_batch_or_only_full_batches() {
+        let mut keep = EpochSampler::new(sampling(25, false, false), 10, 3);
+        let sizes: Vec<usize> = epoch(&mut keep).iter().map(Vec::len).collect();
+        assert_eq!(sizes, [10, 10, 5]);
+        let mut drop = EpochSampler::new(sampling(25, false, true), 10, 3);
+        let sizes: Vec<usize> = epoch(&mut drop).iter().map(Vec::len).collect();
+        assert_eq!(sizes, [10, 10]);
+        // Fewer examples than a batch: one short batch rather than none.
+        let mut few = EpochSampler::new(sampling(4, false, true), 10, 3);
+        assert_eq!(few.next_batch().len(), 4);
+    }
+
+    #[test]
+    fn bucketed_batches_hold_similar_lengths() {
+        let s = sampling(3200, true, false);
+        let lengths = s.lengths.clone();
+        let mut sampler = EpochSampler::new(s, 16, 5);
+        let spread = |b: &Vec<usize>| {
+            let l: Vec<usize> = b.iter().map(|&i| lengths[i]).collect();
+            l.iter().max().unwrap() - l.iter().min().unwrap()
+        };
+        let batches = epoch(&mut sampler);
+        let mean = batches.iter().map(spread).sum::<usize>() as f64 / batches.len() as f64;
+        assert!(
+            mean < 10.0,
+            "mean spread {mean} within a batch (lengths 0..97)"
+        );
+    }
+
+    #[test]
+    fn restored_position_continues_exactly() {
+        let mut whole = EpochSampler::new(sampling(57, true, false), 8, 11);
+        let straight: Vec<Vec<usize>> = (0..20).map(|_| whole.next_batch()).collect();
+        let mut first = EpochSampler::new(sampling(57, true, false), 8, 11);
+        let mut resumed: Vec<Vec<usize>> = (0..9).map(|_| first.next_batch()).collect();
+        let saved = serde_json::to_string(&first.position()).unwrap();
+        let mut second = EpochSampler::new(sampling(57, true, false), 8, 11);
+        second.restore(serde_json::from_str(&saved).unwrap());
+        resumed.extend((9..20).map(|_| second.next_batch()));
+        assert_eq!(straight, resumed);
+    }
+}
