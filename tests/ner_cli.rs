@@ -179,6 +179,8 @@ fn finetune_eval_and_predict_end_to_end() {
             "EU rejects German call to boycott British lamb .",
             "--text",
             "Peter Blackburn",
+            "--aggregation-strategy",
+            "words",
         ]);
         assert!(ok, "{stderr}");
         for line in stdout.lines() {
@@ -196,9 +198,9 @@ fn finetune_eval_and_predict_end_to_end() {
                 &source.chars().collect::<Vec<_>>()[start..end]
                     .iter()
                     .collect::<String>(),
-                e["text"].as_str().unwrap()
+                e["word"].as_str().unwrap()
             );
-            assert!(["PER", "LOC", "ORG", "MISC"].contains(&e["type"].as_str().unwrap()));
+            assert!(["PER", "LOC", "ORG", "MISC"].contains(&e["entity_group"].as_str().unwrap()));
             assert!((0.0..=1.0).contains(&e["score"].as_f64().unwrap()));
         }
         let (ok, stdout, _) = positio(&[

@@ -2,7 +2,7 @@
 
 use super::{require, set_path, DeviceArg};
 use crate::data::tags::Scheme;
-use crate::tasks::ner::{commands, NerSettings};
+use crate::tasks::ner::{commands, Aggregation, NerSettings};
 use crate::train::config::{self, TrainFlags};
 use crate::train::trainer::Outcome;
 use crate::Result;
@@ -152,6 +152,10 @@ pub struct PredictArgs {
     /// Word pieces per window (default: the length the model was fine-tuned with).
     #[arg(long)]
     max_len: Option<usize>,
+    /// How pieces' labels become entities: transformers' pipeline strategies (the server's
+    /// `/ner` has the same default), or `words` (CoNLL-style words, windows, CRF: as `eval`).
+    #[arg(long, value_enum, default_value_t)]
+    aggregation_strategy: Aggregation,
     #[command(flatten)]
     pub device: DeviceArg,
 }
@@ -170,6 +174,7 @@ impl PredictArgs {
             self.file.as_deref(),
             self.conll.as_deref(),
             &read,
+            self.aggregation_strategy,
             self.device.device,
             &mut std::io::BufWriter::new(std::io::stdout().lock()),
         )

@@ -122,6 +122,13 @@ impl Tokenizer {
         }
     }
 
+    /// The mark of a word's continuation pieces (`##` for WordPiece), if the model has one.
+    pub fn continuing_subword_prefix(&self) -> Option<String> {
+        let model = serde_json::to_value(self.inner.get_model()).ok()?;
+        let prefix = model.get("continuing_subword_prefix")?.as_str()?;
+        (!prefix.is_empty()).then(|| prefix.to_string())
+    }
+
     pub fn inner(&self) -> &tokenizers::Tokenizer {
         &self.inner
     }

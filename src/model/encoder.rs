@@ -25,6 +25,12 @@ pub struct Batch {
     pub attention_mask: Vec<Vec<u8>>,
 }
 
+/// A 1-d index tensor, e.g. the flat `[batch × len]` positions of the tokens a head reads.
+pub fn indices(values: &[usize], device: &Device) -> Tensor<1, Int> {
+    let v: Vec<i64> = values.iter().map(|&p| p as i64).collect();
+    Tensor::from_data(TensorData::new(v, [values.len()]), device)
+}
+
 impl Batch {
     /// Pads `sequences` with `pad_id` to the longest one; every segment id is 0.
     pub fn new(sequences: &[Vec<u32>], pad_id: u32, device: &Device) -> Self {

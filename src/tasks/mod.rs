@@ -7,3 +7,4 @@ pub mod embedding;
 pub mod ner;
 pub mod perplexity;
 pub mod pretrain;
+pub mod scores;

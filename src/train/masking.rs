@@ -1,9 +1,10 @@
 //! Self-supervised objectives: which positions a language-modelling loss is computed at, what
 //! the model sees there, and what it must predict.
 
+use crate::model::encoder::indices;
 use crate::model::heads::LmTargets;
 use crate::rng::Rng;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::Device;
 
 /// BERT's masking recipe (Devlin et al. 2019).
 #[derive(Debug, Clone, Copy)]
@@ -55,16 +56,10 @@ impl Masked {
 }
 
 pub fn lm_targets(positions: &[usize], targets: &[u32], device: &Device) -> LmTargets {
-    let n = positions.len();
+    let targets: Vec<usize> = targets.iter().map(|&t| t as usize).collect();
     LmTargets {
-        positions: Tensor::<1, Int>::from_data(
-            TensorData::new(positions.iter().map(|&p| p as i64).collect::<Vec<_>>(), [n]),
-            device,
-        ),
-        targets: Tensor::<1, Int>::from_data(
-            TensorData::new(targets.iter().map(|&t| t as i64).collect::<Vec<_>>(), [n]),
-            device,
-        ),
+        positions: indices(positions, device),
+        targets: indices(&targets, device),
     }
 }
 

@@ -17,6 +17,7 @@ use crate::hf;
 use crate::model::config::{ModelConfig, Pooling, ProblemType};
 use crate::model::encoder::Batch;
 use crate::model::heads::sequence::{binary_cross_entropy, cross_entropy, SequenceClassifier};
+use crate::tasks::scores;
 use crate::train::config::{RunSettings, TrainConfig};
 use crate::train::sampler::{Position, Sampling};
 use crate::train::trainer::{LegacyPosition, Metrics, Task};
@@ -206,12 +207,10 @@ pub fn logits(
 /// (multi-label).
 pub fn activate(logits: &[f32], multi_label: bool) -> Vec<f32> {
     if multi_label {
-        return logits.iter().map(|&x| 1.0 / (1.0 + (-x).exp())).collect();
+        scores::sigmoid(logits)
+    } else {
+        scores::softmax(logits)
     }
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let exps: Vec<f32> = logits.iter().map(|&x| (x - max).exp()).collect();
-    let sum: f32 = exps.iter().sum();
-    exps.into_iter().map(|e| e / sum).collect()
 }
 
 fn batch_of(texts: &[Encoded], picked: &[usize], pad_id: u32, device: &Device) -> Batch {
@@ -229,10 +228,7 @@ pub fn decide(probs: &[Vec<f32>], multi_label: bool, threshold: f64) -> Vec<Vec<
             if multi_label {
                 (0..p.len()).filter(|&c| p[c] as f64 >= threshold).collect()
             } else {
-                let best = (0..p.len())
-                    .max_by(|&a, &b| p[a].total_cmp(&p[b]).then(b.cmp(&a)))
-                    .unwrap_or(0);
-                vec![best]
+                vec![scores::argmax(p)]
             }
         })
         .collect()

@@ -4,7 +4,7 @@ use crate::data::tags::Scheme;
 use crate::data::{conll, text};
 use crate::runtime::{self, DeviceKind};
 use crate::tasks::ner::seqeval::{entity_report, token_report, Report as ScoreReport};
-use crate::tasks::ner::{entities_of, split_words, NerModel, NerSettings, NerTask};
+use crate::tasks::ner::{Aggregation, NerModel, NerSettings, NerTask};
 use crate::train::run_dir;
 use crate::train::trainer::{Outcome, Trainer};
 use crate::{io, Error, Result};
@@ -128,13 +128,15 @@ pub fn evaluate(
     })
 }
 
-/// `positio predict ner`.
+/// `positio predict ner`: the tags of a CoNLL file's words, or the entities of texts (one
+/// JSON object a line, with the text's 1-based `line`) by `strategy`.
 pub fn predict(
     model_dir: &Path,
     texts: &[String],
     file: Option<&Path>,
     conll_file: Option<&Path>,
     read: &Reading,
+    strategy: Aggregation,
     device: DeviceKind,
     out: &mut dyn Write,
 ) -> Result<()> {
@@ -160,19 +162,10 @@ pub fn predict(
     } else {
         texts.to_vec()
     };
-    let words: Vec<Vec<crate::tasks::ner::Word>> = lines.iter().map(|l| split_words(l)).collect();
-    let sentences: Vec<conll::Sentence> = words
-        .iter()
-        .map(|w| conll::Sentence {
-            words: w.iter().map(|w| w.text.clone()).collect(),
-            tags: vec!["O".into(); w.len()],
-            line: 0,
-        })
-        .collect();
-    let (tags, probs) = model.tag(&sentences, batch_size)?;
-    for (i, line) in lines.iter().enumerate() {
-        for e in entities_of(&words[i], &tags[i], &probs[i], line) {
-            let mut v = serde_json::to_value(&e).expect("serialises");
+    let found = model.entities(&lines, strategy, batch_size)?;
+    for (i, entities) in found.iter().enumerate() {
+        for e in entities {
+            let mut v = serde_json::to_value(e).expect("serialises");
             v["line"] = (i + 1).into();
             write(&v.to_string())?;
         }
