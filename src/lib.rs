@@ -19,7 +19,7 @@
 //! - [`tasks`]: what a user trains or runs: pretraining and causal-LM perplexity, sentence
 //!   embeddings, NER, sequence classification. A new task gets a folder here.
 //! - [`serve`]: the HTTP inference server (routes, dynamic batching, metrics); a new route goes
-//!   in `serve/api.rs`.
+//!   in `serve/http/` (see its module list).
 //! - [`tools`]: the demo, plots, benchmarks and the load generator.
 //! - [`cli`]: the command line, one file per command family; `main.rs` only parses and exits.
 //! - [`runtime`]: allocator, flush-to-zero floats, and the compute device, CUDA only after

@@ -1,8 +1,8 @@
 //! `positio serve`: the inference server's options.
 
 use super::DeviceArg;
-use crate::serve::api::RequestLimits;
 use crate::serve::batcher::BatchLimits;
+use crate::serve::http::RequestLimits;
 use crate::serve::{self, ModelSpec, ServeOptions};
 use crate::{runtime, Result};
 use std::time::Duration;
@@ -69,7 +69,7 @@ impl ServeArgs {
             .ok()
             .filter(|d| !d.is_zero())
             .ok_or_else(|| {
-                crate::Error::invalid("--request-timeout must be a positive number of seconds")
+                crate::Error::config("--request-timeout", "must be a positive number of seconds")
             })?;
         let options = ServeOptions {
             models: self.models.clone(),

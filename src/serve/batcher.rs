@@ -20,14 +20,29 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::oneshot;
 
+/// Why a queued input got no output. Either way the server failed, not the request (the
+/// routes answer 500 with this message).
+#[derive(Debug, Clone, thiserror::Error)]
+pub(crate) enum InferError {
+    /// The batching thread had ended before the input was queued.
+    #[error("the model's batching thread has stopped")]
+    Stopped,
+    /// The batching thread ended while the input waited.
+    #[error("the model's batching thread stopped")]
+    StoppedWhileWaiting,
+    /// The forward pass of the input's batch failed (every input of the batch gets this).
+    #[error("inference failed: {0}")]
+    Failed(String),
+}
+
 /// One input waiting for a batch.
-pub struct Job {
+pub(crate) struct Job {
     /// Which request (call of [`Queue::run`]) the input belongs to.
     request: u64,
     pub ids: Vec<u32>,
     pub segments: Vec<u32>,
     queued: Instant,
-    reply: oneshot::Sender<Result<Output, String>>,
+    reply: oneshot::Sender<Result<Output, InferError>>,
 }
 
 /// Bounds of one batch.
@@ -40,7 +55,7 @@ pub struct BatchLimits {
 
 /// The sending side of a model's queue.
 #[derive(Clone)]
-pub struct Queue {
+pub(crate) struct Queue {
     model: String,
     sender: mpsc::Sender<Job>,
     metrics: Arc<Metrics>,
@@ -59,12 +74,15 @@ impl Drop for Running {
 
 impl Queue {
     /// Whether the batching thread still runs.
-    pub fn is_running(&self) -> bool {
+    pub(crate) fn is_running(&self) -> bool {
         self.running.load(Ordering::SeqCst)
     }
 
     /// Queues the inputs (token ids, segment ids) and waits for their outputs, in order.
-    pub async fn run(&self, inputs: Vec<(Vec<u32>, Vec<u32>)>) -> Result<Vec<Output>, String> {
+    pub(crate) async fn run(
+        &self,
+        inputs: Vec<(Vec<u32>, Vec<u32>)>,
+    ) -> Result<Vec<Output>, InferError> {
         let mut answers = Vec::with_capacity(inputs.len());
         let request = self.requests.fetch_add(1, Ordering::Relaxed);
         for (ids, segments) in inputs {
@@ -76,9 +94,7 @@ impl Queue {
                 queued: Instant::now(),
                 reply,
             };
-            self.sender
-                .send(job)
-                .map_err(|_| "the model's batching thread has stopped".to_string())?;
+            self.sender.send(job).map_err(|_| InferError::Stopped)?;
             self.metrics
                 .queue_depth
                 .with_label_values(&[&self.model])
@@ -90,7 +106,7 @@ impl Queue {
             outputs.push(
                 answer
                     .await
-                    .map_err(|_| "the model's batching thread stopped".to_string())??,
+                    .map_err(|_| InferError::StoppedWhileWaiting)??,
             );
         }
         Ok(outputs)
@@ -98,7 +114,7 @@ impl Queue {
 }
 
 /// Starts the batching thread of a model; it ends when every [`Queue`] clone is dropped.
-pub fn spawn(
+pub(crate) fn spawn(
     model: String,
     runner: Runner,
     limits: BatchLimits,
@@ -200,14 +216,14 @@ fn work(
                 }
             }
             other => {
-                let message = match other {
-                    Ok(Err(e)) => format!("inference failed: {e}"),
-                    Err(_) => "inference failed: the forward pass panicked".to_string(),
-                    Ok(Ok(_)) => "inference failed: wrong number of outputs".to_string(),
-                };
-                tracing::error!(model, "{message}");
+                let error = InferError::Failed(match other {
+                    Ok(Err(e)) => e.to_string(),
+                    Err(_) => "the forward pass panicked".to_string(),
+                    Ok(Ok(_)) => "wrong number of outputs".to_string(),
+                });
+                tracing::error!(model, "{error}");
                 for job in batch {
-                    let _ = job.reply.send(Err(message.clone()));
+                    let _ = job.reply.send(Err(error.clone()));
                 }
             }
         }
@@ -215,13 +231,13 @@ fn work(
 }
 
 /// The least share of real (not padding) tokens a batch may have when it takes one more input.
-pub const MIN_FILL: f64 = 0.75;
+pub(crate) const MIN_FILL: f64 = 0.75;
 
 /// Indices into the waiting inputs (`(length, request)` in arrival order) of the next batch,
 /// seed first: the oldest input not of `last_seed`'s request (the oldest of all if there is
 /// none), then the others nearest to it in length (ties: older first) while the batch stays
 /// within `limits` and at least [`MIN_FILL`] real tokens.
-pub fn next_batch_of(
+pub(crate) fn next_batch_of(
     waiting: &[(usize, u64)],
     last_seed: Option<u64>,
     limits: BatchLimits,
@@ -321,5 +337,17 @@ mod tests {
         assert_eq!(next_batch_of(&waiting[2..], Some(7), LIMITS), vec![6]);
         // Alone in the queue, a request seeds every batch.
         assert_eq!(next_batch_of(&waiting[2..8], Some(7), LIMITS), vec![0, 1]);
+    }
+
+    #[test]
+    fn errors_say_what_failed() {
+        assert_eq!(
+            InferError::Failed("the forward pass panicked".into()).to_string(),
+            "inference failed: the forward pass panicked"
+        );
+        assert_eq!(
+            InferError::Stopped.to_string(),
+            "the model's batching thread has stopped"
+        );
     }
 }

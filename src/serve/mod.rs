@@ -3,22 +3,24 @@
 //!
 //! - [`models`]: loading each model directory by its head; the forward pass of a batch.
 //! - [`batcher`]: the per-model queue and thread that forms dynamic batches.
-//! - [`api`]: routes, schemas, limits and error answers.
+//! - [`http`]: the router, request limits and metrics middleware; in it, the schemas
+//!   (`types`), error answers (`error`), and the TEI (`routes`), OpenAI (`openai`) and `/ner`
+//!   (`ner`) handlers.
 //! - [`metrics`]: Prometheus counters and histograms.
 //!
 //! axum + tokio answer HTTP; tokenization runs on tokio's blocking pool; each model runs on its
 //! own thread (whose matrix products use every core), so the async runtime never blocks.
 //! SIGTERM or Ctrl-C stops accepting connections, lets in-flight requests finish, and returns.
 
-pub mod api;
 pub mod batcher;
+pub mod http;
 pub mod metrics;
 pub mod models;
 
 use crate::{Error, Result};
-use api::{App, RequestLimits, Served};
 use batcher::BatchLimits;
 use burn::tensor::Device;
+use http::{App, RequestLimits, Served};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -65,17 +67,23 @@ pub fn serve(options: ServeOptions, device: &Device) -> Result<()> {
     let mut threads = Vec::new();
     for spec in &options.models {
         if served.iter().any(|s: &Served| s.info.name == spec.name) {
-            return Err(Error::invalid(format!(
-                "two models are named {:?}: name them with --model NAME=DIR",
-                spec.name
-            )));
+            return Err(Error::config(
+                "--model",
+                format!(
+                    "two models are named {:?}: name them with --model NAME=DIR",
+                    spec.name
+                ),
+            ));
         }
         let loaded = models::load(&spec.name, &spec.dir, device)?;
         if loaded.info.max_input_length > options.batching.max_tokens {
-            return Err(Error::invalid(format!(
-                "--max-batch-tokens {} is less than model {:?}'s input limit of {} tokens",
-                options.batching.max_tokens, spec.name, loaded.info.max_input_length
-            )));
+            return Err(Error::config(
+                "--max-batch-tokens",
+                format!(
+                    "{} is less than model {:?}'s input limit of {} tokens",
+                    options.batching.max_tokens, spec.name, loaded.info.max_input_length
+                ),
+            ));
         }
         let (queue, thread) = batcher::spawn(
             spec.name.clone(),
@@ -107,12 +115,17 @@ pub fn serve(options: ServeOptions, device: &Device) -> Result<()> {
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(&options.address)
             .await
-            .map_err(|e| Error::invalid(format!("cannot listen on {}: {e}", options.address)))?;
+            .map_err(|e| {
+                Error::config(
+                    "--host / --port",
+                    format!("cannot listen on {}: {e}", options.address),
+                )
+            })?;
         let local = listener
             .local_addr()
             .map_err(|e| Error::invalid(format!("cannot read the listening address: {e}")))?;
         tracing::info!("listening on http://{local}");
-        axum::serve(listener, api::router(app))
+        axum::serve(listener, http::router(app))
             .with_graceful_shutdown(shutdown_signal())
             .await
             .map_err(|e| Error::invalid(format!("server failed: {e}")))

@@ -1,0 +1,399 @@
+//! The HTTP side of the server: the router, its limits, request metrics, and the helpers every
+//! route shares (admission, model choice, input checks, tokenization, inference).
+//!
+//! Compatible with Hugging Face text-embeddings-inference (TEI) so that its clients work
+//! unchanged (`/embed`, `/predict`, `/tokenize`, `/health`, `/info`, `/metrics`), with OpenAI's
+//! embeddings API (`/v1/embeddings`, `/v1/models`), and with `transformers`' token
+//! classification pipeline (`/ner`, `aggregation_strategy="simple"`), which TEI does not offer.
+//! Laid out as TEI's `router/src/http`:
+//!
+//! - `types`: request and response schemas.
+//! - `error`: the error answer, `{"error", "error_type"}` with the status a client can act
+//!   on, one kind per status.
+//! - `routes`: the TEI handlers.
+//! - `openai`: the OpenAI schemas and handlers.
+//! - `ner`: `/ner` and the pipeline's entity grouping.
+//!
+//! A new route gets its handler in one of these and its line in `router` and `ROUTES`.
+
+mod error;
+mod ner;
+mod openai;
+mod routes;
+mod types;
+
+use super::batcher::{BatchLimits, Queue};
+use super::metrics::Metrics;
+use super::models::{Head, ModelInfo, Output};
+use crate::data::tokenizer::Tokenizer;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use error::{ApiError, ErrorKind};
+use serde::de::DeserializeOwned;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Request limits (the `serve` options of the same names).
+#[derive(Debug, Clone, Copy)]
+pub struct RequestLimits {
+    /// Inputs per request.
+    pub max_client_batch_size: usize,
+    /// Requests being answered at once; more get 429.
+    pub max_concurrent_requests: usize,
+    /// Request body size in bytes; more gets 413.
+    pub payload_limit: usize,
+    /// Longest time to answer one request; then 504.
+    pub request_timeout: Duration,
+}
+
+/// A model as the routes see it.
+pub(crate) struct Served {
+    pub(crate) info: ModelInfo,
+    pub(crate) tokenizer: Arc<Tokenizer>,
+    pub(crate) queue: Queue,
+}
+
+/// Everything the handlers share.
+pub(crate) struct App {
+    pub(crate) models: Vec<Served>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) limits: RequestLimits,
+    /// The batch bounds, for `/info`.
+    pub(crate) batching: BatchLimits,
+    admission: Arc<Semaphore>,
+}
+
+impl App {
+    pub(crate) fn new(
+        models: Vec<Served>,
+        metrics: Arc<Metrics>,
+        limits: RequestLimits,
+        batching: BatchLimits,
+    ) -> Self {
+        App {
+            admission: Arc::new(Semaphore::new(limits.max_concurrent_requests)),
+            models,
+            metrics,
+            limits,
+            batching,
+        }
+    }
+}
+
+/// The router of every route, with the body limit, the timeout, request logs and metrics.
+pub(crate) fn router(app: Arc<App>) -> Router {
+    let limit = app.limits.payload_limit;
+    Router::new()
+        .route("/embed", post(routes::embed))
+        .route("/predict", post(routes::predict))
+        .route("/ner", post(ner::ner))
+        .route("/tokenize", post(routes::tokenize))
+        .route("/v1/embeddings", post(openai::openai_embeddings))
+        .route("/v1/models", get(openai::openai_models))
+        .route("/health", get(routes::health))
+        .route("/info", get(routes::info))
+        .route("/metrics", get(routes::metrics))
+        .fallback(|| async { ApiError::new(ErrorKind::NotFound, "no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                ErrorKind::MethodNotAllowed,
+                "wrong method for this route (inference routes take POST, the others GET)",
+            )
+        })
+        .layer(axum::middleware::from_fn_with_state(app.clone(), observe))
+        .layer(axum::extract::DefaultBodyLimit::max(limit))
+        .with_state(app)
+}
+
+/// The routes, as `/metrics` labels them (anything else is "other").
+const ROUTES: [&str; 9] = [
+    "/embed",
+    "/predict",
+    "/ner",
+    "/tokenize",
+    "/v1/embeddings",
+    "/v1/models",
+    "/health",
+    "/info",
+    "/metrics",
+];
+
+/// The `/metrics` label of a request path.
+fn route_label(path: &str) -> &'static str {
+    ROUTES
+        .iter()
+        .find(|r| **r == path)
+        .copied()
+        .unwrap_or("other")
+}
+
+/// Times out, logs and counts every request.
+async fn observe(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let route = route_label(&path);
+    let response = match tokio::time::timeout(app.limits.request_timeout, next.run(request)).await {
+        Ok(r) => r,
+        Err(_) => ApiError::new(
+            ErrorKind::Timeout,
+            format!(
+                "no answer within the request timeout of {} s",
+                app.limits.request_timeout.as_secs_f64()
+            ),
+        )
+        .into_response(),
+    };
+    let status = response.status();
+    let elapsed = start.elapsed();
+    app.metrics
+        .requests
+        .with_label_values(&[route, status.as_str()])
+        .inc();
+    app.metrics
+        .request_seconds
+        .with_label_values(&[route])
+        .observe(elapsed.as_secs_f64());
+    tracing::info!(
+        %method,
+        path,
+        status = status.as_u16(),
+        ms = format!("{:.2}", elapsed.as_secs_f64() * 1e3),
+        "request"
+    );
+    response
+}
+
+/// The request body as `T`: 413 over the payload limit, 422 for anything that is not valid
+/// JSON of the route's schema (unknown fields included, so that a typo is not ignored).
+fn parse<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
+    let bytes = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                ErrorKind::TooLarge,
+                "request body is larger than the server's --payload-limit",
+            )
+        } else {
+            ApiError::new(ErrorKind::Unreadable, e.body_text())
+        }
+    })?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::validation(format!("invalid request body: {e}")))
+}
+
+impl App {
+    /// Admits a request that runs a model, or answers 429 when `--max-concurrent-requests`
+    /// are already being answered.
+    fn admit(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        self.admission.clone().try_acquire_owned().map_err(|_| {
+            ApiError::new(
+                ErrorKind::Overloaded,
+                format!(
+                    "the server is answering its limit of {} concurrent requests; retry later",
+                    self.limits.max_concurrent_requests
+                ),
+            )
+        })
+    }
+
+    /// The served models and their routes, for error messages.
+    fn served(&self) -> String {
+        self.models
+            .iter()
+            .map(|m| format!("{} ({})", m.info.name, m.info.head.route()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The model called `name`, or 404.
+    fn named(&self, name: &str) -> Result<&Served, ApiError> {
+        self.models
+            .iter()
+            .find(|m| m.info.name == name)
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorKind::NotFound,
+                    format!(
+                        "no model named {name:?} is served; served: {}",
+                        self.served()
+                    ),
+                )
+            })
+    }
+
+    /// The served model for a route: the one named, or the first with the route's head.
+    fn pick(&self, head: Head, name: Option<&str>) -> Result<&Served, ApiError> {
+        let found = match name {
+            Some(n) => self.named(n)?,
+            None => self
+                .models
+                .iter()
+                .find(|m| m.info.head == head)
+                .ok_or_else(|| {
+                    ApiError::validation(format!(
+                        "no model served here answers {}; served: {}",
+                        head.route(),
+                        self.served()
+                    ))
+                })?,
+        };
+        if found.info.head != head {
+            return Err(ApiError::validation(format!(
+                "model {:?} answers {}, not {}",
+                found.info.name,
+                found.info.head.route(),
+                head.route()
+            )));
+        }
+        Ok(found)
+    }
+
+    /// 400 for no input or an empty text, 422 for more inputs than `--max-client-batch-size`.
+    fn check_count(&self, texts: &[&str]) -> Result<(), ApiError> {
+        check_count(texts, self.limits.max_client_batch_size)
+    }
+}
+
+/// [`App::check_count`] with the limit given.
+fn check_count(texts: &[&str], max_client_batch_size: usize) -> Result<(), ApiError> {
+    if texts.is_empty() {
+        return Err(ApiError::new(ErrorKind::Empty, "inputs is empty"));
+    }
+    if let Some(i) = texts.iter().position(|t| t.is_empty()) {
+        return Err(ApiError::new(
+            ErrorKind::Empty,
+            format!("input {i} is an empty text"),
+        ));
+    }
+    if texts.len() > max_client_batch_size {
+        return Err(ApiError::validation(format!(
+            "{} inputs in one request; this server takes at most {} (--max-client-batch-size)",
+            texts.len(),
+            max_client_batch_size
+        )));
+    }
+    Ok(())
+}
+
+/// Tokenizes on the blocking pool (tokenizing a long text must not stall the async
+/// runtime). With `truncate` false, an input over the model's limit is a 422 naming both. The
+/// encodings carry ids, segment ids, offsets and which tokens are special.
+async fn tokenize_all(
+    model: &Served,
+    inputs: Vec<(String, Option<String>)>,
+    truncate: bool,
+) -> Result<Vec<tokenizers::Encoding>, ApiError> {
+    let tokenizer = model.tokenizer.clone();
+    let limit = model.info.max_input_length;
+    tokio::task::spawn_blocking(move || {
+        inputs
+            .iter()
+            .enumerate()
+            .map(|(i, (text, pair))| {
+                let e = tokenizer
+                    .encode_full(text, pair.as_deref(), limit)
+                    .map_err(|e| ApiError::validation(format!("input {i}: {e}")))?;
+                if !truncate && e.full_len > limit {
+                    return Err(ApiError::validation(format!(
+                        "input {i} has {} tokens, more than the model's limit of {limit}; send \"truncate\": true to cut it",
+                        e.full_len
+                    )));
+                }
+                Ok(e.encoding)
+            })
+            .collect()
+    })
+    .await
+    .map_err(|e| ApiError::backend(format!("tokenization failed: {e}")))?
+}
+
+/// [`App::check_count`], then [`tokenize_all`] of single texts.
+async fn tokenize_texts(
+    app: &App,
+    model: &Served,
+    texts: &[String],
+    truncate: bool,
+) -> Result<Vec<tokenizers::Encoding>, ApiError> {
+    app.check_count(&texts.iter().map(String::as_str).collect::<Vec<_>>())?;
+    let inputs = texts.iter().map(|t| (t.clone(), None)).collect();
+    tokenize_all(model, inputs, truncate).await
+}
+
+/// Runs the tokenized inputs through the model's batching queue (a failure there is a 500).
+async fn infer(model: &Served, inputs: &[tokenizers::Encoding]) -> Result<Vec<Output>, ApiError> {
+    let jobs = inputs
+        .iter()
+        .map(|e| (e.get_ids().to_vec(), e.get_type_ids().to_vec()))
+        .collect();
+    Ok(model.queue.run(jobs).await?)
+}
+
+/// `v` scaled to unit length (a zero vector stays zero).
+fn normalized(mut v: Vec<f32>) -> Vec<f32> {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+    v.iter_mut().for_each(|x| *x /= norm);
+    v
+}
+
+/// The sentence vectors of an embedding model's outputs, unit-norm with `normalize`.
+fn vectors(outputs: Vec<Output>, normalize: bool) -> Result<Vec<Vec<f32>>, ApiError> {
+    outputs
+        .into_iter()
+        .map(|o| match o {
+            Output::Vector(v) if normalize => Ok(normalized(v)),
+            Output::Vector(v) => Ok(v),
+            _ => Err(ApiError::backend("the model returned no sentence vector")),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_label_known_routes_and_nothing_else() {
+        assert_eq!(route_label("/embed"), "/embed");
+        assert_eq!(route_label("/v1/models"), "/v1/models");
+        assert_eq!(route_label("/embed/"), "other");
+        assert_eq!(route_label("/nothing"), "other");
+    }
+
+    #[test]
+    fn bodies_parse_or_get_their_kind() {
+        let ok: Result<types::EmbedRequest, _> =
+            parse(Ok(Bytes::from_static(b"{\"inputs\": \"x\"}")));
+        assert!(ok.is_ok());
+        let bad: Result<types::EmbedRequest, _> = parse(Ok(Bytes::from_static(b"{\"inputs\": ")));
+        assert_eq!(bad.err().unwrap().kind(), ErrorKind::Validation);
+        let bad: Result<types::EmbedRequest, _> = parse(Ok(Bytes::from_static(b"{\"x\": 1}")));
+        assert_eq!(bad.err().unwrap().kind(), ErrorKind::Validation);
+    }
+
+    #[test]
+    fn inputs_are_counted_and_empty_texts_refused() {
+        assert!(check_count(&["a", "b"], 2).is_ok());
+        assert_eq!(check_count(&[], 2).unwrap_err().kind(), ErrorKind::Empty);
+        assert_eq!(
+            check_count(&["a", ""], 2).unwrap_err().kind(),
+            ErrorKind::Empty
+        );
+        let over = check_count(&["a", "b", "c"], 2).unwrap_err();
+        assert_eq!(over.kind(), ErrorKind::Validation);
+    }
+
+    #[test]
+    fn vectors_are_normalized_on_request() {
+        let out = || vec![Output::Vector(vec![3.0, 4.0])];
+        assert_eq!(vectors(out(), false).unwrap(), vec![vec![3.0, 4.0]]);
+        assert_eq!(vectors(out(), true).unwrap(), vec![vec![0.6, 0.8]]);
+        assert_eq!(normalized(vec![0.0, 0.0]), vec![0.0, 0.0]);
+    }
+}
