@@ -690,3 +690,211 @@ fn the_openai_client_gets_the_command_lines_embeddings() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// NER has one decoding: each of transformers' strategies gives the pipeline code's entities on
+/// the same probabilities (scripts/reference/ner_aggregate.py); `predict ner` and `/ner` answer
+/// the same entities for every strategy and share the default; `predict ner` with `words`
+/// finds the entities of `eval ner`'s predicted tags.
+#[test]
+fn predict_eval_and_the_server_share_one_ner_decoding() {
+    use positio::tasks::ner::decode::{entities, Aggregation};
+    use positio::tasks::ner::{split_words, NerModel};
+    let mut texts: Vec<String> = serde_json::from_str::<Value>(
+        &std::fs::read_to_string("tests/fixtures/serve/ner_pipeline.json").unwrap(),
+    )
+    .unwrap()["texts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_string())
+        .collect();
+    texts.push("Unbelievably, Grünwald's Nordbank underwrote Xqzvwplk-Holdings in 1996.".into());
+    let strategies = [
+        Aggregation::None,
+        Aggregation::Simple,
+        Aggregation::First,
+        Aggregation::Average,
+        Aggregation::Max,
+    ];
+    let name = |s: Aggregation| {
+        serde_json::to_value(s)
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let same = |a: &Value, b: &Value, tol: f64| {
+        for key in ["entity", "entity_group", "index", "word", "start", "end"] {
+            assert_eq!(a.get(key), b.get(key), "{key}: {a} vs {b}");
+        }
+        let (x, y) = (a["score"].as_f64().unwrap(), b["score"].as_f64().unwrap());
+        assert!((x - y).abs() < tol, "score: {a} vs {b}");
+    };
+
+    // The decoding against transformers' own code, on positio's probabilities.
+    let model = NerModel::load(std::path::Path::new(NER), None, &common::cpu()).unwrap();
+    let encodings: Vec<_> = texts
+        .iter()
+        .map(|t| {
+            model
+                .tokenizer
+                .encode_full(t, None, model.input_limit())
+                .unwrap()
+                .encoding
+        })
+        .collect();
+    let probs: Vec<Vec<Vec<f32>>> = encodings
+        .iter()
+        .map(|e| {
+            model
+                .piece_probabilities(&[e.get_ids().to_vec()])
+                .unwrap()
+                .remove(0)
+        })
+        .collect();
+    let mut python = std::process::Command::new("python3")
+        .arg("scripts/reference/ner_aggregate.py")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let input = json!({ "model": NER, "texts": texts, "probs": probs }).to_string();
+    std::io::Write::write_all(&mut python.stdin.take().unwrap(), input.as_bytes()).unwrap();
+    let out = python.wait_with_output().unwrap();
+    assert!(out.status.success(), "the reference script failed");
+    let reference: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for s in strategies {
+        let mut compared = 0;
+        for (i, text) in texts.iter().enumerate() {
+            let got = entities(
+                &model.tokenizer,
+                &encodings[i],
+                &probs[i],
+                &model.labels,
+                text,
+                s,
+            )
+            .unwrap();
+            let expected = reference[name(s)][i].as_array().unwrap();
+            assert_eq!(got.len(), expected.len(), "{s:?} on {text:?}");
+            for (g, e) in got.iter().zip(expected) {
+                same(&serde_json::to_value(g).unwrap(), e, 1e-5);
+                compared += 1;
+            }
+        }
+        assert!(compared >= 10, "{s:?}: the fixture has entities to compare");
+    }
+
+    // The command line and the server: the same entities for every strategy and by default.
+    let server = Server::start(&["--model", &format!("ner={NER}")]);
+    for s in strategies.map(Some).into_iter().chain([None]) {
+        let mut args = vec![
+            "predict".to_string(),
+            "ner".into(),
+            "--model".into(),
+            NER.into(),
+        ];
+        let mut request = json!({ "inputs": texts });
+        if let Some(s) = s {
+            args.extend(["--aggregation-strategy".into(), name(s)]);
+            request["aggregation_strategy"] = name(s).into();
+        }
+        for t in &texts {
+            args.extend(["--text".into(), t.clone()]);
+        }
+        let (ok, stdout, stderr) = positio(&args);
+        assert!(ok, "{stderr}");
+        let mut cli = vec![Vec::new(); texts.len()];
+        for line in stdout.lines() {
+            let mut v: Value = serde_json::from_str(line).unwrap();
+            let i = v["line"].as_u64().unwrap() as usize - 1;
+            v.as_object_mut().unwrap().remove("line");
+            cli[i].push(v);
+        }
+        let r = server.post("/ner", &request);
+        assert_eq!(r.status, 200, "{}", r.text());
+        let served = r.json();
+        for (c, sv) in cli.iter().zip(served.as_array().unwrap()) {
+            let sv = sv.as_array().unwrap();
+            assert_eq!(c.len(), sv.len(), "{s:?}: {c:?} vs {sv:?}");
+            for (a, b) in c.iter().zip(sv) {
+                same(a, b, 1e-4);
+            }
+        }
+    }
+    let r = server.post(
+        "/ner",
+        &json!({ "inputs": "x", "aggregation_strategy": "words" }),
+    );
+    assert_eq!(r.status, 422, "{}", r.text());
+
+    // `words`: the entities of the tags `eval ner` predicts for the same words.
+    let dir = tmp("ner-one-path");
+    let tagged = dir.join("predictions.txt");
+    let (ok, _, stderr) = positio(&[
+        "eval",
+        "ner",
+        "--model",
+        NER,
+        "--data",
+        "tests/fixtures/conll/dev.iob1",
+        "--output",
+        tagged.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
+    let mut sentences: Vec<(Vec<String>, Vec<String>)> = vec![(Vec::new(), Vec::new())];
+    for line in std::fs::read_to_string(&tagged).unwrap().lines() {
+        let cols: Vec<&str> = line.split(' ').collect();
+        if cols.len() < 3 {
+            sentences.push((Vec::new(), Vec::new()));
+        } else {
+            let last = sentences.last_mut().unwrap();
+            last.0.push(cols[0].to_string());
+            last.1.push(cols[cols.len() - 1].to_string());
+        }
+    }
+    // Sentences whose words are those that raw-text splitting finds again.
+    let usable: Vec<(String, Vec<String>)> = sentences
+        .into_iter()
+        .filter(|(w, _)| !w.is_empty())
+        .map(|(w, t)| (w.join(" "), w, t))
+        .filter(|(text, w, _)| split_words(text).iter().map(|x| &x.text).eq(w.iter()))
+        .map(|(text, _, t)| (text, t))
+        .collect();
+    assert!(usable.len() >= 20, "{} usable sentences", usable.len());
+    let mut args = vec![
+        "predict",
+        "ner",
+        "--model",
+        NER,
+        "--aggregation-strategy",
+        "words",
+    ];
+    for (text, _) in &usable {
+        args.extend(["--text", text.as_str()]);
+    }
+    let (ok, stdout, stderr) = positio(&args);
+    assert!(ok, "{stderr}");
+    let mut predicted = vec![Vec::new(); usable.len()];
+    for line in stdout.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let i = v["line"].as_u64().unwrap() as usize - 1;
+        predicted[i].push((
+            v["entity_group"].as_str().unwrap().to_string(),
+            v["word"].as_str().unwrap().to_string(),
+        ));
+    }
+    let mut found = 0;
+    for ((text, tags), got) in usable.iter().zip(&predicted) {
+        let words: Vec<&str> = text.split(' ').collect();
+        let expected: Vec<(String, String)> =
+            positio::tasks::ner::seqeval::entities(&[tags.clone()])
+                .into_iter()
+                .map(|(_, kind, a, b)| (kind, words[a..=b].join(" ")))
+                .collect();
+        assert_eq!(got, &expected, "{text}");
+        found += got.len();
+    }
+    assert!(found >= 10, "the fixture has entities to compare ({found})");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

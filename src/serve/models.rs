@@ -7,7 +7,6 @@ use crate::model::config::ModelConfig;
 use crate::tasks::classify::{self, ClassifierModel, Encoded};
 use crate::tasks::embedding::{Embedder, SentencePooling};
 use crate::tasks::ner::NerModel;
-use crate::train::masking::lm_targets;
 use crate::{hf, Result};
 use burn::tensor::Device;
 use serde::Serialize;
@@ -167,29 +166,11 @@ impl Runner {
                     .map(Output::Logits)
                     .collect())
             }
-            Runner::TokenClassification(m) => {
-                let device = m.model.classifier.weight.device();
-                let batch = crate::model::encoder::Batch::new(ids, m.tokenizer.pad_id, &device);
-                let [_, s] = batch.dims();
-                let positions: Vec<usize> = ids
-                    .iter()
-                    .enumerate()
-                    .flat_map(|(b, seq)| (0..seq.len()).map(move |t| b * s + t))
-                    .collect();
-                let targets = lm_targets(&positions, &vec![0; positions.len()], &device);
-                let emissions = m.model.emissions(&batch, targets.positions);
-                let l = m.labels.len();
-                let values = emissions
-                    .into_data()
-                    .convert::<f32>()
-                    .try_into_vec::<f32>()
-                    .map_err(|e| crate::Error::invalid(format!("cannot read tensor: {e:?}")))?;
-                let mut rows = values.chunks(l).map(|r| classify::activate(r, false));
-                Ok(ids
-                    .iter()
-                    .map(|seq| Output::TokenProbabilities(rows.by_ref().take(seq.len()).collect()))
-                    .collect())
-            }
+            Runner::TokenClassification(m) => Ok(m
+                .piece_probabilities(ids)?
+                .into_iter()
+                .map(Output::TokenProbabilities)
+                .collect()),
         }
     }
 }

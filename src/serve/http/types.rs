@@ -72,6 +72,9 @@ pub(crate) struct PredictRequest {
 #[serde(deny_unknown_fields)]
 pub(crate) struct NerRequest {
     pub(crate) inputs: Texts,
+    /// How piece labels become entities (default `simple`, as `predict ner`).
+    #[serde(default)]
+    pub(crate) aggregation_strategy: crate::tasks::ner::Aggregation,
     #[serde(default = "default_true")]
     pub(crate) truncate: bool,
     pub(crate) model: Option<String>,
@@ -92,16 +95,6 @@ pub(crate) struct TokenizeRequest {
 pub(crate) struct Scored {
     pub(crate) label: String,
     pub(crate) score: f32,
-}
-
-/// An entity as `transformers`' pipeline reports it.
-#[derive(Debug, Serialize, PartialEq)]
-pub(crate) struct Entity {
-    pub(crate) entity_group: String,
-    pub(crate) score: f32,
-    pub(crate) word: String,
-    pub(crate) start: usize,
-    pub(crate) end: usize,
 }
 
 /// A token of `/tokenize` (character offsets).

@@ -14,9 +14,7 @@ use crate::Result;
 use serde::{Deserialize, Serialize};
 
 /// How word pieces' label probabilities become entities.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Aggregation {
     /// Every piece whose most probable label is not `O`, with that label (`entity`, `index`).

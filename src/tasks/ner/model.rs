@@ -5,9 +5,9 @@
 use crate::data::conll::Sentence;
 use crate::data::tokenizer::Tokenizer;
 use crate::model::encoder::{indices, Batch};
-use crate::tasks::ner::decode::{entities, entities_of, split_words, Aggregation, Entity, Word};
 use crate::model::heads::crf::Edges;
 use crate::model::heads::TokenClassifier;
+use crate::tasks::ner::decode::{entities, entities_of, split_words, Aggregation, Entity, Word};
 use crate::tasks::ner::windows::{all_windows, make_batch, Window, WindowBatch};
 use crate::tasks::scores::{argmax, softmax};
 use crate::{hf, Error, Result};
