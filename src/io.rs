@@ -32,6 +32,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     })();
     result.map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
-        Error::file(path, format!("cannot write: {e}"))
+        Error::io(path, "write", e)
     })
 }

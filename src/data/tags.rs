@@ -96,3 +96,46 @@ pub fn label_set<'a>(tags: impl IntoIterator<Item = &'a String>) -> Vec<String> 
         )
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tags(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn tags_split_into_prefix_and_type() {
+        assert_eq!(split_tag("O"), ('O', ""));
+        assert_eq!(split_tag("B-PER"), ('B', "PER"));
+        assert_eq!(split_tag("I-B-X"), ('I', "B-X"));
+        assert_eq!(split_tag("B"), ('B', "_"));
+        assert_eq!(entity_type("S-LOC"), Some("LOC"));
+        assert_eq!(entity_type("O"), None);
+        assert!(is_valid("O") && is_valid("E-ORG"));
+        assert!(!is_valid("B-") && !is_valid("X-PER") && !is_valid("o"));
+    }
+
+    #[test]
+    fn schemes_are_detected_and_converted() {
+        let iob1 = tags("I-PER I-PER O I-LOC B-LOC");
+        let iobes = tags("S-PER O B-LOC E-LOC");
+        let iob2 = tags("B-PER I-PER O B-LOC");
+        assert_eq!(detect([iob1.as_slice()]), Scheme::Iob1);
+        assert_eq!(detect([iob2.as_slice(), iobes.as_slice()]), Scheme::Iobes);
+        assert_eq!(detect([iob2.as_slice()]), Scheme::Iob2);
+        assert_eq!(
+            to_iob2(&iob1, Scheme::Iob1),
+            tags("B-PER I-PER O B-LOC B-LOC")
+        );
+        assert_eq!(to_iob2(&iobes, Scheme::Iobes), tags("B-PER O B-LOC I-LOC"));
+        assert_eq!(to_iob2(&iob2, Scheme::Iob2), iob2);
+    }
+
+    #[test]
+    fn label_set_is_ordered() {
+        let t = tags("B-PER O I-LOC B-PER");
+        assert_eq!(label_set(&t), tags("O B-LOC I-LOC B-PER I-PER"));
+    }
+}

@@ -78,7 +78,9 @@ impl Tokenizer {
     /// [`Self::encode_pair`] with everything the tokenizer knows: character offsets into the
     /// text, which tokens are special, and the length before truncation.
     pub fn encode_full(&self, text: &str, pair: Option<&str>, max_len: usize) -> Result<Encoded> {
-        let bad = |e: tokenizers::Error| Error::invalid(format!("cannot tokenize {text:?}: {e}"));
+        let bad = |e: tokenizers::Error| {
+            Error::file(&self.path, format!("cannot tokenize {text:?}: {e}"))
+        };
         let plain = |t: &str| self.inner.encode_char_offsets(t, false).map_err(bad);
         let (first, second) = (plain(text)?, pair.map(plain).transpose()?);
         let added = self
@@ -93,14 +95,14 @@ impl Tokenizer {
         let full_len = first.len() + second.as_ref().map_or(0, |e| e.len()) + added;
         let (first, second) = if full_len > max_len {
             tokenizers::utils::truncation::truncate_encodings(first, second, &params)
-                .map_err(|e| Error::invalid(format!("cannot truncate {text:?}: {e}")))?
+                .map_err(|e| Error::file(&self.path, format!("cannot truncate {text:?}: {e}")))?
         } else {
             (first, second)
         };
         let encoding = self
             .inner
             .post_process(first, second, true)
-            .map_err(|e| Error::invalid(format!("cannot add special tokens: {e}")))?;
+            .map_err(|e| Error::file(&self.path, format!("cannot add special tokens: {e}")))?;
         Ok(Encoded { encoding, full_len })
     }
 
@@ -117,7 +119,7 @@ impl Tokenizer {
         match self.inner.get_decoder() {
             Some(d) => d
                 .decode(tokens)
-                .map_err(|e| Error::invalid(format!("cannot join tokens: {e}"))),
+                .map_err(|e| Error::file(&self.path, format!("cannot join tokens: {e}"))),
             None => Ok(tokens.join(" ")),
         }
     }
@@ -240,7 +242,7 @@ where
     // The vocabulary goes in through the serialised form (the model's own setter wants the
     // crate's private hash-map type).
     let mut json: serde_json::Value = serde_json::from_str(&inner.to_string(false).map_err(fail)?)
-        .map_err(|e| Error::invalid(e.to_string()))?;
+        .map_err(|e| Error::invalid(format!("tokenizer training failed: {e}")))?;
     json["model"]["vocab"] = pieces
         .iter()
         .enumerate()

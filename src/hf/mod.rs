@@ -244,13 +244,11 @@ pub fn save<M: Module>(
     dir: &Path,
     tokenizer_from: Option<&Path>,
 ) -> Result<()> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| Error::file(dir, format!("cannot create directory: {e}")))?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, "create", e))?;
     Weights::save(&named_parameters(module), &dir.join(WEIGHTS))?;
     config.save(&dir.join(CONFIG))?;
     if let Some(src) = tokenizer_from {
-        let bytes =
-            std::fs::read(src).map_err(|e| Error::file(src, format!("cannot read: {e}")))?;
+        let bytes = std::fs::read(src).map_err(|e| Error::io(src, "read", e))?;
         crate::io::write_atomic(&dir.join(TOKENIZER), &bytes)?;
         write_tokenizer_config(&Tokenizer::load(src)?, config, dir)?;
     }

@@ -17,8 +17,7 @@ pub struct Weights {
 
 impl Weights {
     pub fn load(path: &Path) -> Result<Self> {
-        let bytes =
-            std::fs::read(path).map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, "read", e))?;
         let st = SafeTensors::deserialize(&bytes)
             .map_err(|e| Error::file(path, format!("not a valid safetensors file: {e}")))?;
         let mut tensors = HashMap::new();

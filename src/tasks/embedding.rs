@@ -61,8 +61,7 @@ fn read_json(path: &Path) -> Result<Option<serde_json::Value>> {
     if !path.exists() {
         return Ok(None);
     }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, "read", e))?;
     serde_json::from_str(&text)
         .map(Some)
         .map_err(|e| Error::file(path, format!("malformed JSON: {e}")))

@@ -165,7 +165,7 @@ impl ModelSpec {
             causal,
             ..Default::default()
         };
-        config.validate().map_err(Error::invalid)?;
+        config.validate()?;
         Ok(config)
     }
 }
@@ -456,13 +456,16 @@ fn prepare(
     } else {
         let mut m = hf::load_language_model(Path::new(&cfg.model.init_from), &device)?;
         if m.bert.max_len().is_some_and(|n| n < cfg.data.max_len) {
-            return Err(Error::invalid(format!(
-                "max_len {} exceeds the model's {} positions",
-                cfg.data.max_len, m.bert.config.max_position_embeddings
-            )));
+            return Err(Error::config(
+                "max_len",
+                format!(
+                    "{} exceeds the model's {} positions ({})",
+                    cfg.data.max_len, m.bert.config.max_position_embeddings, cfg.model.init_from
+                ),
+            ));
         }
         m.bert.config.causal = causal;
-        m.bert.config.validate().map_err(Error::invalid)?;
+        m.bert.config.validate()?;
         m
     };
     let train = Sequences::open(&run_dir.join("data"), "train", &summary)?;

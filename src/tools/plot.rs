@@ -26,8 +26,7 @@ pub struct Curves {
 }
 
 pub fn read_curves(path: &Path) -> Result<Curves> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, "read", e))?;
     let mut c = Curves::default();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
