@@ -141,7 +141,7 @@ pub fn device(kind: DeviceKind) -> Result<Device> {
 
 /// The device for training: `kind` with automatic differentiation. Every trainer takes its
 /// device from here.
-pub fn training_device(kind: DeviceKind) -> Result<Device> {
+pub(crate) fn training_device(kind: DeviceKind) -> Result<Device> {
     Ok(device(kind)?.autodiff())
 }
 

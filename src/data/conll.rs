@@ -20,7 +20,7 @@ pub struct Sentence {
 
 /// The lines of a CoNLL file grouped by sentence: each non-blank, non-`-DOCSTART-` line with
 /// its 1-based number, without its line ending.
-pub fn sentence_lines(path: &Path) -> Result<Vec<Vec<(usize, String)>>> {
+pub(crate) fn sentence_lines(path: &Path) -> Result<Vec<Vec<(usize, String)>>> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, "read", e))?;
     let text = std::str::from_utf8(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes)).map_err(
         |e| {
@@ -115,7 +115,7 @@ pub fn read(path: &Path, tag_column: Option<usize>) -> Result<Vec<Sentence>> {
 
 /// The words of a CoNLL file (its first column; any tags are ignored and set to `O`), with each
 /// sentence's lines as read, for prediction.
-pub fn read_words(path: &Path) -> Result<(Vec<Sentence>, Vec<Vec<String>>)> {
+pub(crate) fn read_words(path: &Path) -> Result<(Vec<Sentence>, Vec<Vec<String>>)> {
     let blocks = sentence_lines(path)?;
     let sentences = blocks
         .iter()
@@ -155,7 +155,7 @@ pub fn read_iob2(
 }
 
 /// Writes `word gold predicted` lines, a blank line after each sentence (conlleval's input).
-pub fn write_predictions(
+pub(crate) fn write_predictions(
     path: &Path,
     sentences: &[Sentence],
     predicted: &[Vec<String>],

@@ -53,7 +53,7 @@ pub struct ReadStats {
 
 impl CorpusSpec {
     /// The files the inputs name, in order (globs expanded and sorted); each must exist.
-    pub fn files(&self) -> Result<Vec<PathBuf>> {
+    pub(crate) fn files(&self) -> Result<Vec<PathBuf>> {
         let mut files = Vec::new();
         for input in &self.inputs {
             let is_pattern = input.contains(['*', '?', '[']);

@@ -210,7 +210,7 @@ impl Sequences {
 
 /// A packed sequence as the model reads it: [CLS] + `body` (`max_len - 2` tokens of the
 /// document stream) + [SEP].
-pub fn packed(body: impl IntoIterator<Item = u32>, max_len: usize) -> Vec<u32> {
+pub(crate) fn packed(body: impl IntoIterator<Item = u32>, max_len: usize) -> Vec<u32> {
     let mut seq = Vec::with_capacity(max_len);
     seq.push(CLS);
     seq.extend(body);

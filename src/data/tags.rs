@@ -19,7 +19,7 @@ pub enum Scheme {
 
 /// A tag's prefix (`B`, `I`, `E`, `S`, or `O`) and entity type (`""` for `O`; `"_"` for a
 /// prefix without a type, as seqeval reads it).
-pub fn split_tag(tag: &str) -> (char, &str) {
+pub(crate) fn split_tag(tag: &str) -> (char, &str) {
     if tag == "O" || tag.is_empty() {
         return ('O', "");
     }
@@ -28,7 +28,7 @@ pub fn split_tag(tag: &str) -> (char, &str) {
 }
 
 /// The entity type of a tag, `None` for `O`.
-pub fn entity_type(tag: &str) -> Option<&str> {
+pub(crate) fn entity_type(tag: &str) -> Option<&str> {
     match split_tag(tag) {
         ('O', _) => None,
         (_, ty) => Some(ty),
@@ -36,7 +36,7 @@ pub fn entity_type(tag: &str) -> Option<&str> {
 }
 
 /// `O`, or one of `B-` / `I-` / `E-` / `S-` followed by a type.
-pub fn is_valid(tag: &str) -> bool {
+pub(crate) fn is_valid(tag: &str) -> bool {
     tag == "O" || (tag.len() > 2 && matches!(&tag[..2], "B-" | "I-" | "E-" | "S-"))
 }
 
@@ -84,7 +84,7 @@ pub fn to_iob2(tags: &[String], scheme: Scheme) -> Vec<String> {
 }
 
 /// The label set of IOB2 sentences: `O` first, then by type, `B-` before `I-`.
-pub fn label_set<'a>(tags: impl IntoIterator<Item = &'a String>) -> Vec<String> {
+pub(crate) fn label_set<'a>(tags: impl IntoIterator<Item = &'a String>) -> Vec<String> {
     let mut types: Vec<&str> = tags.into_iter().filter_map(|t| entity_type(t)).collect();
     types.sort_unstable();
     types.dedup();

@@ -62,7 +62,7 @@ pub fn read_text(path: &Path, encoding: TextEncoding) -> Result<String> {
 
 /// The lines of a UTF-8 `file` or, without one, of standard input: where the prediction
 /// commands read their texts.
-pub fn input_lines(file: Option<&Path>) -> Result<Vec<String>> {
+pub(crate) fn input_lines(file: Option<&Path>) -> Result<Vec<String>> {
     match file {
         Some(path) => Ok(read_text(path, TextEncoding::Utf8)?
             .lines()

@@ -107,14 +107,14 @@ impl Tokenizer {
     }
 
     /// The token string of an id (`##ing`, `[CLS]`).
-    pub fn id_to_token(&self, id: u32) -> Option<String> {
+    pub(crate) fn id_to_token(&self, id: u32) -> Option<String> {
         self.inner.id_to_token(id)
     }
 
     /// Tokens joined into text as `transformers`' `convert_tokens_to_string` does: through the
     /// tokenizer's decoder (`##` pieces glued, spaces before punctuation cleaned up), or with
     /// spaces when it has none.
-    pub fn join_tokens(&self, tokens: Vec<String>) -> Result<String> {
+    pub(crate) fn join_tokens(&self, tokens: Vec<String>) -> Result<String> {
         use tokenizers::Decoder;
         match self.inner.get_decoder() {
             Some(d) => d
@@ -159,7 +159,7 @@ impl Tokenizer {
     }
 
     /// Whether each id is a `##` continuation piece (for whole-word masking).
-    pub fn continuation_flags(&self) -> Vec<bool> {
+    pub(crate) fn continuation_flags(&self) -> Vec<bool> {
         let mut flags = vec![false; self.vocab_size()];
         for (token, id) in self.inner.get_vocab(true) {
             if let Some(f) = flags.get_mut(id as usize) {
@@ -171,7 +171,7 @@ impl Tokenizer {
 }
 
 /// The special tokens of a positio-trained tokenizer, with ids 0..5 in this order.
-pub const SPECIAL_TOKENS: [&str; 5] = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
+pub(crate) const SPECIAL_TOKENS: [&str; 5] = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
 
 /// Options of [`train_wordpiece`].
 #[derive(Debug, Clone, Copy)]
@@ -185,7 +185,7 @@ pub struct TrainOptions {
 
 /// Trains a BERT-style WordPiece tokenizer (BERT normaliser and pre-tokeniser, [CLS] … [SEP]
 /// post-processing) on `texts`: the same inputs give the same tokenizer (see `wordpiece`).
-pub fn train_wordpiece<I, S>(texts: I, opts: TrainOptions) -> Result<Tokenizer>
+pub(crate) fn train_wordpiece<I, S>(texts: I, opts: TrainOptions) -> Result<Tokenizer>
 where
     I: Iterator<Item = S> + Send,
     S: AsRef<str> + Send,

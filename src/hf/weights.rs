@@ -89,7 +89,7 @@ impl Weights {
 
     /// Replaces every float parameter of `module` by the tensor of the same Hugging Face name
     /// (with `prefix` prepended), checking shapes. Fails naming every missing or mis-shaped tensor.
-    pub fn apply<M: Module>(&self, module: M, prefix: &str) -> Result<M> {
+    pub(crate) fn apply<M: Module>(&self, module: M, prefix: &str) -> Result<M> {
         let (module, m) = map_named(
             module,
             Apply {

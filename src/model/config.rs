@@ -323,7 +323,7 @@ impl ModelConfig {
     /// Whether Hugging Face's BERT classes compute exactly this model: learned absolute
     /// positions, post-LN blocks (causal masking is its `is_decoder`) and, for a sequence
     /// classifier, the [CLS] pooler.
-    pub fn is_plain_bert(&self) -> bool {
+    pub(crate) fn is_plain_bert(&self) -> bool {
         self.arch == Arch::Transformer
             && self.position_embedding_type == PositionKind::Absolute
             && self.norm_position == NormPosition::Post
@@ -488,7 +488,7 @@ impl ModelConfig {
             .unwrap_or(false)
     }
 
-    pub fn set_crf(&mut self, on: bool) {
+    pub(crate) fn set_crf(&mut self, on: bool) {
         if on {
             self.extra.insert("crf".into(), true.into());
         } else {

@@ -55,7 +55,7 @@ impl Default for DataConfig {
 }
 
 impl DataConfig {
-    pub fn spec(&self) -> CorpusSpec {
+    pub(crate) fn spec(&self) -> CorpusSpec {
         let layout = match self.format {
             CorpusFormat::Lines => Layout::Lines,
             CorpusFormat::Paragraphs => Layout::Paragraphs,
@@ -507,7 +507,7 @@ pub fn special_tokens(tokenizer: &Tokenizer) -> Result<SpecialTokens> {
 }
 
 /// Trains a WordPiece tokenizer on a corpus (streamed).
-pub fn train_tokenizer(spec: &CorpusSpec, cfg: &TokenizerConfig) -> Result<Tokenizer> {
+pub(crate) fn train_tokenizer(spec: &CorpusSpec, cfg: &TokenizerConfig) -> Result<Tokenizer> {
     // A reader thread streams documents into the trainer's word counts: the corpus is never
     // held in memory.
     let (tx, rx) = std::sync::mpsc::sync_channel::<String>(4096);
