@@ -113,9 +113,10 @@ impl std::str::FromStr for DeviceKind {
             "cuda" => Ok(DeviceKind::Cuda(0)),
             _ => match s.strip_prefix("cuda:").map(str::parse) {
                 Some(Ok(i)) => Ok(DeviceKind::Cuda(i)),
-                _ => Err(Error::invalid(format!(
-                    "unknown device '{s}': use cpu, cuda or cuda:N"
-                ))),
+                _ => Err(Error::config(
+                    "--device",
+                    format!("unknown device '{s}': use cpu, cuda or cuda:N"),
+                )),
             },
         }
     }
@@ -132,7 +133,7 @@ pub fn device(kind: DeviceKind) -> Result<Device> {
             Ok(Device::cuda(i))
         }
         #[cfg(not(feature = "cuda"))]
-        DeviceKind::Cuda(_) => Err(Error::invalid(
+        DeviceKind::Cuda(_) => Err(Error::unsupported(
             "this positio was built without GPU support: rebuild with `cargo build --release --features cuda` (README: GPU)",
         )),
     }
@@ -140,11 +141,34 @@ pub fn device(kind: DeviceKind) -> Result<Device> {
 
 /// The device for training: `kind` with automatic differentiation. Every trainer takes its
 /// device from here.
-pub fn training_device(kind: DeviceKind) -> Result<Device> {
+pub(crate) fn training_device(kind: DeviceKind) -> Result<Device> {
     Ok(device(kind)?.autodiff())
 }
 
 /// The CPU device, the default everywhere.
 pub fn cpu() -> Device {
     device(DeviceKind::Cpu).expect("the CPU backend is always compiled in")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_names_parse() {
+        assert_eq!("cpu".parse::<DeviceKind>().unwrap(), DeviceKind::Cpu);
+        assert_eq!("cuda".parse::<DeviceKind>().unwrap(), DeviceKind::Cuda(0));
+        assert_eq!("cuda:3".parse::<DeviceKind>().unwrap(), DeviceKind::Cuda(3));
+        for bad in ["tpu", "cuda:", "cuda:-1", "CPU"] {
+            let e = bad.parse::<DeviceKind>().unwrap_err();
+            assert!(
+                matches!(&e, Error::Config { key, .. } if key == "--device"),
+                "{e:?}"
+            );
+            assert!(
+                e.to_string().contains(&format!("unknown device '{bad}'")),
+                "{e}"
+            );
+        }
+    }
 }

@@ -212,7 +212,9 @@ impl EvalArgs {
         let report = &evaluation.report;
         if let Some(path) = &self.plot {
             let confusion = report.confusion.as_ref().ok_or_else(|| {
-                Error::invalid("--plot draws a confusion matrix, which a multi-label model has not")
+                Error::unsupported(
+                    "--plot draws a confusion matrix, which a multi-label model has not",
+                )
             })?;
             let labels: Vec<String> = report.labels.iter().map(|s| s.name.clone()).collect();
             plot::confusion(&labels, confusion, path)?;
@@ -254,11 +256,14 @@ impl PredictArgs {
             }
         } else {
             if !self.text_pair.is_empty() && self.text_pair.len() != self.text.len() {
-                return Err(Error::invalid(format!(
-                    "{} --text-pair for {} --text: give one pair text per text",
-                    self.text_pair.len(),
-                    self.text.len()
-                )));
+                return Err(Error::config(
+                    "--text-pair",
+                    format!(
+                        "{} given for {} --text: give one pair text per text",
+                        self.text_pair.len(),
+                        self.text.len()
+                    ),
+                ));
             }
             Inputs::Texts(
                 self.text

@@ -194,8 +194,7 @@ impl EmbedArgs {
                     .collect(),
             };
             for line in lines {
-                writeln!(out, "{line}")
-                    .map_err(|e| Error::invalid(format!("cannot write output: {e}")))?;
+                writeln!(out, "{line}").map_err(|e| Error::io("<standard output>", "write", e))?;
             }
         }
         Ok(())

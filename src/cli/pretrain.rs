@@ -319,7 +319,7 @@ impl EvalLmArgs {
                 Some(crate::model::config::RopeScaling { kind, factor })
             }
             (Some(_), Some(f)) => {
-                return Err(Error::invalid(format!("--factor must be >= 1, got {f}")))
+                return Err(Error::config("--factor", format!("must be >= 1, got {f}")))
             }
             _ => None,
         };

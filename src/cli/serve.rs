@@ -69,7 +69,13 @@ impl ServeArgs {
             .ok()
             .filter(|d| !d.is_zero())
             .ok_or_else(|| {
-                crate::Error::config("--request-timeout", "must be a positive number of seconds")
+                crate::Error::config(
+                    "--request-timeout",
+                    format!(
+                        "must be a positive number of seconds, got {}",
+                        self.request_timeout
+                    ),
+                )
             })?;
         let options = ServeOptions {
             models: self.models.clone(),

@@ -131,16 +131,16 @@ impl BenchArgs {
                     max_position_embeddings: base.max_position_embeddings.max(self.len),
                     ..base
                 };
-                c.validate().map_err(Error::invalid)?;
+                c.validate()?;
                 c
             }
         };
         let device = self.device.device;
         let (b, l, w, s) = (self.batch, self.len, self.warmup, self.steps.max(1));
         let model = || {
-            self.model
-                .as_deref()
-                .ok_or_else(|| Error::invalid("--task encoder and finetune need --model DIR"))
+            self.model.as_deref().ok_or_else(|| {
+                Error::config("--model", "--task encoder and finetune need a model DIR")
+            })
         };
         let (name, t) = match self.task {
             BenchTask::Train => {
@@ -166,7 +166,7 @@ impl BenchArgs {
             ),
             BenchTask::Finetune => {
                 let data = self.data.as_deref().ok_or_else(|| {
-                    Error::invalid("--task finetune needs --data FILE (a CoNLL file)")
+                    Error::config("--data", "--task finetune needs a FILE (a CoNLL file)")
                 })?;
                 let (t, tokens_per_s) = bench::finetune_steps(model()?, data, b, l, w, s, device)?;
                 println!("tokens/s {tokens_per_s:.0}");
@@ -218,10 +218,10 @@ pub struct LoadArgs {
 impl LoadArgs {
     pub fn run(&self) -> Result<()> {
         let rest = self.url.strip_prefix("http://").ok_or_else(|| {
-            Error::invalid(format!(
-                "--url {:?}: expected http://HOST:PORT/PATH",
-                self.url
-            ))
+            Error::config(
+                "--url",
+                format!("{:?}: expected http://HOST:PORT/PATH", self.url),
+            )
         })?;
         let (host, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
@@ -233,10 +233,24 @@ impl LoadArgs {
                 .filter(|l| !l.trim().is_empty())
                 .map(|l| l.as_bytes().to_vec())
                 .collect();
+        if bodies.is_empty() {
+            return Err(Error::file(
+                &self.bodies,
+                "no request bodies (one JSON object per line)",
+            ));
+        }
         let duration = std::time::Duration::try_from_secs_f64(self.duration)
             .ok()
             .filter(|d| !d.is_zero())
-            .ok_or_else(|| Error::invalid("--duration must be a positive number of seconds"))?;
+            .ok_or_else(|| {
+                Error::config(
+                    "--duration",
+                    format!(
+                        "must be a positive number of seconds, got {}",
+                        self.duration
+                    ),
+                )
+            })?;
         let report = load::run(&load::LoadOptions {
             host: host.to_string(),
             path: path.to_string(),

@@ -20,8 +20,8 @@ pub struct Sentence {
 
 /// The lines of a CoNLL file grouped by sentence: each non-blank, non-`-DOCSTART-` line with
 /// its 1-based number, without its line ending.
-pub fn sentence_lines(path: &Path) -> Result<Vec<Vec<(usize, String)>>> {
-    let bytes = std::fs::read(path).map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
+pub(crate) fn sentence_lines(path: &Path) -> Result<Vec<Vec<(usize, String)>>> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, "read", e))?;
     let text = std::str::from_utf8(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes)).map_err(
         |e| {
             let line = bytes[..e.valid_up_to()]
@@ -115,7 +115,7 @@ pub fn read(path: &Path, tag_column: Option<usize>) -> Result<Vec<Sentence>> {
 
 /// The words of a CoNLL file (its first column; any tags are ignored and set to `O`), with each
 /// sentence's lines as read, for prediction.
-pub fn read_words(path: &Path) -> Result<(Vec<Sentence>, Vec<Vec<String>>)> {
+pub(crate) fn read_words(path: &Path) -> Result<(Vec<Sentence>, Vec<Vec<String>>)> {
     let blocks = sentence_lines(path)?;
     let sentences = blocks
         .iter()
@@ -155,7 +155,7 @@ pub fn read_iob2(
 }
 
 /// Writes `word gold predicted` lines, a blank line after each sentence (conlleval's input).
-pub fn write_predictions(
+pub(crate) fn write_predictions(
     path: &Path,
     sentences: &[Sentence],
     predicted: &[Vec<String>],
@@ -168,4 +168,43 @@ pub fn write_predictions(
         out.push(b'\n');
     }
     crate::io::write_atomic(path, &out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.conll");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn reads_sentences_and_converts_tags() {
+        let (_dir, path) = file("EU NNP I-ORG\nrejects VBZ O\n\nPeter NNP I-PER\n");
+        let (s, scheme) = read_iob2(&path, None, None).unwrap();
+        assert_eq!(scheme, Scheme::Iob1);
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0].words, ["EU", "rejects"]);
+        assert_eq!(s[0].tags, ["B-ORG", "O"]);
+        assert_eq!(s[1].line, 4);
+        let s = read(&path, Some(1)).unwrap_err();
+        assert!(matches!(s, Error::Parse { line: 1, .. }), "{s:?}");
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let (_dir, path) = file("a O\nb O\nc X O\n");
+        let e = read(&path, None).unwrap_err();
+        assert!(matches!(e, Error::Parse { line: 3, .. }), "{e:?}");
+        assert!(e.to_string().contains("expected 2 columns"), "{e}");
+        let (_dir, path) = file("a B-\n");
+        let e = read(&path, None).unwrap_err().to_string();
+        assert!(e.contains(":1: invalid tag"), "{e}");
+        let (_dir, path) = file("\n\n");
+        let e = read(&path, None).unwrap_err().to_string();
+        assert!(e.ends_with("no sentences"), "{e}");
+    }
 }

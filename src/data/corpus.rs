@@ -53,7 +53,7 @@ pub struct ReadStats {
 
 impl CorpusSpec {
     /// The files the inputs name, in order (globs expanded and sorted); each must exist.
-    pub fn files(&self) -> Result<Vec<PathBuf>> {
+    pub(crate) fn files(&self) -> Result<Vec<PathBuf>> {
         let mut files = Vec::new();
         for input in &self.inputs {
             let is_pattern = input.contains(['*', '?', '[']);
@@ -66,20 +66,21 @@ impl CorpusSpec {
                 continue;
             }
             let mut matched: Vec<PathBuf> = glob::glob(input)
-                .map_err(|e| Error::invalid(format!("bad glob pattern '{input}': {e}")))?
+                .map_err(|e| Error::config("corpus", format!("bad glob pattern '{input}': {e}")))?
                 .filter_map(|p| p.ok())
                 .filter(|p| p.is_file())
                 .collect();
             if matched.is_empty() {
-                return Err(Error::invalid(format!(
-                    "corpus pattern '{input}' matches no file"
-                )));
+                return Err(Error::config(
+                    "corpus",
+                    format!("pattern '{input}' matches no file"),
+                ));
             }
             matched.sort();
             files.extend(matched);
         }
         if files.is_empty() {
-            return Err(Error::invalid("no corpus files given"));
+            return Err(Error::config("corpus", "no corpus files given"));
         }
         Ok(files)
     }
@@ -102,8 +103,7 @@ fn read_file(
     stats: &mut ReadStats,
     f: &mut impl FnMut(String) -> Result<()>,
 ) -> Result<()> {
-    let file =
-        std::fs::File::open(path).map_err(|e| Error::file(path, format!("cannot open: {e}")))?;
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, "open", e))?;
     let mut reader = BufReader::with_capacity(1 << 20, file);
     let mut buf = Vec::new();
     let mut paragraph = String::new();
@@ -116,7 +116,7 @@ fn read_file(
         buf.clear();
         let n = reader
             .read_until(b'\n', &mut buf)
-            .map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
+            .map_err(|e| Error::io(path, "read", e))?;
         if n == 0 {
             break;
         }
@@ -202,4 +202,74 @@ fn json_document(line: &str, fields: &[String]) -> std::result::Result<String, S
         }
     }
     Ok(parts.join("\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(inputs: Vec<String>, layout: Layout, skip_bad: bool) -> CorpusSpec {
+        CorpusSpec {
+            inputs,
+            layout,
+            skip_bad,
+        }
+    }
+
+    fn documents(spec: &CorpusSpec) -> Result<(Vec<String>, ReadStats)> {
+        let mut docs = Vec::new();
+        let stats = spec.for_each_document(|d| {
+            docs.push(d);
+            Ok(())
+        })?;
+        Ok((docs, stats))
+    }
+
+    #[test]
+    fn inputs_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("none.txt").display().to_string();
+        let e = spec(vec![missing.clone()], Layout::Lines, false)
+            .files()
+            .unwrap_err();
+        assert_eq!(e.to_string(), format!("{missing}: no such corpus file"));
+        let pattern = dir.path().join("*.txt").display().to_string();
+        let e = spec(vec![pattern], Layout::Lines, false)
+            .files()
+            .unwrap_err();
+        assert!(
+            matches!(&e, Error::Config { key, .. } if key == "corpus"),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("matches no file"), "{e}");
+        let e = spec(vec![], Layout::Lines, false).files().unwrap_err();
+        assert!(matches!(e, Error::Config { .. }), "{e:?}");
+    }
+
+    #[test]
+    fn bad_lines_name_the_line_or_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.jsonl");
+        std::fs::write(&path, "{\"text\": \"one\"}\n\n[1]\n{\"text\": \"two\"}\n").unwrap();
+        let jsonl = Layout::Jsonl {
+            fields: vec!["text".into()],
+        };
+        let input = vec![path.display().to_string()];
+        let e = documents(&spec(input.clone(), jsonl.clone(), false)).unwrap_err();
+        assert!(matches!(e, Error::Parse { line: 3, .. }), "{e:?}");
+        assert!(e.to_string().contains("must be an object"), "{e}");
+        let (docs, stats) = documents(&spec(input, jsonl, true)).unwrap();
+        assert_eq!(docs, ["one", "two"]);
+        assert_eq!(stats.skipped_lines, 1);
+    }
+
+    #[test]
+    fn paragraphs_are_documents() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.txt");
+        std::fs::write(&path, "a\nb\n\n\nc\n").unwrap();
+        let input = vec![path.display().to_string()];
+        let (docs, _) = documents(&spec(input, Layout::Paragraphs, false)).unwrap();
+        assert_eq!(docs, ["a\nb", "c"]);
+    }
 }

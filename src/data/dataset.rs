@@ -70,9 +70,10 @@ pub fn prepare(
     dir: &Path,
 ) -> Result<DataSummary> {
     if max_len < 8 {
-        return Err(Error::invalid(format!(
-            "max_len {max_len} is too short (at least 8)"
-        )));
+        return Err(Error::config(
+            "max_len",
+            format!("{max_len} is too short (at least 8)"),
+        ));
     }
     let fp = fingerprint(spec, tokenizer, max_len, val_fraction, seed);
     let summary_path = dir.join("data.json");
@@ -83,10 +84,10 @@ pub fn prepare(
             }
         }
     }
-    std::fs::create_dir_all(dir).map_err(|e| Error::file(dir, format!("cannot create: {e}")))?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, "create", e))?;
     let open = |name: &str| -> Result<(PathBuf, BufWriter<File>)> {
         let p = dir.join(name);
-        let f = File::create(&p).map_err(|e| Error::file(&p, format!("cannot create: {e}")))?;
+        let f = File::create(&p).map_err(|e| Error::io(&p, "create", e))?;
         Ok((p, BufWriter::with_capacity(1 << 20, f)))
     };
     let (train_path, mut train) = open("train.tokens.tmp")?;
@@ -98,7 +99,7 @@ pub fn prepare(
         let encodings = tokenizer
             .inner()
             .encode_batch(std::mem::take(pending), false)
-            .map_err(|e| Error::invalid(format!("tokenisation failed: {e}")))?;
+            .map_err(|e| Error::file(&tokenizer.path, format!("tokenisation failed: {e}")))?;
         for enc in encodings {
             let to_val = Rng::new(seed ^ doc_index.wrapping_mul(0x9E37_79B9_7F4A_7C15)).uniform()
                 < val_fraction;
@@ -110,7 +111,7 @@ pub fn prepare(
             };
             for &t in enc.get_ids().iter().chain(std::iter::once(&SEP)) {
                 w.write_all(&t.to_le_bytes())
-                    .map_err(|e| Error::file(path, format!("cannot write: {e}")))?;
+                    .map_err(|e| Error::io(path, "write", e))?;
             }
             *count += enc.len() as u64 + 1;
         }
@@ -126,13 +127,12 @@ pub fn prepare(
     flush(&mut pending)?;
     for (w, p) in [(train, &train_path), (val, &val_path)] {
         w.into_inner()
-            .map_err(|e| Error::file(p, format!("cannot write: {e}")))?
+            .map_err(|e| Error::io(p, "write", e.into_error()))?
             .sync_all()
-            .map_err(|e| Error::file(p, format!("cannot write: {e}")))?;
+            .map_err(|e| Error::io(p, "write", e))?;
     }
     for (tmp, name) in [(&train_path, "train.tokens"), (&val_path, "val.tokens")] {
-        std::fs::rename(tmp, dir.join(name))
-            .map_err(|e| Error::file(dir.join(name), format!("cannot write: {e}")))?;
+        std::fs::rename(tmp, dir.join(name)).map_err(|e| Error::io(dir.join(name), "write", e))?;
     }
     let summary = DataSummary {
         max_len,
@@ -165,8 +165,7 @@ pub struct Sequences {
 impl Sequences {
     pub fn open(dir: &Path, split: &str, summary: &DataSummary) -> Result<Self> {
         let path = dir.join(format!("{split}.tokens"));
-        let file =
-            File::open(&path).map_err(|e| Error::file(&path, format!("cannot open: {e}")))?;
+        let file = File::open(&path).map_err(|e| Error::io(&path, "open", e))?;
         let count = if split == "val" {
             summary.val_sequences()
         } else {
@@ -194,7 +193,12 @@ impl Sequences {
         let mut bytes = vec![0u8; body * 4];
         self.file
             .read_exact_at(&mut bytes, (i * body * 4) as u64)
-            .map_err(|e| Error::file(&self.path, format!("cannot read sequence {i}: {e}")))?;
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::UnexpectedEof => {
+                    Error::file(&self.path, format!("ends before sequence {i}"))
+                }
+                _ => Error::io(&self.path, "read", e),
+            })?;
         Ok(packed(
             bytes
                 .chunks_exact(4)
@@ -206,7 +210,7 @@ impl Sequences {
 
 /// A packed sequence as the model reads it: [CLS] + `body` (`max_len - 2` tokens of the
 /// document stream) + [SEP].
-pub fn packed(body: impl IntoIterator<Item = u32>, max_len: usize) -> Vec<u32> {
+pub(crate) fn packed(body: impl IntoIterator<Item = u32>, max_len: usize) -> Vec<u32> {
     let mut seq = Vec::with_capacity(max_len);
     seq.push(CLS);
     seq.extend(body);

@@ -144,8 +144,13 @@ fn read_table(path: &Path, text: &str, delimiter: u8, columns: &Columns) -> Resu
         .collect();
     let (text_names, pair_name, label_name) = resolve(columns, |n| header.iter().any(|h| h == n));
     if text_names.len() != 1 {
-        return Err(Error::invalid(
-            "a TSV / CSV file has one text column (--text-column NAME)",
+        return Err(Error::config(
+            "--text-column",
+            format!(
+                "a TSV / CSV file has one text column, got {} ({})",
+                text_names.len(),
+                path.display()
+            ),
         ));
     }
     let index = |name: &str, option: &str| {
@@ -297,4 +302,63 @@ fn read_phrasebank(path: &Path, text: &str) -> Result<Vec<Example>> {
         });
     }
     Ok(examples)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_from_the_file_name() {
+        let of = |p: &str| LabelledFormat::of_path(Path::new(p));
+        assert_eq!(of("a.TSV").unwrap(), LabelledFormat::Tsv);
+        assert_eq!(of("a.ndjson").unwrap(), LabelledFormat::Jsonl);
+        assert_eq!(of("a.txt").unwrap(), LabelledFormat::Phrasebank);
+        let e = of("a.parquet").unwrap_err();
+        assert!(matches!(e, Error::File { .. }) && e.to_string().contains("--format"));
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let p = Path::new("p.txt");
+        let e = read_phrasebank(p, "good@positive\n\nno label here\n").unwrap_err();
+        assert!(matches!(e, Error::Parse { line: 3, .. }), "{e:?}");
+        let e = read_table(
+            Path::new("p.tsv"),
+            "text\tlabel\nfine\tx\n\ty\n",
+            b'\t',
+            &Columns::default(),
+        )
+        .unwrap_err();
+        assert_eq!(e.to_string(), "p.tsv:3: empty text");
+        let two = Columns {
+            text: vec!["a".into(), "b".into()],
+            ..Default::default()
+        };
+        let e = read_table(Path::new("p.tsv"), "a\tb\tlabel\n", b'\t', &two).unwrap_err();
+        assert!(
+            matches!(&e, Error::Config { key, .. } if key == "--text-column"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn jsonl_labels() {
+        let p = Path::new("p.jsonl");
+        let ex = read_jsonl(
+            p,
+            "{\"text\": \"t\", \"label\": \"x\"}\n",
+            &Columns::default(),
+        )
+        .unwrap();
+        assert_eq!(ex[0].labels, ["x"]);
+        assert_eq!(ex[0].line, 1);
+        let e = read_jsonl(
+            p,
+            "{\"text\": \"t\", \"label\": \"x\"}\n[]\n",
+            &Columns::default(),
+        )
+        .unwrap_err();
+        assert_eq!(e.to_string(), "p.jsonl:2: not a JSON object");
+    }
 }

@@ -19,7 +19,7 @@ pub enum Scheme {
 
 /// A tag's prefix (`B`, `I`, `E`, `S`, or `O`) and entity type (`""` for `O`; `"_"` for a
 /// prefix without a type, as seqeval reads it).
-pub fn split_tag(tag: &str) -> (char, &str) {
+pub(crate) fn split_tag(tag: &str) -> (char, &str) {
     if tag == "O" || tag.is_empty() {
         return ('O', "");
     }
@@ -28,7 +28,7 @@ pub fn split_tag(tag: &str) -> (char, &str) {
 }
 
 /// The entity type of a tag, `None` for `O`.
-pub fn entity_type(tag: &str) -> Option<&str> {
+pub(crate) fn entity_type(tag: &str) -> Option<&str> {
     match split_tag(tag) {
         ('O', _) => None,
         (_, ty) => Some(ty),
@@ -36,7 +36,7 @@ pub fn entity_type(tag: &str) -> Option<&str> {
 }
 
 /// `O`, or one of `B-` / `I-` / `E-` / `S-` followed by a type.
-pub fn is_valid(tag: &str) -> bool {
+pub(crate) fn is_valid(tag: &str) -> bool {
     tag == "O" || (tag.len() > 2 && matches!(&tag[..2], "B-" | "I-" | "E-" | "S-"))
 }
 
@@ -84,7 +84,7 @@ pub fn to_iob2(tags: &[String], scheme: Scheme) -> Vec<String> {
 }
 
 /// The label set of IOB2 sentences: `O` first, then by type, `B-` before `I-`.
-pub fn label_set<'a>(tags: impl IntoIterator<Item = &'a String>) -> Vec<String> {
+pub(crate) fn label_set<'a>(tags: impl IntoIterator<Item = &'a String>) -> Vec<String> {
     let mut types: Vec<&str> = tags.into_iter().filter_map(|t| entity_type(t)).collect();
     types.sort_unstable();
     types.dedup();
@@ -95,4 +95,47 @@ pub fn label_set<'a>(tags: impl IntoIterator<Item = &'a String>) -> Vec<String> 
                 .flat_map(|t| [format!("B-{t}"), format!("I-{t}")]),
         )
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tags(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn tags_split_into_prefix_and_type() {
+        assert_eq!(split_tag("O"), ('O', ""));
+        assert_eq!(split_tag("B-PER"), ('B', "PER"));
+        assert_eq!(split_tag("I-B-X"), ('I', "B-X"));
+        assert_eq!(split_tag("B"), ('B', "_"));
+        assert_eq!(entity_type("S-LOC"), Some("LOC"));
+        assert_eq!(entity_type("O"), None);
+        assert!(is_valid("O") && is_valid("E-ORG"));
+        assert!(!is_valid("B-") && !is_valid("X-PER") && !is_valid("o"));
+    }
+
+    #[test]
+    fn schemes_are_detected_and_converted() {
+        let iob1 = tags("I-PER I-PER O I-LOC B-LOC");
+        let iobes = tags("S-PER O B-LOC E-LOC");
+        let iob2 = tags("B-PER I-PER O B-LOC");
+        assert_eq!(detect([iob1.as_slice()]), Scheme::Iob1);
+        assert_eq!(detect([iob2.as_slice(), iobes.as_slice()]), Scheme::Iobes);
+        assert_eq!(detect([iob2.as_slice()]), Scheme::Iob2);
+        assert_eq!(
+            to_iob2(&iob1, Scheme::Iob1),
+            tags("B-PER I-PER O B-LOC B-LOC")
+        );
+        assert_eq!(to_iob2(&iobes, Scheme::Iobes), tags("B-PER O B-LOC I-LOC"));
+        assert_eq!(to_iob2(&iob2, Scheme::Iob2), iob2);
+    }
+
+    #[test]
+    fn label_set_is_ordered() {
+        let t = tags("B-PER O I-LOC B-PER");
+        assert_eq!(label_set(&t), tags("O B-LOC I-LOC B-PER I-PER"));
+    }
 }

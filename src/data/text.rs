@@ -25,7 +25,7 @@ pub enum TextEncoding {
 
 /// Reads a whole text file, decoded as `encoding`.
 pub fn read_text(path: &Path, encoding: TextEncoding) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, "read", e))?;
     let utf8 = std::str::from_utf8(&bytes);
     match (encoding, utf8) {
         (TextEncoding::Utf8, Ok(text)) => Ok(text.strip_prefix('\u{feff}').unwrap_or(text).into()),
@@ -62,7 +62,7 @@ pub fn read_text(path: &Path, encoding: TextEncoding) -> Result<String> {
 
 /// The lines of a UTF-8 `file` or, without one, of standard input: where the prediction
 /// commands read their texts.
-pub fn input_lines(file: Option<&Path>) -> Result<Vec<String>> {
+pub(crate) fn input_lines(file: Option<&Path>) -> Result<Vec<String>> {
     match file {
         Some(path) => Ok(read_text(path, TextEncoding::Utf8)?
             .lines()
@@ -72,6 +72,31 @@ pub fn input_lines(file: Option<&Path>) -> Result<Vec<String>> {
             .lock()
             .lines()
             .collect::<std::io::Result<_>>()
-            .map_err(|e| Error::invalid(format!("cannot read standard input: {e}"))),
+            .map_err(|e| Error::io("<standard input>", "read", e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decoding_errors_name_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.txt");
+        let e = read_text(&path, TextEncoding::Utf8).unwrap_err();
+        assert!(matches!(e, Error::Io { action: "read", .. }), "{e:?}");
+        std::fs::write(&path, b"\xEF\xBB\xBFok\ncaf\xE9\n").unwrap();
+        let e = read_text(&path, TextEncoding::Utf8).unwrap_err();
+        assert!(matches!(e, Error::Parse { line: 2, .. }), "{e:?}");
+        assert!(e.to_string().contains("column 4"), "{e}");
+        assert_eq!(
+            read_text(&path, TextEncoding::Latin1).unwrap(),
+            "\u{ef}\u{bb}\u{bf}ok\ncaf\u{e9}\n"
+        );
+        std::fs::write(&path, "\u{feff}caf\u{e9}\n").unwrap();
+        assert_eq!(read_text(&path, TextEncoding::Utf8).unwrap(), "caf\u{e9}\n");
+        let e = read_text(&path, TextEncoding::Latin1).unwrap_err();
+        assert!(matches!(e, Error::Parse { line: 1, .. }), "{e:?}");
     }
 }

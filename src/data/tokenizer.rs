@@ -78,7 +78,9 @@ impl Tokenizer {
     /// [`Self::encode_pair`] with everything the tokenizer knows: character offsets into the
     /// text, which tokens are special, and the length before truncation.
     pub fn encode_full(&self, text: &str, pair: Option<&str>, max_len: usize) -> Result<Encoded> {
-        let bad = |e: tokenizers::Error| Error::invalid(format!("cannot tokenize {text:?}: {e}"));
+        let bad = |e: tokenizers::Error| {
+            Error::file(&self.path, format!("cannot tokenize {text:?}: {e}"))
+        };
         let plain = |t: &str| self.inner.encode_char_offsets(t, false).map_err(bad);
         let (first, second) = (plain(text)?, pair.map(plain).transpose()?);
         let added = self
@@ -93,31 +95,31 @@ impl Tokenizer {
         let full_len = first.len() + second.as_ref().map_or(0, |e| e.len()) + added;
         let (first, second) = if full_len > max_len {
             tokenizers::utils::truncation::truncate_encodings(first, second, &params)
-                .map_err(|e| Error::invalid(format!("cannot truncate {text:?}: {e}")))?
+                .map_err(|e| Error::file(&self.path, format!("cannot truncate {text:?}: {e}")))?
         } else {
             (first, second)
         };
         let encoding = self
             .inner
             .post_process(first, second, true)
-            .map_err(|e| Error::invalid(format!("cannot add special tokens: {e}")))?;
+            .map_err(|e| Error::file(&self.path, format!("cannot add special tokens: {e}")))?;
         Ok(Encoded { encoding, full_len })
     }
 
     /// The token string of an id (`##ing`, `[CLS]`).
-    pub fn id_to_token(&self, id: u32) -> Option<String> {
+    pub(crate) fn id_to_token(&self, id: u32) -> Option<String> {
         self.inner.id_to_token(id)
     }
 
     /// Tokens joined into text as `transformers`' `convert_tokens_to_string` does: through the
     /// tokenizer's decoder (`##` pieces glued, spaces before punctuation cleaned up), or with
     /// spaces when it has none.
-    pub fn join_tokens(&self, tokens: Vec<String>) -> Result<String> {
+    pub(crate) fn join_tokens(&self, tokens: Vec<String>) -> Result<String> {
         use tokenizers::Decoder;
         match self.inner.get_decoder() {
             Some(d) => d
                 .decode(tokens)
-                .map_err(|e| Error::invalid(format!("cannot join tokens: {e}"))),
+                .map_err(|e| Error::file(&self.path, format!("cannot join tokens: {e}"))),
             None => Ok(tokens.join(" ")),
         }
     }
@@ -164,7 +166,7 @@ impl Tokenizer {
     }
 
     /// Whether each id is a `##` continuation piece (for whole-word masking).
-    pub fn continuation_flags(&self) -> Vec<bool> {
+    pub(crate) fn continuation_flags(&self) -> Vec<bool> {
         let mut flags = vec![false; self.vocab_size()];
         for (token, id) in self.inner.get_vocab(true) {
             if let Some(f) = flags.get_mut(id as usize) {
@@ -176,7 +178,7 @@ impl Tokenizer {
 }
 
 /// The special tokens of a positio-trained tokenizer, with ids 0..5 in this order.
-pub const SPECIAL_TOKENS: [&str; 5] = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
+pub(crate) const SPECIAL_TOKENS: [&str; 5] = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
 
 /// Options of [`train_wordpiece`].
 #[derive(Debug, Clone, Copy)]
@@ -190,7 +192,7 @@ pub struct TrainOptions {
 
 /// Trains a BERT-style WordPiece tokenizer (BERT normaliser and pre-tokeniser, [CLS] … [SEP]
 /// post-processing) on `texts`: the same inputs give the same tokenizer (see `wordpiece`).
-pub fn train_wordpiece<I, S>(texts: I, opts: TrainOptions) -> Result<Tokenizer>
+pub(crate) fn train_wordpiece<I, S>(texts: I, opts: TrainOptions) -> Result<Tokenizer>
 where
     I: Iterator<Item = S> + Send,
     S: AsRef<str> + Send,
@@ -247,7 +249,7 @@ where
     // The vocabulary goes in through the serialised form (the model's own setter wants the
     // crate's private hash-map type).
     let mut json: serde_json::Value = serde_json::from_str(&inner.to_string(false).map_err(fail)?)
-        .map_err(|e| Error::invalid(e.to_string()))?;
+        .map_err(|e| Error::invalid(format!("tokenizer training failed: {e}")))?;
     json["model"]["vocab"] = pieces
         .iter()
         .enumerate()

@@ -23,8 +23,8 @@ use std::path::{Path, PathBuf};
 pub const CONFIG: &str = "config.json";
 pub const WEIGHTS: &str = "model.safetensors";
 pub const TOKENIZER: &str = "tokenizer.json";
-pub const TOKENIZER_CONFIG: &str = "tokenizer_config.json";
-pub const SPECIAL_TOKENS_MAP: &str = "special_tokens_map.json";
+pub(crate) const TOKENIZER_CONFIG: &str = "tokenizer_config.json";
+pub(crate) const SPECIAL_TOKENS_MAP: &str = "special_tokens_map.json";
 
 /// A Hugging Face model directory, read once: its config and weights. A task's setup opens
 /// the checkpoint, reads what it needs from `config` (labels, window length, head) and builds
@@ -93,7 +93,7 @@ impl Checkpoint {
 
     /// The encoder with its language-modelling head. A directory without a head (a plain
     /// `BertModel`, e.g. for continued pretraining) gets a freshly initialised one.
-    pub fn language_model(&self, device: &Device) -> Result<LanguageModel> {
+    pub(crate) fn language_model(&self, device: &Device) -> Result<LanguageModel> {
         if self.weights.contains("cls.predictions.bias") {
             let model = LanguageModel {
                 bert: self.new_encoder("bert.", device),
@@ -109,7 +109,11 @@ impl Checkpoint {
 
     /// A token-classification model (`BertForTokenClassification`, plus a CRF when the config
     /// says `crf`) with `labels` classes; other architectures are refused.
-    pub fn token_classifier(&self, labels: usize, device: &Device) -> Result<TokenClassifier> {
+    pub(crate) fn token_classifier(
+        &self,
+        labels: usize,
+        device: &Device,
+    ) -> Result<TokenClassifier> {
         let config = &self.config;
         if !config.architectures.is_empty()
             && !config
@@ -244,13 +248,11 @@ pub fn save<M: Module>(
     dir: &Path,
     tokenizer_from: Option<&Path>,
 ) -> Result<()> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| Error::file(dir, format!("cannot create directory: {e}")))?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, "create", e))?;
     Weights::save(&named_parameters(module), &dir.join(WEIGHTS))?;
     config.save(&dir.join(CONFIG))?;
     if let Some(src) = tokenizer_from {
-        let bytes =
-            std::fs::read(src).map_err(|e| Error::file(src, format!("cannot read: {e}")))?;
+        let bytes = std::fs::read(src).map_err(|e| Error::io(src, "read", e))?;
         crate::io::write_atomic(&dir.join(TOKENIZER), &bytes)?;
         write_tokenizer_config(&Tokenizer::load(src)?, config, dir)?;
     }
@@ -258,7 +260,11 @@ pub fn save<M: Module>(
 }
 
 /// Writes `tokenizer.json` and the files `transformers`' `AutoTokenizer` reads beside it.
-pub fn save_tokenizer(tokenizer: &Tokenizer, config: &ModelConfig, dir: &Path) -> Result<()> {
+pub(crate) fn save_tokenizer(
+    tokenizer: &Tokenizer,
+    config: &ModelConfig,
+    dir: &Path,
+) -> Result<()> {
     tokenizer.save(&dir.join(TOKENIZER))?;
     write_tokenizer_config(tokenizer, config, dir)
 }

@@ -17,8 +17,7 @@ pub struct Weights {
 
 impl Weights {
     pub fn load(path: &Path) -> Result<Self> {
-        let bytes =
-            std::fs::read(path).map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, "read", e))?;
         let st = SafeTensors::deserialize(&bytes)
             .map_err(|e| Error::file(path, format!("not a valid safetensors file: {e}")))?;
         let mut tensors = HashMap::new();
@@ -90,7 +89,7 @@ impl Weights {
 
     /// Replaces every float parameter of `module` by the tensor of the same Hugging Face name
     /// (with `prefix` prepended), checking shapes. Fails naming every missing or mis-shaped tensor.
-    pub fn apply<M: Module>(&self, module: M, prefix: &str) -> Result<M> {
+    pub(crate) fn apply<M: Module>(&self, module: M, prefix: &str) -> Result<M> {
         let (module, m) = map_named(
             module,
             Apply {

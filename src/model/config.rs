@@ -307,22 +307,23 @@ impl ModelConfig {
 
     /// Reads and validates `config.json`.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, "read", e))?;
         let mut config: ModelConfig = serde_json::from_str(&text)
             .map_err(|e| Error::file(path, format!("malformed config: {e}")))?;
         // Hugging Face's name for a causal BERT.
         if config.extra.get("is_decoder") == Some(&serde_json::Value::Bool(true)) {
             config.causal = true;
         }
-        config.validate().map_err(|m| Error::file(path, m))?;
+        config
+            .validate()
+            .map_err(|e| Error::file(path, e.to_string()))?;
         Ok(config)
     }
 
     /// Whether Hugging Face's BERT classes compute exactly this model: learned absolute
     /// positions, post-LN blocks (causal masking is its `is_decoder`) and, for a sequence
     /// classifier, the [CLS] pooler.
-    pub fn is_plain_bert(&self) -> bool {
+    pub(crate) fn is_plain_bert(&self) -> bool {
         self.arch == Arch::Transformer
             && self.position_embedding_type == PositionKind::Absolute
             && self.norm_position == NormPosition::Post
@@ -347,12 +348,16 @@ impl ModelConfig {
         crate::io::write_atomic(path, text.as_bytes())
     }
 
-    /// Checks that the numbers describe a model positio can build.
-    pub fn validate(&self) -> std::result::Result<(), String> {
+    /// Checks that the numbers describe a model positio can build; an error names the
+    /// `config.json` key at fault.
+    pub fn validate(&self) -> Result<()> {
         if self.model_type != "bert" && self.model_type != "positio" {
-            return Err(format!(
-                "unsupported architecture: model_type '{}' (positio reads BERT encoders, model_type \"bert\", and its own, \"positio\")",
-                self.model_type
+            return Err(Error::config(
+                "model_type",
+                format!(
+                    "unsupported architecture '{}' (positio reads BERT encoders, model_type \"bert\", and its own, \"positio\")",
+                    self.model_type
+                ),
             ));
         }
         let positive = [
@@ -364,20 +369,26 @@ impl ModelConfig {
             ("max_position_embeddings", self.max_position_embeddings),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
-            return Err(format!("{name} must be positive"));
+            return Err(Error::config(*name, "must be positive"));
         }
         if self.arch == Arch::Transformer
             && !self.hidden_size.is_multiple_of(self.num_attention_heads)
         {
-            return Err(format!(
-                "hidden_size {} is not divisible by num_attention_heads {}",
-                self.hidden_size, self.num_attention_heads
+            return Err(Error::config(
+                "hidden_size",
+                format!(
+                    "{} is not divisible by num_attention_heads {}",
+                    self.hidden_size, self.num_attention_heads
+                ),
             ));
         }
         if self.pad_token_id >= self.vocab_size {
-            return Err(format!(
-                "pad_token_id {} is outside the vocabulary ({})",
-                self.pad_token_id, self.vocab_size
+            return Err(Error::config(
+                "pad_token_id",
+                format!(
+                    "{} is outside the vocabulary ({})",
+                    self.pad_token_id, self.vocab_size
+                ),
             ));
         }
         for (name, p) in [
@@ -388,60 +399,81 @@ impl ModelConfig {
             ),
         ] {
             if !(0.0..1.0).contains(&p) {
-                return Err(format!("{name} must be in [0, 1), got {p}"));
+                return Err(Error::config(name, format!("must be in [0, 1), got {p}")));
             }
         }
         match self.position_embedding_type {
             PositionKind::Rope if !self.head_dim().is_multiple_of(2) => {
-                return Err(format!(
-                    "rope needs an even head dimension, got {}",
-                    self.head_dim()
+                return Err(Error::config(
+                    "position_embedding_type",
+                    format!("rope needs an even head dimension, got {}", self.head_dim()),
                 ));
             }
             PositionKind::Sinusoidal if !self.hidden_size.is_multiple_of(2) => {
-                return Err(format!(
-                    "sinusoidal positions need an even hidden_size, got {}",
-                    self.hidden_size
+                return Err(Error::config(
+                    "hidden_size",
+                    format!(
+                        "sinusoidal positions need an even hidden_size, got {}",
+                        self.hidden_size
+                    ),
                 ));
             }
             PositionKind::T5Bias if self.relative_attention_num_buckets < 4 => {
-                return Err("relative_attention_num_buckets must be at least 4".into());
+                return Err(Error::config(
+                    "relative_attention_num_buckets",
+                    format!(
+                        "must be at least 4, got {}",
+                        self.relative_attention_num_buckets
+                    ),
+                ));
             }
             _ => {}
         }
         if let Some((_, directions)) = self.arch.recurrence() {
             if self.position_embedding_type != PositionKind::None {
-                return Err(format!(
-                    "a recurrent encoder ({}) reads order from its recurrence: position_embedding_type must be none, got {}",
-                    self.arch.name(),
-                    self.position_embedding_type.name()
+                return Err(Error::config(
+                    "position_embedding_type",
+                    format!(
+                        "a recurrent encoder ({}) reads order from its recurrence: position_embedding_type must be none, got {}",
+                        self.arch.name(),
+                        self.position_embedding_type.name()
+                    ),
                 ));
             }
             if !self.hidden_size.is_multiple_of(directions) {
-                return Err(format!(
-                    "hidden_size {} of a bidirectional encoder must be even (half per direction)",
-                    self.hidden_size
+                return Err(Error::config(
+                    "hidden_size",
+                    format!(
+                        "{} of a bidirectional encoder must be even (half per direction)",
+                        self.hidden_size
+                    ),
                 ));
             }
             if self.causal && directions == 2 {
-                return Err(format!(
-                    "a causal model cannot read right to left: {} is bidirectional (use lstm or gru)",
-                    self.arch.name()
+                return Err(Error::config(
+                    "causal",
+                    format!(
+                        "a causal model cannot read right to left: {} is bidirectional (use lstm or gru)",
+                        self.arch.name()
+                    ),
                 ));
             }
         }
         if let Some(s) = self.rope_scaling {
             if s.factor.is_nan() || s.factor < 1.0 {
-                return Err(format!(
-                    "rope_scaling.factor must be >= 1, got {}",
-                    s.factor
+                return Err(Error::config(
+                    "rope_scaling.factor",
+                    format!("must be >= 1, got {}", s.factor),
                 ));
             }
         }
         if let (Some(ids), Some(labels)) = (&self.id2label, &self.label2id) {
             for (i, name) in ids {
                 if labels.get(name) != Some(i) {
-                    return Err(format!("id2label and label2id disagree on label '{name}'"));
+                    return Err(Error::config(
+                        "id2label",
+                        format!("id2label and label2id disagree on label '{name}'"),
+                    ));
                 }
             }
         }
@@ -456,7 +488,7 @@ impl ModelConfig {
             .unwrap_or(false)
     }
 
-    pub fn set_crf(&mut self, on: bool) {
+    pub(crate) fn set_crf(&mut self, on: bool) {
         if on {
             self.extra.insert("crf".into(), true.into());
         } else {
@@ -486,5 +518,66 @@ impl ModelConfig {
             .enumerate()
             .all(|(i, k)| i == *k)
             .then_some(labels)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key_of(e: Error) -> String {
+        match e {
+            Error::Config { key, .. } => key,
+            other => panic!("expected a config error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn validate_names_the_key() {
+        let ok = ModelConfig::small(100, PositionKind::Rope);
+        assert!(ok.validate().is_ok());
+        let c = ModelConfig {
+            num_hidden_layers: 0,
+            ..ok.clone()
+        };
+        assert_eq!(key_of(c.validate().unwrap_err()), "num_hidden_layers");
+        let c = ModelConfig {
+            model_type: "gpt2".into(),
+            ..ok.clone()
+        };
+        let e = c.validate().unwrap_err();
+        assert!(
+            e.to_string().contains("unsupported architecture 'gpt2'"),
+            "{e}"
+        );
+        let c = ModelConfig {
+            pad_token_id: 100,
+            ..ok.clone()
+        };
+        assert_eq!(key_of(c.validate().unwrap_err()), "pad_token_id");
+        let c = ModelConfig {
+            arch: Arch::Bilstm,
+            position_embedding_type: PositionKind::None,
+            causal: true,
+            ..ok
+        };
+        let e = c.validate().unwrap_err();
+        assert!(e.to_string().contains("bilstm is bidirectional"), "{e}");
+        assert_eq!(key_of(e), "causal");
+    }
+
+    #[test]
+    fn load_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        let e = ModelConfig::load(&path).unwrap_err();
+        assert!(matches!(e, Error::Io { action: "read", .. }), "{e:?}");
+        std::fs::write(&path, r#"{"hidden_size": 0}"#).unwrap();
+        let e = ModelConfig::load(&path).unwrap_err().to_string();
+        assert!(
+            e.starts_with(&path.display().to_string())
+                && e.contains("hidden_size: must be positive"),
+            "{e}"
+        );
     }
 }

@@ -63,9 +63,8 @@ pub fn cuda_device_count(libraries: &[&str]) -> Result<usize> {
     // SAFETY: the symbols have these C signatures in every CUDA driver (cuda.h); a library
     // without them is refused before any call.
     unsafe {
-        let not_driver = |e: libloading::Error| {
-            Error::invalid(format!("{name} is not a CUDA driver library: {e}"))
-        };
+        let not_driver =
+            |e: libloading::Error| Error::file(name, format!("not a CUDA driver library: {e}"));
         let init: libloading::Symbol<CuInit> = library.get(b"cuInit\0").map_err(not_driver)?;
         let count: libloading::Symbol<CuDeviceGetCount> =
             library.get(b"cuDeviceGetCount\0").map_err(not_driver)?;
@@ -79,17 +78,21 @@ pub fn cuda_device_count(libraries: &[&str]) -> Result<usize> {
 /// An error unless GPU `index` exists among `count`.
 pub fn check_index(index: usize, count: usize) -> Result<()> {
     match count {
-        0 => Err(Error::invalid(
+        0 => Err(Error::config(
+            "--device",
             "the CUDA driver sees no GPU on this machine; run with --device cpu",
         )),
-        n if index >= n => Err(Error::invalid(format!(
-            "no GPU at index {index}: this machine has {n} (cuda:0{})",
-            if n > 1 {
-                format!(" … cuda:{}", n - 1)
-            } else {
-                String::new()
-            }
-        ))),
+        n if index >= n => Err(Error::config(
+            "--device",
+            format!(
+                "no GPU at index {index}: this machine has {n} (cuda:0{})",
+                if n > 1 {
+                    format!(" … cuda:{}", n - 1)
+                } else {
+                    String::new()
+                }
+            ),
+        )),
         _ => Ok(()),
     }
 }

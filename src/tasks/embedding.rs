@@ -61,8 +61,7 @@ fn read_json(path: &Path) -> Result<Option<serde_json::Value>> {
     if !path.exists() {
         return Ok(None);
     }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, "read", e))?;
     serde_json::from_str(&text)
         .map(Some)
         .map_err(|e| Error::file(path, format!("malformed JSON: {e}")))
@@ -74,7 +73,7 @@ impl Embedder {
     }
 
     /// The embedder of an opened checkpoint (with its directory's sentence-transformers files).
-    pub fn from_checkpoint(checkpoint: &hf::Checkpoint, device: &Device) -> Result<Self> {
+    pub(crate) fn from_checkpoint(checkpoint: &hf::Checkpoint, device: &Device) -> Result<Self> {
         let dir = checkpoint.dir.as_path();
         let model = checkpoint.encoder(device)?;
         let tokenizer = checkpoint.tokenizer()?;
@@ -113,7 +112,7 @@ impl Embedder {
     }
 
     /// Sentence vectors of one batch of token-id sequences (L2-normalised if `normalize`).
-    pub fn pool(
+    pub(crate) fn pool(
         &self,
         ids: &[Vec<u32>],
         pooling: SentencePooling,
@@ -134,7 +133,11 @@ impl Embedder {
     }
 
     /// Token ids and last hidden states of each text.
-    pub fn token_states(&self, texts: &[String], batch_size: usize) -> Result<Vec<TokenStates>> {
+    pub(crate) fn token_states(
+        &self,
+        texts: &[String],
+        batch_size: usize,
+    ) -> Result<Vec<TokenStates>> {
         let mut out = Vec::with_capacity(texts.len());
         for chunk in texts.chunks(batch_size.max(1)) {
             let ids = self.encode(chunk)?;

@@ -79,16 +79,23 @@ pub fn evaluate(
         ));
     }
     if options.len < 3 {
-        return Err(Error::invalid(
-            "--len must be at least 3 ([CLS], a token, [SEP])",
+        return Err(Error::config(
+            "--len",
+            format!(
+                "must be at least 3 ([CLS], a token, [SEP]), got {}",
+                options.len
+            ),
         ));
     }
     if let Some(s) = options.rope_scaling {
         if config.position_embedding_type != PositionKind::Rope {
-            return Err(Error::invalid(format!(
-                "--rope-scaling applies to RoPE models; this one uses {}",
-                config.position_embedding_type.name()
-            )));
+            return Err(Error::config(
+                "--rope-scaling",
+                format!(
+                    "applies to RoPE models; this one uses {}",
+                    config.position_embedding_type.name()
+                ),
+            ));
         }
         config.rope_scaling = Some(s);
     }
@@ -126,7 +133,7 @@ pub fn evaluate(
         let enc = tokenizer
             .inner()
             .encode(doc, false)
-            .map_err(|e| Error::invalid(format!("tokenisation failed: {e}")))?;
+            .map_err(|e| Error::file(&tokenizer.path, format!("tokenisation failed: {e}")))?;
         stream.extend(enc.get_ids());
         stream.push(SEP);
         Ok(())

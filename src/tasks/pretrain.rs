@@ -55,7 +55,7 @@ impl Default for DataConfig {
 }
 
 impl DataConfig {
-    pub fn spec(&self) -> CorpusSpec {
+    pub(crate) fn spec(&self) -> CorpusSpec {
         let layout = match self.format {
             CorpusFormat::Lines => Layout::Lines,
             CorpusFormat::Paragraphs => Layout::Paragraphs,
@@ -165,7 +165,7 @@ impl ModelSpec {
             causal,
             ..Default::default()
         };
-        config.validate().map_err(Error::invalid)?;
+        config.validate()?;
         Ok(config)
     }
 }
@@ -456,13 +456,16 @@ fn prepare(
     } else {
         let mut m = hf::load_language_model(Path::new(&cfg.model.init_from), &device)?;
         if m.bert.max_len().is_some_and(|n| n < cfg.data.max_len) {
-            return Err(Error::invalid(format!(
-                "max_len {} exceeds the model's {} positions",
-                cfg.data.max_len, m.bert.config.max_position_embeddings
-            )));
+            return Err(Error::config(
+                "max_len",
+                format!(
+                    "{} exceeds the model's {} positions ({})",
+                    cfg.data.max_len, m.bert.config.max_position_embeddings, cfg.model.init_from
+                ),
+            ));
         }
         m.bert.config.causal = causal;
-        m.bert.config.validate().map_err(Error::invalid)?;
+        m.bert.config.validate()?;
         m
     };
     let train = Sequences::open(&run_dir.join("data"), "train", &summary)?;
@@ -504,7 +507,7 @@ pub fn special_tokens(tokenizer: &Tokenizer) -> Result<SpecialTokens> {
 }
 
 /// Trains a WordPiece tokenizer on a corpus (streamed).
-pub fn train_tokenizer(spec: &CorpusSpec, cfg: &TokenizerConfig) -> Result<Tokenizer> {
+pub(crate) fn train_tokenizer(spec: &CorpusSpec, cfg: &TokenizerConfig) -> Result<Tokenizer> {
     // A reader thread streams documents into the trainer's word counts: the corpus is never
     // held in memory.
     let (tx, rx) = std::sync::mpsc::sync_channel::<String>(4096);

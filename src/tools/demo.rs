@@ -244,7 +244,8 @@ pub fn run(opts: &DemoOptions) -> Result<DemoReport> {
         }
     );
     if !same {
-        return Err(crate::Error::invalid(
+        return Err(crate::Error::file(
+            dir,
             "the reloaded model does not reproduce the trained one",
         ));
     }

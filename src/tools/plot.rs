@@ -25,9 +25,8 @@ pub struct Curves {
     pub val_other: Vec<(String, Vec<(f64, f64)>)>,
 }
 
-pub fn read_curves(path: &Path) -> Result<Curves> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
+pub(crate) fn read_curves(path: &Path) -> Result<Curves> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, "read", e))?;
     let mut c = Curves::default();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
