@@ -7,7 +7,7 @@ use positio::hf;
 use positio::model::config::{ModelConfig, PositionKind};
 use positio::model::encoder::{Batch, EncoderModel};
 use positio::model::heads::LanguageModel;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 fn small(position: PositionKind) -> ModelConfig {
     ModelConfig {
@@ -60,7 +60,6 @@ fn save_then_load_round_trips_exactly_for_every_encoding() {
             "{}",
             position.name()
         );
-        std::fs::remove_dir_all(dir).unwrap();
     }
 }
 
@@ -123,7 +122,7 @@ fn loaded_parameters_are_trainable() {
 }
 
 /// A copy of a small saved model, for corrupting.
-fn model_dir(name: &str) -> PathBuf {
+fn model_dir(name: &str) -> common::Scratch {
     let dir = tmp(name);
     let config = small(PositionKind::Absolute);
     hf::save(

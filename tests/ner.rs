@@ -11,12 +11,15 @@ use positio::tasks::ner::seqeval::{entities, entity_report, token_report};
 use positio::tasks::ner::{split_words, windows};
 use std::path::PathBuf;
 
-fn tmp_file(name: &str, content: &[u8]) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("positio-ner-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
-    std::fs::write(&p, content).unwrap();
-    p
+/// A file with `content`, deleted when the value is dropped.
+fn tmp_file(name: &str, content: &[u8]) -> tempfile::TempPath {
+    let mut f = tempfile::Builder::new()
+        .prefix("positio-ner-")
+        .suffix(&format!("-{name}"))
+        .tempfile()
+        .unwrap();
+    std::io::Write::write_all(&mut f, content).unwrap();
+    f.into_temp_path()
 }
 
 fn s(tags: &str) -> Vec<String> {

@@ -113,8 +113,8 @@ fn saved_optimizer_state_resumes_exactly() {
         initial,
         "the steps moved the parameters"
     );
-    let dir = std::env::temp_dir().join(format!("positio-optim-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
     opt.save(&dir.join("optimizer.safetensors")).unwrap();
     let mut restored = AdamW::new(AdamWConfig::default());
     restored

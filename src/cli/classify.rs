@@ -3,13 +3,12 @@
 //! Fine-tuning settings come from `--config` (a TOML file with `[classify]` and `[train]`
 //! tables, the layout of a run's `run.toml`) or the defaults, then the flags given.
 
-use super::{require, set_path, DeviceArg};
+use super::{DeviceArg, FineTuningInputs, TrainingArgs};
 use crate::data::labelled::{LabelledFormat, ReadOptions, TextEncoding};
 use crate::model::config::Pooling;
 use crate::tasks::classify::commands::{self, Inputs, Outputs, Running};
 use crate::tasks::classify::ClassifySettings;
 use crate::tools::plot;
-use crate::train::config::{self, TrainFlags};
 use crate::train::trainer::Outcome;
 use crate::{Error, Result};
 use std::path::PathBuf;
@@ -64,23 +63,8 @@ impl ReadArgs {
 
 #[derive(clap::Args)]
 pub struct FinetuneArgs {
-    /// The model to start from: any BERT directory (positio's or Hugging Face's).
-    #[arg(long)]
-    model: Option<PathBuf>,
-    /// Training file (TSV / CSV with a header, JSON Lines, or sentence@label lines).
-    #[arg(long)]
-    train: Option<PathBuf>,
-    /// Development file, for model selection (and the multi-label threshold).
-    #[arg(long)]
-    dev: Option<PathBuf>,
-    /// Output run directory: the best model as a Hugging Face BertForSequenceClassification
-    /// directory, plus run.toml, metrics.jsonl and checkpoints/.
-    #[arg(long)]
-    out: PathBuf,
-    /// A TOML file with [classify] and [train] tables (a run's run.toml works); flags override.
-    /// Without it, transformers' recipe: 3 epochs at lr 5e-5, 10 % warm-up, batches of 32.
-    #[arg(long)]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    inputs: FineTuningInputs,
     /// Any number of labels per text: a sigmoid per label and binary cross-entropy; the
     /// decision threshold is tuned on the development set and saved with the model.
     #[arg(long)]
@@ -96,52 +80,35 @@ pub struct FinetuneArgs {
     /// Saved with the model [default: 128].
     #[arg(long)]
     max_len: Option<usize>,
-    /// Continue the run in --out from its latest checkpoint (with its saved run.toml).
-    #[arg(long)]
-    resume: bool,
     #[command(flatten)]
     read: ReadArgs,
-    #[command(flatten, next_help_heading = "Training")]
-    training: TrainFlags,
+    #[command(flatten)]
+    run: TrainingArgs,
     #[command(flatten)]
     pub device: DeviceArg,
 }
 
 impl FinetuneArgs {
     fn resolve(&self) -> Result<ClassifySettings> {
-        let config = self.config.as_deref();
-        let run = config::resolve(
-            &self.out,
-            config,
-            self.resume,
-            |run: &mut ClassifySettings| {
-                let c = &mut run.classify;
-                set_path(&self.model, &mut c.model);
-                set_path(&self.train, &mut c.train);
-                set_path(&self.dev, &mut c.dev);
-                c.multi_label |= self.multi_label;
-                c.class_weights |= self.class_weights;
-                if self.pooling.is_some() {
-                    c.pooling = self.pooling;
-                }
-                c.max_len = self.max_len.unwrap_or(c.max_len);
-                c.read = self.read.over(c.read.clone());
-                self.training.apply(&mut run.train);
-            },
-        )?;
-        require(
-            &[
-                (&run.classify.model, "--model"),
-                (&run.classify.train, "--train"),
-                (&run.classify.dev, "--dev"),
-            ],
-            "classify",
-        )?;
-        Ok(run)
+        fn paths(r: &mut ClassifySettings) -> [&mut String; 3] {
+            let t = &mut r.classify;
+            [&mut t.model, &mut t.train, &mut t.dev]
+        }
+        self.inputs.resolve(&self.run, "classify", paths, |run| {
+            let c = &mut run.classify;
+            c.multi_label |= self.multi_label;
+            c.class_weights |= self.class_weights;
+            if self.pooling.is_some() {
+                c.pooling = self.pooling;
+            }
+            c.max_len = self.max_len.unwrap_or(c.max_len);
+            c.read = self.read.over(c.read.clone());
+        })
     }
 
     pub fn run(&self) -> Result<Outcome> {
-        commands::finetune(&self.resolve()?, &self.out, self.resume, self.device.device)
+        let run = &self.run;
+        commands::finetune(&self.resolve()?, &run.out, run.resume, self.device.device)
     }
 }
 

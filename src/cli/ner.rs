@@ -1,9 +1,8 @@
 //! `positio finetune ner`, `positio eval ner` and `positio predict ner`.
 
-use super::{require, set_path, DeviceArg};
+use super::{DeviceArg, FineTuningInputs, TrainingArgs};
 use crate::data::tags::Scheme;
 use crate::tasks::ner::{commands, Aggregation, NerSettings};
-use crate::train::config::{self, TrainFlags};
 use crate::train::trainer::Outcome;
 use crate::Result;
 use std::path::PathBuf;
@@ -21,26 +20,8 @@ pub struct ConllArgs {
 
 #[derive(clap::Args)]
 pub struct FinetuneArgs {
-    /// The model to start from: any BERT directory (positio's or Hugging Face's).
-    #[arg(long)]
-    model: Option<PathBuf>,
-    /// Training file (CoNLL columns, IOB1 / IOB2 / IOBES tags).
-    #[arg(long)]
-    train: Option<PathBuf>,
-    /// Development file, for model selection.
-    #[arg(long)]
-    dev: Option<PathBuf>,
-    /// Output run directory: the best model as a Hugging Face BertForTokenClassification
-    /// directory, plus run.toml, metrics.jsonl and checkpoints/.
-    #[arg(long)]
-    out: PathBuf,
-    /// A TOML file with [ner] and [train] tables (a run's run.toml works); flags override.
-    /// Without it, the NER recipe: 5 epochs at lr 1e-4, 10 % warm-up, batches of 32 windows.
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// Continue the run in --out from its latest checkpoint (with its saved run.toml).
-    #[arg(long)]
-    resume: bool,
+    #[command(flatten)]
+    inputs: FineTuningInputs,
     /// Add a CRF layer (Viterbi decoding restricted to valid IOB2 transitions).
     #[arg(long)]
     crf: bool,
@@ -51,39 +32,30 @@ pub struct FinetuneArgs {
     max_len: Option<usize>,
     #[command(flatten)]
     conll: ConllArgs,
-    #[command(flatten, next_help_heading = "Training")]
-    training: TrainFlags,
+    #[command(flatten)]
+    run: TrainingArgs,
     #[command(flatten)]
     pub device: DeviceArg,
 }
 
 impl FinetuneArgs {
     fn resolve(&self) -> Result<NerSettings> {
-        let config = self.config.as_deref();
-        let run = config::resolve(&self.out, config, self.resume, |run: &mut NerSettings| {
+        fn paths(r: &mut NerSettings) -> [&mut String; 3] {
+            let t = &mut r.ner;
+            [&mut t.model, &mut t.train, &mut t.dev]
+        }
+        self.inputs.resolve(&self.run, "ner", paths, |run| {
             let n = &mut run.ner;
-            set_path(&self.model, &mut n.model);
-            set_path(&self.train, &mut n.train);
-            set_path(&self.dev, &mut n.dev);
             n.crf |= self.crf;
             n.max_len = self.max_len.unwrap_or(n.max_len);
             n.tag_column = self.conll.tag_column.or(n.tag_column);
             n.scheme = self.conll.scheme.or(n.scheme);
-            self.training.apply(&mut run.train);
-        })?;
-        require(
-            &[
-                (&run.ner.model, "--model"),
-                (&run.ner.train, "--train"),
-                (&run.ner.dev, "--dev"),
-            ],
-            "ner",
-        )?;
-        Ok(run)
+        })
     }
 
     pub fn run(&self) -> Result<Outcome> {
-        commands::finetune(&self.resolve()?, &self.out, self.resume, self.device.device)
+        let run = &self.run;
+        commands::finetune(&self.resolve()?, &run.out, run.resume, self.device.device)
     }
 }
 
@@ -168,13 +140,16 @@ impl PredictArgs {
             batch_size: self.batch_size,
             max_len: self.max_len,
         };
+        let strategy = self.aggregation_strategy;
+        let inputs = match (&self.conll, self.text.is_empty()) {
+            (Some(path), _) => commands::Inputs::Conll(path),
+            (None, false) => commands::Inputs::Texts(&self.text, strategy),
+            (None, true) => commands::Inputs::Lines(self.file.as_deref(), strategy),
+        };
         commands::predict(
             &self.model,
-            &self.text,
-            self.file.as_deref(),
-            self.conll.as_deref(),
+            inputs,
             &read,
-            self.aggregation_strategy,
             self.device.device,
             &mut std::io::BufWriter::new(std::io::stdout().lock()),
         )

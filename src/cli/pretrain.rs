@@ -2,13 +2,12 @@
 //! setting of `--config` (a TOML file; see `PretrainConfig`); the defaults are those of
 //! `PretrainConfig::default()`, shown in each flag's help.
 
-use super::DeviceArg;
+use super::{DeviceArg, TrainingArgs};
 use crate::data::corpus::CorpusFormat;
 use crate::model::config::{Arch, NormPosition, PositionKind};
 use crate::tasks::pretrain::{
     self, DataConfig, ModelSpec, Objective, PretrainConfig, TokenizerConfig,
 };
-use crate::train::config::{self, TrainFlags};
 use crate::train::trainer::Outcome;
 use crate::{Error, Result};
 use clap::Subcommand;
@@ -75,16 +74,6 @@ impl ArchitectureArgs {
 
 #[derive(clap::Args)]
 pub struct PretrainArgs {
-    /// Output run directory: becomes a Hugging Face-style model directory (config.json,
-    /// model.safetensors, tokenizer.json) plus run.toml, metrics.jsonl and checkpoints/.
-    #[arg(long)]
-    out: PathBuf,
-    /// A TOML file with [data], [tokenizer], [model], [objective] and [train] sections.
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// Continue the run in --out from its latest checkpoint (with its saved run.toml).
-    #[arg(long)]
-    resume: bool,
     /// Corpus files or glob patterns (repeatable).
     #[arg(long)]
     corpus: Vec<String>,
@@ -130,8 +119,8 @@ pub struct PretrainArgs {
     /// masked (BERT's script instead picks words until exactly that share of tokens is covered).
     #[arg(long)]
     whole_word: bool,
-    #[command(flatten, next_help_heading = "Training")]
-    training: TrainFlags,
+    #[command(flatten)]
+    run: TrainingArgs,
     #[command(flatten)]
     pub device: DeviceArg,
 }
@@ -139,8 +128,7 @@ pub struct PretrainArgs {
 impl PretrainArgs {
     /// The configuration: the saved one (resume), --config, or the defaults, then the flags.
     fn resolve(&self) -> Result<PretrainConfig> {
-        let config = self.config.as_deref();
-        let c = config::resolve(&self.out, config, self.resume, |c: &mut PretrainConfig| {
+        let c = self.run.resolve(|c: &mut PretrainConfig| {
             fn set<T: Clone>(field: &mut T, flag: &Option<T>) {
                 if let Some(v) = flag {
                     *field = v.clone();
@@ -166,7 +154,6 @@ impl PretrainArgs {
             set(&mut c.objective.kind, &self.objective);
             set(&mut c.objective.mask_probability, &self.mask_probability);
             c.objective.whole_word |= self.whole_word;
-            self.training.apply(&mut c.train);
         })?;
         if c.data.corpus.is_empty() {
             return Err(Error::config(
@@ -179,12 +166,13 @@ impl PretrainArgs {
 
     pub fn run(&self) -> Result<Outcome> {
         let cfg = self.resolve()?;
-        let summary = pretrain::run(&cfg, &self.out, self.resume, true, self.device.device)?;
+        let out = &self.run.out;
+        let summary = pretrain::run(&cfg, out, self.run.resume, true, self.device.device)?;
         if summary.interrupted {
             tracing::info!(
                 "interrupted at step {}: checkpoint saved; continue with --resume --out {}",
                 summary.steps,
-                self.out.display()
+                out.display()
             );
             return Ok(Outcome::Interrupted);
         }
@@ -193,7 +181,7 @@ impl PretrainArgs {
             summary.steps,
             summary.tokens,
             summary.elapsed_s,
-            self.out.display()
+            out.display()
         );
         Ok(Outcome::Done)
     }

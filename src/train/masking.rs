@@ -74,7 +74,21 @@ pub fn mask_tokens(
 ) -> Masked {
     let mut inputs = seqs.to_vec();
     let (mut positions, mut targets) = (Vec::new(), Vec::new());
+    // One draw per selected unit: a whole word is masked, randomised or kept together.
+    let mut select = |seq: &mut [u32], unit: &[usize], row: usize, rng: &mut Rng| {
+        let r = rng.uniform();
+        for &i in unit {
+            positions.push(row * len + i);
+            targets.push(seq[i]);
+            if r < cfg.mask_share {
+                seq[i] = special.mask_id;
+            } else if r < cfg.mask_share + cfg.random_share {
+                seq[i] = rng.below(special.vocab_size) as u32;
+            }
+        }
+    };
     let mut candidates = Vec::new();
+    let mut any = false;
     for (row, seq) in seqs.iter().enumerate() {
         // Units of selection: single tokens, or whole words.
         let mut units: Vec<Vec<usize>> = Vec::new();
@@ -97,33 +111,14 @@ pub fn mask_tokens(
             let selected = rng.uniform() < cfg.probability;
             candidates.push((row, unit.clone()));
             if selected {
-                select(
-                    &mut inputs[row],
-                    &unit,
-                    row,
-                    len,
-                    cfg,
-                    special,
-                    rng,
-                    &mut positions,
-                    &mut targets,
-                );
+                select(&mut inputs[row], &unit, row, rng);
+                any = true;
             }
         }
     }
-    if positions.is_empty() && !candidates.is_empty() {
+    if !any && !candidates.is_empty() {
         let (row, unit) = candidates[rng.below(candidates.len())].clone();
-        select(
-            &mut inputs[row],
-            &unit,
-            row,
-            len,
-            cfg,
-            special,
-            rng,
-            &mut positions,
-            &mut targets,
-        );
+        select(&mut inputs[row], &unit, row, rng);
     }
     // Sorted positions keep the gather cache-friendly and make the output canonical.
     let mut order: Vec<usize> = (0..positions.len()).collect();
@@ -132,31 +127,6 @@ pub fn mask_tokens(
         inputs,
         positions: order.iter().map(|&i| positions[i]).collect(),
         targets: order.iter().map(|&i| targets[i]).collect(),
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn select(
-    seq: &mut [u32],
-    unit: &[usize],
-    row: usize,
-    len: usize,
-    cfg: &MaskingConfig,
-    special: &SpecialTokens,
-    rng: &mut Rng,
-    positions: &mut Vec<usize>,
-    targets: &mut Vec<u32>,
-) {
-    // One draw per unit: a whole word is masked, randomised or kept together.
-    let r = rng.uniform();
-    for &i in unit {
-        positions.push(row * len + i);
-        targets.push(seq[i]);
-        if r < cfg.mask_share {
-            seq[i] = special.mask_id;
-        } else if r < cfg.mask_share + cfg.random_share {
-            seq[i] = rng.below(special.vocab_size) as u32;
-        }
     }
 }
 

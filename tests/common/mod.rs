@@ -98,16 +98,30 @@ pub fn sample_indices(n: usize, count: usize) -> Vec<usize> {
     v
 }
 
-/// A fresh, empty scratch directory, named for this test binary, this process and `name`.
-pub fn tmp(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "positio-{}-{}-{name}",
-        env!("CARGO_CRATE_NAME"),
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh, empty scratch directory named for this test binary and `name`, deleted when the
+/// value is dropped (it dereferences to its path).
+pub struct Scratch(tempfile::TempDir);
+
+impl std::ops::Deref for Scratch {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        self.0.path()
+    }
+}
+
+impl AsRef<std::path::Path> for Scratch {
+    fn as_ref(&self) -> &std::path::Path {
+        self.0.path()
+    }
+}
+
+pub fn tmp(name: &str) -> Scratch {
+    Scratch(
+        tempfile::Builder::new()
+            .prefix(&format!("positio-{}-{name}-", env!("CARGO_CRATE_NAME")))
+            .tempdir()
+            .unwrap(),
+    )
 }
 
 /// The `positio` binary, as a command to add arguments to.

@@ -128,15 +128,22 @@ pub fn evaluate(
     })
 }
 
+/// What `predict` tags.
+pub enum Inputs<'a> {
+    /// Texts (from the command line), decoded into entities by the strategy.
+    Texts(&'a [String], Aggregation),
+    /// The lines of a file, or of standard input when `None`, the same way.
+    Lines(Option<&'a Path>, Aggregation),
+    /// The words of a CoNLL file: its lines are echoed with the predicted tag appended.
+    Conll(&'a Path),
+}
+
 /// `positio predict ner`: the tags of a CoNLL file's words, or the entities of texts (one
-/// JSON object a line, with the text's 1-based `line`) by `strategy`.
+/// JSON object a line, with the text's 1-based `line`).
 pub fn predict(
     model_dir: &Path,
-    texts: &[String],
-    file: Option<&Path>,
-    conll_file: Option<&Path>,
+    inputs: Inputs,
     read: &Reading,
-    strategy: Aggregation,
     device: DeviceKind,
     out: &mut dyn Write,
 ) -> Result<()> {
@@ -145,22 +152,20 @@ pub fn predict(
     let mut write = |line: &str| {
         writeln!(out, "{line}").map_err(|e| Error::io(Path::new("<output>"), "write", e))
     };
-    if let Some(path) = conll_file {
-        // Tag the words of a CoNLL file; its lines are echoed with the predicted tag appended.
-        let (sentences, lines) = conll::read_words(path)?;
-        let (tags, _) = model.tag(&sentences, batch_size)?;
-        for (t, cols) in tags.iter().zip(lines) {
-            for (line, tag) in cols.iter().zip(t) {
-                write(&format!("{line} {tag}"))?;
+    let (lines, strategy) = match inputs {
+        Inputs::Texts(texts, strategy) => (texts.to_vec(), strategy),
+        Inputs::Lines(file, strategy) => (text::input_lines(file)?, strategy),
+        Inputs::Conll(path) => {
+            let (sentences, lines) = conll::read_words(path)?;
+            let (tags, _) = model.tag(&sentences, batch_size)?;
+            for (t, cols) in tags.iter().zip(lines) {
+                for (line, tag) in cols.iter().zip(t) {
+                    write(&format!("{line} {tag}"))?;
+                }
+                write("")?;
             }
-            write("")?;
+            return Ok(());
         }
-        return Ok(());
-    }
-    let lines = if texts.is_empty() {
-        text::input_lines(file)?
-    } else {
-        texts.to_vec()
     };
     let found = model.entities(&lines, strategy, batch_size)?;
     for (i, entities) in found.iter().enumerate() {
