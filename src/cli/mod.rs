@@ -156,7 +156,7 @@ pub struct TrainingArgs {
     /// run.toml, metrics.jsonl and checkpoints/.
     #[arg(long)]
     pub out: PathBuf,
-    /// A TOML file with the task's tables and [train] (a run's run.toml works); flags override
+    /// A TOML file with the task's tables and \[train\] (a run's run.toml works); flags override
     /// it, and it overrides the task's recipe. An unknown key is refused.
     #[arg(long)]
     pub config: Option<PathBuf>,

@@ -55,8 +55,8 @@ impl Tokenizer {
         self.inner.token_to_id(token)
     }
 
-    /// Token ids with the special tokens ([CLS] … [SEP]), truncated to `max_len` (keeping the
-    /// final [SEP]).
+    /// Token ids with the special tokens (\[CLS\] … \[SEP\]), truncated to `max_len` (keeping the
+    /// final \[SEP\]).
     pub fn encode(&self, text: &str, max_len: usize) -> Result<Vec<u32>> {
         Ok(self.encode_pair(text, None, max_len)?.0)
     }
@@ -180,7 +180,7 @@ impl Tokenizer {
 /// The special tokens of a positio-trained tokenizer, with ids 0..5 in this order.
 pub(crate) const SPECIAL_TOKENS: [&str; 5] = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
 
-/// Options of [`train_wordpiece`].
+/// Options of `train_wordpiece`.
 #[derive(Debug, Clone, Copy)]
 pub struct TrainOptions {
     pub vocab_size: usize,

@@ -141,7 +141,7 @@ impl Checkpoint {
     }
 
     /// A sequence-classification model (`BertForSequenceClassification`; pooling from the
-    /// config's `classifier_pooling`, [CLS] when absent) with its label names; other
+    /// config's `classifier_pooling`, \[CLS\] when absent) with its label names; other
     /// architectures and regression heads are refused.
     pub fn sequence_classifier(
         &self,
@@ -204,12 +204,12 @@ pub fn load_encoder(dir: &Path, device: &Device) -> Result<EncoderModel> {
     Checkpoint::open(dir)?.encoder(device)
 }
 
-/// Loads an encoder with its language-modelling head ([`Checkpoint::language_model`]).
+/// Loads an encoder with its language-modelling head (`Checkpoint::language_model`).
 pub fn load_language_model(dir: &Path, device: &Device) -> Result<LanguageModel> {
     Checkpoint::open(dir)?.language_model(device)
 }
 
-/// Loads a token-classification model ([`Checkpoint::token_classifier`]).
+/// Loads a token-classification model (`Checkpoint::token_classifier`).
 pub fn load_token_classifier(
     dir: &Path,
     labels: usize,

@@ -104,7 +104,7 @@ pub enum ProblemType {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Pooling {
-    /// BERT's pooler on the [CLS] state: tanh(dense(h_CLS)) (as `BertForSequenceClassification`).
+    /// BERT's pooler on the \[CLS\] state: tanh(dense(h_CLS)) (as `BertForSequenceClassification`).
     #[default]
     Cls,
     /// The mean of the token states over real tokens (sentence-transformers' pooling).
@@ -263,7 +263,7 @@ pub struct ModelConfig {
     /// number (per-label sigmoid).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem_type: Option<ProblemType>,
-    /// positio key: how a sequence classifier pools the token states (absent: BERT's [CLS]
+    /// positio key: how a sequence classifier pools the token states (absent: BERT's \[CLS\]
     /// pooler).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classifier_pooling: Option<Pooling>,

@@ -101,7 +101,7 @@ pub struct Encoder {
 pub struct EncoderModel {
     pub embeddings: Embeddings,
     pub encoder: Encoder,
-    /// BERT's pooler (dense + tanh on [CLS]): in every new model (as Hugging Face's
+    /// BERT's pooler (dense + tanh on \[CLS\]): in every new model (as Hugging Face's
     /// `BertModel`); loaded only when the checkpoint has one.
     pub pooler: Option<Linear>,
     #[module(skip)]
@@ -188,7 +188,7 @@ impl EncoderModel {
         }
     }
 
-    /// BERT's pooled output: tanh(dense(hidden[CLS])), `[batch, hidden]`.
+    /// BERT's pooled output: tanh(dense(hidden\[CLS\])), `[batch, hidden]`.
     pub fn pooled(&self, hidden: Tensor<3>) -> Option<Tensor<2>> {
         let pooler = self.pooler.as_ref()?;
         let [b, _, h] = hidden.dims();

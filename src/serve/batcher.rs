@@ -6,7 +6,7 @@
 //! The seed is the oldest waiting input, except that consecutive batches are seeded from
 //! different requests when another one waits: a long input is never starved by a stream of
 //! short ones, and a request of many long inputs makes another client wait at most one batch.
-//! Nearest in length, and no input that would leave less than [`MIN_FILL`] of the batch's
+//! Nearest in length, and no input that would leave less than `MIN_FILL` of the batch's
 //! tokens real, keeps padding low (a mix of sentences and paragraphs padded to the longest
 //! paragraph would spend most of the forward pass on padding). The model runs on its own OS thread, so the
 //! async runtime never blocks on a forward pass. Inputs whose request has gone (timed out,

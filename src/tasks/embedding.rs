@@ -18,7 +18,7 @@ pub type TokenStates = (Vec<u32>, Vec<Vec<f32>>);
 pub enum SentencePooling {
     /// Mean over real tokens (sentence-transformers' default).
     Mean,
-    /// The [CLS] token's state.
+    /// The \[CLS\] token's state.
     Cls,
 }
 

@@ -2,7 +2,7 @@
 //! optionally with RoPE scaled past its training length, for the length-extrapolation study.
 //!
 //! The text is packed as pretraining packs it (documents joined, each followed by [SEP]; pieces
-//! of `len - 2` tokens wrapped in [CLS] … [SEP]); every position but the last predicts the next
+//! of `len - 2` tokens wrapped in \[CLS\] … [SEP]); every position but the last predicts the next
 //! token. The same first `tokens` tokens of the text are read at every length, so that cells
 //! compare like with like. Perplexity is per word piece: exp(mean negative log-likelihood).
 
@@ -21,7 +21,7 @@ use std::time::Instant;
 /// What to measure.
 #[derive(Debug, Clone)]
 pub struct LmEvalOptions {
-    /// Tokens per sequence, [CLS] and [SEP] included.
+    /// Tokens per sequence, \[CLS\] and [SEP] included.
     pub len: usize,
     /// Text tokens to read (the same at every length).
     pub tokens: usize,

@@ -32,7 +32,7 @@ pub struct DataConfig {
     /// JSON Lines: the text fields of a record, joined by newlines.
     pub fields: Vec<String>,
     pub skip_bad_lines: bool,
-    /// Tokens per packed sequence, [CLS] and [SEP] included.
+    /// Tokens per packed sequence, \[CLS\] and \[SEP\] included.
     pub max_len: usize,
     /// Share of documents held out for validation.
     pub val_fraction: f64,

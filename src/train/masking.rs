@@ -11,7 +11,7 @@ use burn::tensor::Device;
 pub struct MaskingConfig {
     /// Share of (non-special) tokens selected for prediction.
     pub probability: f64,
-    /// Of the selected: share replaced by [MASK] ...
+    /// Of the selected: share replaced by \[MASK\] ...
     pub mask_share: f64,
     /// ... share replaced by a random token (the rest stay unchanged).
     pub random_share: f64,
@@ -34,7 +34,7 @@ impl Default for MaskingConfig {
 #[derive(Debug, Clone)]
 pub struct SpecialTokens {
     pub mask_id: u32,
-    /// Ids never selected (e.g. [CLS], [SEP], [PAD]).
+    /// Ids never selected (e.g. \[CLS\], \[SEP\], \[PAD\]).
     pub never: Vec<u32>,
     pub vocab_size: usize,
     /// For whole-word masking: whether each id continues the previous word (`##` pieces).

@@ -25,7 +25,7 @@ pub struct SequenceClassifier {
 }
 
 impl SequenceClassifier {
-    /// A fresh classification layer on `bert`. [CLS] pooling keeps the encoder's pooler, or
+    /// A fresh classification layer on `bert`. \[CLS\] pooling keeps the encoder's pooler, or
     /// gives it a freshly initialised one; mean pooling drops it (it would get no gradient).
     pub fn new(mut bert: EncoderModel, labels: usize, pooling: Pooling, device: &Device) -> Self {
         let c = bert.config.clone();

@@ -1,7 +1,7 @@
 //! Positional encodings, one file per family, and the three hooks they plug into:
 //!
 //! - added to the token embeddings ([`add_to_embeddings`]): `absolute` (a learned table, the
-//!   `position_embeddings` of [`crate::model::encoder::Embeddings`]) and `sinusoidal`;
+//!   `position_embeddings` of [`crate::model::embeddings::Embeddings`]) and `sinusoidal`;
 //! - a bias on the attention scores ([`attention_hooks`]): `alibi`, `t5_bias`;
 //! - a rotation of queries and keys ([`attention_hooks`]): `rope`;
 //! - `none`: nothing.

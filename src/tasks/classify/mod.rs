@@ -39,12 +39,12 @@ pub struct ClassifyConfig {
     /// Any number of labels per text (sigmoid per label, binary cross-entropy, a decision
     /// threshold tuned on the development set).
     pub multi_label: bool,
-    /// How token states become one vector [default: BERT's [CLS] pooler for a Transformer, the
-    /// mean of the token states for a recurrent encoder, whose [CLS] state has seen only
+    /// How token states become one vector [default: BERT's \[CLS\] pooler for a Transformer, the
+    /// mean of the token states for a recurrent encoder, whose \[CLS\] state has seen only
     /// itself in the forward direction].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pooling: Option<Pooling>,
-    /// Word pieces per text (pair) with [CLS] and [SEP]; longer inputs are truncated.
+    /// Word pieces per text (pair) with \[CLS\] and \[SEP\]; longer inputs are truncated.
     pub max_len: usize,
     /// Weigh each class by `n / (classes · count)` in the single-label loss (scikit-learn's
     /// "balanced").

@@ -1,7 +1,7 @@
 //! Named-entity recognition: fine-tuning as a [`crate::train::trainer::Task`], evaluation with
 //! seqeval's scores, and prediction on CoNLL files or raw text.
 //!
-//! - [`windows`]: word / word-piece alignment, overlapping windows for long sentences.
+//! - [`mod@windows`]: word / word-piece alignment, overlapping windows for long sentences.
 //! - [`model`]: a batch's loss, and every word's prediction (the one inference path).
 //! - [`decode`]: raw text split into words, tags joined into entities.
 //! - [`task`]: settings and the training task.

@@ -30,7 +30,7 @@ pub struct NerConfig {
     pub dev: String,
     /// A CRF layer over the emissions.
     pub crf: bool,
-    /// Word pieces per window, [CLS] and [SEP] included.
+    /// Word pieces per window, \[CLS\] and \[SEP\] included.
     pub max_len: usize,
     /// 0-based tag column (default: the last).
     pub tag_column: Option<usize>,

@@ -14,7 +14,7 @@ use burn::tensor::Device;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Window {
     pub sentence: usize,
-    /// Word-piece ids with [CLS] and [SEP].
+    /// Word-piece ids with \[CLS\] and \[SEP\].
     pub ids: Vec<u32>,
     /// Owned words (indices into the sentence), in order.
     pub words: Vec<usize>,
@@ -26,7 +26,7 @@ pub struct Window {
 }
 
 /// Word pieces of each word; a word the tokenizer drops entirely (e.g. a control character)
-/// becomes [UNK] so that it still gets a prediction.
+/// becomes \[UNK\] so that it still gets a prediction.
 pub fn word_pieces(tokenizer: &Tokenizer, words: &[String]) -> Result<Vec<Vec<u32>>> {
     let unk = tokenizer.token_to_id("[UNK]").unwrap_or(0);
     let refs: Vec<&str> = words.iter().map(String::as_str).collect();
@@ -48,7 +48,7 @@ pub fn word_pieces(tokenizer: &Tokenizer, words: &[String]) -> Result<Vec<Vec<u3
     Ok(pieces)
 }
 
-/// Splits one sentence's words into windows of at most `max_len` ids ([CLS] and [SEP] included).
+/// Splits one sentence's words into windows of at most `max_len` ids (\[CLS\] and \[SEP\] included).
 pub fn windows(
     sentence: usize,
     pieces: &[Vec<u32>],
