@@ -527,29 +527,39 @@ fn multi_label_fine_tuning_saves_its_threshold() {
         text.push('\n');
     }
     std::fs::write(&data, text).unwrap();
-    let run = dir.join("run");
-    let (ok, stdout, stderr) = positio(&[
-        "finetune",
-        "classify",
-        "--model",
-        fixture("hf_tiny_classify/single").to_str().unwrap(),
-        "--train",
-        data.to_str().unwrap(),
-        "--dev",
-        data.to_str().unwrap(),
-        "--out",
-        run.to_str().unwrap(),
-        "--multi-label",
-        "--label-column",
-        "topics",
-        "--epochs",
-        "2",
-        "--batch-size",
-        "8",
-        "--lr",
-        "1e-3",
-    ]);
-    assert!(ok, "{stdout}\n{stderr}");
+    let finetune = |run: &Path| {
+        let (ok, stdout, stderr) = positio(&[
+            "finetune",
+            "classify",
+            "--model",
+            fixture("hf_tiny_classify/single").to_str().unwrap(),
+            "--train",
+            data.to_str().unwrap(),
+            "--dev",
+            data.to_str().unwrap(),
+            "--out",
+            run.to_str().unwrap(),
+            "--multi-label",
+            "--label-column",
+            "topics",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "8",
+            "--lr",
+            "1e-3",
+        ]);
+        assert!(ok, "{stdout}\n{stderr}");
+    };
+    let (run, again) = (dir.join("run"), dir.join("again"));
+    finetune(&run);
+    // The fresh 3-label head is drawn after seeding: the same run gives the same weights.
+    finetune(&again);
+    let weights = |d: &Path| std::fs::read(d.join("model.safetensors")).unwrap();
+    assert!(
+        weights(&run) == weights(&again),
+        "two identical runs trained different weights"
+    );
     let config = config_of(&run);
     assert_eq!(config["problem_type"], "multi_label_classification");
     assert_eq!(config["id2label"].as_object().unwrap().len(), 3);

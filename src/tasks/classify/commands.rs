@@ -25,10 +25,11 @@ pub fn finetune(
 ) -> Result<Outcome> {
     run.train.validate()?;
     let device = runtime::training_device(device)?;
+    // Seeded before the fresh head is drawn, so a run is reproducible.
+    device.seed(run.train.seed);
     // Everything that can fail on the input is checked before the run directory is touched.
     let (mut task, model) = ClassifyTask::prepare(&run.classify, &device)?;
     run_dir::prepare(out, run, resume)?;
-    device.seed(run.train.seed);
     tracing::info!(
         "fine-tuning {} ({} parameters, {} pooling) for {} {} labels: {}",
         run.classify.model,
