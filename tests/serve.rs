@@ -693,8 +693,8 @@ fn the_openai_client_gets_the_command_lines_embeddings() {
 
 /// NER has one decoding: each of transformers' strategies gives the pipeline code's entities on
 /// the same probabilities (scripts/reference/ner_aggregate.py); `predict ner` and `/ner` answer
-/// the same entities for every strategy and share the default; `predict ner` with `words`
-/// finds the entities of `eval ner`'s predicted tags.
+/// the same entities for every strategy, `words` included, and share the default; `predict
+/// ner` with `words` finds the entities of `eval ner`'s predicted tags.
 #[test]
 fn predict_eval_and_the_server_share_one_ner_decoding() {
     use positio::tasks::ner::decode::{entities, Aggregation};
@@ -785,115 +785,150 @@ fn predict_eval_and_the_server_share_one_ner_decoding() {
         assert!(compared >= 10, "{s:?}: the fixture has entities to compare");
     }
 
+    // A CRF model for the `words` strategy's constrained Viterbi decoding (two steps: the
+    // emissions still find many entities, the IOB2 constraints shape them).
+    let dir = tmp("ner-one-path");
+    let crf = dir.join("crf");
+    let (ok, _, stderr) = positio(&[
+        "finetune",
+        "ner",
+        "--model",
+        NER,
+        "--train",
+        "tests/fixtures/conll/train.iob1",
+        "--dev",
+        "tests/fixtures/conll/dev.iob1",
+        "--out",
+        crf.to_str().unwrap(),
+        "--crf",
+        "--steps",
+        "2",
+        "--batch-size",
+        "8",
+    ]);
+    assert!(ok, "{stderr}");
+    let crf = crf.to_str().unwrap();
+
     // The command line and the server: the same entities for every strategy and by default.
-    let server = Server::start(&["--model", &format!("ner={NER}")]);
-    for s in strategies.map(Some).into_iter().chain([None]) {
-        let mut args = vec![
-            "predict".to_string(),
-            "ner".into(),
-            "--model".into(),
-            NER.into(),
-        ];
-        let mut request = json!({ "inputs": texts });
-        if let Some(s) = s {
-            args.extend(["--aggregation-strategy".into(), name(s)]);
-            request["aggregation_strategy"] = name(s).into();
-        }
-        for t in &texts {
-            args.extend(["--text".into(), t.clone()]);
-        }
-        let (ok, stdout, stderr) = positio(&args);
-        assert!(ok, "{stderr}");
-        let mut cli = vec![Vec::new(); texts.len()];
-        for line in stdout.lines() {
-            let mut v: Value = serde_json::from_str(line).unwrap();
-            let i = v["line"].as_u64().unwrap() as usize - 1;
-            v.as_object_mut().unwrap().remove("line");
-            cli[i].push(v);
-        }
-        let r = server.post("/ner", &request);
-        assert_eq!(r.status, 200, "{}", r.text());
-        let served = r.json();
-        for (c, sv) in cli.iter().zip(served.as_array().unwrap()) {
-            let sv = sv.as_array().unwrap();
-            assert_eq!(c.len(), sv.len(), "{s:?}: {c:?} vs {sv:?}");
-            for (a, b) in c.iter().zip(sv) {
-                same(a, b, 1e-4);
+    let server = Server::start(&[
+        "--model",
+        &format!("ner={NER}"),
+        "--model",
+        &format!("crf={crf}"),
+    ]);
+    for (model_name, model_dir) in [("ner", NER), ("crf", crf)] {
+        // The command line and the server: the same entities for every strategy and by default.
+        for s in strategies
+            .map(Some)
+            .into_iter()
+            .chain([Some(Aggregation::Words), None])
+        {
+            let mut args = vec![
+                "predict".to_string(),
+                "ner".into(),
+                "--model".into(),
+                model_dir.into(),
+            ];
+            let mut request = json!({ "inputs": texts, "model": model_name });
+            if let Some(s) = s {
+                args.extend(["--aggregation-strategy".into(), name(s)]);
+                request["aggregation_strategy"] = name(s).into();
+            }
+            for t in &texts {
+                args.extend(["--text".into(), t.clone()]);
+            }
+            let (ok, stdout, stderr) = positio(&args);
+            assert!(ok, "{stderr}");
+            let mut cli = vec![Vec::new(); texts.len()];
+            for line in stdout.lines() {
+                let mut v: Value = serde_json::from_str(line).unwrap();
+                let i = v["line"].as_u64().unwrap() as usize - 1;
+                v.as_object_mut().unwrap().remove("line");
+                cli[i].push(v);
+            }
+            let r = server.post("/ner", &request);
+            assert_eq!(r.status, 200, "{}", r.text());
+            let served = r.json();
+            for (c, sv) in cli.iter().zip(served.as_array().unwrap()) {
+                let sv = sv.as_array().unwrap();
+                assert_eq!(c.len(), sv.len(), "{s:?}: {c:?} vs {sv:?}");
+                for (a, b) in c.iter().zip(sv) {
+                    same(a, b, 1e-4);
+                }
             }
         }
     }
-    let r = server.post(
-        "/ner",
-        &json!({ "inputs": "x", "aggregation_strategy": "words" }),
-    );
-    assert_eq!(r.status, 422, "{}", r.text());
 
     // `words`: the entities of the tags `eval ner` predicts for the same words.
-    let dir = tmp("ner-one-path");
-    let tagged = dir.join("predictions.txt");
-    let (ok, _, stderr) = positio(&[
-        "eval",
-        "ner",
-        "--model",
-        NER,
-        "--data",
-        "tests/fixtures/conll/dev.iob1",
-        "--output",
-        tagged.to_str().unwrap(),
-    ]);
-    assert!(ok, "{stderr}");
-    let mut sentences: Vec<(Vec<String>, Vec<String>)> = vec![(Vec::new(), Vec::new())];
-    for line in std::fs::read_to_string(&tagged).unwrap().lines() {
-        let cols: Vec<&str> = line.split(' ').collect();
-        if cols.len() < 3 {
-            sentences.push((Vec::new(), Vec::new()));
-        } else {
-            let last = sentences.last_mut().unwrap();
-            last.0.push(cols[0].to_string());
-            last.1.push(cols[cols.len() - 1].to_string());
+    for (model_name, model_dir) in [("ner", NER), ("crf", crf)] {
+        let tagged = dir.join(format!("{model_name}.txt"));
+        let (ok, _, stderr) = positio(&[
+            "eval",
+            "ner",
+            "--model",
+            model_dir,
+            "--data",
+            "tests/fixtures/conll/dev.iob1",
+            "--output",
+            tagged.to_str().unwrap(),
+        ]);
+        assert!(ok, "{stderr}");
+        let mut sentences: Vec<(Vec<String>, Vec<String>)> = vec![(Vec::new(), Vec::new())];
+        for line in std::fs::read_to_string(&tagged).unwrap().lines() {
+            let cols: Vec<&str> = line.split(' ').collect();
+            if cols.len() < 3 {
+                sentences.push((Vec::new(), Vec::new()));
+            } else {
+                let last = sentences.last_mut().unwrap();
+                last.0.push(cols[0].to_string());
+                last.1.push(cols[cols.len() - 1].to_string());
+            }
         }
+        // Sentences whose words are those that raw-text splitting finds again.
+        let usable: Vec<(String, Vec<String>)> = sentences
+            .into_iter()
+            .filter(|(w, _)| !w.is_empty())
+            .map(|(w, t)| (w.join(" "), w, t))
+            .filter(|(text, w, _)| split_words(text).iter().map(|x| &x.text).eq(w.iter()))
+            .map(|(text, _, t)| (text, t))
+            .collect();
+        assert!(usable.len() >= 20, "{} usable sentences", usable.len());
+        let mut args = vec![
+            "predict",
+            "ner",
+            "--model",
+            model_dir,
+            "--aggregation-strategy",
+            "words",
+        ];
+        for (text, _) in &usable {
+            args.extend(["--text", text.as_str()]);
+        }
+        let (ok, stdout, stderr) = positio(&args);
+        assert!(ok, "{stderr}");
+        let mut predicted = vec![Vec::new(); usable.len()];
+        for line in stdout.lines() {
+            let v: Value = serde_json::from_str(line).unwrap();
+            let i = v["line"].as_u64().unwrap() as usize - 1;
+            predicted[i].push((
+                v["entity_group"].as_str().unwrap().to_string(),
+                v["word"].as_str().unwrap().to_string(),
+            ));
+        }
+        let mut found = 0;
+        for ((text, tags), got) in usable.iter().zip(&predicted) {
+            let words: Vec<&str> = text.split(' ').collect();
+            let expected: Vec<(String, String)> =
+                positio::tasks::ner::seqeval::entities(std::slice::from_ref(tags))
+                    .into_iter()
+                    .map(|(_, kind, a, b)| (kind, words[a..=b].join(" ")))
+                    .collect();
+            assert_eq!(got, &expected, "{text}");
+            found += got.len();
+        }
+        assert!(
+            found >= 10,
+            "{model_name}: the fixture has entities to compare ({found})"
+        );
     }
-    // Sentences whose words are those that raw-text splitting finds again.
-    let usable: Vec<(String, Vec<String>)> = sentences
-        .into_iter()
-        .filter(|(w, _)| !w.is_empty())
-        .map(|(w, t)| (w.join(" "), w, t))
-        .filter(|(text, w, _)| split_words(text).iter().map(|x| &x.text).eq(w.iter()))
-        .map(|(text, _, t)| (text, t))
-        .collect();
-    assert!(usable.len() >= 20, "{} usable sentences", usable.len());
-    let mut args = vec![
-        "predict",
-        "ner",
-        "--model",
-        NER,
-        "--aggregation-strategy",
-        "words",
-    ];
-    for (text, _) in &usable {
-        args.extend(["--text", text.as_str()]);
-    }
-    let (ok, stdout, stderr) = positio(&args);
-    assert!(ok, "{stderr}");
-    let mut predicted = vec![Vec::new(); usable.len()];
-    for line in stdout.lines() {
-        let v: Value = serde_json::from_str(line).unwrap();
-        let i = v["line"].as_u64().unwrap() as usize - 1;
-        predicted[i].push((
-            v["entity_group"].as_str().unwrap().to_string(),
-            v["word"].as_str().unwrap().to_string(),
-        ));
-    }
-    let mut found = 0;
-    for ((text, tags), got) in usable.iter().zip(&predicted) {
-        let words: Vec<&str> = text.split(' ').collect();
-        let expected: Vec<(String, String)> =
-            positio::tasks::ner::seqeval::entities(std::slice::from_ref(tags))
-                .into_iter()
-                .map(|(_, kind, a, b)| (kind, words[a..=b].join(" ")))
-                .collect();
-        assert_eq!(got, &expected, "{text}");
-        found += got.len();
-    }
-    assert!(found >= 10, "the fixture has entities to compare ({found})");
 }

@@ -104,6 +104,7 @@ pub fn serve(options: ServeOptions, device: &Device) -> Result<()> {
             info: loaded.info,
             tokenizer: Arc::new(loaded.tokenizer),
             queue,
+            words: loaded.words,
         });
         threads.push(thread);
     }

@@ -6,6 +6,7 @@ use crate::data::tokenizer::Tokenizer;
 use crate::model::config::ModelConfig;
 use crate::tasks::classify::{self, ClassifierModel, Encoded};
 use crate::tasks::embedding::{Embedder, SentencePooling};
+use crate::tasks::ner::model::WordDecoding;
 use crate::tasks::ner::NerModel;
 use crate::{hf, Result};
 use burn::tensor::Device;
@@ -89,6 +90,8 @@ pub struct Loaded {
     pub info: ModelInfo,
     pub tokenizer: Tokenizer,
     pub runner: Runner,
+    /// A token classifier's `words` decoding (window length, labels, CRF scores).
+    pub words: Option<WordDecoding>,
 }
 
 /// Loads `dir` as the model called `name`.
@@ -107,6 +110,7 @@ pub fn load(name: &str, dir: &Path, device: &Device) -> Result<Loaded> {
         hidden_size: config.hidden_size,
         pooling: None,
     };
+    let mut words = None;
     let (tokenizer, runner) = match head {
         Head::Embedding => {
             let m = Embedder::from_checkpoint(&checkpoint, device)?;
@@ -128,6 +132,7 @@ pub fn load(name: &str, dir: &Path, device: &Device) -> Result<Loaded> {
             let m = NerModel::from_checkpoint(&checkpoint, None, device)?;
             info.max_input_length = m.model.bert.max_len().unwrap_or(512);
             info.labels = m.labels.clone();
+            words = Some(m.word_decoding());
             (
                 m.tokenizer.clone(),
                 Runner::TokenClassification(Box::new(m)),
@@ -138,6 +143,7 @@ pub fn load(name: &str, dir: &Path, device: &Device) -> Result<Loaded> {
         info,
         tokenizer,
         runner,
+        words,
     })
 }
 

@@ -166,9 +166,44 @@ impl Crf {
         (log_z - score).mean()
     }
 
+    /// The transition scores on the host, for decoding.
+    pub fn scores(&self) -> CrfScores {
+        let host = |d: burn::tensor::TensorData| {
+            d.convert::<f32>().try_into_vec::<f32>().unwrap_or_default()
+        };
+        CrfScores {
+            transitions: host(self.transitions.val().into_data()),
+            start: host(self.start_transitions.val().into_data()),
+            end: host(self.end_transitions.val().into_data()),
+        }
+    }
+
+    /// [`CrfScores::decode`] with this layer's scores.
+    pub fn decode(
+        &self,
+        emissions: &[Vec<Vec<f32>>],
+        labels: &[String],
+        edges: &[Edges],
+    ) -> Vec<Vec<u32>> {
+        self.scores().decode(emissions, labels, edges)
+    }
+}
+
+/// A CRF's scores copied to the host: what Viterbi decoding needs, shareable across threads
+/// (the server decodes on its request side, away from the model's thread).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CrfScores {
+    /// `transitions[i * labels + j]`: score of label `j` following label `i`.
+    pub transitions: Vec<f32>,
+    pub start: Vec<f32>,
+    pub end: Vec<f32>,
+}
+
+impl CrfScores {
     /// The best label sequence for each `[len, labels]` emission matrix, under the IOB2
     /// constraints (the start constraint and scores only where `edges` says the sequence
-    /// starts its sentence, the end scores only where it ends it).
+    /// starts its sentence, the end scores only where it ends it). Emissions may be shifted by
+    /// a constant per position (log-probabilities instead of logits): the path is the same.
     pub fn decode(
         &self,
         emissions: &[Vec<Vec<f32>>],
@@ -176,23 +211,7 @@ impl Crf {
         edges: &[Edges],
     ) -> Vec<Vec<u32>> {
         let (allowed, start_ok) = iob2_constraints(labels);
-        let read = |t: Tensor<2>| {
-            t.into_data()
-                .convert::<f32>()
-                .try_into_vec::<f32>()
-                .unwrap_or_default()
-        };
-        let read1 = |t: Tensor<1>| {
-            t.into_data()
-                .convert::<f32>()
-                .try_into_vec::<f32>()
-                .unwrap_or_default()
-        };
-        let trans = read(self.transitions.val());
-        let (start, end) = (
-            read1(self.start_transitions.val()),
-            read1(self.end_transitions.val()),
-        );
+        let (trans, start, end) = (&self.transitions, &self.start, &self.end);
         let l = labels.len();
         let (free, zeros) = (vec![true; l], vec![0.0; l]);
         emissions
@@ -200,12 +219,12 @@ impl Crf {
             .zip(edges)
             .map(|(e, edge)| {
                 let (s, ok) = if edge.starts_sentence {
-                    (&start, &start_ok)
+                    (start, &start_ok)
                 } else {
                     (&zeros, &free)
                 };
-                let end = if edge.ends_sentence { &end } else { &zeros };
-                viterbi(e, &trans, s, end, &allowed, ok, l)
+                let end = if edge.ends_sentence { end } else { &zeros };
+                viterbi(e, trans, s, end, &allowed, ok, l)
             })
             .collect()
     }

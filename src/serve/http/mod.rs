@@ -58,6 +58,8 @@ pub(crate) struct Served {
     pub(crate) info: ModelInfo,
     pub(crate) tokenizer: Arc<Tokenizer>,
     pub(crate) queue: Queue,
+    /// A token classifier's `words` decoding.
+    pub(crate) words: Option<crate::tasks::ner::model::WordDecoding>,
 }
 
 /// Everything the handlers share.

@@ -1,12 +1,13 @@
 //! `POST /ner`: entities per input, as `transformers`' token classification pipeline reports
 //! them (TEI has no such route). The token classifier runs in the model's batching queue; the
-//! entities come from `tasks::ner::decode`, the decoding `positio predict ner` uses too.
+//! entities come from `tasks::ner`'s decoding, the one `positio predict ner` and `eval ner` use.
 
 use super::error::{Answer, ApiError};
 use super::types::{one_or_many, NerRequest};
-use super::{infer, parse, tokenize_texts, App};
+use super::{infer, parse, tokenize_texts, App, Served};
 use crate::serve::models::{Head, Output};
-use crate::tasks::ner::decode::{entities, Aggregation};
+use crate::tasks::ner::decode::{entities, Aggregation, Entity};
+use crate::tasks::ner::model::WordJob;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
@@ -23,12 +24,10 @@ pub(crate) async fn ner(
     let request: NerRequest = parse(body)?;
     let model = app.pick(Head::TokenClassification, request.model.as_deref())?;
     let strategy = request.aggregation_strategy;
-    if strategy == Aggregation::Words {
-        return Err(ApiError::validation(
-            "aggregation_strategy \"words\" (CoNLL words, windows, CRF) is offered by `positio predict ner` and `eval ner`; the server has none, simple, first, average and max",
-        ));
-    }
     let (texts, single) = request.inputs.into_vec();
+    if strategy == Aggregation::Words {
+        return Ok(Json(one_or_many(words(&app, model, texts).await?, single)));
+    }
     let tokens = tokenize_texts(&app, model, &texts, request.truncate).await?;
     let outputs = infer(model, &tokens).await?;
     let mut answers = Vec::with_capacity(outputs.len());
@@ -51,4 +50,40 @@ pub(crate) async fn ner(
         );
     }
     Ok(Json(one_or_many(answers, single)))
+}
+
+/// The `words` strategy: the texts' windows (never truncated) through the model's queue, then
+/// decoded as `predict ner` and `eval ner` decode them (first pieces, CRF on whole texts).
+async fn words(
+    app: &App,
+    model: &Served,
+    texts: Vec<String>,
+) -> Result<Vec<Vec<Entity>>, ApiError> {
+    app.check_count(&texts.iter().map(String::as_str).collect::<Vec<_>>())?;
+    let decoding = model
+        .words
+        .clone()
+        .ok_or_else(|| ApiError::backend("the model has no word decoding"))?;
+    let (tokenizer, window) = (model.tokenizer.clone(), decoding.window);
+    let (job, texts) = tokio::task::spawn_blocking(move || {
+        WordJob::new(&tokenizer, &texts, window).map(|job| (job, texts))
+    })
+    .await
+    .map_err(|e| ApiError::backend(format!("tokenization failed: {e}")))??;
+    let jobs = job
+        .ids()
+        .into_iter()
+        .map(|ids| {
+            let segments = vec![0; ids.len()];
+            (ids, segments)
+        })
+        .collect();
+    let mut probs = Vec::new();
+    for output in model.queue.run(jobs).await? {
+        let Output::TokenProbabilities(p) = output else {
+            return Err(ApiError::backend("the model returned no token scores"));
+        };
+        probs.push(p);
+    }
+    Ok(job.entities(&probs, &decoding, &texts))
 }

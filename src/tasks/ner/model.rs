@@ -5,10 +5,10 @@
 use crate::data::conll::Sentence;
 use crate::data::tokenizer::Tokenizer;
 use crate::model::encoder::{indices, Batch};
-use crate::model::heads::crf::Edges;
+use crate::model::heads::crf::{CrfScores, Edges};
 use crate::model::heads::TokenClassifier;
 use crate::tasks::ner::decode::{entities, entities_of, split_words, Aggregation, Entity, Word};
-use crate::tasks::ner::windows::{all_windows, make_batch, Window, WindowBatch};
+use crate::tasks::ner::windows::{all_windows, Window, WindowBatch};
 use crate::tasks::scores::{argmax, softmax};
 use crate::{hf, Error, Result};
 use burn::tensor::{Device, Tensor};
@@ -52,7 +52,108 @@ pub fn loss(
     }
 }
 
-/// Predicted label indices and their probabilities, per sentence and word.
+/// Label indices and the chosen labels' probabilities, per sentence and word.
+pub type WordTags = (Vec<Vec<u32>>, Vec<Vec<f32>>);
+
+/// Every piece's label probabilities for id sequences (`[sequence][piece][label]`, special
+/// pieces included), `batch_size` sequences of similar lengths per forward pass: the one
+/// forward pass of NER inference (`eval`, `predict`, the server, fine-tuning's evaluation).
+pub(crate) fn piece_probabilities(
+    model: &TokenClassifier,
+    ids: &[Vec<u32>],
+    pad: u32,
+    batch_size: usize,
+) -> Result<Vec<Vec<Vec<f32>>>> {
+    let device = model.classifier.weight.device();
+    let labels = model.classifier.d_out();
+    let mut out = vec![Vec::new(); ids.len()];
+    // Similar lengths together: less padding (results do not depend on the batching).
+    let mut order: Vec<usize> = (0..ids.len()).collect();
+    order.sort_by_key(|&i| ids[i].len());
+    for chunk in order.chunks(batch_size.max(1)) {
+        let seqs: Vec<Vec<u32>> = chunk.iter().map(|&i| ids[i].clone()).collect();
+        let batch = Batch::new(&seqs, pad, &device);
+        let [_, len] = batch.dims();
+        let positions: Vec<usize> = seqs
+            .iter()
+            .enumerate()
+            .flat_map(|(b, seq)| (0..seq.len()).map(move |t| b * len + t))
+            .collect();
+        // [pieces of the batch, labels]
+        let emissions = model.emissions(&batch, indices(&positions, &device));
+        let values = emissions
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .map_err(|e| Error::invalid(format!("cannot read the emissions: {e:?}")))?;
+        let mut rows = values.chunks(labels).map(softmax);
+        for (&i, seq) in chunk.iter().zip(&seqs) {
+            out[i] = rows.by_ref().take(seq.len()).collect();
+        }
+    }
+    Ok(out)
+}
+
+/// Each word's label probabilities, per sentence and word, from the windows' piece
+/// probabilities (`window_probs[k]` for `windows[k]`): a word is read at its first piece in the
+/// window that owns it.
+pub(crate) fn word_probabilities(
+    windows: &[Window],
+    window_probs: &[Vec<Vec<f32>>],
+    sentence_lengths: &[usize],
+) -> Vec<Vec<Vec<f32>>> {
+    let mut probs: Vec<Vec<Vec<f32>>> = sentence_lengths
+        .iter()
+        .map(|&n| vec![Vec::new(); n])
+        .collect();
+    for (w, pieces) in windows.iter().zip(window_probs) {
+        for (&word, &piece) in w.words.iter().zip(&w.first_piece) {
+            probs[w.sentence][word] = pieces[piece].clone();
+        }
+    }
+    probs
+}
+
+/// Label indices and their probabilities, per sentence and word: the most probable label, or
+/// with a CRF the Viterbi path over each whole sentence (its windows joined, so an entity
+/// across a window boundary stays one valid IOB2 entity), on log-probabilities — the
+/// emissions less a constant per word, so the same path.
+pub(crate) fn decode_words(
+    probs: &[Vec<Vec<f32>>],
+    crf: Option<&CrfScores>,
+    labels: &[String],
+) -> WordTags {
+    let tags: Vec<Vec<u32>> = match crf {
+        None => probs
+            .iter()
+            .map(|s| s.iter().map(|row| argmax(row) as u32).collect())
+            .collect(),
+        Some(crf) => {
+            let log: Vec<Vec<Vec<f32>>> = probs
+                .iter()
+                .map(|s| {
+                    s.iter()
+                        .map(|row| row.iter().map(|p| p.max(f32::MIN_POSITIVE).ln()).collect())
+                        .collect()
+                })
+                .collect();
+            let whole = Edges {
+                starts_sentence: true,
+                ends_sentence: true,
+            };
+            crf.decode(&log, labels, &vec![whole; log.len()])
+        }
+    };
+    let chosen = tags
+        .iter()
+        .zip(probs)
+        .map(|(t, p)| t.iter().zip(p).map(|(&i, row)| row[i as usize]).collect())
+        .collect();
+    (tags, chosen)
+}
+
+/// Predicted label indices and their probabilities, per sentence and word, of sentences cut
+/// into `windows`.
 pub fn predict_windows(
     model: &TokenClassifier,
     windows: &[Window],
@@ -60,60 +161,12 @@ pub fn predict_windows(
     labels: &[String],
     pad: u32,
     batch_size: usize,
-) -> (Vec<Vec<u32>>, Vec<Vec<f32>>) {
-    let device = model.classifier.weight.device();
-    let l = labels.len();
-    // Each word's label distribution and emission row, gathered from the window that owns it.
-    let mut probs: Vec<Vec<Vec<f32>>> = sentence_lengths
-        .iter()
-        .map(|&n| vec![Vec::new(); n])
-        .collect();
-    let mut scores = probs.clone();
-    // Similar lengths together: less padding (results do not depend on the batching).
-    let mut order: Vec<usize> = (0..windows.len()).collect();
-    order.sort_by_key(|&i| windows[i].ids.len());
-    for chunk in order.chunks(batch_size.max(1)) {
-        let ws: Vec<&Window> = chunk.iter().map(|&i| &windows[i]).collect();
-        let wb = make_batch(&ws, pad, &device);
-        // [owned words of the batch, labels]
-        let emissions = model.emissions(&wb.batch, indices(&wb.positions, &device));
-        let e = emissions
-            .into_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .unwrap_or_default();
-        for (k, &(s, w)) in wb.words.iter().enumerate() {
-            let row = &e[k * l..(k + 1) * l];
-            probs[s][w] = softmax(row);
-            if model.crf.is_some() {
-                scores[s][w] = row.to_vec();
-            }
-        }
-    }
-    // Greedy per word; with a CRF, Viterbi over each whole sentence (its windows' emissions
-    // joined), so an entity across a window boundary stays one valid IOB2 entity.
-    let tags: Vec<Vec<u32>> = match &model.crf {
-        None => probs
-            .iter()
-            .map(|s| s.iter().map(|row| argmax(row) as u32).collect())
-            .collect(),
-        Some(crf) => {
-            let whole = vec![
-                Edges {
-                    starts_sentence: true,
-                    ends_sentence: true
-                };
-                scores.len()
-            ];
-            crf.decode(&scores, labels, &whole)
-        }
-    };
-    let chosen = tags
-        .iter()
-        .zip(&probs)
-        .map(|(t, p)| t.iter().zip(p).map(|(&i, row)| row[i as usize]).collect())
-        .collect();
-    (tags, chosen)
+) -> Result<WordTags> {
+    let ids: Vec<Vec<u32>> = windows.iter().map(|w| w.ids.clone()).collect();
+    let pieces = piece_probabilities(model, &ids, pad, batch_size)?;
+    let crf = model.crf.as_ref().map(|c| c.scores());
+    let probs = word_probabilities(windows, &pieces, sentence_lengths);
+    Ok(decode_words(&probs, crf.as_ref(), labels))
 }
 
 /// IOB2 tags and their probabilities, per sentence and word.
@@ -171,7 +224,7 @@ impl NerModel {
             &self.labels,
             self.tokenizer.pad_id,
             batch_size,
-        );
+        )?;
         Ok((
             ids.iter()
                 .map(|s| s.iter().map(|&i| self.labels[i as usize].clone()).collect())
@@ -189,26 +242,16 @@ impl NerModel {
     /// Every piece's label probabilities for a batch of id sequences (special pieces
     /// included): `[sequence][piece][label]`. The forward pass of `predict ner` and `/ner`.
     pub fn piece_probabilities(&self, ids: &[Vec<u32>]) -> Result<Vec<Vec<Vec<f32>>>> {
-        let device = self.model.classifier.weight.device();
-        let batch = Batch::new(ids, self.tokenizer.pad_id, &device);
-        let [_, len] = batch.dims();
-        let positions: Vec<usize> = ids
-            .iter()
-            .enumerate()
-            .flat_map(|(b, seq)| (0..seq.len()).map(move |t| b * len + t))
-            .collect();
-        // [pieces of the batch, labels]
-        let emissions = self.model.emissions(&batch, indices(&positions, &device));
-        let values = emissions
-            .into_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .map_err(|e| Error::invalid(format!("cannot read the emissions: {e:?}")))?;
-        let mut rows = values.chunks(self.labels.len()).map(softmax);
-        Ok(ids
-            .iter()
-            .map(|seq| rows.by_ref().take(seq.len()).collect())
-            .collect())
+        piece_probabilities(&self.model, ids, self.tokenizer.pad_id, ids.len())
+    }
+
+    /// What the `words` strategy needs besides the piece probabilities.
+    pub fn word_decoding(&self) -> WordDecoding {
+        WordDecoding {
+            window: self.max_len,
+            labels: self.labels.clone(),
+            crf: self.model.crf.as_ref().map(|c| c.scores()),
+        }
     }
 
     /// Entities of raw texts by `strategy` (see [`Aggregation`]), `batch_size` texts or
@@ -220,45 +263,91 @@ impl NerModel {
         batch_size: usize,
     ) -> Result<Vec<Vec<Entity>>> {
         if strategy == Aggregation::Words {
-            let words: Vec<Vec<Word>> = texts.iter().map(|t| split_words(t)).collect();
-            let sentences: Vec<Sentence> = words
-                .iter()
-                .map(|w| Sentence {
-                    words: w.iter().map(|w| w.text.clone()).collect(),
-                    tags: vec!["O".into(); w.len()],
-                    line: 0,
-                })
-                .collect();
-            let (tags, probs) = self.tag(&sentences, batch_size)?;
-            return Ok((0..texts.len())
-                .map(|i| entities_of(&words[i], &tags[i], &probs[i], &texts[i]))
-                .collect());
+            let job = WordJob::new(&self.tokenizer, texts, self.max_len)?;
+            let pieces =
+                piece_probabilities(&self.model, &job.ids(), self.tokenizer.pad_id, batch_size)?;
+            return Ok(job.entities(&pieces, &self.word_decoding(), texts));
         }
         let limit = self.input_limit();
         let encodings = texts
             .iter()
             .map(|t| Ok(self.tokenizer.encode_full(t, None, limit)?.encoding))
             .collect::<Result<Vec<_>>>()?;
-        // Similar lengths together: less padding (results do not depend on the batching).
-        let mut order: Vec<usize> = (0..texts.len()).collect();
-        order.sort_by_key(|&i| encodings[i].len());
-        let mut out = vec![Vec::new(); texts.len()];
-        for chunk in order.chunks(batch_size.max(1)) {
-            let ids: Vec<Vec<u32>> = chunk
-                .iter()
-                .map(|&i| encodings[i].get_ids().to_vec())
-                .collect();
-            for (&i, probs) in chunk.iter().zip(self.piece_probabilities(&ids)?) {
-                out[i] = entities(
-                    &self.tokenizer,
-                    &encodings[i],
-                    &probs,
-                    &self.labels,
-                    &texts[i],
-                    strategy,
-                )?;
-            }
+        let ids: Vec<Vec<u32>> = encodings.iter().map(|e| e.get_ids().to_vec()).collect();
+        let probs = piece_probabilities(&self.model, &ids, self.tokenizer.pad_id, batch_size)?;
+        let mut out = Vec::with_capacity(texts.len());
+        for ((encoding, probs), text) in encodings.iter().zip(&probs).zip(texts) {
+            out.push(entities(
+                &self.tokenizer,
+                encoding,
+                probs,
+                &self.labels,
+                text,
+                strategy,
+            )?);
         }
         Ok(out)
+    }
+}
+
+/// What decoding words needs besides the piece probabilities: the window length, the labels
+/// and the CRF's scores (on the host, so that the server can decode away from the model's
+/// thread).
+#[derive(Debug, Clone)]
+pub struct WordDecoding {
+    /// Word pieces per window (the length the model was fine-tuned with).
+    pub window: usize,
+    pub labels: Vec<String>,
+    pub crf: Option<CrfScores>,
+}
+
+/// Raw texts prepared for the `words` strategy: split into words as CoNLL does, the words cut
+/// into windows of the model's window length. The forward pass of the windows' ids runs
+/// wherever the caller runs it (`predict` in batches, the server in its queue); [`Self::entities`]
+/// then decodes exactly as `eval` does.
+pub struct WordJob {
+    words: Vec<Vec<Word>>,
+    windows: Vec<Window>,
+}
+
+impl WordJob {
+    pub fn new(tokenizer: &Tokenizer, texts: &[String], window: usize) -> Result<Self> {
+        let words: Vec<Vec<Word>> = texts.iter().map(|t| split_words(t)).collect();
+        let sentences: Vec<Sentence> = words
+            .iter()
+            .map(|w| Sentence {
+                words: w.iter().map(|w| w.text.clone()).collect(),
+                tags: vec!["O".into(); w.len()],
+                line: 0,
+            })
+            .collect();
+        let windows = all_windows(tokenizer, &sentences, window)?;
+        Ok(WordJob { words, windows })
+    }
+
+    /// The windows' ids, for the forward pass.
+    pub fn ids(&self) -> Vec<Vec<u32>> {
+        self.windows.iter().map(|w| w.ids.clone()).collect()
+    }
+
+    /// Entities per text from the windows' piece probabilities (in the order of [`Self::ids`]).
+    pub fn entities(
+        &self,
+        window_probs: &[Vec<Vec<f32>>],
+        decoding: &WordDecoding,
+        texts: &[String],
+    ) -> Vec<Vec<Entity>> {
+        let lengths: Vec<usize> = self.words.iter().map(Vec::len).collect();
+        let probs = word_probabilities(&self.windows, window_probs, &lengths);
+        let (tags, chosen) = decode_words(&probs, decoding.crf.as_ref(), &decoding.labels);
+        (0..texts.len())
+            .map(|i| {
+                let tags: Vec<String> = tags[i]
+                    .iter()
+                    .map(|&t| decoding.labels[t as usize].clone())
+                    .collect();
+                entities_of(&self.words[i], &tags, &chosen[i], &texts[i])
+            })
+            .collect()
     }
 }

@@ -183,7 +183,7 @@ impl Task for NerTask {
             &self.labels,
             self.tokenizer.pad_id,
             64,
-        );
+        )?;
         let predicted: Vec<Vec<String>> = ids
             .iter()
             .map(|s| s.iter().map(|&i| self.labels[i as usize].clone()).collect())

@@ -148,12 +148,11 @@ pub fn all_windows(
     Ok(out)
 }
 
-/// A batch of windows: inputs, flat positions of the owned words' first pieces, and where each
-/// position's word is.
+/// A batch of windows for training: inputs and the flat positions of the owned words' first
+/// pieces.
 pub struct WindowBatch {
     pub(crate) batch: Batch,
     pub(crate) positions: Vec<usize>,
-    pub(crate) words: Vec<(usize, usize)>,
     /// Owned words per window (for the CRF's sequences).
     pub(crate) lengths: Vec<usize>,
     /// Sentence starts and ends (for the CRF's sequences).
@@ -164,15 +163,12 @@ pub fn make_batch(windows: &[&Window], pad: u32, device: &Device) -> WindowBatch
     let len = windows.iter().map(|w| w.ids.len()).max().unwrap_or(0);
     let seqs: Vec<Vec<u32>> = windows.iter().map(|w| w.ids.clone()).collect();
     let mut positions = Vec::new();
-    let mut words = Vec::new();
     for (r, w) in windows.iter().enumerate() {
         positions.extend(w.first_piece.iter().map(|&p| r * len + p));
-        words.extend(w.words.iter().map(|&word| (w.sentence, word)));
     }
     WindowBatch {
         batch: Batch::new(&seqs, pad, device),
         positions,
-        words,
         lengths: windows.iter().map(|w| w.words.len()).collect(),
         edges: windows.iter().map(|w| w.edges).collect(),
     }
