@@ -319,8 +319,14 @@ fn a_window_inside_a_sentence_may_begin_inside_an_entity() {
         vec![0.0, 0.0, 0.0, 0.0, 3.0],
         vec![3.0, 0.0, 0.0, 0.0, 0.0],
     ]];
-    assert_eq!(crf.decode(&e, &labels, &[INSIDE]), vec![vec![4, 4, 0]]);
-    assert_eq!(crf.decode(&e, &labels, &[WHOLE]), vec![vec![3, 4, 0]]);
+    assert_eq!(
+        crf.scores().decode(&e, &labels, &[INSIDE]),
+        vec![vec![4, 4, 0]]
+    );
+    assert_eq!(
+        crf.scores().decode(&e, &labels, &[WHOLE]),
+        vec![vec![3, 4, 0]]
+    );
 }
 
 #[test]

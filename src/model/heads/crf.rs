@@ -177,16 +177,6 @@ impl Crf {
             end: host(self.end_transitions.val().into_data()),
         }
     }
-
-    /// [`CrfScores::decode`] with this layer's scores.
-    pub fn decode(
-        &self,
-        emissions: &[Vec<Vec<f32>>],
-        labels: &[String],
-        edges: &[Edges],
-    ) -> Vec<Vec<u32>> {
-        self.scores().decode(emissions, labels, edges)
-    }
 }
 
 /// A CRF's scores copied to the host: what Viterbi decoding needs, shareable across threads
