@@ -8,6 +8,7 @@ use common::*;
 
 use positio::data::labelled::{self, Columns, LabelledFormat, ReadOptions, TextEncoding};
 use positio::hf;
+use positio::hf::FromCheckpoint;
 use positio::model::encoder::Batch;
 use positio::model::heads::sequence::{binary_cross_entropy, cross_entropy};
 use positio::tasks::classify::{self, report, ClassifierModel};

@@ -6,6 +6,7 @@ use common::*;
 
 use positio::data::conll;
 use positio::data::tags::{detect, to_iob2, Scheme};
+use positio::hf::FromCheckpoint;
 use positio::model::heads::crf::{iob2_constraints, viterbi, Crf, Edges};
 use positio::tasks::ner::seqeval::{entities, entity_report, token_report};
 use positio::tasks::ner::{split_words, windows};

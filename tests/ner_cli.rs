@@ -6,6 +6,7 @@ mod common;
 use common::*;
 
 use positio::hf;
+use positio::hf::FromCheckpoint;
 use positio::model::config::{ModelConfig, PositionKind};
 use positio::model::encoder::EncoderModel;
 use std::path::{Path, PathBuf};

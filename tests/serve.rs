@@ -7,6 +7,7 @@
 mod common;
 
 use common::{minilm_dir, positio, positio_command, tmp};
+use positio::hf::FromCheckpoint;
 use positio::tools::http::{Connection, Reply};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};

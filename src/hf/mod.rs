@@ -26,6 +26,20 @@ pub const TOKENIZER: &str = "tokenizer.json";
 pub(crate) const TOKENIZER_CONFIG: &str = "tokenizer_config.json";
 pub(crate) const SPECIAL_TOKENS_MAP: &str = "special_tokens_map.json";
 
+/// A fine-tuned model built from an opened checkpoint, cutting inputs at `max_len` word pieces
+/// if given (else at the length it was fine-tuned with); `load` opens the directory first.
+pub trait FromCheckpoint: Sized {
+    fn from_checkpoint(
+        checkpoint: &Checkpoint,
+        max_len: Option<usize>,
+        device: &Device,
+    ) -> Result<Self>;
+
+    fn load(dir: &Path, max_len: Option<usize>, device: &Device) -> Result<Self> {
+        Self::from_checkpoint(&Checkpoint::open(dir)?, max_len, device)
+    }
+}
+
 /// A Hugging Face model directory, read once: its config and weights. A task's setup opens
 /// the checkpoint, reads what it needs from `config` (labels, window length, head) and builds
 /// the model from the same reading.

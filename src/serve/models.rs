@@ -3,6 +3,7 @@
 //! with the same loaders and the same clear errors as the command line.
 
 use crate::data::tokenizer::Tokenizer;
+use crate::hf::FromCheckpoint;
 use crate::model::config::ModelConfig;
 use crate::tasks::classify::{self, ClassifierModel, Encoded};
 use crate::tasks::embedding::{Embedder, SentencePooling};

@@ -2,6 +2,7 @@
 
 use crate::data::labelled::{self, Example, ReadOptions};
 use crate::data::text;
+use crate::hf::FromCheckpoint;
 use crate::runtime::{self, DeviceKind};
 use crate::tasks::classify::report::Report;
 use crate::tasks::classify::{

@@ -279,15 +279,10 @@ pub struct ClassifierModel {
     pub max_len: usize,
 }
 
-impl ClassifierModel {
-    /// Loads a positio or Hugging Face sequence classifier; inputs are cut at `max_len` word
-    /// pieces if given, else at the length it was fine-tuned with, else at its position limit.
-    pub fn load(dir: &Path, max_len: Option<usize>, device: &Device) -> Result<Self> {
-        Self::from_checkpoint(&hf::Checkpoint::open(dir)?, max_len, device)
-    }
-
-    /// The classifier of an opened checkpoint.
-    pub fn from_checkpoint(
+/// A positio or Hugging Face sequence classifier; inputs are cut at `max_len` word pieces if
+/// given, else at the length it was fine-tuned with, else at its position limit.
+impl hf::FromCheckpoint for ClassifierModel {
+    fn from_checkpoint(
         checkpoint: &hf::Checkpoint,
         max_len: Option<usize>,
         device: &Device,
@@ -304,7 +299,9 @@ impl ClassifierModel {
             labels,
         })
     }
+}
 
+impl ClassifierModel {
     /// The examples as the model reads them (cut at `max_len`), with their gold classes.
     pub fn encode(&self, examples: &[Example]) -> Result<Vec<Encoded>> {
         encode(&self.tokenizer, examples, &self.labels, self.max_len)

@@ -2,6 +2,7 @@
 
 use crate::data::tags::Scheme;
 use crate::data::{conll, text};
+use crate::hf::FromCheckpoint;
 use crate::runtime::{self, DeviceKind};
 use crate::tasks::ner::seqeval::{entity_report, token_report, Report as ScoreReport};
 use crate::tasks::ner::{Aggregation, NerModel, NerSettings, NerTask};

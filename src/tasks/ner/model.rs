@@ -12,7 +12,6 @@ use crate::tasks::ner::windows::{all_windows, Window, WindowBatch};
 use crate::tasks::scores::{argmax, softmax};
 use crate::{hf, Error, Result};
 use burn::tensor::{Device, Tensor};
-use std::path::Path;
 
 /// Loss of a batch: cross-entropy on the first pieces, or the CRF's negative log-likelihood.
 pub fn loss(
@@ -180,15 +179,10 @@ pub struct NerModel {
     pub max_len: usize,
 }
 
-impl NerModel {
-    /// Loads a fine-tuned model; windows are `max_len` word pieces if given, else the length
-    /// the model was fine-tuned with (`window_length` in its config), else its position limit.
-    pub fn load(dir: &Path, max_len: Option<usize>, device: &Device) -> Result<Self> {
-        Self::from_checkpoint(&hf::Checkpoint::open(dir)?, max_len, device)
-    }
-
-    /// The NER model of an opened checkpoint.
-    pub fn from_checkpoint(
+/// Windows are `max_len` word pieces if given, else the length the model was fine-tuned
+/// with (`window_length` in its config), else its position limit.
+impl hf::FromCheckpoint for NerModel {
+    fn from_checkpoint(
         checkpoint: &hf::Checkpoint,
         max_len: Option<usize>,
         device: &Device,
@@ -212,7 +206,9 @@ impl NerModel {
             max_len,
         })
     }
+}
 
+impl NerModel {
     /// IOB2 tags and their probabilities for each sentence of words.
     pub fn tag(&self, sentences: &[Sentence], batch_size: usize) -> Result<Tagged> {
         let windows = all_windows(&self.tokenizer, sentences, self.max_len)?;
