@@ -131,7 +131,7 @@ pub fn load(name: &str, dir: &Path, device: &Device) -> Result<Loaded> {
         }
         Head::TokenClassification => {
             let m = NerModel::from_checkpoint(&checkpoint, None, device)?;
-            info.max_input_length = m.model.bert.max_len().unwrap_or(512);
+            info.max_input_length = m.input_limit();
             info.labels = m.labels.clone();
             words = Some(m.word_decoding());
             (

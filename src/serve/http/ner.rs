@@ -62,7 +62,7 @@ async fn words(
     app.check_count(&texts.iter().map(String::as_str).collect::<Vec<_>>())?;
     let decoding = model
         .words
-        .clone()
+        .as_ref()
         .ok_or_else(|| ApiError::backend("the model has no word decoding"))?;
     let (tokenizer, window) = (model.tokenizer.clone(), decoding.window);
     let (job, texts) = tokio::task::spawn_blocking(move || {
@@ -85,5 +85,5 @@ async fn words(
         };
         probs.push(p);
     }
-    Ok(job.entities(&probs, &decoding, &texts))
+    Ok(job.entities(&probs, decoding, &texts))
 }

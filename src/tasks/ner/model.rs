@@ -51,9 +51,6 @@ pub fn loss(
     }
 }
 
-/// Label indices and the chosen labels' probabilities, per sentence and word.
-pub type WordTags = (Vec<Vec<u32>>, Vec<Vec<f32>>);
-
 /// Every piece's label probabilities for id sequences (`[sequence][piece][label]`, special
 /// pieces included), `batch_size` sequences of similar lengths per forward pass: the one
 /// forward pass of NER inference (`eval`, `predict`, the server, fine-tuning's evaluation).
@@ -113,7 +110,7 @@ pub(crate) fn word_probabilities(
     probs
 }
 
-/// Label indices and their probabilities, per sentence and word: the most probable label, or
+/// IOB2 tags and their probabilities, per sentence and word: the most probable label, or
 /// with a CRF the Viterbi path over each whole sentence (its windows joined, so an entity
 /// across a window boundary stays one valid IOB2 entity), on log-probabilities — the
 /// emissions less a constant per word, so the same path.
@@ -121,7 +118,7 @@ pub(crate) fn decode_words(
     probs: &[Vec<Vec<f32>>],
     crf: Option<&CrfScores>,
     labels: &[String],
-) -> WordTags {
+) -> Tagged {
     let tags: Vec<Vec<u32>> = match crf {
         None => probs
             .iter()
@@ -148,11 +145,15 @@ pub(crate) fn decode_words(
         .zip(probs)
         .map(|(t, p)| t.iter().zip(p).map(|(&i, row)| row[i as usize]).collect())
         .collect();
-    (tags, chosen)
+    let names = tags
+        .iter()
+        .map(|t| t.iter().map(|&i| labels[i as usize].clone()).collect())
+        .collect();
+    (names, chosen)
 }
 
-/// Predicted label indices and their probabilities, per sentence and word, of sentences cut
-/// into `windows`.
+/// Predicted IOB2 tags and their probabilities, per sentence and word, of sentences cut into
+/// `windows`.
 pub fn predict_windows(
     model: &TokenClassifier,
     windows: &[Window],
@@ -160,7 +161,7 @@ pub fn predict_windows(
     labels: &[String],
     pad: u32,
     batch_size: usize,
-) -> Result<WordTags> {
+) -> Result<Tagged> {
     let ids: Vec<Vec<u32>> = windows.iter().map(|w| w.ids.clone()).collect();
     let pieces = piece_probabilities(model, &ids, pad, batch_size)?;
     let crf = model.crf.as_ref().map(|c| c.scores());
@@ -213,20 +214,14 @@ impl NerModel {
     pub fn tag(&self, sentences: &[Sentence], batch_size: usize) -> Result<Tagged> {
         let windows = all_windows(&self.tokenizer, sentences, self.max_len)?;
         let lengths: Vec<usize> = sentences.iter().map(|s| s.words.len()).collect();
-        let (ids, probs) = predict_windows(
+        predict_windows(
             &self.model,
             &windows,
             &lengths,
             &self.labels,
             self.tokenizer.pad_id,
             batch_size,
-        )?;
-        Ok((
-            ids.iter()
-                .map(|s| s.iter().map(|&i| self.labels[i as usize].clone()).collect())
-                .collect(),
-            probs,
-        ))
+        )
     }
 
     /// The most word pieces one text may have in the piece-level strategies (the model's
@@ -337,13 +332,7 @@ impl WordJob {
         let probs = word_probabilities(&self.windows, window_probs, &lengths);
         let (tags, chosen) = decode_words(&probs, decoding.crf.as_ref(), &decoding.labels);
         (0..texts.len())
-            .map(|i| {
-                let tags: Vec<String> = tags[i]
-                    .iter()
-                    .map(|&t| decoding.labels[t as usize].clone())
-                    .collect();
-                entities_of(&self.words[i], &tags, &chosen[i], &texts[i])
-            })
+            .map(|i| entities_of(&self.words[i], &tags[i], &chosen[i], &texts[i]))
             .collect()
     }
 }

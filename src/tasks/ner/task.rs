@@ -176,7 +176,7 @@ impl Task for NerTask {
 
     fn evaluate(&mut self, model: &TokenClassifier) -> Result<Metrics> {
         let lengths: Vec<usize> = self.dev.iter().map(|s| s.words.len()).collect();
-        let (ids, _) = predict_windows(
+        let (predicted, _) = predict_windows(
             model,
             &self.dev_windows,
             &lengths,
@@ -184,10 +184,6 @@ impl Task for NerTask {
             self.tokenizer.pad_id,
             64,
         )?;
-        let predicted: Vec<Vec<String>> = ids
-            .iter()
-            .map(|s| s.iter().map(|&i| self.labels[i as usize].clone()).collect())
-            .collect();
         let gold: Vec<Vec<String>> = self.dev.iter().map(|s| s.tags.clone()).collect();
         let (entity, token) = (
             entity_report(&gold, &predicted),
