@@ -215,6 +215,9 @@ impl RunSettings for PretrainConfig {
     fn recipe() -> Self {
         PretrainConfig::default()
     }
+    fn train(&self) -> &TrainConfig {
+        &self.train
+    }
     fn train_mut(&mut self) -> &mut TrainConfig {
         &mut self.train
     }

@@ -129,6 +129,7 @@ pub trait RunSettings: Serialize + DeserializeOwned + PartialEq + Default {
     /// training recipe.
     fn recipe() -> Self;
     /// The `[train]` table.
+    fn train(&self) -> &TrainConfig;
     fn train_mut(&mut self) -> &mut TrainConfig;
 }
 
@@ -165,7 +166,7 @@ pub fn resolve<S: RunSettings>(
         recipe
     };
     flags(&mut settings);
-    settings.train_mut().validate()?;
+    settings.train().validate()?;
     Ok(settings)
 }
 
@@ -225,6 +226,9 @@ mod tests {
             run.train.lr = 1e-4;
             run.train.epochs = 5.0;
             run
+        }
+        fn train(&self) -> &TrainConfig {
+            &self.train
         }
         fn train_mut(&mut self) -> &mut TrainConfig {
             &mut self.train

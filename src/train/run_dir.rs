@@ -41,6 +41,8 @@ pub fn latest_checkpoint(run_dir: &Path) -> Result<Option<PathBuf>> {
 /// Prepares `run_dir` for a run with `settings`: creates it; with `resume`, checks that the
 /// saved settings are the same; otherwise refuses a directory holding a run and saves them.
 pub fn prepare<S: RunSettings>(run_dir: &Path, settings: &S, resume: bool) -> Result<()> {
+    // Unusable settings leave no directory behind.
+    settings.train().validate()?;
     std::fs::create_dir_all(run_dir).map_err(|e| Error::io(run_dir, "create", e))?;
     let saved = run_dir.join(SETTINGS);
     if resume {

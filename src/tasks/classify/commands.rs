@@ -24,7 +24,6 @@ pub fn finetune(
     resume: bool,
     device: DeviceKind,
 ) -> Result<Outcome> {
-    run.train.validate()?;
     let device = runtime::training_device(device)?;
     // Seeded before the fresh head is drawn, so a run is reproducible.
     device.seed(run.train.seed);

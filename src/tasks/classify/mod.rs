@@ -85,6 +85,9 @@ impl RunSettings for ClassifySettings {
         run.train.warmup = 0.1;
         run
     }
+    fn train(&self) -> &TrainConfig {
+        &self.train
+    }
     fn train_mut(&mut self) -> &mut TrainConfig {
         &mut self.train
     }

@@ -70,6 +70,9 @@ impl RunSettings for NerSettings {
         run.train.warmup = 0.1;
         run
     }
+    fn train(&self) -> &TrainConfig {
+        &self.train
+    }
     fn train_mut(&mut self) -> &mut TrainConfig {
         &mut self.train
     }
