@@ -3,11 +3,12 @@
 //! Fine-tuning settings come from `--config` (a TOML file with `[classify]` and `[train]`
 //! tables, the layout of a run's `run.toml`) or the defaults, then the flags given.
 
-use super::{DeviceArg, FineTuningInputs, TrainingArgs};
+use super::{DeviceArg, FineTuningInputs, TextInputs, TrainingArgs};
 use crate::data::labelled::{LabelledFormat, ReadOptions, TextEncoding};
 use crate::model::config::Pooling;
-use crate::tasks::classify::commands::{self, Inputs, Outputs, Running};
+use crate::tasks::classify::commands::{self, Inputs, Running};
 use crate::tasks::classify::ClassifySettings;
+use crate::tasks::EvalOutputs;
 use crate::tools::plot;
 use crate::train::trainer::Outcome;
 use crate::{Error, Result};
@@ -90,20 +91,17 @@ pub struct FinetuneArgs {
 
 impl FinetuneArgs {
     fn resolve(&self) -> Result<ClassifySettings> {
-        fn paths(r: &mut ClassifySettings) -> [&mut String; 3] {
-            let t = &mut r.classify;
-            [&mut t.model, &mut t.train, &mut t.dev]
-        }
-        self.inputs.resolve(&self.run, "classify", paths, |run| {
-            let c = &mut run.classify;
-            c.multi_label |= self.multi_label;
-            c.class_weights |= self.class_weights;
-            if self.pooling.is_some() {
-                c.pooling = self.pooling;
-            }
-            c.max_len = self.max_len.unwrap_or(c.max_len);
-            c.read = self.read.over(c.read.clone());
-        })
+        self.inputs
+            .resolve(&self.run, |run: &mut ClassifySettings| {
+                let c = &mut run.classify;
+                c.multi_label |= self.multi_label;
+                c.class_weights |= self.class_weights;
+                if self.pooling.is_some() {
+                    c.pooling = self.pooling;
+                }
+                c.max_len = self.max_len.unwrap_or(c.max_len);
+                c.read = self.read.over(c.read.clone());
+            })
     }
 
     pub fn run(&self) -> Result<Outcome> {
@@ -163,7 +161,7 @@ pub struct EvalArgs {
 
 impl EvalArgs {
     pub fn run(&self) -> Result<()> {
-        let outputs = Outputs {
+        let outputs = EvalOutputs {
             predictions: self.output.as_deref(),
             json: self.json.as_deref(),
         };
@@ -195,16 +193,11 @@ pub struct PredictArgs {
     /// A fine-tuned classifier.
     #[arg(long)]
     model: PathBuf,
-    /// Text to classify (repeatable). Without --text or --file, standard input is read, a text
-    /// a line.
-    #[arg(long)]
-    text: Vec<String>,
+    #[command(flatten)]
+    texts: TextInputs,
     /// The second text of a pair, one per --text, in order.
     #[arg(long)]
     text_pair: Vec<String>,
-    /// A UTF-8 text file: each line is classified.
-    #[arg(long)]
-    file: Option<PathBuf>,
     /// Lines of --file or standard input are `text<TAB>pair`.
     #[arg(long)]
     pairs: bool,
@@ -216,24 +209,25 @@ pub struct PredictArgs {
 
 impl PredictArgs {
     pub fn run(&self) -> Result<()> {
-        let inputs = if self.text.is_empty() {
+        let texts = &self.texts.text;
+        let inputs = if texts.is_empty() {
             Inputs::Lines {
-                file: self.file.clone(),
+                file: self.texts.file.clone(),
                 pairs: self.pairs,
             }
         } else {
-            if !self.text_pair.is_empty() && self.text_pair.len() != self.text.len() {
+            if !self.text_pair.is_empty() && self.text_pair.len() != texts.len() {
                 return Err(Error::config(
                     "--text-pair",
                     format!(
                         "{} given for {} --text: give one pair text per text",
                         self.text_pair.len(),
-                        self.text.len()
+                        texts.len()
                     ),
                 ));
             }
             Inputs::Texts(
-                self.text
+                texts
                     .iter()
                     .enumerate()
                     .map(|(i, t)| (t.clone(), self.text_pair.get(i).cloned()))

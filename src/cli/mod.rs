@@ -11,7 +11,7 @@ mod serve;
 mod tools;
 
 use crate::runtime::DeviceKind;
-use crate::train::config::{self, RunSettings, TrainFlags};
+use crate::train::config::{self, FineTuneSettings, RunSettings, TrainFlags};
 use crate::train::trainer::Outcome;
 use crate::{Error, Result};
 use clap::{Parser, Subcommand};
@@ -183,6 +183,18 @@ impl TrainingArgs {
     }
 }
 
+/// The texts a `predict` command runs its model on: `--text` (repeatable), else the lines of
+/// `--file`, else the lines of standard input.
+#[derive(clap::Args)]
+pub struct TextInputs {
+    /// A text (repeatable). Without --text or --file, standard input is read, a text a line.
+    #[arg(long)]
+    text: Vec<String>,
+    /// A UTF-8 text file: each line is a text.
+    #[arg(long)]
+    file: Option<PathBuf>,
+}
+
 /// The inputs of every fine-tuning: a model to start from, training and development files
 /// (their formats: see the command's description). Required, here or in the --config.
 #[derive(clap::Args)]
@@ -200,24 +212,23 @@ pub struct FineTuningInputs {
 
 impl FineTuningInputs {
     /// The run's settings ([`TrainingArgs::resolve`]) with these flags laid over the task
-    /// table's `model`, `train` and `dev` (picked by `paths`), each then required.
-    fn resolve<S: RunSettings>(
+    /// table's `model`, `train` and `dev`, each then required.
+    fn resolve<S: FineTuneSettings>(
         &self,
         run: &TrainingArgs,
-        table: &str,
-        paths: impl Fn(&mut S) -> [&mut String; 3],
         task_flags: impl FnOnce(&mut S),
     ) -> Result<S> {
         let mut settings = run.resolve(|s: &mut S| {
             let flags = [&self.model, &self.train, &self.dev];
-            for (flag, field) in flags.into_iter().zip(paths(s)) {
+            for (flag, field) in flags.into_iter().zip(s.inputs_mut()) {
                 if let Some(p) = flag {
                     *field = p.display().to_string();
                 }
             }
             task_flags(s);
         })?;
-        let missing = paths(&mut settings)
+        let missing = settings
+            .inputs_mut()
             .iter()
             .zip(["--model", "--train", "--dev"])
             .find(|(v, _)| v.is_empty())
@@ -225,7 +236,7 @@ impl FineTuningInputs {
         match missing {
             Some(flag) => Err(Error::config(
                 flag,
-                format!("required: give it, or a --config with it in [{table}]"),
+                format!("required: give it, or a --config with it in [{}]", S::TABLE),
             )),
             None => Ok(settings),
         }

@@ -1,8 +1,9 @@
 //! `positio finetune ner`, `positio eval ner` and `positio predict ner`.
 
-use super::{DeviceArg, FineTuningInputs, TrainingArgs};
+use super::{DeviceArg, FineTuningInputs, TextInputs, TrainingArgs};
 use crate::data::tags::Scheme;
 use crate::tasks::ner::{commands, Aggregation, NerSettings};
+use crate::tasks::EvalOutputs;
 use crate::train::trainer::Outcome;
 use crate::Result;
 use std::path::PathBuf;
@@ -40,11 +41,7 @@ pub struct FinetuneArgs {
 
 impl FinetuneArgs {
     fn resolve(&self) -> Result<NerSettings> {
-        fn paths(r: &mut NerSettings) -> [&mut String; 3] {
-            let t = &mut r.ner;
-            [&mut t.model, &mut t.train, &mut t.dev]
-        }
-        self.inputs.resolve(&self.run, "ner", paths, |run| {
+        self.inputs.resolve(&self.run, |run: &mut NerSettings| {
             let n = &mut run.ner;
             n.crf |= self.crf;
             n.max_len = self.max_len.unwrap_or(n.max_len);
@@ -87,8 +84,8 @@ pub struct EvalArgs {
 
 impl EvalArgs {
     pub fn run(&self) -> Result<()> {
-        let report = commands::Report {
-            output: self.output.as_deref(),
+        let outputs = EvalOutputs {
+            predictions: self.output.as_deref(),
             json: self.json.as_deref(),
         };
         let read = commands::Reading {
@@ -98,7 +95,7 @@ impl EvalArgs {
             max_len: self.max_len,
         };
         let evaluation =
-            commands::evaluate(&self.model, &self.data, &read, &report, self.device.device)?;
+            commands::evaluate(&self.model, &self.data, &read, &outputs, self.device.device)?;
         println!("{evaluation}");
         Ok(())
     }
@@ -109,13 +106,9 @@ pub struct PredictArgs {
     /// A fine-tuned NER model directory.
     #[arg(long)]
     model: PathBuf,
-    /// Text to tag (repeatable). Without --text, --file or --conll, standard input is read.
-    #[arg(long)]
-    text: Vec<String>,
-    /// A text file: each line is tagged.
-    #[arg(long)]
-    file: Option<PathBuf>,
-    /// A CoNLL file: writes its lines with the predicted tag appended.
+    #[command(flatten)]
+    texts: TextInputs,
+    /// A CoNLL file instead of texts: writes its lines with the predicted tag appended.
     #[arg(long)]
     conll: Option<PathBuf>,
     /// Windows per forward pass.
@@ -141,10 +134,10 @@ impl PredictArgs {
             max_len: self.max_len,
         };
         let strategy = self.aggregation_strategy;
-        let inputs = match (&self.conll, self.text.is_empty()) {
+        let inputs = match (&self.conll, self.texts.text.is_empty()) {
             (Some(path), _) => commands::Inputs::Conll(path),
-            (None, false) => commands::Inputs::Texts(&self.text, strategy),
-            (None, true) => commands::Inputs::Lines(self.file.as_deref(), strategy),
+            (None, false) => commands::Inputs::Texts(&self.texts.text, strategy),
+            (None, true) => commands::Inputs::Lines(self.texts.file.as_deref(), strategy),
         };
         commands::predict(
             &self.model,

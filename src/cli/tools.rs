@@ -135,8 +135,13 @@ impl BenchArgs {
                 c
             }
         };
-        let device = self.device.device;
-        let (b, l, w, s) = (self.batch, self.len, self.warmup, self.steps.max(1));
+        let run = bench::Workload {
+            batch: self.batch,
+            len: self.len,
+            warmup: self.warmup,
+            steps: self.steps.max(1),
+            device: self.device.device,
+        };
         let model = || {
             self.model.as_deref().ok_or_else(|| {
                 Error::config("--model", "--task encoder and finetune need a model DIR")
@@ -145,36 +150,26 @@ impl BenchArgs {
         let (name, t) = match self.task {
             BenchTask::Train => {
                 let init = self.model.as_deref();
-                let (t, losses) =
-                    bench::train_step(&config, init, b, l, self.loss_fraction, w, s, device)?;
+                let (t, losses) = bench::train_step(&config, init, self.loss_fraction, &run)?;
                 let all: Vec<String> = losses.iter().map(|l| format!("{l:.6}")).collect();
                 println!("losses {}", all.join(" "));
                 ("train", t)
             }
-            BenchTask::Forward => ("forward", bench::forward(&config, b, l, w, s, device)?),
-            BenchTask::TagTrain => (
-                "tag-train",
-                bench::tagger(&config, true, b, l, w, s, device)?,
-            ),
-            BenchTask::TagForward => (
-                "tag-forward",
-                bench::tagger(&config, false, b, l, w, s, device)?,
-            ),
-            BenchTask::Encoder => (
-                "encoder",
-                bench::encoder_forward(model()?, b, l, w, s, device)?,
-            ),
+            BenchTask::Forward => ("forward", bench::forward(&config, &run)?),
+            BenchTask::TagTrain => ("tag-train", bench::tagger(&config, true, &run)?),
+            BenchTask::TagForward => ("tag-forward", bench::tagger(&config, false, &run)?),
+            BenchTask::Encoder => ("encoder", bench::encoder_forward(model()?, &run)?),
             BenchTask::Finetune => {
                 let data = self.data.as_deref().ok_or_else(|| {
                     Error::config("--data", "--task finetune needs a FILE (a CoNLL file)")
                 })?;
-                let (t, tokens_per_s) = bench::finetune_steps(model()?, data, b, l, w, s, device)?;
+                let (t, tokens_per_s) = bench::finetune_steps(model()?, data, &run)?;
                 println!("tokens/s {tokens_per_s:.0}");
                 ("finetune", t)
             }
             BenchTask::Gemm => {
                 for (m, k, n, ta, tb, what) in bench::GEMM_SHAPES {
-                    let g = bench::gemm_gflops((m, k, n), (ta, tb), w, s, device)?;
+                    let g = bench::gemm_gflops((m, k, n), (ta, tb), &run)?;
                     let key = format!(
                         "{m}x{k}x{n}{}{}",
                         if ta { "-AtB" } else { "" },

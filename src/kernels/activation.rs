@@ -2,7 +2,7 @@
 //! one pass backward (plus the bias-gradient reduction), with vectorised erf / exp.
 
 use super::math::{simd, sum_in_order, tanh, FastMath};
-use super::tensor::{dims, tensor, values, with_real};
+use super::tensor::{dims, register, tensor, values, with_real};
 use super::{use_fused, FusedOps};
 use burn::backend::{tensor::FloatTensor, Autodiff, Dispatch, Flex};
 use burn::tensor::activation;
@@ -190,15 +190,11 @@ impl Backward<Flex, 2> for BiasActivationBackward {
     type State = (FlexTensor, FlexTensor, Activation);
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node_x, node_b] = ops.parents;
+        let parents = ops.parents.map(|p| p.map(|node| node.id));
         let grad = grads.consume::<Flex>(&ops.node);
         let (x, bias, act) = ops.state;
         let (dx, db) = backward(&x, &bias, &grad, act);
-        for (node, g) in [(node_x, dx), (node_b, db)] {
-            if let Some(node) = node {
-                grads.register::<Flex>(node.id, g);
-            }
-        }
+        register(grads, parents, [dx, db]);
     }
 }
 

@@ -2,7 +2,7 @@
 //! one pass backward for the input plus one reduction for weight and bias.
 
 use super::math::{simd, sum_in_order, sum_map, FastMath};
-use super::tensor::{dims, tensor, values, with_real};
+use super::tensor::{dims, register, tensor, values, with_real};
 use super::{use_fused, FusedOps};
 use burn::backend::{tensor::FloatTensor, Autodiff, Dispatch, Flex};
 use burn::tensor::Tensor;
@@ -162,7 +162,7 @@ impl Backward<Flex, 3> for LayerNormBackward {
     type State = (FlexTensor, FlexTensor, FlexTensor, FlexTensor);
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node_x, node_w, node_b] = ops.parents;
+        let parents = ops.parents.map(|p| p.map(|node| node.id));
         let grad = grads.consume::<Flex>(&ops.node);
         let (x, w, mean, rstd) = ops.state;
         let width = dims(&w)[0];
@@ -170,11 +170,7 @@ impl Backward<Flex, 3> for LayerNormBackward {
             let (dx, dw, db) = backward_kernel::<T>(&values(&grad), &values(&x), &values(&w), &values(&mean), &values(&rstd));
             (tensor(dx, dims(&x)), tensor(dw, vec![width]), tensor(db, vec![width]))
         });
-        for (node, g) in [(node_x, dx), (node_w, dw), (node_b, db)] {
-            if let Some(node) = node {
-                grads.register::<Flex>(node.id, g);
-            }
-        }
+        register(grads, parents, [dx, dw, db]);
     }
 }
 

@@ -10,7 +10,7 @@
 //! Backward: `dx = dy W`, `dW = dyᵀ x`, `db = Σ_rows dy`.
 
 use super::gemm::{matmul_all_cores, Mat};
-use super::tensor::{dims, tensor, values, with_real, Real};
+use super::tensor::{dims, register, tensor, values, with_real, Real};
 use super::{use_fused, FusedOps};
 use burn::backend::{tensor::FloatTensor, Autodiff, Dispatch, Flex};
 use burn::tensor::Tensor;
@@ -153,7 +153,7 @@ impl Backward<Flex, 3> for LinearBackward {
     type State = (FlexTensor, FlexTensor);
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node_x, node_w, node_b] = ops.parents;
+        let parents = ops.parents.map(|p| p.map(|node| node.id));
         let grad = grads.consume::<Flex>(&ops.node);
         let (x, w) = ops.state;
         let (rows, shape_w) = (dims(&x)[0], dims(&w));
@@ -161,11 +161,7 @@ impl Backward<Flex, 3> for LinearBackward {
             let (dx, dw, db) = backward_kernel::<T>(&values(&grad), &values(&x), &values(&w), rows);
             (tensor(dx, dims(&x)), tensor(dw, shape_w.clone()), tensor(db, vec![shape_w[0]]))
         });
-        for (node, g) in [(node_x, dx), (node_w, dw), (node_b, db)] {
-            if let Some(node) = node {
-                grads.register::<Flex>(node.id, g);
-            }
-        }
+        register(grads, parents, [dx, dw, db]);
     }
 }
 

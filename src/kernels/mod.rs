@@ -29,6 +29,7 @@ use burn::tensor::{DType, Tensor};
 use burn_autodiff::checkpoint::strategy::CheckpointStrategy;
 use std::cell::Cell;
 
+use activation::Activation;
 pub use activation::{bias_activation, bias_activation_composite};
 pub use adamw::{adamw, adamw_composite, AdamWStep};
 pub use attention::{
@@ -69,35 +70,52 @@ pub(crate) fn use_fused<const D: usize>(x: &Tensor<D>, others: &[DType]) -> bool
         )
 }
 
-/// Operations positio implements itself on the CPU backend.
-#[backend_extension(Flex, Autodiff)]
-pub trait FusedOps: Backend {
+/// Declares [`FusedOps`] and implements it for `Flex` (each op's `primal`: forward only) and
+/// for `Autodiff<Flex>` (each op's `autodiff`: forward recording the hand-written backward),
+/// from one list of operations. Types are written as plain tokens (`FloatTensor<Self>`, not a
+/// `ty` fragment) because `backend_extension` reads them token by token.
+macro_rules! fused_ops {
+    ($($(#[$doc:meta])* fn $op:ident => $module:ident($($arg:ident: $ty:ident $(<$gen:ident>)?),* $(,)?);)*) => {
+        /// Operations positio implements itself on the CPU backend.
+        #[backend_extension(Flex, Autodiff)]
+        pub trait FusedOps: Backend {
+            $($(#[$doc])* fn $op($($arg: $ty $(<$gen>)?),*) -> FloatTensor<Self>;)*
+        }
+
+        impl FusedOps for Flex {
+            $(fn $op($($arg: $ty $(<$gen>)?),*) -> FloatTensor<Self> {
+                $module::primal($($arg),*)
+            })*
+        }
+
+        impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
+            $(fn $op($($arg: $ty $(<$gen>)?),*) -> FloatTensor<Self> {
+                $module::autodiff::<C>($($arg),*)
+            })*
+        }
+    };
+}
+
+fused_ops! {
     /// LayerNorm over the last dimension: `(x - mean) / sqrt(var + eps) * weight + bias`.
-    fn fused_layer_norm(
+    fn fused_layer_norm => layer_norm(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
         eps: f64,
-    ) -> FloatTensor<Self>;
-
+    );
     /// `x Wᵀ + bias` for `x` `[rows, in]`, `W` `[out, in]`.
-    fn fused_linear(
-        x: FloatTensor<Self>,
-        weight: FloatTensor<Self>,
-        bias: FloatTensor<Self>,
-    ) -> FloatTensor<Self>;
-
+    fn fused_linear => linear(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>);
     /// `act(x + bias)` for `x` `[rows, width]`.
-    fn fused_bias_activation(
+    fn fused_bias_activation => activation(
         x: FloatTensor<Self>,
         bias: FloatTensor<Self>,
-        act: activation::Activation,
-    ) -> FloatTensor<Self>;
-
+        act: Activation,
+    );
     /// Self-attention over `[batch, len, heads, head_dim]` operands (see `attention`);
     /// `position_bias` `[heads, len, len]` and `rope` (cos and sin stacked, `[2, len, head_dim]`)
     /// are read only when `options` says they are present.
-    fn fused_attention(
+    fn fused_attention => attention(
         q: FloatTensor<Self>,
         k: FloatTensor<Self>,
         v: FloatTensor<Self>,
@@ -105,65 +123,17 @@ pub trait FusedOps: Backend {
         position_bias: FloatTensor<Self>,
         rope: FloatTensor<Self>,
         options: AttentionOptions,
-    ) -> FloatTensor<Self>;
-
+    );
     /// Inverted dropout with a seeded mask (see `dropout`).
-    fn fused_dropout(x: FloatTensor<Self>, p: f64, seed: u64) -> FloatTensor<Self>;
-
+    fn fused_dropout => dropout(x: FloatTensor<Self>, p: f64, seed: u64);
     /// An LSTM / GRU layer's time loop (see `recurrence`).
-    fn fused_recurrence(
+    fn fused_recurrence => recurrence(
         xproj: FloatTensor<Self>,
         w_hh: FloatTensor<Self>,
         b_hh: FloatTensor<Self>,
         mask: FloatTensor<Self>,
         options: RecurrenceOptions,
-    ) -> FloatTensor<Self>;
-
+    );
     /// Mean softmax cross-entropy of `logits` `[rows, classes]` against `targets` `[rows]`.
-    fn fused_cross_entropy(
-        logits: FloatTensor<Self>,
-        targets: IntTensor<Self>,
-    ) -> FloatTensor<Self>;
-}
-
-/// Implements [`FusedOps`] for `Flex` (each op's `primal`: forward only) and for
-/// `Autodiff<Flex>` (each op's `autodiff`: forward recording the hand-written backward).
-macro_rules! route {
-    ($($op:ident => $module:ident($($arg:ident: $ty:ty),*);)*) => {
-        impl FusedOps for Flex {
-            $(fn $op($($arg: $ty),*) -> FloatTensor<Self> {
-                $module::primal($($arg),*)
-            })*
-        }
-
-        impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
-            $(fn $op($($arg: $ty),*) -> FloatTensor<Self> {
-                $module::autodiff::<C>($($arg),*)
-            })*
-        }
-    };
-}
-
-route! {
-    fused_layer_norm => layer_norm(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>, eps: f64);
-    fused_linear => linear(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>);
-    fused_bias_activation => activation(x: FloatTensor<Self>, bias: FloatTensor<Self>, act: activation::Activation);
-    fused_attention => attention(
-        q: FloatTensor<Self>,
-        k: FloatTensor<Self>,
-        v: FloatTensor<Self>,
-        key_mask: FloatTensor<Self>,
-        position_bias: FloatTensor<Self>,
-        rope: FloatTensor<Self>,
-        options: AttentionOptions
-    );
-    fused_dropout => dropout(x: FloatTensor<Self>, p: f64, seed: u64);
-    fused_cross_entropy => cross_entropy(logits: FloatTensor<Self>, targets: IntTensor<Self>);
-    fused_recurrence => recurrence(
-        xproj: FloatTensor<Self>,
-        w_hh: FloatTensor<Self>,
-        b_hh: FloatTensor<Self>,
-        mask: FloatTensor<Self>,
-        options: RecurrenceOptions
-    );
+    fn fused_cross_entropy => cross_entropy(logits: FloatTensor<Self>, targets: IntTensor<Self>);
 }

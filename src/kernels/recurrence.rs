@@ -20,7 +20,7 @@
 
 use super::gemm::{matmul, matmul_all_cores, Mat};
 use super::math::{simd, tanh, FastMath};
-use super::tensor::{dims, tensor, values, with_real};
+use super::tensor::{dims, register, tensor, values, with_real};
 use super::{use_fused, FusedOps};
 use burn::backend::{tensor::FloatTensor, Autodiff, Dispatch, Flex};
 use burn::tensor::activation::sigmoid;
@@ -727,18 +727,14 @@ impl Backward<Flex, 3> for RecurrenceBackward {
     type State = (Inputs, std::sync::Arc<SavedAny>);
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [node_x, node_w, node_b] = ops.parents;
+        let parents = ops.parents.map(|p| p.map(|node| node.id));
         let grad = grads.consume::<Flex>(&ops.node);
         let (inputs, saved) = ops.state;
         let (dx, dw, db) = match &*saved {
             SavedAny::F32(s) => backward_values::<f32>(&inputs, &grad, s),
             SavedAny::F64(s) => backward_values::<f64>(&inputs, &grad, s),
         };
-        for (node, g) in [(node_x, dx), (node_w, dw), (node_b, db)] {
-            if let Some(node) = node {
-                grads.register::<Flex>(node.id, g);
-            }
-        }
+        register(grads, parents, [dx, dw, db]);
     }
 }
 

@@ -1,6 +1,9 @@
 //! Raw access to `flex` tensors for the fused kernels.
 
+use burn::backend::Flex;
 use burn::tensor::{Element, TensorData};
+use burn_autodiff::grads::Gradients;
+use burn_autodiff::NodeId;
 use burn_flex::FlexTensor;
 
 /// The float types the kernels are written for (f64 serves the gradient checks).
@@ -46,6 +49,19 @@ pub(crate) fn int_values(t: &FlexTensor) -> Vec<usize> {
             .map(|&v| usize::try_from(v).unwrap_or(usize::MAX))
             .collect(),
         other => unreachable!("integer tensor of dtype {other:?}"),
+    }
+}
+
+/// Hands each parent its gradient; a parent that needs none (`None`: not tracked) is skipped.
+pub(crate) fn register<const N: usize>(
+    grads: &mut Gradients,
+    parents: [Option<NodeId>; N],
+    gradients: [FlexTensor; N],
+) {
+    for (parent, g) in parents.into_iter().zip(gradients) {
+        if let Some(id) = parent {
+            grads.register::<Flex>(id, g);
+        }
     }
 }
 

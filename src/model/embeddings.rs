@@ -5,20 +5,16 @@
 use crate::kernels;
 use crate::model::config::{ModelConfig, PositionKind};
 use crate::model::encoder::Batch;
-use crate::model::layers::LayerNorm;
+use crate::model::layers::{normal, LayerNorm};
 use crate::model::position;
-use burn::module::{Module, Param};
+use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Embedding};
-use burn::tensor::{Device, Distribution, Tensor};
+use burn::tensor::{Device, Tensor};
 
 /// A table of `n` vectors of `d`, from N(0, std²) (BERT's initialisation).
 pub fn embedding(n: usize, d: usize, std: f64, device: &Device) -> Embedding {
     Embedding {
-        weight: Param::from_tensor(Tensor::random(
-            [n, d],
-            Distribution::Normal(0.0, std),
-            device,
-        )),
+        weight: normal([n, d], std, device),
     }
 }
 

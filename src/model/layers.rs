@@ -12,15 +12,21 @@ pub struct Linear {
     pub bias: Param<Tensor<1>>,
 }
 
+/// A `[rows, cols]` parameter drawn from N(0, std²): BERT's initialisation of weights and
+/// embedding tables.
+pub fn normal(shape: [usize; 2], std: f64, device: &Device) -> Param<Tensor<2>> {
+    Param::from_tensor(Tensor::random(
+        shape,
+        Distribution::Normal(0.0, std),
+        device,
+    ))
+}
+
 impl Linear {
     /// Weights from N(0, std²), zero bias (BERT's initialisation).
     pub fn new(d_in: usize, d_out: usize, std: f64, device: &Device) -> Self {
         Linear {
-            weight: Param::from_tensor(Tensor::random(
-                [d_out, d_in],
-                Distribution::Normal(0.0, std),
-                device,
-            )),
+            weight: normal([d_out, d_in], std, device),
             bias: Param::from_tensor(Tensor::zeros([d_out], device)),
         }
     }

@@ -8,3 +8,11 @@ pub mod ner;
 pub mod perplexity;
 pub mod pretrain;
 pub mod scores;
+
+/// Where an `eval` command writes besides its report on the console.
+pub struct EvalOutputs<'a> {
+    /// The predictions, in the task's own format (see the command's `--output`).
+    pub predictions: Option<&'a std::path::Path>,
+    /// The report as JSON.
+    pub json: Option<&'a std::path::Path>,
+}

@@ -286,11 +286,7 @@ impl Task for PretrainTask {
 
     /// Packed sequences of one length: shuffled, full batches only.
     fn sampling(&self) -> Sampling {
-        Sampling {
-            lengths: vec![0; self.train.len()],
-            bucketed: false,
-            drop_last: true,
-        }
+        Sampling::full_batches(self.train.len())
     }
 
     fn loss(&mut self, model: &LanguageModel, batch: &[usize]) -> Result<(Tensor<1>, usize)> {

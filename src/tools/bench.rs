@@ -121,10 +121,9 @@ pub const GEMM_SHAPES: [(usize, usize, usize, bool, bool, &str); 11] = [
 pub fn gemm_gflops(
     (m, k, n): (usize, usize, usize),
     (trans_a, trans_b): (bool, bool),
-    warmup: usize,
-    steps: usize,
-    device: DeviceKind,
+    run: &Workload,
 ) -> crate::Result<f64> {
+    let (_, _, warmup, steps, device) = run.parts();
     let device = runtime::device(device)?;
     let random = |rows: usize, cols: usize, seed: u64| {
         let mut rng = crate::rng::Rng::new(seed);
@@ -164,15 +163,8 @@ pub const TAGGER_LABELS: usize = 9;
 /// A training step (`train`) or inference pass of a token tagger on `config`'s encoder: label
 /// scores at every position of a full batch (no padding), random labels, cross-entropy, AdamW
 /// at lr 1e-4.
-pub fn tagger(
-    config: &ModelConfig,
-    train: bool,
-    batch: usize,
-    len: usize,
-    warmup: usize,
-    steps: usize,
-    device: DeviceKind,
-) -> crate::Result<Timing> {
+pub fn tagger(config: &ModelConfig, train: bool, run: &Workload) -> crate::Result<Timing> {
+    let (batch, len, warmup, steps, device) = run.parts();
     let device = if train {
         runtime::training_device(device)?
     } else {
@@ -201,6 +193,24 @@ pub fn tagger(
         model = optim.step(model.clone(), grads, 1e-4, 1.0);
         let _ = loss.into_scalar::<f32>();
     }))
+}
+
+/// What one benchmark runs: batches of `batch` sequences of `len` tokens, `warmup` untimed
+/// steps then `steps` timed ones, on `device`.
+#[derive(Debug, Clone, Copy)]
+pub struct Workload {
+    pub batch: usize,
+    pub len: usize,
+    pub warmup: usize,
+    pub steps: usize,
+    pub device: DeviceKind,
+}
+
+impl Workload {
+    /// (batch, len, warmup, steps, device)
+    fn parts(&self) -> (usize, usize, usize, usize, DeviceKind) {
+        (self.batch, self.len, self.warmup, self.steps, self.device)
+    }
 }
 
 /// Median, min and max of a series of timings in milliseconds.
@@ -280,17 +290,13 @@ fn targets(batch: usize, len: usize, vocab: usize, fraction: f64, device: &Devic
 /// One MLM training step (forward, backward, AdamW) with the loss on `fraction` of positions,
 /// from fresh weights or from a checkpoint's (`init`, for loss parity with PyTorch on the same
 /// weights). Returns the timing and the loss of every step, warm-up included.
-#[allow(clippy::too_many_arguments)]
 pub fn train_step(
     config: &ModelConfig,
     init: Option<&Path>,
-    batch: usize,
-    len: usize,
     fraction: f64,
-    warmup: usize,
-    steps: usize,
-    device: DeviceKind,
+    run: &Workload,
 ) -> crate::Result<(Timing, Vec<f32>)> {
+    let (batch, len, warmup, steps, device) = run.parts();
     let device = runtime::training_device(device)?;
     device.seed(0);
     let mut model = match init {
@@ -311,14 +317,8 @@ pub fn train_step(
 }
 
 /// Inference forward pass producing the logits at every position.
-pub fn forward(
-    config: &ModelConfig,
-    batch: usize,
-    len: usize,
-    warmup: usize,
-    steps: usize,
-    device: DeviceKind,
-) -> crate::Result<Timing> {
+pub fn forward(config: &ModelConfig, run: &Workload) -> crate::Result<Timing> {
+    let (batch, len, warmup, steps, device) = run.parts();
     let device = runtime::device(device)?;
     device.seed(0);
     let model = LanguageModel::new(config, &device);
@@ -331,14 +331,8 @@ pub fn forward(
 }
 
 /// Encoder inference of a model directory (e.g. all-MiniLM-L6-v2): last hidden states.
-pub fn encoder_forward(
-    dir: &Path,
-    batch: usize,
-    len: usize,
-    warmup: usize,
-    steps: usize,
-    device: DeviceKind,
-) -> crate::Result<Timing> {
+pub fn encoder_forward(dir: &Path, run: &Workload) -> crate::Result<Timing> {
+    let (batch, len, warmup, steps, device) = run.parts();
     let device = runtime::device(device)?;
     let model = hf::load_encoder(dir, &device)?.valid();
     let data = random_batch(batch, len, model.config.vocab_size, &device);
@@ -353,15 +347,8 @@ pub fn encoder_forward(
 /// words cut at `len` word pieces, each word labelled on its first piece; cross-entropy, AdamW
 /// (lr 5e-5, weight decay 0.01), clipping at 1.0, the checkpoint's dropout. Returns the
 /// timing and the real (unpadded) tokens per second of the timed steps.
-pub fn finetune_steps(
-    dir: &Path,
-    data: &Path,
-    batch: usize,
-    len: usize,
-    warmup: usize,
-    steps: usize,
-    device: DeviceKind,
-) -> crate::Result<(Timing, f64)> {
+pub fn finetune_steps(dir: &Path, data: &Path, run: &Workload) -> crate::Result<(Timing, f64)> {
+    let (batch, len, warmup, steps, device) = run.parts();
     let device = runtime::training_device(device)?;
     device.seed(0);
     let checkpoint = hf::Checkpoint::open(dir)?;

@@ -2,6 +2,7 @@
 //! classifier's confusion matrix (`positio eval classify --plot`).
 
 use crate::{Error, Result};
+use plotters::coord::{types::RangedCoordf64, Shift};
 use plotters::prelude::*;
 use std::path::Path;
 
@@ -85,6 +86,34 @@ fn range(series: &[&[(f64, f64)]]) -> (std::ops::Range<f64>, std::ops::Range<f64
     (x0..x1.max(x0 + 1.0), (y0 - pad)..(y1 + pad))
 }
 
+type Panel<'a, 'b> =
+    ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A captioned chart on `area` whose axes span `series`, its mesh drawn (x: step).
+fn panel<'a, 'b>(
+    area: &'a DrawingArea<BitMapBackend<'b>, Shift>,
+    caption: &str,
+    y_desc: &str,
+    series: &[&[(f64, f64)]],
+) -> std::result::Result<
+    Panel<'a, 'b>,
+    DrawingAreaErrorKind<<BitMapBackend<'b> as DrawingBackend>::ErrorType>,
+> {
+    let (xr, yr) = range(series);
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 22))
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(xr, yr)?;
+    chart
+        .configure_mesh()
+        .x_desc("step")
+        .y_desc(y_desc)
+        .draw()?;
+    Ok(chart)
+}
+
 /// Draws loss (train and validation) and validation perplexity / other metrics side by side.
 pub fn plot(run_dir: &Path, out: &Path) -> Result<()> {
     let curves = read_curves(&run_dir.join("metrics.jsonl"))?;
@@ -101,20 +130,13 @@ pub fn plot(run_dir: &Path, out: &Path) -> Result<()> {
         .map_err(|e| fail(&e))?;
     let (left, right) = root.split_horizontally(700);
 
-    let (xr, yr) = range(&[&curves.train_loss, &curves.val_loss]);
-    let mut chart = ChartBuilder::on(&left)
-        .caption("loss", ("sans-serif", 22))
-        .margin(15)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(xr, yr)
-        .map_err(|e| fail(&e))?;
-    chart
-        .configure_mesh()
-        .x_desc("step")
-        .y_desc("cross-entropy")
-        .draw()
-        .map_err(|e| fail(&e))?;
+    let mut chart = panel(
+        &left,
+        "loss",
+        "cross-entropy",
+        &[&curves.train_loss, &curves.val_loss],
+    )
+    .map_err(|e| fail(&e))?;
     for (series, color, name) in [
         (&curves.train_loss, BLUE, "train"),
         (&curves.val_loss, RED, "validation"),
@@ -151,19 +173,7 @@ pub fn plot(run_dir: &Path, out: &Path) -> Result<()> {
     } else {
         ("validation loss".to_string(), &curves.val_loss)
     };
-    let (xr, yr) = range(&[series]);
-    let mut chart = ChartBuilder::on(&right)
-        .caption(&name, ("sans-serif", 22))
-        .margin(15)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(xr, yr)
-        .map_err(|e| fail(&e))?;
-    chart
-        .configure_mesh()
-        .x_desc("step")
-        .draw()
-        .map_err(|e| fail(&e))?;
+    let mut chart = panel(&right, &name, "", &[series]).map_err(|e| fail(&e))?;
     chart
         .draw_series(LineSeries::new(series.iter().copied(), RED.stroke_width(2)))
         .map_err(|e| fail(&e))?;

@@ -95,6 +95,16 @@ settings! {
 }
 
 impl TrainConfig {
+    /// A fine-tuning recipe: `lr` for `epochs` with a 10 % warm-up, the rest the defaults.
+    pub fn fine_tuning(lr: f64, epochs: f64) -> Self {
+        TrainConfig {
+            lr,
+            epochs,
+            warmup: 0.1,
+            ..TrainConfig::default()
+        }
+    }
+
     /// Refuses settings the loop cannot run, naming the key.
     pub fn validate(&self) -> Result<()> {
         if self.batch_size == 0 {
@@ -131,6 +141,15 @@ pub trait RunSettings: Serialize + DeserializeOwned + PartialEq + Default {
     /// The `[train]` table.
     fn train(&self) -> &TrainConfig;
     fn train_mut(&mut self) -> &mut TrainConfig;
+}
+
+/// The settings of a fine-tuning, whose task table names the model to start from and the
+/// training and development files.
+pub trait FineTuneSettings: RunSettings {
+    /// The task's table in `run.toml` (`ner`, `classify`).
+    const TABLE: &'static str;
+    /// The table's `model`, `train` and `dev`.
+    fn inputs_mut(&mut self) -> [&mut String; 3];
 }
 
 /// Reads settings from a TOML file laid over `base`: keys the file gives replace those of

@@ -24,6 +24,35 @@ pub struct Sampling {
     pub drop_last: bool,
 }
 
+impl Sampling {
+    /// `count` examples shuffled each epoch; the last batch of an epoch may be short, as in
+    /// PyTorch's DataLoader.
+    pub fn shuffled(count: usize) -> Self {
+        Sampling {
+            lengths: vec![0; count],
+            bucketed: false,
+            drop_last: false,
+        }
+    }
+
+    /// `count` examples shuffled each epoch, full batches only.
+    pub fn full_batches(count: usize) -> Self {
+        Sampling {
+            drop_last: true,
+            ..Sampling::shuffled(count)
+        }
+    }
+
+    /// Examples of these lengths, shuffled and length-bucketed.
+    pub fn bucketed(lengths: Vec<usize>) -> Self {
+        Sampling {
+            lengths,
+            bucketed: true,
+            drop_last: false,
+        }
+    }
+}
+
 /// Where the sampler is: the epoch and the next batch of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Position {

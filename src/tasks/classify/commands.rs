@@ -9,6 +9,7 @@ use crate::tasks::classify::{
     check_labels, check_single_label, decide, score, ClassifierModel, ClassifySettings,
     ClassifyTask,
 };
+use crate::tasks::EvalOutputs;
 use crate::train::run_dir;
 use crate::train::trainer::{Outcome, Trainer};
 use crate::{io, Error, Result};
@@ -72,14 +73,6 @@ pub struct Running {
     pub threshold: Option<f64>,
 }
 
-/// Where `eval` writes besides the console.
-pub struct Outputs<'a> {
-    /// One JSON object per text: line, text, gold, predicted, every label's score.
-    pub predictions: Option<&'a Path>,
-    /// The report as JSON.
-    pub json: Option<&'a Path>,
-}
-
 /// What `positio eval classify` measured; `Display` prints it as the CLI shows it.
 pub struct Evaluation {
     /// The data file, its size, the labels and the threshold.
@@ -101,7 +94,7 @@ pub fn evaluate(
     data: &Path,
     read: &ReadOptions,
     run: &Running,
-    outputs: &Outputs,
+    outputs: &EvalOutputs,
     device: DeviceKind,
 ) -> Result<Evaluation> {
     let model = ClassifierModel::load(model_dir, run.max_len, &runtime::device(device)?)?;

@@ -18,7 +18,7 @@ use crate::model::config::{ModelConfig, Pooling, ProblemType};
 use crate::model::encoder::Batch;
 use crate::model::heads::sequence::{binary_cross_entropy, cross_entropy, SequenceClassifier};
 use crate::tasks::scores;
-use crate::train::config::{RunSettings, TrainConfig};
+use crate::train::config::{FineTuneSettings, RunSettings, TrainConfig};
 use crate::train::sampler::{Position, Sampling};
 use crate::train::trainer::{LegacyPosition, Metrics, Task};
 use crate::{Error, Result};
@@ -79,17 +79,24 @@ pub struct ClassifySettings {
 impl RunSettings for ClassifySettings {
     /// transformers' fine-tuning recipe: lr 5e-5, 3 epochs, 10 % warm-up, linear decay.
     fn recipe() -> Self {
-        let mut run = ClassifySettings::default();
-        run.train.lr = 5e-5;
-        run.train.epochs = 3.0;
-        run.train.warmup = 0.1;
-        run
+        ClassifySettings {
+            train: TrainConfig::fine_tuning(5e-5, 3.0),
+            ..ClassifySettings::default()
+        }
     }
     fn train(&self) -> &TrainConfig {
         &self.train
     }
     fn train_mut(&mut self) -> &mut TrainConfig {
         &mut self.train
+    }
+}
+
+impl FineTuneSettings for ClassifySettings {
+    const TABLE: &'static str = "classify";
+    fn inputs_mut(&mut self) -> [&mut String; 3] {
+        let t = &mut self.classify;
+        [&mut t.model, &mut t.train, &mut t.dev]
     }
 }
 
@@ -435,11 +442,7 @@ impl Task for ClassifyTask {
 
     /// Length-bucketed batches (short sentences dominate sentiment data).
     fn sampling(&self) -> Sampling {
-        Sampling {
-            lengths: self.train.iter().map(|e| e.ids.len()).collect(),
-            bucketed: true,
-            drop_last: false,
-        }
+        Sampling::bucketed(self.train.iter().map(|e| e.ids.len()).collect())
     }
 
     fn loss(&mut self, model: &SequenceClassifier, picked: &[usize]) -> Result<(Tensor<1>, usize)> {

@@ -6,6 +6,7 @@ use crate::hf::FromCheckpoint;
 use crate::runtime::{self, DeviceKind};
 use crate::tasks::ner::seqeval::{entity_report, token_report, Report as ScoreReport};
 use crate::tasks::ner::{Aggregation, NerModel, NerSettings, NerTask};
+use crate::tasks::EvalOutputs;
 use crate::train::run_dir;
 use crate::train::trainer::{Outcome, Trainer};
 use crate::{io, Error, Result};
@@ -56,14 +57,6 @@ pub struct Reading {
     pub max_len: Option<usize>,
 }
 
-/// Where `eval` writes besides the console.
-pub struct Report<'a> {
-    /// `word gold predicted` lines.
-    pub output: Option<&'a Path>,
-    /// Both reports as JSON.
-    pub json: Option<&'a Path>,
-}
-
 /// What `positio eval ner` measured; `Display` prints both reports as the CLI shows them.
 pub struct Evaluation {
     /// The data file, its size and the scheme its tags were read as.
@@ -92,7 +85,7 @@ pub fn evaluate(
     model_dir: &Path,
     data: &Path,
     read: &Reading,
-    report: &Report,
+    outputs: &EvalOutputs,
     device: DeviceKind,
 ) -> Result<Evaluation> {
     let model = NerModel::load(model_dir, read.max_len, &runtime::device(device)?)?;
@@ -110,10 +103,10 @@ pub fn evaluate(
         sentences.len(),
         tokens
     );
-    if let Some(path) = report.output {
+    if let Some(path) = outputs.predictions {
         conll::write_predictions(path, &sentences, &predicted)?;
     }
-    if let Some(path) = report.json {
+    if let Some(path) = outputs.json {
         let value = serde_json::json!({ "data": data, "entity": entity, "token": token });
         io::write_atomic(
             path,

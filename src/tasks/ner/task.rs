@@ -9,7 +9,7 @@ use crate::model::heads::TokenClassifier;
 use crate::tasks::ner::model::{loss, predict_windows};
 use crate::tasks::ner::seqeval::{entity_report, token_report, Report};
 use crate::tasks::ner::windows::{all_windows, make_batch, Window};
-use crate::train::config::{RunSettings, TrainConfig};
+use crate::train::config::{FineTuneSettings, RunSettings, TrainConfig};
 use crate::train::sampler::{Position, Sampling};
 use crate::train::trainer::{LegacyPosition, Metrics, Task};
 use crate::{hf, Error, Result};
@@ -64,17 +64,24 @@ impl RunSettings for NerSettings {
     /// 5 epochs at 1e-4 with 10 % warm-up: better than transformers' usual 3 at 5e-5 on
     /// CoNLL-2003 (docs/RESULTS.md).
     fn recipe() -> Self {
-        let mut run = NerSettings::default();
-        run.train.lr = 1e-4;
-        run.train.epochs = 5.0;
-        run.train.warmup = 0.1;
-        run
+        NerSettings {
+            train: TrainConfig::fine_tuning(1e-4, 5.0),
+            ..NerSettings::default()
+        }
     }
     fn train(&self) -> &TrainConfig {
         &self.train
     }
     fn train_mut(&mut self) -> &mut TrainConfig {
         &mut self.train
+    }
+}
+
+impl FineTuneSettings for NerSettings {
+    const TABLE: &'static str = "ner";
+    fn inputs_mut(&mut self) -> [&mut String; 3] {
+        let t = &mut self.ner;
+        [&mut t.model, &mut t.train, &mut t.dev]
     }
 }
 
@@ -159,11 +166,7 @@ impl Task for NerTask {
 
     /// Shuffled windows; the last batch of an epoch may be short, as in PyTorch's DataLoader.
     fn sampling(&self) -> Sampling {
-        Sampling {
-            lengths: self.train.iter().map(|w| w.ids.len()).collect(),
-            bucketed: false,
-            drop_last: false,
-        }
+        Sampling::shuffled(self.train.len())
     }
 
     fn loss(&mut self, model: &TokenClassifier, picked: &[usize]) -> Result<(Tensor<1>, usize)> {
