@@ -29,7 +29,7 @@ pub mod cli;
 pub mod data;
 pub mod error;
 pub mod hf;
-pub mod io;
+pub(crate) mod io;
 pub mod kernels;
 pub mod model;
 pub mod rng;

@@ -44,7 +44,7 @@ pub fn init() {
 
 /// Sets flush-to-zero and denormals-are-zero for the calling thread (x86-64: MXCSR bits 15
 /// and 6; AArch64: FPCR.FZ). A no-op on other targets.
-pub fn flush_subnormals() {
+pub(crate) fn flush_subnormals() {
     #[cfg(target_arch = "x86_64")]
     {
         let csr = float_control();
@@ -88,7 +88,7 @@ pub fn float_control() -> u64 {
 /// Lets a closed standard output end the process quietly, as `head` after `positio info`
 /// expects (the standard library ignores SIGPIPE, and `println!` then panics on the broken pipe).
 /// Not for the server, whose sockets must get the error instead of the signal.
-pub fn quiet_broken_pipe() {
+pub(crate) fn quiet_broken_pipe() {
     #[cfg(unix)]
     // SAFETY: restores the default disposition of one signal, before any thread writes output.
     unsafe {

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 /// How the labelled files are read (shared by finetune and eval).
 #[derive(clap::Args, Clone, Default)]
-pub struct ReadArgs {
+pub(crate) struct ReadArgs {
     /// File layout (default: from the extension: .tsv, .csv, .jsonl, .txt = sentence@label).
     #[arg(long, value_enum)]
     format: Option<LabelledFormat>,
@@ -63,7 +63,7 @@ impl ReadArgs {
 }
 
 #[derive(clap::Args)]
-pub struct FinetuneArgs {
+pub(crate) struct FinetuneArgs {
     #[command(flatten)]
     inputs: FineTuningInputs,
     /// Any number of labels per text: a sigmoid per label and binary cross-entropy; the
@@ -112,7 +112,7 @@ impl FinetuneArgs {
 
 /// How eval and predict run the model.
 #[derive(clap::Args)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// Texts per forward pass.
     #[arg(long, default_value_t = 64)]
     batch_size: usize,
@@ -135,7 +135,7 @@ impl RunArgs {
 }
 
 #[derive(clap::Args)]
-pub struct EvalArgs {
+pub(crate) struct EvalArgs {
     /// A fine-tuned classifier (positio's or a Hugging Face BertForSequenceClassification).
     #[arg(long)]
     model: PathBuf,
@@ -189,7 +189,7 @@ impl EvalArgs {
 }
 
 #[derive(clap::Args)]
-pub struct PredictArgs {
+pub(crate) struct PredictArgs {
     /// A fine-tuned classifier.
     #[arg(long)]
     model: PathBuf,

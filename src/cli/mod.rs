@@ -32,7 +32,7 @@ pub struct Cli {
 
 /// `--device` and `--precision`, shared by every command that runs a model.
 #[derive(clap::Args, Clone, Copy)]
-pub struct DeviceArg {
+pub(crate) struct DeviceArg {
     /// Where to compute: cpu, cuda or cuda:N (cuda needs a build with `--features cuda`).
     #[arg(long, default_value = "cpu")]
     pub device: DeviceKind,
@@ -151,7 +151,7 @@ impl Command {
 /// What every training command (fine-tuning, pretraining) shares: the run directory, a TOML
 /// config, resuming, and the training flags, laid over the task's recipe in that order.
 #[derive(clap::Args)]
-pub struct TrainingArgs {
+pub(crate) struct TrainingArgs {
     /// Output run directory: the best (or last) model as a Hugging Face directory, plus
     /// run.toml, metrics.jsonl and checkpoints/.
     #[arg(long)]
@@ -186,7 +186,7 @@ impl TrainingArgs {
 /// The texts a `predict` command runs its model on: `--text` (repeatable), else the lines of
 /// `--file`, else the lines of standard input.
 #[derive(clap::Args)]
-pub struct TextInputs {
+pub(crate) struct TextInputs {
     /// A text (repeatable). Without --text or --file, standard input is read, a text a line.
     #[arg(long)]
     text: Vec<String>,
@@ -198,7 +198,7 @@ pub struct TextInputs {
 /// The inputs of every fine-tuning: a model to start from, training and development files
 /// (their formats: see the command's description). Required, here or in the --config.
 #[derive(clap::Args)]
-pub struct FineTuningInputs {
+pub(crate) struct FineTuningInputs {
     /// The model to start from: any BERT directory (positio's or Hugging Face's).
     #[arg(long)]
     model: Option<PathBuf>,

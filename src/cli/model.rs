@@ -14,7 +14,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
-pub struct InitArgs {
+pub(crate) struct InitArgs {
     /// The model directory to create (refused if it already holds a model).
     #[arg(long)]
     out: PathBuf,
@@ -61,7 +61,7 @@ impl InitArgs {
 }
 
 #[derive(clap::Args)]
-pub struct InfoArgs {
+pub(crate) struct InfoArgs {
     /// A Hugging Face-style model directory (config.json, model.safetensors, tokenizer.json).
     model_dir: PathBuf,
 }
@@ -149,7 +149,7 @@ enum Pooling {
 }
 
 #[derive(clap::Args)]
-pub struct EmbedArgs {
+pub(crate) struct EmbedArgs {
     /// A model directory, e.g. all-MiniLM-L6-v2's.
     model_dir: PathBuf,
     /// Text to embed (repeatable). Without it, each line of standard input is embedded.

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 /// The data flags shared by the NER commands that read tagged CoNLL files.
 #[derive(clap::Args, Clone)]
-pub struct ConllArgs {
+pub(crate) struct ConllArgs {
     /// 0-based column holding the tag (default: the last one; the word is column 0).
     #[arg(long)]
     tag_column: Option<usize>,
@@ -20,7 +20,7 @@ pub struct ConllArgs {
 }
 
 #[derive(clap::Args)]
-pub struct FinetuneArgs {
+pub(crate) struct FinetuneArgs {
     #[command(flatten)]
     inputs: FineTuningInputs,
     /// Add a CRF layer (Viterbi decoding restricted to valid IOB2 transitions).
@@ -57,7 +57,7 @@ impl FinetuneArgs {
 }
 
 #[derive(clap::Args)]
-pub struct EvalArgs {
+pub(crate) struct EvalArgs {
     /// A fine-tuned NER model directory.
     #[arg(long)]
     model: PathBuf,
@@ -102,7 +102,7 @@ impl EvalArgs {
 }
 
 #[derive(clap::Args)]
-pub struct PredictArgs {
+pub(crate) struct PredictArgs {
     /// A fine-tuned NER model directory.
     #[arg(long)]
     model: PathBuf,

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 /// The architecture of a fresh model: each flag overrides the same setting of a `ModelSpec`.
 #[derive(clap::Args)]
-pub struct ArchitectureArgs {
+pub(crate) struct ArchitectureArgs {
     /// Transformer blocks, or recurrent layers: lstm / gru (left to right, for a causal LM),
     /// bilstm / bigru (both directions) [default: transformer].
     #[arg(long, value_enum)]
@@ -46,7 +46,7 @@ pub struct ArchitectureArgs {
 }
 
 impl ArchitectureArgs {
-    pub fn apply(&self, spec: &mut ModelSpec) {
+    pub(crate) fn apply(&self, spec: &mut ModelSpec) {
         if let Some(a) = self.arch {
             spec.arch = a;
         }
@@ -73,7 +73,7 @@ impl ArchitectureArgs {
 }
 
 #[derive(clap::Args)]
-pub struct PretrainArgs {
+pub(crate) struct PretrainArgs {
     /// Corpus files or glob patterns (repeatable).
     #[arg(long)]
     corpus: Vec<String>,
@@ -188,7 +188,7 @@ impl PretrainArgs {
 }
 
 #[derive(Subcommand)]
-pub enum TokenizerCommand {
+pub(crate) enum TokenizerCommand {
     /// Train a BERT-style WordPiece tokenizer ([PAD] [UNK] [CLS] [SEP] [MASK]) on a corpus and
     /// write tokenizer.json (loads unchanged in Python's tokenizers / transformers).
     Train {
@@ -270,7 +270,7 @@ impl TokenizerCommand {
 }
 
 #[derive(clap::Args)]
-pub struct EvalLmArgs {
+pub(crate) struct EvalLmArgs {
     /// A causal LM (a run of `pretrain --objective clm`).
     #[arg(long)]
     model: PathBuf,

@@ -17,7 +17,7 @@ enum LogLevel {
 }
 
 #[derive(clap::Args)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// A model directory to serve, `DIR` or `NAME=DIR` (repeatable). Its head decides its
     /// route: a plain encoder embeds (/embed, /v1/embeddings), a sequence classifier predicts
     /// (/predict), a token classifier finds entities (/ner).

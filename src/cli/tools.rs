@@ -8,7 +8,7 @@ use crate::{Error, Result};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
-pub struct DemoArgs {
+pub(crate) struct DemoArgs {
     /// Where to write the model directory.
     #[arg(long, default_value = "runs/demo")]
     out: PathBuf,
@@ -39,7 +39,7 @@ impl DemoArgs {
 }
 
 #[derive(clap::Args)]
-pub struct PlotArgs {
+pub(crate) struct PlotArgs {
     /// A run directory (holding metrics.jsonl).
     run_dir: PathBuf,
     /// Output PNG (default RUN_DIR/curves.png).
@@ -60,7 +60,7 @@ impl PlotArgs {
 }
 
 #[derive(clap::Args)]
-pub struct BenchArgs {
+pub(crate) struct BenchArgs {
     /// What to time.
     #[arg(long, value_enum, default_value = "train")]
     task: BenchTask,
@@ -192,7 +192,7 @@ impl BenchArgs {
 }
 
 #[derive(clap::Args)]
-pub struct LoadArgs {
+pub(crate) struct LoadArgs {
     /// The route to load, e.g. http://127.0.0.1:8080/embed.
     #[arg(long)]
     url: String,

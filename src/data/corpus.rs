@@ -45,7 +45,7 @@ pub struct CorpusSpec {
 
 /// Counts of what a pass over the corpus read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ReadStats {
+pub(crate) struct ReadStats {
     pub files: usize,
     pub documents: usize,
     pub skipped_lines: usize,
@@ -86,7 +86,10 @@ impl CorpusSpec {
     }
 
     /// Calls `f` on every document in order; stops at the first error (or error from `f`).
-    pub fn for_each_document(&self, mut f: impl FnMut(String) -> Result<()>) -> Result<ReadStats> {
+    pub(crate) fn for_each_document(
+        &self,
+        mut f: impl FnMut(String) -> Result<()>,
+    ) -> Result<ReadStats> {
         let mut stats = ReadStats::default();
         for path in self.files()? {
             stats.files += 1;

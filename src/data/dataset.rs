@@ -21,7 +21,7 @@ pub const SEP: u32 = 3;
 
 /// What `prepare` wrote.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DataSummary {
+pub(crate) struct DataSummary {
     pub max_len: usize,
     pub documents: usize,
     pub skipped_lines: usize,
@@ -32,10 +32,10 @@ pub struct DataSummary {
 }
 
 impl DataSummary {
-    pub fn train_sequences(&self) -> usize {
+    pub(crate) fn train_sequences(&self) -> usize {
         (self.train_tokens / (self.max_len as u64 - 2)) as usize
     }
-    pub fn val_sequences(&self) -> usize {
+    pub(crate) fn val_sequences(&self) -> usize {
         (self.val_tokens / (self.max_len as u64 - 2)) as usize
     }
 }
@@ -61,7 +61,7 @@ fn fingerprint(
 
 /// Tokenises the corpus into `dir/train.tokens` and `dir/val.tokens` (reusing them when a
 /// previous call with the same inputs completed).
-pub fn prepare(
+pub(crate) fn prepare(
     spec: &CorpusSpec,
     tokenizer: &Tokenizer,
     max_len: usize,
@@ -155,7 +155,7 @@ pub fn prepare(
 }
 
 /// Packed sequences read from a token file.
-pub struct Sequences {
+pub(crate) struct Sequences {
     file: File,
     path: PathBuf,
     max_len: usize,
@@ -181,10 +181,6 @@ impl Sequences {
 
     pub fn len(&self) -> usize {
         self.count
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
     }
 
     /// Sequence `i`: [CLS] + `max_len - 2` tokens + [SEP].

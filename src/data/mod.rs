@@ -3,10 +3,10 @@
 //! decoding.
 
 pub mod conll;
-pub mod corpus;
-pub mod dataset;
+pub(crate) mod corpus;
+pub(crate) mod dataset;
 pub mod labelled;
 pub mod tags;
-pub mod text;
+pub(crate) mod text;
 pub mod tokenizer;
-pub mod wordpiece;
+pub(crate) mod wordpiece;

@@ -125,13 +125,13 @@ impl Tokenizer {
     }
 
     /// The mark of a word's continuation pieces (`##` for WordPiece), if the model has one.
-    pub fn continuing_subword_prefix(&self) -> Option<String> {
+    pub(crate) fn continuing_subword_prefix(&self) -> Option<String> {
         let model = serde_json::to_value(self.inner.get_model()).ok()?;
         let prefix = model.get("continuing_subword_prefix")?.as_str()?;
         (!prefix.is_empty()).then(|| prefix.to_string())
     }
 
-    pub fn inner(&self) -> &tokenizers::Tokenizer {
+    pub(crate) fn inner(&self) -> &tokenizers::Tokenizer {
         &self.inner
     }
 
@@ -182,7 +182,7 @@ pub(crate) const SPECIAL_TOKENS: [&str; 5] = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"
 
 /// Options of `train_wordpiece`.
 #[derive(Debug, Clone, Copy)]
-pub struct TrainOptions {
+pub(crate) struct TrainOptions {
     pub vocab_size: usize,
     /// Keep case (as CoNLL NER needs) or lowercase everything.
     pub cased: bool,

@@ -20,9 +20,9 @@ use burn::module::Module;
 use burn::tensor::Device;
 use std::path::{Path, PathBuf};
 
-pub const CONFIG: &str = "config.json";
-pub const WEIGHTS: &str = "model.safetensors";
-pub const TOKENIZER: &str = "tokenizer.json";
+pub(crate) const CONFIG: &str = "config.json";
+pub(crate) const WEIGHTS: &str = "model.safetensors";
+pub(crate) const TOKENIZER: &str = "tokenizer.json";
 pub(crate) const TOKENIZER_CONFIG: &str = "tokenizer_config.json";
 pub(crate) const SPECIAL_TOKENS_MAP: &str = "special_tokens_map.json";
 

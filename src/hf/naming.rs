@@ -61,12 +61,12 @@ pub fn hf_name(path: &[String]) -> String {
 }
 
 /// Sees each float parameter with its Hugging Face name.
-pub trait NamedVisitor {
+pub(crate) trait NamedVisitor {
     fn visit<const D: usize>(&mut self, name: &str, param: &Param<Tensor<D>>);
 }
 
 /// Maps each float parameter, given its Hugging Face name.
-pub trait NamedMapper {
+pub(crate) trait NamedMapper {
     fn map<const D: usize>(&mut self, name: &str, param: Param<Tensor<D>>) -> Param<Tensor<D>>;
 }
 
@@ -102,7 +102,7 @@ impl<T: NamedMapper> ModuleMapper for Walk<T> {
 }
 
 /// Visits every float parameter of `module` by name; returns the visitor.
-pub fn visit_named<M: Module, T: NamedVisitor>(module: &M, visitor: T) -> T {
+pub(crate) fn visit_named<M: Module, T: NamedVisitor>(module: &M, visitor: T) -> T {
     let mut walk = Walk {
         path: Vec::new(),
         inner: visitor,
@@ -112,7 +112,7 @@ pub fn visit_named<M: Module, T: NamedVisitor>(module: &M, visitor: T) -> T {
 }
 
 /// Maps every float parameter of `module` by name; returns the module and the mapper.
-pub fn map_named<M: Module, T: NamedMapper>(module: M, mapper: T) -> (M, T) {
+pub(crate) fn map_named<M: Module, T: NamedMapper>(module: M, mapper: T) -> (M, T) {
     let mut walk = Walk {
         path: Vec::new(),
         inner: mapper,

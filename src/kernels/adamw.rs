@@ -24,7 +24,7 @@ pub struct AdamWStep {
 
 /// Parameter updates on the CPU backend (no autodiff: optimisers work on plain tensors).
 #[backend_extension(Flex)]
-pub trait OptimOps: Backend {
+pub(crate) trait OptimOps: Backend {
     fn fused_adamw(
         param: FloatTensor<Self>,
         grad: FloatTensor<Self>,

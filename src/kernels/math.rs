@@ -9,7 +9,7 @@ use super::tensor::Real;
 /// `e^x` to within 2 ulp for f32 (Cephes' polynomial on `x - n ln 2`, then `2^n` by exponent
 /// bits); inputs below -87.3 give ~1e-38 rather than 0, which no softmax sum can notice.
 #[inline(always)]
-pub fn exp_f32(x: f32) -> f32 {
+pub(crate) fn exp_f32(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
@@ -34,7 +34,7 @@ pub fn exp_f32(x: f32) -> f32 {
 /// `erf(x)` to within 5e-7 absolute (a rational minimax approximation on [-4, 4], beyond
 /// which erf is ±1 in f32), branch-free.
 #[inline(always)]
-pub fn erf_f32(x: f32) -> f32 {
+pub(crate) fn erf_f32(x: f32) -> f32 {
     let x = x.clamp(-4.0, 4.0);
     let x2 = x * x;
     let mut p = -2.726_142_3e-10f32;
@@ -84,13 +84,13 @@ impl FastMath for f64 {
 /// `tanh(x) = 1 − 2 / (e^{2x} + 1)`, the exponent clamped at 40 so that `e^{2x}` stays finite
 /// (beyond it the result is exactly 1 in f32 and f64 alike).
 #[inline(always)]
-pub fn tanh<T: FastMath>(x: T) -> T {
+pub(crate) fn tanh<T: FastMath>(x: T) -> T {
     let two = T::one() + T::one();
     T::one() - two / ((two * x).min(T::from(40.0).unwrap()).fexp() + T::one())
 }
 
 /// Lanes for explicit reductions: LLVM keeps one vector accumulator per lane group.
-pub const LANES: usize = 16;
+pub(crate) const LANES: usize = 16;
 
 /// Maximum of a slice (vectorised reduction).
 #[inline(always)]
@@ -112,7 +112,7 @@ pub fn max<T: Real>(v: &[T]) -> T {
 
 /// Sum of `f(x)` over a slice (vectorised reduction).
 #[inline(always)]
-pub fn sum_map<T: Real>(v: &[T], f: impl Fn(T) -> T) -> T {
+pub(crate) fn sum_map<T: Real>(v: &[T], f: impl Fn(T) -> T) -> T {
     let mut acc = [T::zero(); LANES];
     let chunks = v.chunks_exact(LANES);
     let tail = chunks.remainder();
@@ -127,7 +127,7 @@ pub fn sum_map<T: Real>(v: &[T], f: impl Fn(T) -> T) -> T {
 
 /// Element-wise sum of per-task partial vectors, in task order: rayon's own fold/reduce would
 /// combine them in a schedule-dependent order, and training must give the same bits every run.
-pub fn sum_in_order<T: Real>(partials: Vec<Vec<T>>) -> Vec<T> {
+pub(crate) fn sum_in_order<T: Real>(partials: Vec<Vec<T>>) -> Vec<T> {
     let mut it = partials.into_iter();
     let mut acc = it.next().unwrap_or_default();
     for p in it {

@@ -52,7 +52,7 @@ pub fn set_fused(on: bool) {
     FUSED.with(|f| f.set(on));
 }
 
-pub fn fused_enabled() -> bool {
+pub(crate) fn fused_enabled() -> bool {
     FUSED.with(Cell::get)
 }
 

@@ -301,7 +301,7 @@ impl ModelConfig {
         }
     }
 
-    pub fn head_dim(&self) -> usize {
+    pub(crate) fn head_dim(&self) -> usize {
         self.hidden_size / self.num_attention_heads
     }
 
@@ -350,7 +350,7 @@ impl ModelConfig {
 
     /// Checks that the numbers describe a model positio can build; an error names the
     /// `config.json` key at fault.
-    pub fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         if self.model_type != "bert" && self.model_type != "positio" {
             return Err(Error::config(
                 "model_type",

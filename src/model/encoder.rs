@@ -72,7 +72,7 @@ impl Batch {
     }
 
     /// The attention mask as a float tensor `[batch, len]` of 1 / 0.
-    pub fn mask_tensor(&self, device: &Device) -> Tensor<2> {
+    pub(crate) fn mask_tensor(&self, device: &Device) -> Tensor<2> {
         let [b, s] = self.dims();
         let v: Vec<f32> = self
             .attention_mask
@@ -189,7 +189,7 @@ impl EncoderModel {
     }
 
     /// BERT's pooled output: tanh(dense(hidden\[CLS\])), `[batch, hidden]`.
-    pub fn pooled(&self, hidden: Tensor<3>) -> Option<Tensor<2>> {
+    pub(crate) fn pooled(&self, hidden: Tensor<3>) -> Option<Tensor<2>> {
         let pooler = self.pooler.as_ref()?;
         let [b, _, h] = hidden.dims();
         Some(
@@ -199,7 +199,7 @@ impl EncoderModel {
         )
     }
 
-    pub fn num_params(&self) -> usize {
+    pub(crate) fn num_params(&self) -> usize {
         Module::num_params(self)
     }
 }

@@ -14,7 +14,7 @@ pub struct Linear {
 
 /// A `[rows, cols]` parameter drawn from N(0, std²): BERT's initialisation of weights and
 /// embedding tables.
-pub fn normal(shape: [usize; 2], std: f64, device: &Device) -> Param<Tensor<2>> {
+pub(crate) fn normal(shape: [usize; 2], std: f64, device: &Device) -> Param<Tensor<2>> {
     Param::from_tensor(Tensor::random(
         shape,
         Distribution::Normal(0.0, std),
@@ -37,7 +37,7 @@ impl Linear {
 
     /// `x W^T` without the bias, on `x` flattened to `[rows, in]`, for callers that fuse the
     /// bias with what follows.
-    pub fn matmul<const D: usize>(&self, x: Tensor<D>) -> Tensor<2> {
+    pub(crate) fn matmul<const D: usize>(&self, x: Tensor<D>) -> Tensor<2> {
         let d_in = x.dims()[D - 1];
         kernels::linear(x.reshape([-1, d_in as i32]), self.weight.val(), None)
     }

@@ -8,16 +8,16 @@
 use crate::{Error, Result};
 
 /// The driver library's names, most specific first.
-#[cfg(windows)]
-pub const DRIVER_LIBRARIES: &[&str] = &["nvcuda.dll"];
-#[cfg(not(windows))]
-pub const DRIVER_LIBRARIES: &[&str] = &["libcuda.so.1", "libcuda.so"];
+#[cfg(all(feature = "cuda", windows))]
+pub(crate) const DRIVER_LIBRARIES: &[&str] = &["nvcuda.dll"];
+#[cfg(all(feature = "cuda", not(windows)))]
+pub(crate) const DRIVER_LIBRARIES: &[&str] = &["libcuda.so.1", "libcuda.so"];
 
 /// NVRTC, which compiles positio's GPU kernels at run time (CUDA 13, 12, unversioned).
-#[cfg(windows)]
-pub const NVRTC_LIBRARIES: &[&str] = &["nvrtc64_130_0.dll", "nvrtc64_120_0.dll"];
-#[cfg(not(windows))]
-pub const NVRTC_LIBRARIES: &[&str] = &["libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"];
+#[cfg(all(feature = "cuda", windows))]
+pub(crate) const NVRTC_LIBRARIES: &[&str] = &["nvrtc64_130_0.dll", "nvrtc64_120_0.dll"];
+#[cfg(all(feature = "cuda", not(windows)))]
+pub(crate) const NVRTC_LIBRARIES: &[&str] = &["libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"];
 
 type CuInit = unsafe extern "C" fn(flags: u32) -> i32;
 type CuDeviceGetCount = unsafe extern "C" fn(count: *mut i32) -> i32;
@@ -113,7 +113,8 @@ pub fn check_nvrtc(libraries: &[&str]) -> Result<()> {
 }
 
 /// An error unless this machine has CUDA GPU `index` and NVRTC.
-pub fn check_cuda(index: usize) -> Result<()> {
+#[cfg(feature = "cuda")]
+pub(crate) fn check_cuda(index: usize) -> Result<()> {
     check_index(index, cuda_device_count(DRIVER_LIBRARIES)?)?;
     check_nvrtc(NVRTC_LIBRARIES)
 }

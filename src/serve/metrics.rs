@@ -7,7 +7,7 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
-pub struct Metrics {
+pub(crate) struct Metrics {
     registry: Registry,
     /// Finished requests, by route and HTTP status.
     pub requests: IntCounterVec,
@@ -93,7 +93,7 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition of every metric.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut out = Vec::new();
         // Encoding our own registry into memory cannot fail.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);

@@ -1,21 +1,21 @@
 //! `positio serve`: an HTTP inference server for sentence embeddings, sequence classification
 //! and NER, compatible with text-embeddings-inference and OpenAI clients.
 //!
-//! - [`models`]: loading each model directory by its head; the forward pass of a batch.
-//! - [`batcher`]: the per-model queue and thread that forms dynamic batches.
-//! - [`http`]: the router, request limits and metrics middleware; in it, the schemas
+//! - `models`: loading each model directory by its head; the forward pass of a batch.
+//! - `batcher`: the per-model queue and thread that forms dynamic batches.
+//! - `http`: the router, request limits and metrics middleware; in it, the schemas
 //!   (`types`), error answers (`error`), and the TEI (`routes`), OpenAI (`openai`) and `/ner`
 //!   (`ner`) handlers.
-//! - [`metrics`]: Prometheus counters and histograms.
+//! - `metrics`: Prometheus counters and histograms.
 //!
 //! axum + tokio answer HTTP; tokenization runs on tokio's blocking pool; each model runs on its
 //! own thread (whose matrix products use every core), so the async runtime never blocks.
 //! SIGTERM or Ctrl-C stops accepting connections, lets in-flight requests finish, and returns.
 
-pub mod batcher;
-pub mod http;
-pub mod metrics;
-pub mod models;
+pub(crate) mod batcher;
+pub(crate) mod http;
+pub(crate) mod metrics;
+pub(crate) mod models;
 
 use crate::{Error, Result};
 use batcher::BatchLimits;

@@ -10,7 +10,7 @@ use burn::tensor::Tensor;
 use std::path::Path;
 
 /// One text's token ids and last hidden states (`[tokens][hidden]`, no padding).
-pub type TokenStates = (Vec<u32>, Vec<Vec<f32>>);
+pub(crate) type TokenStates = (Vec<u32>, Vec<Vec<f32>>);
 
 /// How token states become one sentence vector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -5,9 +5,9 @@
 pub mod classify;
 pub mod embedding;
 pub mod ner;
-pub mod perplexity;
+pub(crate) mod perplexity;
 pub mod pretrain;
-pub mod scores;
+pub(crate) mod scores;
 
 /// Where an `eval` command writes besides its report on the console.
 pub struct EvalOutputs<'a> {

@@ -224,7 +224,7 @@ impl RunSettings for PretrainConfig {
 }
 
 /// Pretraining as a [`Task`]: packed sequences in a seeded order, masked or shifted targets.
-pub struct PretrainTask {
+pub(crate) struct PretrainTask {
     config: ModelConfig,
     tokenizer_path: PathBuf,
     causal: bool,
@@ -491,7 +491,7 @@ fn prepare(
 }
 
 /// The special token ids masking needs, from the tokenizer.
-pub fn special_tokens(tokenizer: &Tokenizer) -> Result<SpecialTokens> {
+pub(crate) fn special_tokens(tokenizer: &Tokenizer) -> Result<SpecialTokens> {
     let id = |t: &str| {
         tokenizer
             .token_to_id(t)

@@ -16,7 +16,7 @@ pub fn sigmoid(logits: &[f32]) -> Vec<f32> {
 }
 
 /// The index of the largest score; on a tie the first (lowest index) wins. 0 when empty.
-pub fn argmax(scores: &[f32]) -> usize {
+pub(crate) fn argmax(scores: &[f32]) -> usize {
     let mut best = 0;
     for (i, s) in scores.iter().enumerate() {
         if s.total_cmp(&scores[best]).is_gt() {

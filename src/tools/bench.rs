@@ -23,7 +23,7 @@ use std::time::Instant;
 
 /// What `positio bench` times.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum BenchTask {
+pub(crate) enum BenchTask {
     /// A masked-LM training step (forward, backward, AdamW) of the benchmark model.
     Train,
     /// Inference logits of the benchmark model at every position.
@@ -46,7 +46,7 @@ pub enum BenchTask {
 /// The products `bench/machine.py --shapes` times: `(m, k, n, A stored transposed, B stored
 /// transposed, what)` for batch 16 × 128 = 2048 positions, hidden 256, FFN 1024, vocab 30,522,
 /// and the inference shapes of all-MiniLM-L6-v2 at 32 × 128 (hidden 384, FFN 1536).
-pub const GEMM_SHAPES: [(usize, usize, usize, bool, bool, &str); 11] = [
+pub(crate) const GEMM_SHAPES: [(usize, usize, usize, bool, bool, &str); 11] = [
     (2048, 2048, 2048, false, false, "square: the ceiling"),
     (
         2048,
@@ -118,7 +118,7 @@ pub const GEMM_SHAPES: [(usize, usize, usize, bool, bool, &str); 11] = [
 
 /// Best-of-`steps` GFLOP/s of an `(m×k)·(k×n)` product on `device`; a transposed operand is
 /// stored transposed and multiplied as a transposed view, as in backward passes.
-pub fn gemm_gflops(
+pub(crate) fn gemm_gflops(
     (m, k, n): (usize, usize, usize),
     (trans_a, trans_b): (bool, bool),
     run: &Workload,
@@ -149,7 +149,7 @@ pub fn gemm_gflops(
 }
 
 /// The benchmark model: BERT-style, vocabulary 30,522, hidden 256, 4 layers, 4 heads, FFN 1024.
-pub fn bench_config(position: PositionKind) -> ModelConfig {
+pub(crate) fn bench_config(position: PositionKind) -> ModelConfig {
     ModelConfig {
         hidden_dropout_prob: 0.0,
         attention_probs_dropout_prob: 0.0,
@@ -158,12 +158,12 @@ pub fn bench_config(position: PositionKind) -> ModelConfig {
 }
 
 /// Labels of the benchmark tagger (CoNLL-2003's IOB2 tag set has 9).
-pub const TAGGER_LABELS: usize = 9;
+pub(crate) const TAGGER_LABELS: usize = 9;
 
 /// A training step (`train`) or inference pass of a token tagger on `config`'s encoder: label
 /// scores at every position of a full batch (no padding), random labels, cross-entropy, AdamW
 /// at lr 1e-4.
-pub fn tagger(config: &ModelConfig, train: bool, run: &Workload) -> crate::Result<Timing> {
+pub(crate) fn tagger(config: &ModelConfig, train: bool, run: &Workload) -> crate::Result<Timing> {
     let (batch, len, warmup, steps, device) = run.parts();
     let device = if train {
         runtime::training_device(device)?
@@ -290,7 +290,7 @@ fn targets(batch: usize, len: usize, vocab: usize, fraction: f64, device: &Devic
 /// One MLM training step (forward, backward, AdamW) with the loss on `fraction` of positions,
 /// from fresh weights or from a checkpoint's (`init`, for loss parity with PyTorch on the same
 /// weights). Returns the timing and the loss of every step, warm-up included.
-pub fn train_step(
+pub(crate) fn train_step(
     config: &ModelConfig,
     init: Option<&Path>,
     fraction: f64,
@@ -331,7 +331,7 @@ pub fn forward(config: &ModelConfig, run: &Workload) -> crate::Result<Timing> {
 }
 
 /// Encoder inference of a model directory (e.g. all-MiniLM-L6-v2): last hidden states.
-pub fn encoder_forward(dir: &Path, run: &Workload) -> crate::Result<Timing> {
+pub(crate) fn encoder_forward(dir: &Path, run: &Workload) -> crate::Result<Timing> {
     let (batch, len, warmup, steps, device) = run.parts();
     let device = runtime::device(device)?;
     let model = hf::load_encoder(dir, &device)?.valid();
@@ -347,7 +347,11 @@ pub fn encoder_forward(dir: &Path, run: &Workload) -> crate::Result<Timing> {
 /// words cut at `len` word pieces, each word labelled on its first piece; cross-entropy, AdamW
 /// (lr 5e-5, weight decay 0.01), clipping at 1.0, the checkpoint's dropout. Returns the
 /// timing and the real (unpadded) tokens per second of the timed steps.
-pub fn finetune_steps(dir: &Path, data: &Path, run: &Workload) -> crate::Result<(Timing, f64)> {
+pub(crate) fn finetune_steps(
+    dir: &Path,
+    data: &Path,
+    run: &Workload,
+) -> crate::Result<(Timing, f64)> {
     let (batch, len, warmup, steps, device) = run.parts();
     let device = runtime::training_device(device)?;
     device.seed(0);

@@ -60,7 +60,7 @@ impl Connection {
     }
 
     /// Sends `bytes` as they are and reads one response.
-    pub fn send_raw(&mut self, bytes: &[u8]) -> io::Result<Reply> {
+    pub(crate) fn send_raw(&mut self, bytes: &[u8]) -> io::Result<Reply> {
         let stream = self.reader.get_mut();
         stream.write_all(bytes)?;
         stream.flush()?;

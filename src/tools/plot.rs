@@ -18,7 +18,7 @@ fn register_font() -> Result<()> {
 
 /// (step, value) series read from a metrics log.
 #[derive(Debug, Default)]
-pub struct Curves {
+pub(crate) struct Curves {
     pub train_loss: Vec<(f64, f64)>,
     pub val_loss: Vec<(f64, f64)>,
     pub val_perplexity: Vec<(f64, f64)>,

@@ -47,7 +47,7 @@ macro_rules! settings {
 
         impl $flags {
             /// Sets every field given on the command line.
-            pub fn apply(&self, settings: &mut $name) {
+            pub(crate) fn apply(&self, settings: &mut $name) {
                 $( if let Some(v) = &self.$field { settings.$field = v.clone(); } )*
             }
         }
@@ -96,7 +96,7 @@ settings! {
 
 impl TrainConfig {
     /// A fine-tuning recipe: `lr` for `epochs` with a 10 % warm-up, the rest the defaults.
-    pub fn fine_tuning(lr: f64, epochs: f64) -> Self {
+    pub(crate) fn fine_tuning(lr: f64, epochs: f64) -> Self {
         TrainConfig {
             lr,
             epochs,
@@ -106,7 +106,7 @@ impl TrainConfig {
     }
 
     /// Refuses settings the loop cannot run, naming the key.
-    pub fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         if self.batch_size == 0 {
             return Err(Error::config("batch_size", "must be at least 1"));
         }

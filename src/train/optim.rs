@@ -45,7 +45,7 @@ pub struct AdamW {
 }
 
 /// The L2 norm of all gradients together (`clip_grad_norm_`'s total norm).
-pub fn global_norm<M: Module>(module: &M, grads: &GradientsParams) -> f64 {
+pub(crate) fn global_norm<M: Module>(module: &M, grads: &GradientsParams) -> f64 {
     struct Sum<'a> {
         grads: &'a GradientsParams,
         total: f64,
@@ -64,7 +64,7 @@ pub fn global_norm<M: Module>(module: &M, grads: &GradientsParams) -> f64 {
 
 /// The factor that scales gradients of global norm `norm` down to `max_norm`
 /// (`clip_grad_norm_`'s rule; 1 when `max_norm` is 0, i.e. no clipping).
-pub fn clip_scale(norm: f64, max_norm: f64) -> f64 {
+pub(crate) fn clip_scale(norm: f64, max_norm: f64) -> f64 {
     if max_norm > 0.0 && norm > max_norm {
         max_norm / (norm + 1e-6)
     } else {

@@ -8,7 +8,7 @@ use crate::{io, Error, Result};
 use std::path::{Path, PathBuf};
 
 /// The settings file of a run.
-pub const SETTINGS: &str = "run.toml";
+pub(crate) const SETTINGS: &str = "run.toml";
 
 /// The checkpoints folder of a run.
 pub fn checkpoints(run_dir: &Path) -> PathBuf {
@@ -16,7 +16,7 @@ pub fn checkpoints(run_dir: &Path) -> PathBuf {
 }
 
 /// The newest complete checkpoint of a run, if any.
-pub fn latest_checkpoint(run_dir: &Path) -> Result<Option<PathBuf>> {
+pub(crate) fn latest_checkpoint(run_dir: &Path) -> Result<Option<PathBuf>> {
     let pointer = checkpoints(run_dir).join("latest");
     match std::fs::read_to_string(&pointer) {
         Ok(name) => {

@@ -27,7 +27,7 @@ pub struct Sampling {
 impl Sampling {
     /// `count` examples shuffled each epoch; the last batch of an epoch may be short, as in
     /// PyTorch's DataLoader.
-    pub fn shuffled(count: usize) -> Self {
+    pub(crate) fn shuffled(count: usize) -> Self {
         Sampling {
             lengths: vec![0; count],
             bucketed: false,
@@ -36,7 +36,7 @@ impl Sampling {
     }
 
     /// `count` examples shuffled each epoch, full batches only.
-    pub fn full_batches(count: usize) -> Self {
+    pub(crate) fn full_batches(count: usize) -> Self {
         Sampling {
             drop_last: true,
             ..Sampling::shuffled(count)
@@ -44,7 +44,7 @@ impl Sampling {
     }
 
     /// Examples of these lengths, shuffled and length-bucketed.
-    pub fn bucketed(lengths: Vec<usize>) -> Self {
+    pub(crate) fn bucketed(lengths: Vec<usize>) -> Self {
         Sampling {
             lengths,
             bucketed: true,
@@ -83,12 +83,12 @@ impl EpochSampler {
     }
 
     /// Batches in one epoch.
-    pub fn batches_per_epoch(&self) -> usize {
+    pub(crate) fn batches_per_epoch(&self) -> usize {
         self.batches.len().max(1)
     }
 
     /// The next batch (example indices), starting a new epoch after the last one.
-    pub fn next_batch(&mut self) -> Vec<usize> {
+    pub(crate) fn next_batch(&mut self) -> Vec<usize> {
         if self.position.batch >= self.batches.len() {
             self.restore(Position {
                 epoch: self.position.epoch + 1,

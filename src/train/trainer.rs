@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 /// Named evaluation results, in display order.
-pub type Metrics = Vec<(String, f64)>;
+pub(crate) type Metrics = Vec<(String, f64)>;
 
 /// What a task supplies to the loop: its training examples (the loop's sampler draws the
 /// batches), the loss of a batch, evaluation, and reading and writing its model.
@@ -132,7 +132,7 @@ pub enum Outcome {
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 /// Makes Ctrl-C request a checkpoint and a clean stop instead of killing the process.
-pub fn install_interrupt_handler() {
+pub(crate) fn install_interrupt_handler() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let _ = ctrlc::set_handler(|| {

@@ -50,7 +50,7 @@ impl SequenceClassifier {
     }
 
     /// The pooled text vectors `[batch, hidden]`.
-    pub fn pooled(&self, batch: &Batch) -> Tensor<2> {
+    pub(crate) fn pooled(&self, batch: &Batch) -> Tensor<2> {
         let hidden = self.bert.forward(batch);
         match self.pooling {
             Pooling::Cls => self

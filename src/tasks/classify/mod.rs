@@ -135,7 +135,7 @@ pub fn encode(
 
 /// The label names of the training data in class order: numeric labels by value ("0" < "1" <
 /// "10"), others alphabetically.
-pub fn label_set(examples: &[Example]) -> Vec<String> {
+pub(crate) fn label_set(examples: &[Example]) -> Vec<String> {
     let mut labels: Vec<String> = examples.iter().flat_map(|e| e.labels.clone()).collect();
     labels.sort();
     labels.dedup();
@@ -215,7 +215,7 @@ pub fn logits(
 
 /// Probabilities from one text's logits: softmax over the labels, or a sigmoid per label
 /// (multi-label).
-pub fn activate(logits: &[f32], multi_label: bool) -> Vec<f32> {
+pub(crate) fn activate(logits: &[f32], multi_label: bool) -> Vec<f32> {
     if multi_label {
         scores::sigmoid(logits)
     } else {

@@ -184,7 +184,7 @@ impl Report {
     }
 
     /// Micro-averaged F1: accuracy for a single-label task.
-    pub fn micro_f1(&self) -> f64 {
+    pub(crate) fn micro_f1(&self) -> f64 {
         self.average("micro avg").map_or(self.accuracy, |s| s.f1)
     }
 

@@ -154,7 +154,7 @@ pub(crate) fn decode_words(
 
 /// Predicted IOB2 tags and their probabilities, per sentence and word, of sentences cut into
 /// `windows`.
-pub fn predict_windows(
+pub(crate) fn predict_windows(
     model: &TokenClassifier,
     windows: &[Window],
     sentence_lengths: &[usize],
@@ -237,7 +237,7 @@ impl NerModel {
     }
 
     /// What the `words` strategy needs besides the piece probabilities.
-    pub fn word_decoding(&self) -> WordDecoding {
+    pub(crate) fn word_decoding(&self) -> WordDecoding {
         WordDecoding {
             window: self.max_len,
             labels: self.labels.clone(),
@@ -296,7 +296,7 @@ pub struct WordDecoding {
 /// into windows of the model's window length. The forward pass of the windows' ids runs
 /// wherever the caller runs it (`predict` in batches, the server in its queue); [`Self::entities`]
 /// then decodes exactly as `eval` does.
-pub struct WordJob {
+pub(crate) struct WordJob {
     words: Vec<Vec<Word>>,
     windows: Vec<Window>,
 }

@@ -124,7 +124,7 @@ pub fn windows(
 }
 
 /// All windows of a set of sentences.
-pub fn all_windows(
+pub(crate) fn all_windows(
     tokenizer: &Tokenizer,
     sentences: &[Sentence],
     max_len: usize,
@@ -159,7 +159,7 @@ pub struct WindowBatch {
     pub(crate) edges: Vec<Edges>,
 }
 
-pub fn make_batch(windows: &[&Window], pad: u32, device: &Device) -> WindowBatch {
+pub(crate) fn make_batch(windows: &[&Window], pad: u32, device: &Device) -> WindowBatch {
     let len = windows.iter().map(|w| w.ids.len()).max().unwrap_or(0);
     let seqs: Vec<Vec<u32>> = windows.iter().map(|w| w.ids.clone()).collect();
     let mut positions = Vec::new();
