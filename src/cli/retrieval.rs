@@ -1,0 +1,90 @@
+//! Retrieval commands: `positio finetune embed` (contrastive fine-tuning of an embedding model)
+//! and `positio eval retrieval` (its quality on a BEIR directory).
+
+use super::{DeviceArg, FineTuningInputs, TrainingArgs};
+use crate::tasks::embedding::{self, task::EmbedSettings};
+use crate::tasks::retrieval::commands::{self, RetrievalEval};
+use crate::train::trainer::Outcome;
+use crate::Result;
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct EvalArgs {
+    /// A sentence-embedding model directory (sentence-transformers' or positio's).
+    #[arg(long)]
+    model: PathBuf,
+    /// A BEIR directory: corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv.
+    #[arg(long)]
+    data: PathBuf,
+    /// The judgements to score against: qrels/SPLIT.tsv.
+    #[arg(long, default_value = "test")]
+    split: String,
+    /// Documents retrieved per query.
+    #[arg(long, default_value_t = 100)]
+    top: usize,
+    /// Write the run here as TREC's six columns (qid Q0 docid rank score tag).
+    #[arg(long)]
+    run: Option<PathBuf>,
+    /// Write the scores as JSON here: ndcg@10, mrr@10, recall@10, recall@100, map@100, and
+    /// per_query.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Texts per forward pass.
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    #[command(flatten)]
+    pub device: DeviceArg,
+}
+
+impl EvalArgs {
+    pub fn run(&self) -> Result<()> {
+        let eval = RetrievalEval {
+            model: &self.model,
+            data: &self.data,
+            split: &self.split,
+            top: self.top,
+            batch_size: self.batch_size,
+        };
+        let evaluation = commands::evaluate(
+            &eval,
+            self.run.as_deref(),
+            self.json.as_deref(),
+            self.device.device,
+        )?;
+        print!("{evaluation}");
+        Ok(())
+    }
+}
+
+/// `positio finetune embed`.
+#[derive(clap::Args)]
+pub struct FinetuneArgs {
+    #[command(flatten)]
+    inputs: FineTuningInputs,
+    /// The development qrels of --dev: qrels/SPLIT.tsv [default: dev].
+    #[arg(long)]
+    dev_split: Option<String>,
+    /// Word pieces per text [default: the model's max_seq_length].
+    #[arg(long)]
+    max_len: Option<usize>,
+    /// Similarity scale of the loss [default: 20].
+    #[arg(long)]
+    scale: Option<f64>,
+    #[command(flatten)]
+    run: TrainingArgs,
+    #[command(flatten)]
+    pub device: DeviceArg,
+}
+
+impl FinetuneArgs {
+    pub fn run(&self) -> Result<Outcome> {
+        let settings = self.inputs.resolve(&self.run, |run: &mut EmbedSettings| {
+            let e = &mut run.embed;
+            e.dev_split = self.dev_split.clone().unwrap_or(e.dev_split.clone());
+            e.max_len = self.max_len.unwrap_or(e.max_len);
+            e.scale = self.scale.unwrap_or(e.scale);
+        })?;
+        let run = &self.run;
+        embedding::commands::finetune(&settings, &run.out, run.resume, self.device.device)
+    }
+}

@@ -1,0 +1,254 @@
+//! Bi-encoder fine-tuning as a [`Task`]: (anchor, positive[, negatives]) pairs, the multiple
+//! negatives ranking loss of sentence-transformers (`MultipleNegativesRankingLoss`), batches
+//! without repeated texts, selection by development nDCG@10 on a BEIR directory.
+//!
+//! The loss: anchors `A` `[B, h]` and candidates `C` = the batch's positives then its
+//! negatives `[B·(1 + m), h]`, both pooled as the model pools and L2-normalised;
+//! `scores = scale · A Cᵀ` `[B, B·(1 + m)]`; cross-entropy with anchor `i`'s target at column
+//! `i`, its own positive. Every other positive in the batch is a negative for free, which is why a
+//! batch must not hold one text twice ([`Sampling::without_duplicates`]).
+
+use super::{
+    sentence_transformers_max_len, sentence_transformers_pooling, sentence_vectors,
+    write_sentence_transformers, Embedder, SentencePooling,
+};
+use crate::data::beir::{self, BeirData};
+use crate::data::pairs;
+use crate::data::tokenizer::Tokenizer;
+use crate::model::config::ModelConfig;
+use crate::model::encoder::{Batch, EncoderModel};
+use crate::model::pooling::l2_normalize;
+use crate::tasks::retrieval::{commands::dense_run, metrics};
+use crate::train::config::{FineTuneSettings, RunSettings, TrainConfig};
+use crate::train::sampler::Sampling;
+use crate::train::trainer::{Metrics, Task};
+use crate::{hf, kernels, Result};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// `[embed]` of `run.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmbedConfig {
+    /// The model to start from (a sentence-transformers or BERT directory).
+    pub model: String,
+    /// Training pairs: JSON Lines or TSV (`data::pairs`).
+    pub train: String,
+    /// A BEIR directory to select the best epoch by nDCG@10 (optional: without it the last model
+    /// is kept).
+    pub dev: String,
+    /// The development qrels: `qrels/{dev_split}.tsv`.
+    pub dev_split: String,
+    /// Word pieces per text; 0: the model's own limit (sentence-transformers' `max_seq_length`).
+    pub max_len: usize,
+    /// The similarity scale of the loss (sentence-transformers' default, 20).
+    pub scale: f64,
+}
+
+impl Default for EmbedConfig {
+    fn default() -> Self {
+        EmbedConfig {
+            model: String::new(),
+            train: String::new(),
+            dev: String::new(),
+            dev_split: "dev".into(),
+            max_len: 0,
+            scale: 20.0,
+        }
+    }
+}
+
+/// What an embedding fine-tuning run is started with (saved as `run.toml`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmbedSettings {
+    pub embed: EmbedConfig,
+    pub train: TrainConfig,
+}
+
+impl RunSettings for EmbedSettings {
+    /// One epoch at 2e-5 with 10 % warm-up, batches of 32 pairs: sentence-transformers' own
+    /// fine-tuning recipe for this loss.
+    fn recipe() -> Self {
+        EmbedSettings {
+            train: TrainConfig::fine_tuning(2e-5, 1.0),
+            ..EmbedSettings::default()
+        }
+    }
+    fn train(&self) -> &TrainConfig {
+        &self.train
+    }
+    fn train_mut(&mut self) -> &mut TrainConfig {
+        &mut self.train
+    }
+}
+
+impl FineTuneSettings for EmbedSettings {
+    const TABLE: &'static str = "embed";
+    const DEV_REQUIRED: bool = false;
+    fn inputs_mut(&mut self) -> [&mut String; 3] {
+        let t = &mut self.embed;
+        [&mut t.model, &mut t.train, &mut t.dev]
+    }
+}
+
+/// A pair as token ids.
+struct EncodedPair {
+    anchor: Vec<u32>,
+    positive: Vec<u32>,
+    negatives: Vec<Vec<u32>>,
+}
+
+/// Embedding fine-tuning as a [`Task`].
+pub struct EmbedTask {
+    pairs: Vec<EncodedPair>,
+    /// A hash of each pair's texts, for batches without repeats.
+    keys: Vec<Vec<u64>>,
+    tokenizer: Tokenizer,
+    config: ModelConfig,
+    pub pooling: SentencePooling,
+    pub max_len: usize,
+    scale: f64,
+    dev: Option<BeirData>,
+    device: Device,
+}
+
+/// FNV-1a: a text's key, the same on every machine and Rust version (a resumed run rebuilds
+/// the same batches from it).
+fn text_key(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+impl EmbedTask {
+    /// Reads the model, the pairs and the development set (everything that can fail on the
+    /// input, before a run directory exists).
+    pub fn prepare(cfg: &EmbedConfig, device: &Device) -> Result<(EmbedTask, EncoderModel)> {
+        let dir = Path::new(&cfg.model);
+        let checkpoint = hf::Checkpoint::open(dir)?;
+        let model = checkpoint.encoder(device)?;
+        let tokenizer = checkpoint.tokenizer()?;
+        let model_max = model.max_len().unwrap_or(usize::MAX);
+        let max_len = match cfg.max_len {
+            0 => sentence_transformers_max_len(dir)?.unwrap_or(model_max),
+            n => n,
+        }
+        .min(model_max);
+        let pooling = sentence_transformers_pooling(dir)?;
+        let raw = pairs::read(Path::new(&cfg.train))?;
+        let mut encoded = Vec::with_capacity(raw.len());
+        let mut keys = Vec::with_capacity(raw.len());
+        for p in &raw {
+            let texts = std::iter::once(&p.anchor)
+                .chain(std::iter::once(&p.positive))
+                .chain(&p.negatives);
+            keys.push(texts.map(|t| text_key(t)).collect());
+            encoded.push(EncodedPair {
+                anchor: tokenizer.encode(&p.anchor, max_len)?,
+                positive: tokenizer.encode(&p.positive, max_len)?,
+                negatives: p
+                    .negatives
+                    .iter()
+                    .map(|n| tokenizer.encode(n, max_len))
+                    .collect::<Result<_>>()?,
+            });
+        }
+        let dev = if cfg.dev.is_empty() {
+            None
+        } else {
+            Some(beir::read(Path::new(&cfg.dev), &cfg.dev_split)?)
+        };
+        tracing::info!(
+            "{} training pairs ({} negatives each), up to {max_len} word pieces per text, {:?} pooling",
+            encoded.len(),
+            raw[0].negatives.len(),
+            pooling
+        );
+        let task = EmbedTask {
+            pairs: encoded,
+            keys,
+            tokenizer,
+            config: checkpoint.config.clone(),
+            pooling,
+            max_len,
+            scale: cfg.scale,
+            dev,
+            device: device.clone(),
+        };
+        Ok((task, model))
+    }
+
+    /// Unit-norm sentence vectors of a batch of token-id sequences, `[n, hidden]`.
+    fn vectors(&self, model: &EncoderModel, ids: &[Vec<u32>]) -> Tensor<2> {
+        let batch = Batch::new(ids, self.tokenizer.pad_id, &self.device);
+        l2_normalize(sentence_vectors(model, &batch, self.pooling))
+    }
+}
+
+impl Task for EmbedTask {
+    type Model = EncoderModel;
+
+    /// Shuffled pairs, no text twice in a batch.
+    fn sampling(&self) -> Sampling {
+        Sampling::without_duplicates(self.keys.clone())
+    }
+
+    fn loss(&mut self, model: &EncoderModel, picked: &[usize]) -> Result<(Tensor<1>, usize)> {
+        let examples: Vec<&EncodedPair> = picked.iter().map(|&i| &self.pairs[i]).collect();
+        let anchors: Vec<Vec<u32>> = examples.iter().map(|p| p.anchor.clone()).collect();
+        let mut candidates: Vec<Vec<u32>> = examples.iter().map(|p| p.positive.clone()).collect();
+        candidates.extend(examples.iter().flat_map(|p| p.negatives.iter().cloned()));
+        let tokens = anchors.iter().chain(&candidates).map(Vec::len).sum();
+        let a = self.vectors(model, &anchors);
+        let c = self.vectors(model, &candidates);
+        let scores = a.matmul(c.transpose()) * self.scale; // [B, B·(1 + m)]
+        let b = anchors.len();
+        let targets = Tensor::<1, Int>::from_data(
+            TensorData::new((0..b as i64).collect::<Vec<_>>(), [b]),
+            &self.device,
+        );
+        Ok((kernels::cross_entropy(scores, targets), tokens))
+    }
+
+    /// nDCG@10 and the other retrieval measures on the development set (exact search).
+    fn evaluate(&mut self, model: &EncoderModel) -> Result<Metrics> {
+        let Some(dev) = &self.dev else {
+            return Ok(Vec::new());
+        };
+        let device = model.embeddings.word_embeddings.weight.device();
+        let embedder = Embedder::from_parts(
+            model.clone(),
+            self.tokenizer.clone(),
+            self.max_len,
+            self.pooling,
+            &device,
+        );
+        let run = dense_run(&embedder, dev, 100, 64)?;
+        let m = metrics::evaluate(&run, &dev.qrels).mean;
+        Ok(vec![
+            ("ndcg@10".into(), m.ndcg_at_10),
+            ("mrr@10".into(), m.mrr_at_10),
+            ("recall@10".into(), m.recall_at_10),
+            ("recall@100".into(), m.recall_at_100),
+            ("map@100".into(), m.map_at_100),
+        ])
+    }
+
+    fn selection(&self) -> Option<(&'static str, bool)> {
+        self.dev.as_ref().map(|_| ("ndcg@10", true))
+    }
+
+    /// A sentence-transformers directory: the encoder, its tokenizer, and the pooling and
+    /// normalisation modules.
+    fn save_model(&self, model: &EncoderModel, dir: &Path) -> Result<()> {
+        hf::save(model, &self.config, dir, Some(&self.tokenizer.path))?;
+        let hidden = self.config.hidden_size;
+        write_sentence_transformers(dir, hidden, self.pooling, self.max_len)
+    }
+
+    fn load_model(&self, dir: &Path) -> Result<EncoderModel> {
+        hf::Checkpoint::open(dir)?.encoder(&self.device)
+    }
+}

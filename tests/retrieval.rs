@@ -1,0 +1,157 @@
+//! Retrieval: the measures against pytrec_eval (trec_eval) on a committed run with ties, graded
+//! judgements and queries on one side only; `positio eval retrieval` end to end with
+//! all-MiniLM-L6-v2 on a small BEIR directory (its run scored again by pytrec_eval, its JSON
+//! keys, its errors on bad input).
+
+mod common;
+use common::*;
+
+use positio::data::beir;
+use positio::data::trec::Run;
+use positio::tasks::retrieval::metrics;
+use std::path::{Path, PathBuf};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/retrieval")
+        .join(name)
+}
+
+/// pytrec_eval's per-query measures (scripts/reference/trec_measures.py).
+fn pytrec_eval(run: &Path, qrels: &Path) -> serde_json::Value {
+    let out = std::process::Command::new("python3")
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/reference/trec_measures.py"))
+        .args([run, qrels])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "pytrec_eval failed (pip install pytrec-eval-terrier): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// positio's per-query measures equal pytrec_eval's on every query both score.
+fn assert_same_as_pytrec_eval(run_path: &Path, qrels_path: &Path) -> metrics::RetrievalReport {
+    let run = Run::read(run_path).unwrap();
+    let qrels = beir::read_qrels(qrels_path).unwrap();
+    let ours = metrics::evaluate(&run, &qrels);
+    let reference = pytrec_eval(run_path, qrels_path);
+    let reference = reference.as_object().unwrap();
+    assert_eq!(ours.queries, reference.len(), "queries scored");
+    for (q, theirs) in reference {
+        let mine = serde_json::to_value(ours.per_query[q]).unwrap();
+        for (name, v) in theirs.as_object().unwrap() {
+            let (a, b) = (mine[name].as_f64().unwrap(), v.as_f64().unwrap());
+            assert!(
+                (a - b).abs() < 1e-9,
+                "query {q} {name}: positio {a}, pytrec_eval {b}"
+            );
+        }
+    }
+    ours
+}
+
+#[test]
+fn measures_equal_pytrec_eval_on_a_run_with_ties() {
+    let report = assert_same_as_pytrec_eval(&fixture("run.trec"), &fixture("qrels.tsv"));
+    // The fixture's queries q00, q01 have no judgements and q30, q31 no results: 22 in both.
+    assert_eq!(report.queries, 22);
+    let m = report.mean;
+    assert!(m.recall_at_100 > m.recall_at_10, "{m:?}");
+    assert!(m.ndcg_at_10 > 0.0 && m.map_at_100 > 0.0, "{m:?}");
+}
+
+#[test]
+fn eval_retrieval_end_to_end_with_minilm() {
+    let dir = tmp("eval-retrieval");
+    let (run, json) = (
+        dir.as_ref().join("run.trec"),
+        dir.as_ref().join("report.json"),
+    );
+    let data = fixture("beir");
+    let (ok, stdout, stderr) = positio(&[
+        "eval".as_ref(),
+        "retrieval".as_ref(),
+        "--model".as_ref(),
+        minilm_dir().as_os_str(),
+        "--data".as_ref(),
+        data.as_os_str(),
+        "--top".as_ref(),
+        "10".as_ref(),
+        "--run".as_ref(),
+        run.as_os_str(),
+        "--json".as_ref(),
+        json.as_os_str(),
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("24 documents, 11 queries"), "{stdout}");
+    let report = assert_same_as_pytrec_eval(&run, &data.join("qrels/test.tsv"));
+    let text = std::fs::read_to_string(&run).unwrap();
+    assert_eq!(text.lines().count(), 11 * 10, "top 10 of 11 judged queries");
+    let first = text.lines().next().unwrap();
+    assert!(
+        first.starts_with("q1 Q0 ") && first.contains(" 1 ") && first.ends_with(" positio"),
+        "{first}"
+    );
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    for key in ["ndcg@10", "mrr@10", "recall@10", "recall@100", "map@100"] {
+        let v = saved[key]
+            .as_f64()
+            .unwrap_or_else(|| panic!("no {key} in {saved}"));
+        assert!((0.0..=1.0).contains(&v), "{key} {v}");
+    }
+    assert_eq!(saved["queries"], 11);
+    assert_eq!(saved["ndcg@10"].as_f64().unwrap(), report.mean.ndcg_at_10);
+    // An untuned MiniLM finds these: a failure here means the embeddings or the search broke.
+    assert!(report.mean.ndcg_at_10 > 0.8, "{:?}", report.mean);
+    assert!(report.mean.mrr_at_10 > 0.8, "{:?}", report.mean);
+}
+
+#[test]
+fn eval_retrieval_refuses_bad_input_naming_file_and_line() {
+    let dir = tmp("bad-beir");
+    let beir = dir.as_ref();
+    for name in ["corpus.jsonl", "queries.jsonl", "qrels/test.tsv"] {
+        let to = beir.join(name);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(fixture("beir").join(name), to).unwrap();
+    }
+    let qrels = beir.join("qrels/test.tsv");
+    let good = std::fs::read_to_string(&qrels).unwrap();
+    std::fs::write(&qrels, good.clone() + "q1\tnowhere\t1\n").unwrap();
+    let args = |run: &Path| {
+        vec![
+            "eval".into(),
+            "retrieval".into(),
+            "--model".into(),
+            minilm_dir().into_os_string(),
+            "--data".into(),
+            beir.as_os_str().to_owned(),
+            "--run".into(),
+            run.as_os_str().to_owned(),
+        ]
+    };
+    let run = beir.join("run.trec");
+    let (ok, _, stderr) = positio(&args(&run));
+    assert!(!ok);
+    let line = good.lines().count() + 1;
+    assert!(
+        stderr.contains(&format!(
+            "test.tsv:{line}: document \"nowhere\" is not in corpus.jsonl"
+        )),
+        "{stderr}"
+    );
+    assert!(!run.exists(), "nothing is written for bad input");
+    std::fs::write(&qrels, good).unwrap();
+    std::fs::write(
+        beir.join("queries.jsonl"),
+        "{\"_id\": \"q1\", \"text\": \"oil\"}\n{\"text\": \"x\"}\n",
+    )
+    .unwrap();
+    let (ok, _, stderr) = positio(&args(&run));
+    assert!(!ok);
+    assert!(stderr.contains("queries.jsonl:2: no \"_id\""), "{stderr}");
+}
