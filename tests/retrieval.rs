@@ -155,3 +155,170 @@ fn eval_retrieval_refuses_bad_input_naming_file_and_line() {
     assert!(!ok);
     assert!(stderr.contains("queries.jsonl:2: no \"_id\""), "{stderr}");
 }
+
+/// `positio embed` on a directory `finetune embed` wrote equals what sentence-transformers
+/// computed with it (tests/fixtures/st_tiny, scripts/reference/st_tiny_embed.py).
+#[test]
+fn finetuned_directory_embeds_as_sentence_transformers_does() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/st_tiny");
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap())
+            .unwrap();
+    let mut args = vec!["embed".to_string(), dir.display().to_string()];
+    for t in reference["texts"].as_array().unwrap() {
+        args.extend(["--text".to_string(), t.as_str().unwrap().to_string()]);
+    }
+    let (ok, stdout, stderr) = positio(&args);
+    assert!(ok, "{stderr}");
+    let ours: Vec<Vec<f64>> = stdout
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["embedding"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect()
+        })
+        .collect();
+    let theirs = reference["embeddings"].as_array().unwrap();
+    assert_eq!(ours.len(), theirs.len());
+    for (a, b) in ours.iter().zip(theirs) {
+        let b: Vec<f64> = b
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
+        assert!(
+            max_abs_diff(a, &b) <= 1e-4,
+            "positio {a:?}\nsentence-transformers {b:?}"
+        );
+    }
+}
+
+/// Pairs of the small BEIR fixture: each query with its best document.
+fn fixture_pairs(path: &Path) {
+    let data = beir::read(&fixture("beir"), "test").unwrap();
+    let mut out = String::new();
+    for q in &data.queries {
+        for (d, &grade) in &data.qrels[&q.id] {
+            if grade == 2 {
+                let doc = data.corpus.iter().find(|x| &x.id == d).unwrap();
+                let row = serde_json::json!({"anchor": q.text, "positive": doc.passage()});
+                out.push_str(&format!("{row}\n"));
+            }
+        }
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+#[test]
+fn finetune_embed_writes_a_sentence_transformers_directory_and_resumes_exactly() {
+    let dir = tmp("finetune-embed");
+    let pairs = dir.as_ref().join("pairs.jsonl");
+    fixture_pairs(&pairs);
+    let base = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/st_tiny");
+    let (full, split) = (dir.as_ref().join("full"), dir.as_ref().join("split"));
+    let args = |out: &Path, epochs: &str| -> Vec<String> {
+        [
+            "finetune",
+            "embed",
+            "--model",
+            &base.display().to_string(),
+            "--train",
+            &pairs.display().to_string(),
+            "--dev",
+            &fixture("beir").display().to_string(),
+            "--dev-split",
+            "test",
+            "--batch-size",
+            "4",
+            "--lr",
+            "1e-3",
+            "--epochs",
+            epochs,
+            "--save-every",
+            "1",
+            "--keep-checkpoints",
+            "9",
+            "--out",
+            &out.display().to_string(),
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let (ok, _, stderr) = positio(&args(&full, "2"));
+    assert!(ok, "{stderr}");
+    let log = std::fs::read_to_string(full.join("metrics.jsonl")).unwrap();
+    assert!(log.contains("\"ndcg@10\""), "{log}");
+    // The files sentence-transformers reads, as in the fixture it loaded.
+    for name in [
+        "modules.json",
+        "1_Pooling/config.json",
+        "sentence_bert_config.json",
+    ] {
+        assert_eq!(
+            std::fs::read_to_string(full.join(name)).unwrap(),
+            std::fs::read_to_string(base.join(name)).unwrap(),
+            "{name}"
+        );
+    }
+    assert!(full.join("2_Normalize").is_dir());
+    // Resumed from the checkpoint after step 4 (of 6, mid-epoch 2): the same run to the bit.
+    let copy = |from: &Path, to: &Path| {
+        for entry in walk(from) {
+            let target = to.join(entry.strip_prefix(from).unwrap());
+            std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+            std::fs::copy(&entry, target).unwrap();
+        }
+    };
+    copy(&full, &split);
+    for step in [5, 6] {
+        std::fs::remove_dir_all(split.join(format!("checkpoints/step-{step:08}"))).unwrap();
+    }
+    std::fs::write(split.join("checkpoints/latest"), "step-00000004\n").unwrap();
+    std::fs::remove_file(split.join("model.safetensors")).unwrap();
+    let mut resume = args(&split, "2");
+    resume.push("--resume".into());
+    let (ok, _, stderr) = positio(&resume);
+    assert!(ok, "{stderr}");
+    let last_val = |run: &Path| {
+        std::fs::read_to_string(run.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .rfind(|l| l.contains("\"val\""))
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(last_val(&full), last_val(&split));
+    assert_eq!(
+        std::fs::read(full.join("model.safetensors")).unwrap(),
+        std::fs::read(split.join("model.safetensors")).unwrap()
+    );
+    // A bad training file is refused before the run directory exists.
+    std::fs::write(&pairs, "{\"anchor\": \"q\"}\n").unwrap();
+    let fresh = dir.as_ref().join("fresh");
+    let (ok, _, stderr) = positio(&args(&fresh, "1"));
+    assert!(!ok);
+    assert!(
+        stderr.contains("pairs.jsonl:1: no \"positive\""),
+        "{stderr}"
+    );
+    assert!(!fresh.exists());
+}
+
+/// Every file below `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}

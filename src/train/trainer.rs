@@ -9,15 +9,16 @@
 //!   naming the newest complete one (written last, atomically);
 //! - the task's final model (a Hugging Face-style directory) at the top level.
 
-use crate::train::config::TrainConfig;
+use crate::runtime::{self, DeviceKind};
+use crate::train::config::{RunSettings, TrainConfig};
 use crate::train::optim::{clip_scale, global_norm, AdamW, AdamWConfig};
-use crate::train::run_dir::{checkpoints, latest_checkpoint};
+use crate::train::run_dir::{self, checkpoints, latest_checkpoint};
 use crate::train::sampler::{EpochSampler, Position, Sampling};
 use crate::train::schedule::learning_rate;
 use crate::{io, kernels, Error, Result};
 use burn::module::Module;
 use burn::optim::{GradientsAccumulator, GradientsParams};
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -109,16 +110,45 @@ impl Summary {
             );
             return Outcome::Interrupted;
         }
+        let best = match self.best {
+            Some(b) => format!("best development {metric} {b:.4}"),
+            None => "the last model kept".to_string(),
+        };
         tracing::info!(
-            "done: {} steps in {:.0} s ({:.0} tokens/s); best development {metric} {:.4}; model in {}",
+            "done: {} steps in {:.0} s ({:.0} tokens/s); {best}; model in {}",
             self.steps,
             self.elapsed_s,
             self.tokens as f64 / self.elapsed_s.max(1e-9),
-            self.best.unwrap_or(f64::NAN),
             out.display()
         );
         Outcome::Done
     }
+}
+
+/// Every fine-tuning command's course: the training device seeded with the run's seed, the task
+/// prepared by `prepare` (all its inputs read and checked) *before* the run directory is made,
+/// `describe` to log what is about to train, then the loop. Returns the task and how it ended.
+pub fn fine_tune<S: RunSettings, T: Task>(
+    settings: &S,
+    out: &Path,
+    resume: bool,
+    device: DeviceKind,
+    prepare: impl FnOnce(&Device) -> Result<(T, T::Model)>,
+    describe: impl FnOnce(&T, &T::Model),
+) -> Result<(T, Summary)> {
+    let device = runtime::training_device(device)?;
+    // Seeded before any fresh weights are drawn, so a run is reproducible.
+    device.seed(settings.train().seed);
+    let (mut task, model) = prepare(&device)?;
+    run_dir::prepare(out, settings, resume)?;
+    describe(&task, &model);
+    let trainer = Trainer {
+        config: settings.train().clone(),
+        run_dir: out.to_path_buf(),
+        progress: true,
+    };
+    let (_, summary) = trainer.run(&mut task, model, resume)?;
+    Ok((task, summary))
 }
 
 /// How a command that trains ended: `main` turns `Interrupted` into exit code 130 (as a shell
@@ -355,7 +385,9 @@ impl Trainer {
                 || state.step == total;
             if eval_now {
                 let metrics = task.evaluate(&model.clone().valid())?;
-                log.write(metrics_json(state.step, "val", &metrics))?;
+                if !metrics.is_empty() {
+                    log.write(metrics_json(state.step, "val", &metrics))?;
+                }
                 let mut best = String::new();
                 if let Some((name, higher)) = task.selection() {
                     let value = metrics.iter().find(|(k, _)| k == name).map(|(_, v)| *v);
@@ -377,7 +409,7 @@ impl Trainer {
                     }
                 }
                 bar.suspend(|| {
-                    if self.progress {
+                    if self.progress && !metrics.is_empty() {
                         let epoch = state.step as f64 / per_epoch as f64;
                         tracing::info!(
                             "epoch {epoch:.2}, step {}/{total}, validation: {}{best}",

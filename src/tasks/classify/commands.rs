@@ -3,6 +3,7 @@
 use crate::data::labelled::{self, Example, ReadOptions};
 use crate::data::text;
 use crate::hf::FromCheckpoint;
+use crate::model::heads::sequence::SequenceClassifier;
 use crate::runtime::{self, DeviceKind};
 use crate::tasks::classify::report::Report;
 use crate::tasks::classify::{
@@ -10,10 +11,10 @@ use crate::tasks::classify::{
     ClassifyTask,
 };
 use crate::tasks::EvalOutputs;
-use crate::train::run_dir;
-use crate::train::trainer::{Outcome, Trainer};
+use crate::train::trainer::{fine_tune, Outcome};
 use crate::{io, Error, Result};
 use burn::module::Module;
+use burn::tensor::Device;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -25,34 +26,27 @@ pub fn finetune(
     resume: bool,
     device: DeviceKind,
 ) -> Result<Outcome> {
-    let device = runtime::training_device(device)?;
-    // Seeded before the fresh head is drawn, so a run is reproducible.
-    device.seed(run.train.seed);
-    // Everything that can fail on the input is checked before the run directory is touched.
-    let (mut task, model) = ClassifyTask::prepare(&run.classify, &device)?;
-    run_dir::prepare(out, run, resume)?;
-    tracing::info!(
-        "fine-tuning {} ({} parameters, {} pooling) for {} {} labels: {}",
-        run.classify.model,
-        model.num_params(),
-        match model.pooling {
-            crate::model::config::Pooling::Cls => "[CLS]",
-            crate::model::config::Pooling::Mean => "mean",
-        },
-        task.labels.len(),
-        if task.multi_label {
-            "multi-label"
-        } else {
-            "single-label"
-        },
-        task.labels.join(" ")
-    );
-    let trainer = Trainer {
-        config: run.train.clone(),
-        run_dir: out.to_path_buf(),
-        progress: true,
+    let cfg = &run.classify;
+    let describe = |task: &ClassifyTask, model: &SequenceClassifier| {
+        tracing::info!(
+            "fine-tuning {} ({} parameters, {} pooling) for {} {} labels: {}",
+            cfg.model,
+            model.num_params(),
+            match model.pooling {
+                crate::model::config::Pooling::Cls => "[CLS]",
+                crate::model::config::Pooling::Mean => "mean",
+            },
+            task.labels.len(),
+            if task.multi_label {
+                "multi-label"
+            } else {
+                "single-label"
+            },
+            task.labels.join(" ")
+        )
     };
-    let (_, summary) = trainer.run(&mut task, model, resume)?;
+    let prepare = |device: &Device| ClassifyTask::prepare(cfg, device);
+    let (task, summary) = fine_tune(run, out, resume, device, prepare, describe)?;
     Ok(summary.report(
         if task.multi_label {
             "micro-F1"

@@ -161,10 +161,13 @@ impl EmbedTask {
             Some(beir::read(Path::new(&cfg.dev), &cfg.dev_split)?)
         };
         tracing::info!(
-            "{} training pairs ({} negatives each), up to {max_len} word pieces per text, {:?} pooling",
+            "{} training pairs ({} negatives each), up to {max_len} word pieces per text, {} pooling",
             encoded.len(),
             raw[0].negatives.len(),
-            pooling
+            match pooling {
+                SentencePooling::Mean => "mean",
+                SentencePooling::Cls => "[CLS]",
+            }
         );
         let task = EmbedTask {
             pairs: encoded,

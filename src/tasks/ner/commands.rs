@@ -3,14 +3,15 @@
 use crate::data::tags::Scheme;
 use crate::data::{conll, text};
 use crate::hf::FromCheckpoint;
+use crate::model::heads::TokenClassifier;
 use crate::runtime::{self, DeviceKind};
 use crate::tasks::ner::seqeval::{entity_report, token_report, Report as ScoreReport};
 use crate::tasks::ner::{Aggregation, NerModel, NerSettings, NerTask};
 use crate::tasks::EvalOutputs;
-use crate::train::run_dir;
-use crate::train::trainer::{Outcome, Trainer};
+use crate::train::trainer::{fine_tune, Outcome};
 use crate::{io, Error, Result};
 use burn::module::Module;
+use burn::tensor::Device;
 use std::io::Write;
 use std::path::Path;
 
@@ -22,26 +23,19 @@ pub fn finetune(
     resume: bool,
     device: DeviceKind,
 ) -> Result<Outcome> {
-    let (cfg, train) = (&run.ner, &run.train);
-    let device = runtime::training_device(device)?;
-    device.seed(train.seed);
-    // Everything that can fail on the input is checked before the run directory is touched.
-    let (mut task, model) = NerTask::prepare(cfg, &device)?;
-    run_dir::prepare(out, run, resume)?;
-    tracing::info!(
-        "fine-tuning {} ({} parameters{}) for {} labels: {}",
-        cfg.model,
-        model.num_params(),
-        if cfg.crf { ", CRF" } else { "" },
-        task.labels.len(),
-        task.labels.join(" ")
-    );
-    let trainer = Trainer {
-        config: train.clone(),
-        run_dir: out.to_path_buf(),
-        progress: true,
+    let cfg = &run.ner;
+    let describe = |task: &NerTask, model: &TokenClassifier| {
+        tracing::info!(
+            "fine-tuning {} ({} parameters{}) for {} labels: {}",
+            cfg.model,
+            model.num_params(),
+            if cfg.crf { ", CRF" } else { "" },
+            task.labels.len(),
+            task.labels.join(" ")
+        )
     };
-    let (_, summary) = trainer.run(&mut task, model, resume)?;
+    let prepare = |device: &Device| NerTask::prepare(cfg, device);
+    let (_, summary) = fine_tune(run, out, resume, device, prepare, describe)?;
     Ok(summary.report("entity F1", out))
 }
 

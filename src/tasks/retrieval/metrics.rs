@@ -2,7 +2,7 @@
 //! graded judgements: nDCG@10, MRR@10, recall@10, recall@100 and MAP@100.
 //!
 //! trec_eval's rules, which these follow to the letter: a run's documents are ranked by score
-//! (ties: larger document id first, [`trec_order`]); a document is relevant when its grade is
+//! (ties: larger document id first, [`crate::data::trec::trec_order`]); a document is relevant when its grade is
 //! above 0; nDCG's gain is the grade itself with a `log2(rank + 1)` discount and the ideal
 //! ranking of all judged grades; recall and MAP divide by all relevant documents of the query;
 //! a query is scored when it is both in the run and the judgements, and the means are over those
