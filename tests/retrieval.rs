@@ -322,3 +322,105 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     files
 }
+
+/// The first step's loss (before any update, dropout off) on one batch of pairs with hard
+/// negatives equals sentence-transformers' MultipleNegativesRankingLoss on the same model and
+/// texts (tests/fixtures/st_tiny/mnrl_reference.json).
+#[test]
+fn contrastive_loss_equals_sentence_transformers_with_hard_negatives() {
+    let st = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/st_tiny");
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(st.join("mnrl_reference.json")).unwrap())
+            .unwrap();
+    let dir = tmp("mnrl-loss");
+    let model = dir.as_ref().join("model");
+    for file in walk(&st) {
+        let to = model.join(file.strip_prefix(&st).unwrap());
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(&file, to).unwrap();
+    }
+    let config = std::fs::read_to_string(model.join("config.json")).unwrap();
+    let config = config
+        .replace(
+            "\"hidden_dropout_prob\": 0.1",
+            "\"hidden_dropout_prob\": 0.0",
+        )
+        .replace(
+            "\"attention_probs_dropout_prob\": 0.1",
+            "\"attention_probs_dropout_prob\": 0.0",
+        );
+    std::fs::write(model.join("config.json"), config).unwrap();
+    let pairs = dir.as_ref().join("hard.jsonl");
+    let rows: Vec<String> = reference["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
+    std::fs::write(&pairs, rows.join("\n") + "\n").unwrap();
+    let out = dir.as_ref().join("run");
+    let (ok, _, stderr) = positio(&[
+        "finetune",
+        "embed",
+        "--model",
+        model.to_str().unwrap(),
+        "--train",
+        pairs.to_str().unwrap(),
+        "--batch-size",
+        "64",
+        "--steps",
+        "1",
+        "--log-every",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
+    let log = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
+    let (ours, theirs) = (
+        first["loss"].as_f64().unwrap(),
+        reference["loss"].as_f64().unwrap(),
+    );
+    assert!(
+        (ours - theirs).abs() < 1e-4 * theirs,
+        "positio {ours}, sentence-transformers {theirs}"
+    );
+
+    // mine-negatives gives each pair other answers of the file, never its own.
+    let mined = dir.as_ref().join("mined.jsonl");
+    let (ok, _, stderr) = positio(&[
+        "mine-negatives",
+        "--model",
+        model.to_str().unwrap(),
+        "--train",
+        pairs.to_str().unwrap(),
+        "--count",
+        "2",
+        "--skip",
+        "1",
+        "--out",
+        mined.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
+    let answers: Vec<String> = reference["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["positive"].as_str().unwrap().to_string())
+        .collect();
+    let text = std::fs::read_to_string(&mined).unwrap();
+    assert_eq!(text.lines().count(), answers.len());
+    for line in text.lines() {
+        let row: serde_json::Value = serde_json::from_str(line).unwrap();
+        let negatives = row["negative"].as_array().unwrap();
+        assert_eq!(negatives.len(), 2, "{row}");
+        for n in negatives {
+            assert_ne!(n, &row["positive"]);
+            assert!(
+                answers.iter().any(|a| a == n.as_str().unwrap()),
+                "{n} is not an answer of the file"
+            );
+        }
+    }
+}

@@ -49,6 +49,7 @@ with tempfile.TemporaryDirectory() as tmp:
                     "--batch-size", "4", "--epochs", "2", "--lr", "1e-3", "--out", run], check=True)
     shutil.rmtree(OUT, ignore_errors=True)
     shutil.copytree(run, OUT, ignore=shutil.ignore_patterns("checkpoints", "metrics.jsonl", "run.toml"))
+    open(os.path.join(OUT, "2_Normalize", ".gitkeep"), "w").close()  # git keeps no empty folder
 
 texts = [p["anchor"] for p in pairs[:6]] + ["an unseen text about oil and gold", "zzz"]
 model = SentenceTransformer(OUT, device="cpu")
@@ -56,3 +57,23 @@ emb = model.encode(texts, convert_to_numpy=True)
 with open(os.path.join(OUT, "reference.json"), "w") as f:
     json.dump({"texts": texts, "embeddings": emb.tolist(), "modules": [str(type(m).__name__) for m in model]}, f)
 print(model, emb.shape)
+
+# sentence-transformers' MultipleNegativesRankingLoss on one batch of every pair with a hard
+# negative (the corpus' other documents), dropout off: what positio's first logged loss must be
+# with the same model and data.
+from sentence_transformers.losses import MultipleNegativesRankingLoss
+
+distinct, seen = [], set()
+for p in pairs:  # one batch without a repeated text, as positio's sampler makes it
+    if p["anchor"] not in seen and p["positive"] not in seen:
+        seen.update((p["anchor"], p["positive"]))
+        distinct.append(p)
+others = [t for t in docs.values() if t not in seen]
+hard = [dict(p, negative=others[i]) for i, p in enumerate(distinct)]
+model.eval()
+features = [model.tokenize([h[k] for h in hard]) for k in ("anchor", "positive", "negative")]
+with torch.no_grad():
+    loss = MultipleNegativesRankingLoss(model)(features, None).item()
+with open(os.path.join(OUT, "mnrl_reference.json"), "w") as f:
+    json.dump({"pairs": hard, "loss": loss}, f, indent=1)
+print("MNRL loss", loss)

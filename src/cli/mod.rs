@@ -69,6 +69,10 @@ enum Command {
     /// Create a model directory with fresh weights (any architecture, a given tokenizer), to
     /// fine-tune from scratch: `positio init`, then `positio finetune ner --model DIR`.
     Init(model::InitArgs),
+    /// Add hard negatives to training pairs: for each question, the answers of the file an
+    /// embedding model finds most similar that are not its own (after --skip); writes JSON Lines
+    /// for `finetune embed`.
+    MineNegatives(retrieval::MineArgs),
     /// Describe a model directory: architecture, positional encoding, parameters, vocabulary.
     Info(model::InfoArgs),
     /// Sentence embeddings (mean-pooled, L2-normalised, as sentence-transformers computes them),
@@ -148,6 +152,7 @@ impl Command {
             Command::Pretrain(a) => a.device,
             Command::Demo(a) => a.device,
             Command::Embed(a) => a.device,
+            Command::MineNegatives(a) => a.device,
             Command::Bench(a) => a.device,
             Command::Serve(a) => a.device,
             Command::Tokenizer(_)
@@ -293,6 +298,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Init(args) => done(args.run()),
         Command::Info(args) => done(args.run()),
         Command::Embed(args) => done(args.run()),
+        Command::MineNegatives(args) => done(args.run()),
         Command::Bench(args) => done(args.run()),
         Command::Serve(args) => done(args.run()),
         Command::Load(args) => done(args.run()),

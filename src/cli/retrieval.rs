@@ -1,9 +1,10 @@
-//! Retrieval commands: `positio finetune embed` (contrastive fine-tuning of an embedding model)
-//! and `positio eval retrieval` (its quality on a BEIR directory).
+//! Retrieval commands: `positio finetune embed` (contrastive fine-tuning of an embedding model),
+//! `positio mine-negatives` (hard negatives for its pairs) and `positio eval retrieval` (its
+//! quality on a BEIR directory).
 
 use super::{DeviceArg, FineTuningInputs, TrainingArgs};
 use crate::tasks::embedding::{self, task::EmbedSettings};
-use crate::tasks::retrieval::commands::{self, RetrievalEval};
+use crate::tasks::retrieval::commands::{self, Mining, RetrievalEval};
 use crate::train::trainer::Outcome;
 use crate::Result;
 use std::path::PathBuf;
@@ -86,5 +87,51 @@ impl FinetuneArgs {
         })?;
         let run = &self.run;
         embedding::commands::finetune(&settings, &run.out, run.resume, self.device.device)
+    }
+}
+
+/// `positio mine-negatives`.
+#[derive(clap::Args)]
+pub struct MineArgs {
+    /// An embedding model directory (e.g. the one about to be fine-tuned).
+    #[arg(long)]
+    model: PathBuf,
+    /// Training pairs (JSON Lines or TSV, as `finetune embed` reads).
+    #[arg(long)]
+    train: PathBuf,
+    /// Where to write the pairs with their negatives (JSON Lines).
+    #[arg(long)]
+    out: PathBuf,
+    /// Negatives per pair.
+    #[arg(long, default_value_t = 1)]
+    count: usize,
+    /// The most similar other answers passed over first: they are often unlabelled positives.
+    #[arg(long, default_value_t = 0)]
+    skip: usize,
+    /// Texts per forward pass.
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    #[command(flatten)]
+    pub device: DeviceArg,
+}
+
+impl MineArgs {
+    pub fn run(&self) -> Result<()> {
+        let mining = Mining {
+            model: &self.model,
+            pairs: &self.train,
+            count: self.count,
+            skip: self.skip,
+            batch_size: self.batch_size,
+        };
+        let (pairs, answers) = commands::mine_negatives(&mining, self.device.device)?;
+        crate::data::pairs::write_jsonl(&self.out, &pairs)?;
+        eprintln!(
+            "{} pairs, {} negatives each, mined among {answers} answers: {}",
+            pairs.len(),
+            self.count,
+            self.out.display()
+        );
+        Ok(())
     }
 }

@@ -18,6 +18,20 @@ pub struct Pair {
     pub negatives: Vec<String>,
 }
 
+/// Writes pairs as JSON Lines (`negative` a list, left out when empty), atomically.
+pub fn write_jsonl(path: &Path, pairs: &[Pair]) -> Result<()> {
+    let mut out = String::new();
+    for p in pairs {
+        let mut row = serde_json::json!({"anchor": p.anchor, "positive": p.positive});
+        if !p.negatives.is_empty() {
+            row["negative"] = serde_json::json!(p.negatives);
+        }
+        out.push_str(&row.to_string());
+        out.push('\n');
+    }
+    crate::io::write_atomic(path, out.as_bytes())
+}
+
 /// Reads a `.jsonl` / `.json` or `.tsv` file of pairs (by extension).
 pub fn read(path: &Path) -> Result<Vec<Pair>> {
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");

@@ -2,12 +2,13 @@
 //! exhaustively, writes the TREC run and scores it as trec_eval does.
 
 use crate::data::beir::{self, BeirData};
+use crate::data::pairs::{self, Pair};
 use crate::data::trec::Run;
 use crate::runtime::{self, DeviceKind};
 use crate::tasks::embedding::Embedder;
 use crate::tasks::retrieval::metrics::{self, RetrievalReport};
 use crate::tasks::retrieval::search::ExactIndex;
-use crate::{io, Result};
+use crate::{io, Error, Result};
 use std::path::Path;
 use std::time::Instant;
 
@@ -111,4 +112,60 @@ pub fn evaluate(
         ),
         report,
     })
+}
+
+/// What `mine-negatives` reads and how it picks.
+pub struct Mining<'a> {
+    /// An embedding model directory.
+    pub model: &'a Path,
+    /// The pairs to add negatives to.
+    pub pairs: &'a Path,
+    /// Negatives per pair.
+    pub count: usize,
+    /// The most similar non-positive answers passed over first (likely unlabelled positives).
+    pub skip: usize,
+    /// Texts per forward pass.
+    pub batch_size: usize,
+}
+
+/// Hard negatives for training pairs: every distinct answer of the file is embedded and
+/// searched with each anchor; the most similar answers that are not the pair's own (nor equal
+/// to it), after the `skip` most similar, become its negatives (existing ones are replaced).
+/// Returns the pairs with their negatives and how many answers were searched.
+pub fn mine_negatives(mining: &Mining, device: DeviceKind) -> Result<(Vec<Pair>, usize)> {
+    let device = runtime::device(device)?;
+    let mut pairs = pairs::read(mining.pairs)?;
+    let embedder = Embedder::load(mining.model, &device)?;
+    let mut answers: Vec<String> = pairs.iter().map(|p| p.positive.clone()).collect();
+    answers.sort();
+    answers.dedup();
+    if answers.len() <= mining.count + mining.skip {
+        return Err(Error::file(
+            mining.pairs,
+            format!(
+                "{} distinct answers: too few to skip {} and take {} per pair",
+                answers.len(),
+                mining.skip,
+                mining.count
+            ),
+        ));
+    }
+    let vectors = embedder.embed(&answers, embedder.pooling, mining.batch_size)?;
+    let ids = (0..answers.len()).map(|i| i.to_string()).collect();
+    let index = ExactIndex::new(ids, &vectors, &device)?;
+    let anchors: Vec<String> = pairs.iter().map(|p| p.anchor.clone()).collect();
+    let queries = embedder.embed(&anchors, embedder.pooling, mining.batch_size)?;
+    // The pair's own answer may rank anywhere in the first skip + count + 1.
+    let hits = index.search(&queries, mining.skip + mining.count + 1)?;
+    for (pair, hits) in pairs.iter_mut().zip(hits) {
+        pair.negatives = hits
+            .iter()
+            .map(|(id, _)| &answers[id.parse::<usize>().expect("an index")])
+            .filter(|a| **a != pair.positive)
+            .skip(mining.skip)
+            .take(mining.count)
+            .cloned()
+            .collect();
+    }
+    Ok((pairs, answers.len()))
 }
