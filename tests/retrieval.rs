@@ -309,6 +309,30 @@ fn finetune_embed_writes_a_sentence_transformers_directory_and_resumes_exactly()
     assert!(!fresh.exists());
 }
 
+/// A copy of the model directory `from` in `to`/model with dropout off (its losses are then
+/// deterministic functions of the weights).
+fn without_dropout(from: &Path, to: &Path) -> PathBuf {
+    let model = to.join("model");
+    for file in walk(from) {
+        let target = model.join(file.strip_prefix(from).unwrap());
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(&file, target).unwrap();
+    }
+    let config = std::fs::read_to_string(model.join("config.json")).unwrap();
+    let config = config
+        .replace(
+            "\"hidden_dropout_prob\": 0.1",
+            "\"hidden_dropout_prob\": 0.0",
+        )
+        .replace(
+            "\"attention_probs_dropout_prob\": 0.1",
+            "\"attention_probs_dropout_prob\": 0.0",
+        );
+    assert!(config.contains("\"hidden_dropout_prob\": 0.0"), "{config}");
+    std::fs::write(model.join("config.json"), config).unwrap();
+    model
+}
+
 /// Every file below `dir`.
 fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
@@ -333,23 +357,7 @@ fn contrastive_loss_equals_sentence_transformers_with_hard_negatives() {
         serde_json::from_str(&std::fs::read_to_string(st.join("mnrl_reference.json")).unwrap())
             .unwrap();
     let dir = tmp("mnrl-loss");
-    let model = dir.as_ref().join("model");
-    for file in walk(&st) {
-        let to = model.join(file.strip_prefix(&st).unwrap());
-        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-        std::fs::copy(&file, to).unwrap();
-    }
-    let config = std::fs::read_to_string(model.join("config.json")).unwrap();
-    let config = config
-        .replace(
-            "\"hidden_dropout_prob\": 0.1",
-            "\"hidden_dropout_prob\": 0.0",
-        )
-        .replace(
-            "\"attention_probs_dropout_prob\": 0.1",
-            "\"attention_probs_dropout_prob\": 0.0",
-        );
-    std::fs::write(model.join("config.json"), config).unwrap();
+    let model = without_dropout(&st, dir.as_ref());
     let pairs = dir.as_ref().join("hard.jsonl");
     let rows: Vec<String> = reference["pairs"]
         .as_array()
@@ -423,4 +431,75 @@ fn contrastive_loss_equals_sentence_transformers_with_hard_negatives() {
             );
         }
     }
+}
+
+/// The gradient cache (`--mini-batch`) trains to the same weights as the whole batch at once.
+#[test]
+fn gradient_cache_gives_the_whole_batch_gradients() {
+    let st = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/st_tiny");
+    let dir = tmp("grad-cache");
+    let st = without_dropout(&st, dir.as_ref());
+    let pairs = dir.as_ref().join("pairs.jsonl");
+    fixture_pairs(&pairs);
+    let run = |name: &str, mini: &str| {
+        let out = dir.as_ref().join(name);
+        let (ok, _, stderr) = positio(&[
+            "finetune",
+            "embed",
+            "--model",
+            st.to_str().unwrap(),
+            "--train",
+            pairs.to_str().unwrap(),
+            "--batch-size",
+            "12",
+            "--mini-batch",
+            mini,
+            "--steps",
+            "2",
+            "--lr",
+            "1e-3",
+            "--log-every",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(ok, "{stderr}");
+        let weights = positio::hf::Checkpoint::open(&out).unwrap().weights;
+        let log = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+        let losses: Vec<f64> = log
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter_map(|v| v["loss"].as_f64())
+            .collect();
+        (weights, losses)
+    };
+    let (whole, whole_losses) = run("whole", "0");
+    let (cached, cached_losses) = run("cached", "5");
+    assert_eq!(whole_losses.len(), 2);
+    for (a, b) in whole_losses.iter().zip(&cached_losses) {
+        assert!(
+            (a - b).abs() < 1e-4,
+            "losses {whole_losses:?} vs {cached_losses:?}"
+        );
+    }
+    let mut compared = 0;
+    for name in whole.names() {
+        let values = |w: &positio::hf::weights::Weights| {
+            w.get(&name)
+                .unwrap()
+                .clone()
+                .convert::<f32>()
+                .to_vec::<f32>()
+                .unwrap()
+        };
+        let (a, b) = (values(&whole), values(&cached));
+        let diff = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
+        assert!(diff < 1e-5, "{name}: weights differ by {diff}");
+        compared += 1;
+    }
+    assert!(compared > 10);
 }

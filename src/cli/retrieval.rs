@@ -71,6 +71,10 @@ pub struct FinetuneArgs {
     /// Similarity scale of the loss [default: 20].
     #[arg(long)]
     scale: Option<f64>,
+    /// Gradient cache: embed this many texts at a time, so a large --batch-size trains in the
+    /// memory of a small one with the same gradients [default: 0, the whole batch at once].
+    #[arg(long)]
+    mini_batch: Option<usize>,
     #[command(flatten)]
     run: TrainingArgs,
     #[command(flatten)]
@@ -84,6 +88,7 @@ impl FinetuneArgs {
             e.dev_split = self.dev_split.clone().unwrap_or(e.dev_split.clone());
             e.max_len = self.max_len.unwrap_or(e.max_len);
             e.scale = self.scale.unwrap_or(e.scale);
+            e.mini_batch = self.mini_batch.unwrap_or(e.mini_batch);
         })?;
         let run = &self.run;
         embedding::commands::finetune(&settings, &run.out, run.resume, self.device.device)

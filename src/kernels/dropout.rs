@@ -27,6 +27,12 @@ pub fn seed_dropout(seed: u64) {
     SEED.with(|s| s.set(seed));
 }
 
+/// The seed the next dropout mask will be drawn from: with [`seed_dropout`], a forward pass can
+/// be repeated with the same masks (the gradient cache recomputes its mini-batches so).
+pub fn dropout_seed() -> u64 {
+    SEED.with(Cell::get)
+}
+
 pub(super) fn next_seed() -> u64 {
     SEED.with(|s| {
         let n = s.get();

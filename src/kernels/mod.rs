@@ -36,7 +36,7 @@ pub use attention::{
     attention, attention_composite, AttentionOptions, RopeTables, ScoreBias, MASKED,
 };
 pub use cross_entropy::{cross_entropy, cross_entropy_composite};
-pub use dropout::{dropout, seed_dropout};
+pub use dropout::{dropout, dropout_seed, seed_dropout};
 pub use layer_norm::{layer_norm, layer_norm_composite};
 pub use linear::{linear, linear_composite};
 pub use precision::{precision, product, set_precision, Precision};

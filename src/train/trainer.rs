@@ -38,6 +38,18 @@ pub trait Task {
     /// The loss of one training batch (indices into the training examples) and the number of
     /// tokens it covered.
     fn loss(&mut self, model: &Self::Model, batch: &[usize]) -> Result<(Tensor<1>, usize)>;
+    /// The loss of one training batch (its value), its gradients and the tokens it covered. By
+    /// default one backward pass through [`Task::loss`]; a task may compute them in parts to
+    /// bound memory (the gradient cache of contrastive learning).
+    fn gradients(
+        &mut self,
+        model: &Self::Model,
+        batch: &[usize],
+    ) -> Result<(f64, GradientsParams, usize)> {
+        let (loss, tokens) = self.loss(model, batch)?;
+        let (value, grads) = backward(loss, model);
+        Ok((value, grads, tokens))
+    }
     /// Metrics on the validation data (the model is in inference mode).
     fn evaluate(&mut self, model: &Self::Model) -> Result<Metrics>;
     /// The metric that picks the model to keep, and whether higher is better; `None` keeps the last.
@@ -66,6 +78,16 @@ pub trait Task {
     fn save_model(&self, model: &Self::Model, dir: &Path) -> Result<()>;
     /// Reads what `save_model` wrote (onto the training device).
     fn load_model(&self, dir: &Path) -> Result<Self::Model>;
+}
+
+/// A loss's value and its gradients with respect to `model`'s parameters (none when the loss is
+/// not finite: the loop stops on it).
+pub fn backward<M: Module>(loss: Tensor<1>, model: &M) -> (f64, GradientsParams) {
+    let value = loss.clone().into_scalar::<f64>();
+    if !value.is_finite() {
+        return (value, GradientsParams::new());
+    }
+    (value, GradientsParams::from_grads(loss.backward(), model))
 }
 
 /// The loop's own resumable state.
@@ -338,16 +360,14 @@ impl Trainer {
             let mut loss_sum = 0.0;
             for _ in 0..c.grad_accum {
                 let batch = sampler.next_batch();
-                let (loss, tokens) = task.loss(&model, &batch)?;
-                let value = loss.clone().into_scalar::<f64>();
+                let (value, grads, tokens) = task.gradients(&model, &batch)?;
                 if !value.is_finite() {
                     return Err(self.non_finite(state.step + 1, "loss", value));
                 }
                 loss_sum += value;
                 state.tokens += tokens as u64;
                 window.1 += tokens as u64;
-                accumulator
-                    .accumulate(&model, GradientsParams::from_grads(loss.backward(), &model));
+                accumulator.accumulate(&model, grads);
             }
             let grads = accumulator.grads();
             let norm = global_norm(&model, &grads) / c.grad_accum as f64;

@@ -21,8 +21,9 @@ use crate::model::pooling::l2_normalize;
 use crate::tasks::retrieval::{commands::dense_run, metrics};
 use crate::train::config::{FineTuneSettings, RunSettings, TrainConfig};
 use crate::train::sampler::Sampling;
-use crate::train::trainer::{Metrics, Task};
-use crate::{hf, kernels, Result};
+use crate::train::trainer::{backward, Metrics, Task};
+use crate::{hf, kernels, Error, Result};
+use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -44,6 +45,10 @@ pub struct EmbedConfig {
     pub max_len: usize,
     /// The similarity scale of the loss (sentence-transformers' default, 20).
     pub scale: f64,
+    /// Gradient cache: embed a batch this many texts at a time, so that a large batch (many
+    /// in-batch negatives) trains in the memory of a small one, with the same gradients
+    /// (sentence-transformers' `CachedMultipleNegativesRankingLoss`); 0: the whole batch at once.
+    pub mini_batch: usize,
 }
 
 impl Default for EmbedConfig {
@@ -55,6 +60,7 @@ impl Default for EmbedConfig {
             dev_split: "dev".into(),
             max_len: 0,
             scale: 20.0,
+            mini_batch: 0,
         }
     }
 }
@@ -110,6 +116,7 @@ pub struct EmbedTask {
     pub pooling: SentencePooling,
     pub max_len: usize,
     scale: f64,
+    mini_batch: usize,
     dev: Option<BeirData>,
     device: Device,
 }
@@ -177,10 +184,34 @@ impl EmbedTask {
             pooling,
             max_len,
             scale: cfg.scale,
+            mini_batch: cfg.mini_batch,
             dev,
             device: device.clone(),
         };
         Ok((task, model))
+    }
+
+    /// The batch's anchors, its candidates (the positives, then every pair's negatives) and
+    /// their tokens.
+    fn texts(&self, picked: &[usize]) -> (Vec<Vec<u32>>, Vec<Vec<u32>>, usize) {
+        let examples: Vec<&EncodedPair> = picked.iter().map(|&i| &self.pairs[i]).collect();
+        let anchors: Vec<Vec<u32>> = examples.iter().map(|p| p.anchor.clone()).collect();
+        let mut candidates: Vec<Vec<u32>> = examples.iter().map(|p| p.positive.clone()).collect();
+        candidates.extend(examples.iter().flat_map(|p| p.negatives.iter().cloned()));
+        let tokens = anchors.iter().chain(&candidates).map(Vec::len).sum();
+        (anchors, candidates, tokens)
+    }
+
+    /// The multiple negatives ranking loss of unit anchors `[B, h]` against unit candidates
+    /// `[B·(1 + m), h]`: anchor `i`'s target is candidate `i`.
+    fn contrastive_loss(&self, a: Tensor<2>, c: Tensor<2>) -> Tensor<1> {
+        let b = a.dims()[0];
+        let scores = a.matmul(c.transpose()) * self.scale; // [B, B·(1 + m)]
+        let targets = Tensor::<1, Int>::from_data(
+            TensorData::new((0..b as i64).collect::<Vec<_>>(), [b]),
+            &self.device,
+        );
+        kernels::cross_entropy(scores, targets)
     }
 
     /// Unit-norm sentence vectors of a batch of token-id sequences, `[n, hidden]`.
@@ -199,20 +230,84 @@ impl Task for EmbedTask {
     }
 
     fn loss(&mut self, model: &EncoderModel, picked: &[usize]) -> Result<(Tensor<1>, usize)> {
-        let examples: Vec<&EncodedPair> = picked.iter().map(|&i| &self.pairs[i]).collect();
-        let anchors: Vec<Vec<u32>> = examples.iter().map(|p| p.anchor.clone()).collect();
-        let mut candidates: Vec<Vec<u32>> = examples.iter().map(|p| p.positive.clone()).collect();
-        candidates.extend(examples.iter().flat_map(|p| p.negatives.iter().cloned()));
-        let tokens = anchors.iter().chain(&candidates).map(Vec::len).sum();
+        let (anchors, candidates, tokens) = self.texts(picked);
         let a = self.vectors(model, &anchors);
         let c = self.vectors(model, &candidates);
-        let scores = a.matmul(c.transpose()) * self.scale; // [B, B·(1 + m)]
-        let b = anchors.len();
-        let targets = Tensor::<1, Int>::from_data(
-            TensorData::new((0..b as i64).collect::<Vec<_>>(), [b]),
-            &self.device,
-        );
-        Ok((kernels::cross_entropy(scores, targets), tokens))
+        Ok((self.contrastive_loss(a, c), tokens))
+    }
+
+    /// With a mini-batch, the gradient cache (Gao et al. 2021): (1) every text's vector in
+    /// mini-batches without keeping their graphs; (2) the loss on those vectors and its gradient
+    /// with respect to each; (3) each mini-batch again, with the same dropout masks, its
+    /// parameters' gradients from `vector · its gradient`, summed. Memory holds one mini-batch's
+    /// graph; the gradients are those of the whole batch.
+    fn gradients(
+        &mut self,
+        model: &EncoderModel,
+        picked: &[usize],
+    ) -> Result<(f64, GradientsParams, usize)> {
+        if self.mini_batch == 0 || self.mini_batch >= picked.len() {
+            let (loss, tokens) = self.loss(model, picked)?;
+            let (value, grads) = backward(loss, model);
+            return Ok((value, grads, tokens));
+        }
+        let (anchors, candidates, tokens) = self.texts(picked);
+        let chunks: Vec<&[Vec<u32>]> = anchors
+            .chunks(self.mini_batch)
+            .chain(candidates.chunks(self.mini_batch))
+            .collect();
+        // One dropout seed per mini-batch, replayed in (3).
+        let base = kernels::dropout_seed();
+        let seed = |j: usize| base.wrapping_add(0x9E37_79B9 * j as u64);
+        let mut cached = Vec::with_capacity(chunks.len());
+        for (j, chunk) in chunks.iter().enumerate() {
+            kernels::seed_dropout(seed(j));
+            cached.push(self.vectors(model, chunk).detach());
+        }
+        let n_anchor_chunks = anchors.len().div_ceil(self.mini_batch);
+        let a = Tensor::cat(cached[..n_anchor_chunks].to_vec(), 0).require_grad();
+        let c = Tensor::cat(cached[n_anchor_chunks..].to_vec(), 0).require_grad();
+        let (value, grads) = {
+            let loss = self.contrastive_loss(a.clone(), c.clone());
+            let value = loss.clone().into_scalar::<f64>();
+            if !value.is_finite() {
+                return Ok((value, GradientsParams::new(), tokens));
+            }
+            (value, loss.backward())
+        };
+        let grad_of = |t: &Tensor<2>| -> Result<Vec<f32>> {
+            let g = t
+                .grad(&grads)
+                .ok_or_else(|| Error::invalid("no gradient for the cached vectors"))?;
+            g.into_data()
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .map_err(|e| Error::invalid(format!("cannot read a gradient: {e:?}")))
+        };
+        let hidden = self.config.hidden_size;
+        let vector_grads = [grad_of(&a)?, grad_of(&c)?].concat();
+        let mut accumulator = GradientsAccumulator::new();
+        let mut row = 0;
+        for (j, chunk) in chunks.iter().enumerate() {
+            kernels::seed_dropout(seed(j));
+            let v = self.vectors(model, chunk);
+            let rows = chunk.len();
+            let d = Tensor::<2>::from_data(
+                TensorData::new(
+                    vector_grads[row * hidden..(row + rows) * hidden].to_vec(),
+                    [rows, hidden],
+                ),
+                &self.device,
+            );
+            row += rows;
+            let surrogate = (v * d).sum();
+            accumulator.accumulate(
+                model,
+                GradientsParams::from_grads(surrogate.backward(), model),
+            );
+        }
+        kernels::seed_dropout(seed(chunks.len()));
+        Ok((value, accumulator.grads(), tokens))
     }
 
     /// nDCG@10 and the other retrieval measures on the development set (exact search).
