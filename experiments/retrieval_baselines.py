@@ -31,7 +31,7 @@ if cmd == "bm25":
             scores = bm25.get_scores(words(q["text"]))
             best = sorted(range(len(docs)), key=lambda i: -scores[i])[:100]
             for r, i in enumerate(best):
-                f.write(f"{q['_id']} Q0 {docs[i]['_id']} {r + 1} {scores[i]!r} bm25\n")
+                f.write(f"{q['_id']} Q0 {docs[i]['_id']} {r + 1} {float(scores[i])!r} bm25\n")
 elif cmd == "mnrl":
     import torch
     from datasets import Dataset

@@ -489,7 +489,7 @@ fn gradient_cache_gives_the_whole_batch_gradients() {
                 .unwrap()
                 .clone()
                 .convert::<f32>()
-                .to_vec::<f32>()
+                .try_to_vec::<f32>()
                 .unwrap()
         };
         let (a, b) = (values(&whole), values(&cached));

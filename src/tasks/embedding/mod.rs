@@ -37,20 +37,48 @@ pub struct Embedder {
     device: Device,
 }
 
-/// sentence-transformers' own limit, when the directory has one (`sentence_bert_config.json`).
+/// sentence-transformers' own limit, when the directory has one: `max_seq_length` of
+/// `sentence_bert_config.json` (up to version 5), else, in a sentence-transformers directory
+/// (`modules.json`), the tokenizer's `model_max_length` (version 6 keeps it there).
 fn sentence_transformers_max_len(dir: &Path) -> Result<Option<usize>> {
-    Ok(read_json(&dir.join("sentence_bert_config.json"))?
-        .and_then(|v| v.get("max_seq_length").and_then(|m| m.as_u64()))
-        .map(|m| m as usize))
+    let number = |v: Option<serde_json::Value>, key: &str| {
+        v.and_then(|v| v.get(key).and_then(serde_json::Value::as_u64))
+            .filter(|&m| m < 1 << 20) // transformers' "no limit" is a huge sentinel
+            .map(|m| m as usize)
+    };
+    if let Some(m) = number(
+        read_json(&dir.join("sentence_bert_config.json"))?,
+        "max_seq_length",
+    ) {
+        return Ok(Some(m));
+    }
+    if !dir.join("modules.json").exists() {
+        return Ok(None);
+    }
+    Ok(number(
+        read_json(&dir.join("tokenizer_config.json"))?,
+        "model_max_length",
+    ))
 }
 
-/// sentence-transformers' pooling module (`1_Pooling/config.json`): [CLS] when it says
-/// `pooling_mode_cls_token`, mean otherwise (other modes are refused rather than approximated).
+/// sentence-transformers' pooling module (`1_Pooling/config.json`): `"pooling_mode": "mean"` or
+/// `"cls"` (version 6), or the flags `pooling_mode_mean_tokens` / `pooling_mode_cls_token`
+/// (earlier versions); mean without the file. Other modes are refused rather than approximated.
 fn sentence_transformers_pooling(dir: &Path) -> Result<SentencePooling> {
     let path = dir.join("1_Pooling").join("config.json");
     let Some(v) = read_json(&path)? else {
         return Ok(SentencePooling::Mean);
     };
+    if let Some(mode) = v.get("pooling_mode") {
+        return match mode.as_str() {
+            Some("mean") => Ok(SentencePooling::Mean),
+            Some("cls") => Ok(SentencePooling::Cls),
+            _ => Err(Error::file(
+                &path,
+                format!("pooling_mode {mode}: positio pools by \"mean\" or \"cls\" only"),
+            )),
+        };
+    }
     let on = |key: &str| v.get(key).and_then(|b| b.as_bool()).unwrap_or(false);
     match (on("pooling_mode_cls_token"), on("pooling_mode_mean_tokens")) {
         (true, false) => Ok(SentencePooling::Cls),
@@ -246,4 +274,63 @@ fn to_vec(t: Tensor<1>) -> Result<Vec<f32>> {
         .convert::<f32>()
         .try_into_vec::<f32>()
         .map_err(|e| Error::invalid(format!("cannot read tensor: {e:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) {
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    #[test]
+    fn reads_both_generations_of_sentence_transformers_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        assert_eq!(
+            sentence_transformers_pooling(d).unwrap(),
+            SentencePooling::Mean
+        );
+        write(d, "1_Pooling/config.json", r#"{"pooling_mode": "cls"}"#);
+        assert_eq!(
+            sentence_transformers_pooling(d).unwrap(),
+            SentencePooling::Cls
+        );
+        write(d, "1_Pooling/config.json", r#"{"pooling_mode": "max"}"#);
+        let e = sentence_transformers_pooling(d).unwrap_err().to_string();
+        assert!(e.contains("pooling_mode \"max\""), "{e}");
+        write(
+            d,
+            "1_Pooling/config.json",
+            r#"{"pooling_mode_mean_tokens": true}"#,
+        );
+        assert_eq!(
+            sentence_transformers_pooling(d).unwrap(),
+            SentencePooling::Mean
+        );
+
+        write(d, "tokenizer_config.json", r#"{"model_max_length": 256}"#);
+        assert_eq!(
+            sentence_transformers_max_len(d).unwrap(),
+            None,
+            "not a sentence-transformers directory"
+        );
+        write(d, "modules.json", "[]");
+        assert_eq!(sentence_transformers_max_len(d).unwrap(), Some(256));
+        write(
+            d,
+            "tokenizer_config.json",
+            r#"{"model_max_length": 1000000000000000019884624838656}"#,
+        );
+        assert_eq!(
+            sentence_transformers_max_len(d).unwrap(),
+            None,
+            "transformers' no-limit sentinel"
+        );
+        write(d, "sentence_bert_config.json", r#"{"max_seq_length": 128}"#);
+        assert_eq!(sentence_transformers_max_len(d).unwrap(), Some(128));
+    }
 }
