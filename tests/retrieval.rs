@@ -154,6 +154,11 @@ fn eval_retrieval_refuses_bad_input_naming_file_and_line() {
     let (ok, _, stderr) = positio(&args(&run));
     assert!(!ok);
     assert!(stderr.contains("queries.jsonl:2: no \"_id\""), "{stderr}");
+    let mut zero = args(&run);
+    zero.extend(["--top".into(), "0".into()]);
+    let (ok, _, stderr) = positio(&zero);
+    assert!(!ok);
+    assert!(stderr.contains("--top: must be at least 1"), "{stderr}");
 }
 
 /// `positio embed` on a directory `finetune embed` wrote equals what sentence-transformers

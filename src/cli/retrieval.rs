@@ -6,7 +6,7 @@ use super::{DeviceArg, FineTuningInputs, TrainingArgs};
 use crate::tasks::embedding::{self, task::EmbedSettings};
 use crate::tasks::retrieval::commands::{self, Mining, RetrievalEval};
 use crate::train::trainer::Outcome;
-use crate::Result;
+use crate::{Error, Result};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -39,6 +39,9 @@ pub struct EvalArgs {
 
 impl EvalArgs {
     pub fn run(&self) -> Result<()> {
+        if self.top == 0 {
+            return Err(Error::config("--top", "must be at least 1"));
+        }
         let eval = RetrievalEval {
             model: &self.model,
             data: &self.data,
@@ -122,6 +125,9 @@ pub struct MineArgs {
 
 impl MineArgs {
     pub fn run(&self) -> Result<()> {
+        if self.count == 0 {
+            return Err(Error::config("--count", "must be at least 1"));
+        }
         let mining = Mining {
             model: &self.model,
             pairs: &self.train,
