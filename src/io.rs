@@ -35,3 +35,11 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         Error::io(path, "write", e)
     })
 }
+
+/// Writes `text` to `dir`/`name`, creating folders (for tests).
+#[cfg(test)]
+pub(crate) fn test_file(dir: &Path, name: &str, text: &str) {
+    let path = dir.join(name);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}

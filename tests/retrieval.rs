@@ -508,3 +508,107 @@ fn gradient_cache_gives_the_whole_batch_gradients() {
     }
     assert!(compared > 10);
 }
+
+/// A reranker written by `finetune rerank` scores as sentence-transformers' CrossEncoder does
+/// (tests/fixtures/rerank_tiny, scripts/reference/st_tiny_rerank.py), and `eval retrieval
+/// --rerank` puts each query's first documents in the reranker's order.
+#[test]
+fn reranker_scores_as_cross_encoder_and_reorders_the_run() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rerank_tiny");
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap())
+            .unwrap();
+    let reranker = positio::tasks::rerank::Reranker::load(&dir, &cpu()).unwrap();
+    let passages: Vec<String> = reference["passages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().to_string())
+        .collect();
+    let ours = reranker
+        .scores(reference["query"].as_str().unwrap(), &passages, 7)
+        .unwrap();
+    for (a, b) in ours.iter().zip(reference["scores"].as_array().unwrap()) {
+        let b = b.as_f64().unwrap();
+        assert!(
+            (f64::from(*a) - b).abs() < 1e-5,
+            "positio {a}, CrossEncoder {b}"
+        );
+    }
+
+    let scratch = tmp("rerank");
+    let run = scratch.as_ref().join("run.trec");
+    let st = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/st_tiny");
+    let (ok, stdout, stderr) = positio(&[
+        "eval",
+        "retrieval",
+        "--model",
+        st.to_str().unwrap(),
+        "--data",
+        fixture("beir").to_str().unwrap(),
+        "--rerank",
+        dir.to_str().unwrap(),
+        "--rerank-top",
+        "5",
+        "--top",
+        "10",
+        "--run",
+        run.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("the first 5 reranked"), "{stdout}");
+    let data = beir::read(&fixture("beir"), "test").unwrap();
+    let reranked = Run::read(&run).unwrap();
+    for q in &data.queries {
+        let docs = &reranked.queries[&q.id];
+        let head: Vec<String> = docs[..5]
+            .iter()
+            .map(|(d, _)| data.corpus.iter().find(|x| &x.id == d).unwrap().passage())
+            .collect();
+        let scores = reranker.scores(&q.text, &head, 8).unwrap();
+        assert!(
+            scores.windows(2).all(|w| w[0] >= w[1]),
+            "{}: {scores:?}",
+            q.id
+        );
+        assert!(
+            docs[4].1 > docs[5].1,
+            "reranked documents stay above the rest"
+        );
+    }
+
+    // Fine-tuning one from a sentence-transformers model: a one-label classifier.
+    let pairs = scratch.as_ref().join("pairs.jsonl");
+    fixture_pairs(&pairs);
+    let out = scratch.as_ref().join("reranker");
+    let (ok, _, stderr) = positio(&[
+        "finetune",
+        "rerank",
+        "--model",
+        st.to_str().unwrap(),
+        "--train",
+        pairs.to_str().unwrap(),
+        "--batch-size",
+        "8",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
+    let r = positio::tasks::rerank::Reranker::load(&out, &cpu()).unwrap();
+    assert_eq!(r.scores("oil", &["crude".to_string()], 1).unwrap().len(), 1);
+    let (ok, _, stderr) = positio(&[
+        "eval",
+        "retrieval",
+        "--model",
+        st.to_str().unwrap(),
+        "--data",
+        fixture("beir").to_str().unwrap(),
+        "--rerank",
+        st.to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("config.json"),
+        "an embedding model is not a reranker: {stderr}"
+    );
+}

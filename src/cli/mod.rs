@@ -110,6 +110,12 @@ enum FinetuneCommand {
     /// optional) and writes a sentence-transformers directory. --config tables: [embed],
     /// [train]; recipe: 1 epoch at lr 2e-5, 10 % warm-up, batches of 32 pairs.
     Embed(Box<retrieval::FinetuneArgs>),
+    /// Fine-tune a cross-encoder reranker on (query, passage) pairs: one relevance logit,
+    /// binary cross-entropy on positives and negatives (the file's, or other pairs' answers);
+    /// keeps the epoch with the best development micro-F1 (--dev pairs, or a held-out tenth)
+    /// and writes a one-label BertForSequenceClassification that sentence-transformers'
+    /// CrossEncoder loads. --config tables: [rerank], [train]; recipe: 1 epoch at lr 2e-5.
+    Rerank(Box<retrieval::RerankArgs>),
 }
 
 #[derive(Subcommand)]
@@ -145,6 +151,7 @@ impl Command {
             Command::Predict(PredictCommand::Ner(a)) => a.device,
             Command::Finetune(FinetuneCommand::Classify(a)) => a.device,
             Command::Finetune(FinetuneCommand::Embed(a)) => a.device,
+            Command::Finetune(FinetuneCommand::Rerank(a)) => a.device,
             Command::Eval(EvalCommand::Classify(a)) => a.device,
             Command::Eval(EvalCommand::Lm(a)) => a.device,
             Command::Eval(EvalCommand::Retrieval(a)) => a.device,
@@ -287,6 +294,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Predict(PredictCommand::Ner(args)) => done(args.run()),
         Command::Finetune(FinetuneCommand::Classify(args)) => args.run(),
         Command::Finetune(FinetuneCommand::Embed(args)) => args.run(),
+        Command::Finetune(FinetuneCommand::Rerank(args)) => args.run(),
         Command::Eval(EvalCommand::Classify(args)) => done(args.run()),
         Command::Eval(EvalCommand::Lm(args)) => done(args.run()),
         Command::Eval(EvalCommand::Retrieval(args)) => done(args.run()),

@@ -1,9 +1,10 @@
 //! Retrieval commands: `positio finetune embed` (contrastive fine-tuning of an embedding model),
-//! `positio mine-negatives` (hard negatives for its pairs) and `positio eval retrieval` (its
-//! quality on a BEIR directory).
+//! `positio mine-negatives` (hard negatives for its pairs), `positio finetune rerank` (a
+//! cross-encoder) and `positio eval retrieval` (quality on a BEIR directory).
 
 use super::{DeviceArg, FineTuningInputs, TrainingArgs};
 use crate::tasks::embedding::{self, task::EmbedSettings};
+use crate::tasks::rerank::{self, RerankSettings};
 use crate::tasks::retrieval::commands::{self, Mining, RetrievalEval};
 use crate::train::trainer::Outcome;
 use crate::{Error, Result};
@@ -33,6 +34,13 @@ pub struct EvalArgs {
     /// Texts per forward pass.
     #[arg(long, default_value_t = 64)]
     batch_size: usize,
+    /// A reranker (`finetune rerank`, or a one-label cross-encoder) that reorders each query's
+    /// first --rerank-top documents.
+    #[arg(long)]
+    rerank: Option<PathBuf>,
+    /// Documents per query the reranker reads.
+    #[arg(long, default_value_t = 20)]
+    rerank_top: usize,
     #[command(flatten)]
     pub device: DeviceArg,
 }
@@ -48,6 +56,7 @@ impl EvalArgs {
             split: &self.split,
             top: self.top,
             batch_size: self.batch_size,
+            rerank: self.rerank.as_deref().map(|r| (r, self.rerank_top)),
         };
         let evaluation = commands::evaluate(
             &eval,
@@ -144,5 +153,34 @@ impl MineArgs {
             self.out.display()
         );
         Ok(())
+    }
+}
+
+/// `positio finetune rerank`.
+#[derive(clap::Args)]
+pub struct RerankArgs {
+    #[command(flatten)]
+    inputs: FineTuningInputs,
+    /// Negatives per pair drawn from other pairs' answers when the file has none [default: 3].
+    #[arg(long)]
+    negatives: Option<usize>,
+    /// Word pieces per (query, passage) [default: 256].
+    #[arg(long)]
+    max_len: Option<usize>,
+    #[command(flatten)]
+    run: TrainingArgs,
+    #[command(flatten)]
+    pub device: DeviceArg,
+}
+
+impl RerankArgs {
+    pub fn run(&self) -> Result<Outcome> {
+        let settings = self.inputs.resolve(&self.run, |run: &mut RerankSettings| {
+            let r = &mut run.rerank;
+            r.negatives = self.negatives.unwrap_or(r.negatives);
+            r.max_len = self.max_len.unwrap_or(r.max_len);
+        })?;
+        let run = &self.run;
+        rerank::finetune(&settings, &run.out, run.resume, self.device.device)
     }
 }

@@ -233,12 +233,7 @@ fn parse_judgement(line: &str) -> std::result::Result<Judgement, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn write(dir: &Path, name: &str, text: &str) {
-        let path = dir.join(name);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
+    use crate::io::test_file as write;
 
     fn fixture(qrels: &str) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();

@@ -7,6 +7,7 @@ pub mod embedding;
 pub mod ner;
 pub(crate) mod perplexity;
 pub mod pretrain;
+pub mod rerank;
 pub mod retrieval;
 pub(crate) mod scores;
 

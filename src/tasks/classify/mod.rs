@@ -357,9 +357,19 @@ impl ClassifyTask {
         cfg: &ClassifyConfig,
         device: &Device,
     ) -> Result<(ClassifyTask, SequenceClassifier)> {
-        // Data and labels.
         let train = labelled::read(Path::new(&cfg.train), &cfg.read)?;
         let dev = labelled::read(Path::new(&cfg.dev), &cfg.read)?;
+        Self::from_examples(cfg, train, dev, device)
+    }
+
+    /// The same from examples in memory (`cfg.train` and `cfg.dev` name where they came from,
+    /// for messages): a reranker's pairs become one-label examples so.
+    pub fn from_examples(
+        cfg: &ClassifyConfig,
+        train: Vec<Example>,
+        dev: Vec<Example>,
+        device: &Device,
+    ) -> Result<(ClassifyTask, SequenceClassifier)> {
         if !cfg.multi_label {
             check_single_label(&cfg.train, &train)?;
             check_single_label(&cfg.dev, &dev)?;

@@ -279,12 +279,7 @@ fn to_vec(t: Tensor<1>) -> Result<Vec<f32>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn write(dir: &Path, name: &str, text: &str) {
-        let path = dir.join(name);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
+    use crate::io::test_file as write;
 
     #[test]
     fn reads_both_generations_of_sentence_transformers_files() {

@@ -6,6 +6,7 @@ use crate::data::pairs::{self, Pair};
 use crate::data::trec::Run;
 use crate::runtime::{self, DeviceKind};
 use crate::tasks::embedding::Embedder;
+use crate::tasks::rerank::Reranker;
 use crate::tasks::retrieval::metrics::{self, RetrievalReport};
 use crate::tasks::retrieval::search::ExactIndex;
 use crate::{io, Error, Result};
@@ -24,6 +25,8 @@ pub struct RetrievalEval<'a> {
     pub top: usize,
     /// Texts per forward pass.
     pub batch_size: usize,
+    /// A reranker and how many of each query's first documents it reorders.
+    pub rerank: Option<(&'a Path, usize)>,
 }
 
 /// What `eval retrieval` measured; `Display` prints it as the CLI shows it.
@@ -70,6 +73,45 @@ pub fn dense_run(
     Ok(run)
 }
 
+/// Reorders each query's first `k` documents by the reranker's relevance, placed above the rest
+/// (their scores become `1 + relevance`, so the run's order is the reranked order).
+pub fn rerank_run(
+    reranker: &Reranker,
+    data: &BeirData,
+    run: &mut Run,
+    k: usize,
+    batch_size: usize,
+) -> Result<()> {
+    let passages: std::collections::HashMap<&str, String> = data
+        .corpus
+        .iter()
+        .map(|d| (d.id.as_str(), d.passage()))
+        .collect();
+    for q in &data.queries {
+        let Some(docs) = run.queries.get(&q.id) else {
+            continue;
+        };
+        let head: Vec<String> = docs
+            .iter()
+            .take(k)
+            .map(|(d, _)| passages[d.as_str()].clone())
+            .collect();
+        let scores = reranker.scores(&q.text, &head, batch_size)?;
+        let mut docs = docs.clone();
+        let floor = docs
+            .iter()
+            .skip(k)
+            .map(|(_, s)| *s)
+            .fold(f64::NEG_INFINITY, f64::max);
+        for ((_, s), r) in docs.iter_mut().zip(&scores) {
+            // Above every document the reranker did not read, in its order.
+            *s = floor.max(1.0) + f64::from(*r);
+        }
+        run.insert(&q.id, docs);
+    }
+    Ok(())
+}
+
 /// Embeds, searches and scores; writes the run (`run`, tag `positio`) and the report as JSON
 /// (`json`: the means under their names, `queries`, and `per_query`) when asked.
 pub fn evaluate(
@@ -82,7 +124,11 @@ pub fn evaluate(
     let data = beir::read(eval.data, eval.split)?;
     let embedder = Embedder::load(eval.model, &device)?;
     let started = Instant::now();
-    let run = dense_run(&embedder, &data, eval.top, eval.batch_size)?;
+    let mut run = dense_run(&embedder, &data, eval.top, eval.batch_size)?;
+    if let Some((dir, k)) = eval.rerank {
+        let reranker = Reranker::load(dir, &device)?;
+        rerank_run(&reranker, &data, &mut run, k, eval.batch_size)?;
+    }
     let seconds = started.elapsed().as_secs_f64();
     if let Some(path) = run_path {
         run.write(path, "positio")?;
@@ -103,12 +149,16 @@ pub fn evaluate(
     }
     Ok(RetrievalEvaluation {
         heading: format!(
-            "{}: {} documents, {} queries (split {}), exact search, top {}; embedded and searched in {seconds:.1} s",
+            "{}: {} documents, {} queries (split {}), exact search, top {}{}; in {seconds:.1} s",
             eval.data.display(),
             data.corpus.len(),
             report.queries,
             eval.split,
-            eval.top
+            eval.top,
+            match eval.rerank {
+                Some((_, k)) => format!(", the first {k} reranked"),
+                None => String::new(),
+            }
         ),
         report,
     })
