@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{minilm_dir, positio, tmp};
+use common::{embeddings_of, minilm_dir, positio, tmp};
 
 fn embeddings(extra: &[&str]) -> Vec<Vec<f64>> {
     let dir = minilm_dir();
@@ -20,17 +20,7 @@ fn embeddings(extra: &[&str]) -> Vec<Vec<f64>> {
     args.extend(extra);
     let (ok, out, err) = positio(&args);
     assert!(ok, "{err}");
-    out.lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            v["embedding"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_f64().unwrap())
-                .collect()
-        })
-        .collect()
+    embeddings_of(&out)
 }
 
 #[test]

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/retrieval")
+        .join("tests/fixtures")
         .join(name)
 }
 
@@ -55,7 +55,10 @@ fn assert_same_as_pytrec_eval(run_path: &Path, qrels_path: &Path) -> metrics::Re
 
 #[test]
 fn measures_equal_pytrec_eval_on_a_run_with_ties() {
-    let report = assert_same_as_pytrec_eval(&fixture("run.trec"), &fixture("qrels.tsv"));
+    let report = assert_same_as_pytrec_eval(
+        &fixture("retrieval/run.trec"),
+        &fixture("retrieval/qrels.tsv"),
+    );
     // The fixture's queries q00, q01 have no judgements and q30, q31 no results: 22 in both.
     assert_eq!(report.queries, 22);
     let m = report.mean;
@@ -70,7 +73,7 @@ fn eval_retrieval_end_to_end_with_minilm() {
         dir.as_ref().join("run.trec"),
         dir.as_ref().join("report.json"),
     );
-    let data = fixture("beir");
+    let data = fixture("retrieval/beir");
     let (ok, stdout, stderr) = positio(&[
         "eval".as_ref(),
         "retrieval".as_ref(),
@@ -117,7 +120,7 @@ fn eval_retrieval_refuses_bad_input_naming_file_and_line() {
     for name in ["corpus.jsonl", "queries.jsonl", "qrels/test.tsv"] {
         let to = beir.join(name);
         std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-        std::fs::copy(fixture("beir").join(name), to).unwrap();
+        std::fs::copy(fixture("retrieval/beir").join(name), to).unwrap();
     }
     let qrels = beir.join("qrels/test.tsv");
     let good = std::fs::read_to_string(&qrels).unwrap();
@@ -165,7 +168,7 @@ fn eval_retrieval_refuses_bad_input_naming_file_and_line() {
 /// computed with it (tests/fixtures/st_tiny, scripts/reference/st_tiny_embed.py).
 #[test]
 fn finetuned_directory_embeds_as_sentence_transformers_does() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/st_tiny");
+    let dir = fixture("st_tiny");
     let reference: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap())
             .unwrap();
@@ -175,18 +178,7 @@ fn finetuned_directory_embeds_as_sentence_transformers_does() {
     }
     let (ok, stdout, stderr) = positio(&args);
     assert!(ok, "{stderr}");
-    let ours: Vec<Vec<f64>> = stdout
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            v["embedding"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_f64().unwrap())
-                .collect()
-        })
-        .collect();
+    let ours = embeddings_of(&stdout);
     let theirs = reference["embeddings"].as_array().unwrap();
     assert_eq!(ours.len(), theirs.len());
     for (a, b) in ours.iter().zip(theirs) {
@@ -205,7 +197,7 @@ fn finetuned_directory_embeds_as_sentence_transformers_does() {
 
 /// Pairs of the small BEIR fixture: each query with its best document.
 fn fixture_pairs(path: &Path) {
-    let data = beir::read(&fixture("beir"), "test").unwrap();
+    let data = beir::read(&fixture("retrieval/beir"), "test").unwrap();
     let mut out = String::new();
     for q in &data.queries {
         for (d, &grade) in &data.qrels[&q.id] {
@@ -224,7 +216,7 @@ fn finetune_embed_writes_a_sentence_transformers_directory_and_resumes_exactly()
     let dir = tmp("finetune-embed");
     let pairs = dir.as_ref().join("pairs.jsonl");
     fixture_pairs(&pairs);
-    let base = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/st_tiny");
+    let base = fixture("st_tiny");
     let (full, split) = (dir.as_ref().join("full"), dir.as_ref().join("split"));
     let args = |out: &Path, epochs: &str| -> Vec<String> {
         [
@@ -235,7 +227,7 @@ fn finetune_embed_writes_a_sentence_transformers_directory_and_resumes_exactly()
             "--train",
             &pairs.display().to_string(),
             "--dev",
-            &fixture("beir").display().to_string(),
+            &fixture("retrieval/beir").display().to_string(),
             "--dev-split",
             "test",
             "--batch-size",
@@ -357,7 +349,7 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 /// texts (tests/fixtures/st_tiny/mnrl_reference.json).
 #[test]
 fn contrastive_loss_equals_sentence_transformers_with_hard_negatives() {
-    let st = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/st_tiny");
+    let st = fixture("st_tiny");
     let reference: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(st.join("mnrl_reference.json")).unwrap())
             .unwrap();
@@ -441,7 +433,7 @@ fn contrastive_loss_equals_sentence_transformers_with_hard_negatives() {
 /// The gradient cache (`--mini-batch`) trains to the same weights as the whole batch at once.
 #[test]
 fn gradient_cache_gives_the_whole_batch_gradients() {
-    let st = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/st_tiny");
+    let st = fixture("st_tiny");
     let dir = tmp("grad-cache");
     let st = without_dropout(&st, dir.as_ref());
     let pairs = dir.as_ref().join("pairs.jsonl");
@@ -514,7 +506,7 @@ fn gradient_cache_gives_the_whole_batch_gradients() {
 /// --rerank` puts each query's first documents in the reranker's order.
 #[test]
 fn reranker_scores_as_cross_encoder_and_reorders_the_run() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rerank_tiny");
+    let dir = fixture("rerank_tiny");
     let reference: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap())
             .unwrap();
@@ -538,14 +530,14 @@ fn reranker_scores_as_cross_encoder_and_reorders_the_run() {
 
     let scratch = tmp("rerank");
     let run = scratch.as_ref().join("run.trec");
-    let st = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/st_tiny");
+    let st = fixture("st_tiny");
     let (ok, stdout, stderr) = positio(&[
         "eval",
         "retrieval",
         "--model",
         st.to_str().unwrap(),
         "--data",
-        fixture("beir").to_str().unwrap(),
+        fixture("retrieval/beir").to_str().unwrap(),
         "--rerank",
         dir.to_str().unwrap(),
         "--rerank-top",
@@ -557,7 +549,7 @@ fn reranker_scores_as_cross_encoder_and_reorders_the_run() {
     ]);
     assert!(ok, "{stderr}");
     assert!(stdout.contains("the first 5 reranked"), "{stdout}");
-    let data = beir::read(&fixture("beir"), "test").unwrap();
+    let data = beir::read(&fixture("retrieval/beir"), "test").unwrap();
     let reranked = Run::read(&run).unwrap();
     for q in &data.queries {
         let docs = &reranked.queries[&q.id];
@@ -602,7 +594,7 @@ fn reranker_scores_as_cross_encoder_and_reorders_the_run() {
         "--model",
         st.to_str().unwrap(),
         "--data",
-        fixture("beir").to_str().unwrap(),
+        fixture("retrieval/beir").to_str().unwrap(),
         "--rerank",
         st.to_str().unwrap(),
     ]);

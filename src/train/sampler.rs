@@ -45,6 +45,7 @@ impl Sampling {
     /// same epoch.
     pub fn without_duplicates(keys: Vec<Vec<u64>>) -> Self {
         Sampling {
+            lengths: vec![0; keys.len()],
             distinct: keys,
             ..Sampling::shuffled(0)
         }
@@ -136,7 +137,7 @@ impl EpochSampler {
         let size = self.batch_size;
         let mut rng = Rng::new(self.seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let keys = &self.sampling.distinct;
-        let mut order: Vec<usize> = (0..lengths.len().max(keys.len())).collect();
+        let mut order: Vec<usize> = (0..lengths.len()).collect();
         rng.shuffle(&mut order);
         if !keys.is_empty() {
             let mut batches = distinct_batches(order, keys, size);

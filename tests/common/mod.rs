@@ -239,3 +239,19 @@ impl Fixture {
         self.elements(name, i64::from_le_bytes)
     }
 }
+
+/// The vectors of `positio embed`'s JSON lines, in order.
+pub fn embeddings_of(stdout: &str) -> Vec<Vec<f64>> {
+    stdout
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["embedding"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect()
+        })
+        .collect()
+}
