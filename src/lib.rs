@@ -18,6 +18,8 @@
 //!   schedule, masking objectives.
 //! - [`tasks`]: what a user trains or runs: pretraining and causal-LM perplexity, sentence
 //!   embeddings, NER, sequence classification. A new task gets a folder here.
+//! - [`index`]: the document index behind `positio index` and `positio search`: generations
+//!   on disk (atomic writes), exact or HNSW dense search, BM25, hybrid fusion, reranking.
 //! - [`serve`]: the HTTP inference server (routes, dynamic batching, metrics); a new route goes
 //!   in `serve/http/` (see its module list).
 //! - [`tools`]: the demo, plots, benchmarks and the load generator.
@@ -29,6 +31,7 @@ pub mod cli;
 pub mod data;
 pub mod error;
 pub mod hf;
+pub mod index;
 pub(crate) mod io;
 pub mod kernels;
 pub mod model;

@@ -3,7 +3,9 @@
 //! a string where a choice is meant. [`run`] returns how the command ended; only `main` turns
 //! that into an exit code.
 
+mod answer;
 mod classify;
+mod index;
 mod model;
 mod ner;
 mod pretrain;
@@ -73,6 +75,20 @@ enum Command {
     /// embedding model finds most similar that are not its own (after --skip); writes JSON Lines
     /// for `finetune embed`.
     MineNegatives(retrieval::MineArgs),
+    /// A document index on disk for `positio search`: build, add, delete, info.
+    #[command(subcommand)]
+    Index(index::IndexCommand),
+    /// Search an index: dense (embeddings), bm25 or hybrid, optionally reranked; one JSON line
+    /// per query: {"query", "hits": [{"rank", "id", "score", "title", "text"}]}.
+    Search(index::SearchArgs),
+    /// Answer questions from a library of answer templates: the best template by embedding
+    /// similarity (reranked with --rerank), its confidence, and no_match below the threshold
+    /// of a calibration. One JSON line per question: {"text", "template", "answer",
+    /// "confidence", "no_match", "threshold"}.
+    Answer(answer::AnswerArgs),
+    /// Pick the confidence threshold of `answer`: the lowest whose answers on development
+    /// questions reach --target-precision; writes it as JSON for `answer --calibration`.
+    Calibrate(answer::CalibrateArgs),
     /// Describe a model directory: architecture, positional encoding, parameters, vocabulary.
     Info(model::InfoArgs),
     /// Sentence embeddings (mean-pooled, L2-normalised, as sentence-transformers computes them),
@@ -162,6 +178,10 @@ impl Command {
             Command::MineNegatives(a) => a.device,
             Command::Bench(a) => a.device,
             Command::Serve(a) => a.device,
+            Command::Search(a) => a.device,
+            Command::Answer(a) => a.library.device,
+            Command::Calibrate(a) => a.library.device,
+            Command::Index(c) => return c.device(),
             Command::Tokenizer(_)
             | Command::Plot(_)
             | Command::Init(_)
@@ -217,6 +237,17 @@ pub(crate) struct TextInputs {
     /// A UTF-8 text file: each line is a text.
     #[arg(long)]
     file: Option<PathBuf>,
+}
+
+impl TextInputs {
+    /// The texts: `--text`, else the lines of `--file` or standard input.
+    fn read(&self) -> Result<Vec<String>> {
+        if self.text.is_empty() {
+            crate::data::text::input_lines(self.file.as_deref())
+        } else {
+            Ok(self.text.clone())
+        }
+    }
 }
 
 /// The inputs of every fine-tuning: a model to start from, training and development files
@@ -310,5 +341,9 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Bench(args) => done(args.run()),
         Command::Serve(args) => done(args.run()),
         Command::Load(args) => done(args.run()),
+        Command::Index(command) => done(command.run()),
+        Command::Search(args) => done(args.run()),
+        Command::Answer(args) => done(args.run()),
+        Command::Calibrate(args) => done(args.run()),
     }
 }

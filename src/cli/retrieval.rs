@@ -3,6 +3,7 @@
 //! cross-encoder) and `positio eval retrieval` (quality on a BEIR directory).
 
 use super::{DeviceArg, FineTuningInputs, TrainingArgs};
+use crate::index::SearchMode;
 use crate::tasks::embedding::{self, task::EmbedSettings};
 use crate::tasks::rerank::{self, RerankSettings};
 use crate::tasks::retrieval::commands::{self, Mining, RetrievalEval};
@@ -12,9 +13,16 @@ use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct EvalArgs {
-    /// A sentence-embedding model directory (sentence-transformers' or positio's).
+    /// A sentence-embedding model directory (sentence-transformers' or positio's); the corpus
+    /// is embedded and searched exactly. With --index: where the index's model lies now.
+    #[arg(long, required_unless_present = "index")]
+    model: Option<PathBuf>,
+    /// Search this index of the corpus (`positio index build`) instead, by --mode.
     #[arg(long)]
-    model: PathBuf,
+    index: Option<PathBuf>,
+    /// With --index: dense, bm25 or hybrid.
+    #[arg(long, value_enum, default_value = "dense", requires = "index")]
+    mode: SearchMode,
     /// A BEIR directory: corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv.
     #[arg(long)]
     data: PathBuf,
@@ -51,7 +59,9 @@ impl EvalArgs {
             return Err(Error::config("--top", "must be at least 1"));
         }
         let eval = RetrievalEval {
-            model: &self.model,
+            model: self.model.as_deref(),
+            index: self.index.as_deref(),
+            mode: self.mode,
             data: &self.data,
             split: &self.split,
             top: self.top,

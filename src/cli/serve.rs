@@ -3,7 +3,7 @@
 use super::DeviceArg;
 use crate::serve::batcher::BatchLimits;
 use crate::serve::http::RequestLimits;
-use crate::serve::{self, ModelSpec, ServeOptions};
+use crate::serve::{self, ApplicationPaths, ModelSpec, ServeOptions};
 use crate::{runtime, Result};
 use std::time::Duration;
 
@@ -23,6 +23,20 @@ pub(crate) struct ServeArgs {
     /// (/predict), a token classifier finds entities (/ner).
     #[arg(long = "model", required = true)]
     models: Vec<ModelSpec>,
+    /// A reranker to serve, `DIR` or `NAME=DIR` (a one-label cross-encoder, `finetune rerank`):
+    /// answers /rerank (TEI's), and reorders /search and /answer candidates.
+    #[arg(long)]
+    reranker: Option<ModelSpec>,
+    /// An index (`positio index build`) for /search; its model must be served (--model).
+    #[arg(long)]
+    index: Option<std::path::PathBuf>,
+    /// An answer library (JSON Lines {"id", "answer", "questions"}) for /answer, embedded at
+    /// startup by the served embedding model.
+    #[arg(long)]
+    answers: Option<std::path::PathBuf>,
+    /// The answer library's calibration (`positio calibrate`): its threshold decides no_match.
+    #[arg(long, requires = "answers")]
+    calibration: Option<std::path::PathBuf>,
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
     #[arg(long, default_value_t = 8080)]
@@ -77,8 +91,18 @@ impl ServeArgs {
                     ),
                 )
             })?;
+        let mut models = self.models.clone();
+        if let Some(r) = &self.reranker {
+            models.push(r.clone());
+        }
         let options = ServeOptions {
-            models: self.models.clone(),
+            models,
+            apps: ApplicationPaths {
+                index: self.index.clone(),
+                answers: self.answers.clone(),
+                calibration: self.calibration.clone(),
+                reranker: self.reranker.as_ref().map(|r| r.name.clone()),
+            },
             address: format!("{}:{}", self.host, self.port),
             batching: BatchLimits {
                 max_tokens: self.max_batch_tokens.max(1),

@@ -77,7 +77,9 @@ pub fn read(dir: &Path, split: &str) -> Result<BeirData> {
 
 /// Every line of a JSON Lines file as an object, with its 1-based line number (blank lines are
 /// skipped).
-fn json_lines(path: &Path) -> Result<Vec<(usize, serde_json::Map<String, serde_json::Value>)>> {
+pub(crate) fn json_lines(
+    path: &Path,
+) -> Result<Vec<(usize, serde_json::Map<String, serde_json::Value>)>> {
     let text = read_text(path, TextEncoding::Utf8)?;
     let mut rows = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -94,7 +96,7 @@ fn json_lines(path: &Path) -> Result<Vec<(usize, serde_json::Map<String, serde_j
 }
 
 /// A string field (`_id` may also be a number, as some BEIR sets write it).
-fn field(
+pub(crate) fn field(
     path: &Path,
     line: usize,
     row: &serde_json::Map<String, serde_json::Value>,

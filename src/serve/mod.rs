@@ -14,6 +14,7 @@
 
 pub(crate) mod batcher;
 pub(crate) mod http;
+pub use http::apps::ApplicationPaths;
 pub(crate) mod metrics;
 pub(crate) mod models;
 
@@ -54,6 +55,8 @@ impl std::str::FromStr for ModelSpec {
 /// Everything `serve` needs.
 pub struct ServeOptions {
     pub models: Vec<ModelSpec>,
+    /// The index, answer library and reranker behind `/search`, `/answer`, `/rerank`.
+    pub apps: http::apps::ApplicationPaths,
     pub address: String,
     pub batching: BatchLimits,
     pub limits: RequestLimits,
@@ -108,11 +111,13 @@ pub fn serve(options: ServeOptions, device: &Device) -> Result<()> {
         });
         threads.push(thread);
     }
-    let app = Arc::new(App::new(served, metrics, options.limits, options.batching));
+    let mut app = App::new(served, metrics, options.limits, options.batching);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::invalid(format!("cannot start the async runtime: {e}")))?;
+    app.apps = runtime.block_on(http::apps::prepare(&app, &options.apps, device))?;
+    let app = Arc::new(app);
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(&options.address)
             .await

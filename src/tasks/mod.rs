@@ -2,6 +2,7 @@
 //! masked / causal LM pretraining, sentence embeddings, named-entity recognition, sequence
 //! classification.
 
+pub mod answer;
 pub mod classify;
 pub mod embedding;
 pub mod ner;

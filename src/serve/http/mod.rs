@@ -13,9 +13,11 @@
 //! - `routes`: the TEI handlers.
 //! - `openai`: the OpenAI schemas and handlers.
 //! - `ner`: `/ner` and the pipeline's entity grouping.
+//! - `apps`: the application routes `/rerank` (TEI's), `/search` and `/answer`.
 //!
 //! A new route gets its handler in one of these and its line in `router` and `ROUTES`.
 
+pub(crate) mod apps;
 mod error;
 mod ner;
 mod openai;
@@ -69,6 +71,8 @@ pub(crate) struct App {
     pub(crate) limits: RequestLimits,
     /// The batch bounds, for `/info`.
     pub(crate) batching: BatchLimits,
+    /// The index, answer library and reranker of the application routes.
+    pub(crate) apps: apps::Applications,
     admission: Arc<Semaphore>,
 }
 
@@ -85,6 +89,7 @@ impl App {
             metrics,
             limits,
             batching,
+            apps: apps::Applications::default(),
         }
     }
 }
@@ -97,6 +102,9 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/predict", post(routes::predict))
         .route("/ner", post(ner::ner))
         .route("/tokenize", post(routes::tokenize))
+        .route("/rerank", post(apps::rerank))
+        .route("/search", post(apps::search))
+        .route("/answer", post(apps::answer))
         .route("/v1/embeddings", post(openai::openai_embeddings))
         .route("/v1/models", get(openai::openai_models))
         .route("/health", get(routes::health))
@@ -115,11 +123,14 @@ pub(crate) fn router(app: Arc<App>) -> Router {
 }
 
 /// The routes, as `/metrics` labels them (anything else is "other").
-const ROUTES: [&str; 9] = [
+const ROUTES: [&str; 12] = [
     "/embed",
     "/predict",
     "/ner",
     "/tokenize",
+    "/rerank",
+    "/search",
+    "/answer",
     "/v1/embeddings",
     "/v1/models",
     "/health",

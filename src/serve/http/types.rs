@@ -116,6 +116,72 @@ pub(crate) fn one_or_many<T: Serialize>(mut items: Vec<T>, single: bool) -> serd
     }
 }
 
+/// `POST /rerank` (TEI's): the texts' relevance to the query, best first.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RerankRequest {
+    pub(crate) query: String,
+    pub(crate) texts: Vec<String>,
+    #[serde(default)]
+    pub(crate) raw_scores: bool,
+    #[serde(default)]
+    pub(crate) return_text: bool,
+    #[serde(default = "default_true")]
+    pub(crate) truncate: bool,
+    /// TEI's option: positio truncates on the right only (the passage side first).
+    pub(crate) truncation_direction: Option<String>,
+    pub(crate) model: Option<String>,
+}
+
+/// One text of a `/rerank` answer.
+#[derive(Debug, Serialize)]
+pub(crate) struct Ranked {
+    pub(crate) index: usize,
+    pub(crate) score: f32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) text: Option<String>,
+}
+
+fn default_top_k() -> usize {
+    10
+}
+
+fn default_rerank_top() -> usize {
+    20
+}
+
+/// `POST /search`: the served index's best documents for a query.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SearchRequest {
+    pub(crate) query: String,
+    #[serde(default = "default_top_k")]
+    pub(crate) top_k: usize,
+    #[serde(default)]
+    pub(crate) mode: crate::index::SearchMode,
+    /// Rerank the first `rerank_top` hits [default: when a reranker is served].
+    pub(crate) rerank: Option<bool>,
+    #[serde(default = "default_rerank_top")]
+    pub(crate) rerank_top: usize,
+}
+
+/// One document of a `/search` answer.
+#[derive(Debug, Serialize)]
+pub(crate) struct Found {
+    pub(crate) rank: usize,
+    pub(crate) id: String,
+    pub(crate) score: f64,
+    pub(crate) title: String,
+    pub(crate) text: String,
+}
+
+/// `POST /answer`: the library's answer to a question or to each of a list.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AnswerRequest {
+    pub(crate) inputs: Texts,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

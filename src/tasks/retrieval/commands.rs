@@ -4,6 +4,8 @@
 use crate::data::beir::{self, BeirData};
 use crate::data::pairs::{self, Pair};
 use crate::data::trec::Run;
+use crate::index::searcher::{SearchOptions, Searcher};
+use crate::index::SearchMode;
 use crate::runtime::{self, DeviceKind};
 use crate::tasks::embedding::Embedder;
 use crate::tasks::rerank::Reranker;
@@ -15,8 +17,12 @@ use std::time::Instant;
 
 /// What `eval retrieval` reads and how it searches.
 pub struct RetrievalEval<'a> {
-    /// A sentence-embedding model directory.
-    pub model: &'a Path,
+    /// A sentence-embedding model directory (with `index`: where the index's model lies now).
+    pub model: Option<&'a Path>,
+    /// An index of the corpus to search (`positio index build`), instead of exact search over
+    /// the corpus embedded now; with it, `mode` applies.
+    pub index: Option<&'a Path>,
+    pub mode: SearchMode,
     /// A BEIR directory.
     pub data: &'a Path,
     /// The qrels file's name in `qrels/` (without `.tsv`).
@@ -112,6 +118,41 @@ pub fn rerank_run(
     Ok(())
 }
 
+/// The run of `data`'s queries through an index (its mode, its reranking).
+fn index_run(
+    eval: &RetrievalEval,
+    index: &Path,
+    model: Option<&Path>,
+    data: &BeirData,
+    device: &burn::tensor::Device,
+) -> Result<Run> {
+    let reranker = eval.rerank.map(|(dir, _)| dir);
+    let searcher = Searcher::open(index, model, reranker, eval.mode, device)?;
+    let rerank_top = eval.rerank.map_or(0, |(_, k)| k);
+    let options = SearchOptions {
+        mode: eval.mode,
+        top: eval.top.max(rerank_top),
+        rerank_top,
+        batch_size: eval.batch_size,
+    };
+    let texts: Vec<String> = data.queries.iter().map(|q| q.text.clone()).collect();
+    let mut run = Run::default();
+    for (q, hits) in data.queries.iter().zip(searcher.search(&texts, &options)?) {
+        let mut docs: Vec<(String, f64)> = hits.into_iter().map(|h| (h.id, h.score)).collect();
+        // The reranked head above the rest, as `rerank_run` places it.
+        if eval.rerank.is_some() {
+            let head = rerank_top.min(docs.len());
+            let floor = docs[head..].iter().map(|(_, s)| *s).fold(1.0, f64::max);
+            for (_, score) in &mut docs[..head] {
+                *score += floor;
+            }
+        }
+        docs.truncate(eval.top);
+        run.insert(&q.id, docs);
+    }
+    Ok(run)
+}
+
 /// Embeds, searches and scores; writes the run (`run`, tag `positio`) and the report as JSON
 /// (`json`: the means under their names, `queries`, and `per_query`) when asked.
 pub fn evaluate(
@@ -122,13 +163,20 @@ pub fn evaluate(
 ) -> Result<RetrievalEvaluation> {
     let device = runtime::device(device)?;
     let data = beir::read(eval.data, eval.split)?;
-    let embedder = Embedder::load(eval.model, &device)?;
     let started = Instant::now();
-    let mut run = dense_run(&embedder, &data, eval.top, eval.batch_size)?;
-    if let Some((dir, k)) = eval.rerank {
-        let reranker = Reranker::load(dir, &device)?;
-        rerank_run(&reranker, &data, &mut run, k, eval.batch_size)?;
-    }
+    let (run, searched) = match (eval.index, eval.model) {
+        (Some(index), model) => (index_run(eval, index, model, &data, &device)?, "index"),
+        (None, Some(model)) => {
+            let embedder = Embedder::load(model, &device)?;
+            let mut run = dense_run(&embedder, &data, eval.top, eval.batch_size)?;
+            if let Some((dir, k)) = eval.rerank {
+                let reranker = Reranker::load(dir, &device)?;
+                rerank_run(&reranker, &data, &mut run, k, eval.batch_size)?;
+            }
+            (run, "exact search")
+        }
+        (None, None) => return Err(Error::config("--model / --index", "give one")),
+    };
     let seconds = started.elapsed().as_secs_f64();
     if let Some(path) = run_path {
         run.write(path, "positio")?;
@@ -149,11 +197,15 @@ pub fn evaluate(
     }
     Ok(RetrievalEvaluation {
         heading: format!(
-            "{}: {} documents, {} queries (split {}), exact search, top {}{}; in {seconds:.1} s",
+            "{}: {} documents, {} queries (split {}), {searched}{}, top {}{}; in {seconds:.1} s",
             eval.data.display(),
             data.corpus.len(),
             report.queries,
             eval.split,
+            match eval.index {
+                Some(_) => format!(" ({:?})", eval.mode).to_lowercase(),
+                None => String::new(),
+            },
             eval.top,
             match eval.rerank {
                 Some((_, k)) => format!(", the first {k} reranked"),

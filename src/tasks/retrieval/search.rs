@@ -11,8 +11,8 @@ const QUERY_BLOCK: usize = 256;
 
 /// Unit-norm document vectors, searched exhaustively.
 pub struct ExactIndex {
-    /// `[documents, dim]` on the device.
-    vectors: Tensor<2>,
+    /// `[documents, dim]` on the device; `None` when there are no documents.
+    vectors: Option<Tensor<2>>,
     ids: Vec<String>,
     dim: usize,
 }
@@ -33,23 +33,52 @@ impl ExactIndex {
         }
         let flat: Vec<f32> = vectors.concat();
         let vectors = Tensor::<2>::from_data(TensorData::new(flat, [ids.len(), dim]), device);
-        Ok(ExactIndex { vectors, ids, dim })
+        Ok(ExactIndex {
+            vectors: Some(vectors),
+            ids,
+            dim,
+        })
+    }
+
+    /// An index of no documents (every search finds nothing).
+    pub fn empty(dim: usize) -> Self {
+        ExactIndex {
+            vectors: None,
+            ids: Vec::new(),
+            dim,
+        }
     }
 
     /// The `k` best documents of each query as `(id, score)`, best first (ties: trec_eval's
     /// order, the larger id first: [`crate::data::trec::trec_order`]).
     pub fn search(&self, queries: &[Vec<f32>], k: usize) -> Result<Vec<Vec<(String, f64)>>> {
+        Ok(self
+            .search_slots(queries, k)?
+            .into_iter()
+            .map(|hits| {
+                hits.into_iter()
+                    .map(|(slot, score)| (self.ids[slot].clone(), score))
+                    .collect()
+            })
+            .collect())
+    }
+
+    /// As [`ExactIndex::search`], with documents as their positions in `ids`.
+    pub fn search_slots(&self, queries: &[Vec<f32>], k: usize) -> Result<Vec<Vec<(usize, f64)>>> {
         let mut out = Vec::with_capacity(queries.len());
         let n = self.ids.len();
+        if let Some(q) = queries.iter().find(|q| q.len() != self.dim) {
+            return Err(Error::shape("query vector", self.dim, q.len()));
+        }
+        let Some(vectors) = &self.vectors else {
+            return Ok(vec![Vec::new(); queries.len()]);
+        };
         for block in queries.chunks(QUERY_BLOCK) {
-            if let Some(q) = block.iter().find(|q| q.len() != self.dim) {
-                return Err(Error::shape("query vector", self.dim, q.len()));
-            }
             let q = Tensor::<2>::from_data(
                 TensorData::new(block.concat(), [block.len(), self.dim]),
-                &self.vectors.device(),
+                &vectors.device(),
             );
-            let scores = q.matmul(self.vectors.clone().transpose());
+            let scores = q.matmul(vectors.clone().transpose());
             let scores: Vec<f32> = scores
                 .into_data()
                 .convert::<f32>()
@@ -63,7 +92,7 @@ impl ExactIndex {
     }
 
     /// The `k` highest of one query's scores.
-    fn best(&self, scores: &[f32], k: usize) -> Vec<(String, f64)> {
+    fn best(&self, scores: &[f32], k: usize) -> Vec<(usize, f64)> {
         let mut order: Vec<usize> = (0..scores.len()).collect();
         // trec_order on (id, score), without building the pairs.
         let by_rank = |&a: &usize, &b: &usize| {
@@ -79,7 +108,7 @@ impl ExactIndex {
         order.sort_by(by_rank);
         order
             .into_iter()
-            .map(|i| (self.ids[i].clone(), f64::from(scores[i])))
+            .map(|i| (i, f64::from(scores[i])))
             .collect()
     }
 }
