@@ -933,3 +933,153 @@ fn predict_eval_and_the_server_share_one_ner_decoding() {
         );
     }
 }
+
+/// `positio search` of one query: (id, score) of each hit.
+fn cli_search(index: &std::path::Path, query: &str, extra: &[&str]) -> Vec<(String, f64)> {
+    let mut args = vec!["search", index.to_str().unwrap(), "--query", query];
+    args.extend(extra);
+    let (ok, out, err) = positio(&args);
+    assert!(ok, "{err}");
+    let line: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    hits_of(&line["hits"])
+}
+
+fn hits_of(hits: &Value) -> Vec<(String, f64)> {
+    hits.as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["id"].as_str().unwrap().to_string(), h["score"].as_f64().unwrap()))
+        .collect()
+}
+
+fn assert_same_hits(a: &[(String, f64)], b: &[(String, f64)], what: &str) {
+    let ids = |h: &[(String, f64)]| h.iter().map(|(i, _)| i.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(a), ids(b), "{what}");
+    let scores = |h: &[(String, f64)]| h.iter().map(|(_, s)| *s).collect::<Vec<_>>();
+    assert_close(&scores(a), &scores(b), 1e-5, what);
+}
+
+/// `positio answer` of `texts` with extra flags: one JSON object per text.
+fn cli_answers(texts: &[&str], extra: &[&str]) -> Vec<Value> {
+    let m = minilm_dir();
+    let mut args = vec![
+        "answer",
+        "--library",
+        "tests/fixtures/answers/library.jsonl",
+        "--model",
+        m.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    for t in texts {
+        args.extend(["--text", t]);
+    }
+    let (ok, out, err) = positio(&args);
+    assert!(ok, "{err}");
+    out.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+#[test]
+fn rerank_search_and_answer_routes_answer_as_the_command_line() {
+    let dir = tmp("serve-apps");
+    let idx = dir.as_ref().join("idx");
+    let cal = dir.as_ref().join("calibration.json");
+    let m = minilm_dir();
+    let m = m.to_str().unwrap();
+    let (ok, _, err) = positio(&[
+        "index", "build", "--model", m, "--corpus", "tests/fixtures/retrieval/beir/corpus.jsonl",
+        "--out", idx.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = positio(&[
+        "calibrate", "--library", "tests/fixtures/answers/library.jsonl", "--model", m, "--dev",
+        "tests/fixtures/answers/dev.jsonl", "--target-precision", "0.9", "--out",
+        cal.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let questions = ["What is the capital of Australia?", "I forgot my password", "parcel delivery time"];
+
+    // Without a reranker: search in every mode, and calibrated answers.
+    let server = Server::start(&[
+        "--model", &minilm(), "--index", idx.to_str().unwrap(), "--answers",
+        "tests/fixtures/answers/library.jsonl", "--calibration", cal.to_str().unwrap(),
+    ]);
+    let query = "Why did crude oil prices go up?";
+    for mode in ["dense", "bm25", "hybrid"] {
+        let reply = server.post("/search", &json!({"query": query, "top_k": 5, "mode": mode}));
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        let served = hits_of(&reply.json());
+        assert_eq!(served.len(), 5);
+        assert_eq!(reply.json()[0]["rank"], 1);
+        assert!(reply.json()[0]["text"].as_str().is_some());
+        let cli = cli_search(&idx, query, &["--top", "5", "--mode", mode]);
+        assert_same_hits(&served, &cli, mode);
+    }
+    let reply = server.post("/answer", &json!({"inputs": questions}));
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let cli = cli_answers(&questions, &["--calibration", cal.to_str().unwrap()]);
+    for (s, c) in reply.json().as_array().unwrap().iter().zip(&cli) {
+        assert_eq!(s["template"], c["template"]);
+        assert_eq!(s["no_match"], c["no_match"]);
+        assert_close(&[s["confidence"].as_f64().unwrap()], &[c["confidence"].as_f64().unwrap()], 1e-5, "confidence");
+    }
+    assert_eq!(reply.json()[0]["no_match"], true);
+    let one = server.post("/answer", &json!({"inputs": "I forgot my password"}));
+    assert_eq!(one.json()["template"], "password", "a single input gets a single answer");
+    for (path, body, status) in [
+        ("/search", json!({"query": query, "top_k": 0}), 422),
+        ("/search", json!({"query": ""}), 400),
+        ("/search", json!({"query": query, "rerank": true}), 422),
+        ("/search", json!({"query": query, "mode": "fuzzy"}), 422),
+        ("/rerank", json!({"query": query, "texts": ["a"]}), 422),
+        ("/answer", json!({"inputs": []}), 400),
+    ] {
+        let reply = server.post(path, &body);
+        assert_eq!(reply.status, status, "{path} {body}: {}", reply.text());
+    }
+    drop(server);
+
+    // With the reranker: TEI's /rerank as CrossEncoder scores, and reranked search and answers.
+    let reference: Value = serde_json::from_str(
+        &std::fs::read_to_string("tests/fixtures/rerank_tiny/reference.json").unwrap(),
+    )
+    .unwrap();
+    let server = Server::start(&[
+        "--model", &minilm(), "--reranker", "tests/fixtures/rerank_tiny", "--index",
+        idx.to_str().unwrap(), "--answers", "tests/fixtures/answers/library.jsonl",
+    ]);
+    let texts = &reference["passages"];
+    let reply = server.post(
+        "/rerank",
+        &json!({"query": reference["query"], "texts": texts, "return_text": true}),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let ranked = reply.json();
+    let ranked = ranked.as_array().unwrap();
+    assert_eq!(ranked.len(), texts.as_array().unwrap().len());
+    let mut last = f64::INFINITY;
+    for r in ranked {
+        let i = r["index"].as_u64().unwrap() as usize;
+        let score = r["score"].as_f64().unwrap();
+        assert!(score <= last, "best first");
+        last = score;
+        assert!((score - reference["scores"][i].as_f64().unwrap()).abs() < 1e-4, "{r}");
+        assert_eq!(r["text"], texts[i]);
+    }
+    let reply = server.post("/search", &json!({"query": query, "top_k": 5}));
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let cli = cli_search(&idx, query, &["--top", "5", "--rerank", "tests/fixtures/rerank_tiny"]);
+    assert_same_hits(&hits_of(&reply.json()), &cli, "reranked search");
+    let reply = server.post("/answer", &json!({"inputs": questions}));
+    let cli = cli_answers(&questions, &["--rerank", "tests/fixtures/rerank_tiny"]);
+    for (s, c) in reply.json().as_array().unwrap().iter().zip(&cli) {
+        assert_eq!(s["template"], c["template"]);
+        assert_close(&[s["confidence"].as_f64().unwrap()], &[c["confidence"].as_f64().unwrap()], 1e-5, "reranked confidence");
+    }
+    drop(server);
+
+    // An index served without its model is refused at startup.
+    let (ok, _, err) = positio(&[
+        "serve", "--port", "0", "--model", "tests/fixtures/st_tiny", "--index", idx.to_str().unwrap(),
+    ]);
+    assert!(!ok && err.contains("serve that model too"), "{err}");
+}
