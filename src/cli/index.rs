@@ -4,7 +4,7 @@ use super::DeviceArg;
 use crate::data::beir;
 use crate::index::dense::{DensePolicy, HnswParams};
 use crate::index::searcher::{SearchOptions, Searcher};
-use crate::index::{self, BuildOptions, SearchMode, WriteSummary};
+use crate::index::{self, BuildOptions, SearchMode, Store, WriteSummary};
 use crate::{runtime, Error, Result};
 use std::io::Write;
 use std::path::PathBuf;
@@ -22,6 +22,10 @@ pub(crate) enum IndexCommand {
     Delete(DeleteArgs),
     /// Describe an index: model, dimension, documents, dense search kind.
     Info(InfoArgs),
+    /// Time the HNSW graph alone on raw vectors (experiments/index_1m.py runs it beside
+    /// usearch's and hnswlib's Python packages): build seconds and memory, then p50 / p95
+    /// single-threaded search latency and recall@k at each --ef; one JSON object.
+    Bench(BenchArgs),
 }
 
 impl IndexCommand {
@@ -29,7 +33,7 @@ impl IndexCommand {
         match self {
             IndexCommand::Build(a) => Some(a.device),
             IndexCommand::Add(a) => Some(a.device),
-            IndexCommand::Delete(_) | IndexCommand::Info(_) => None,
+            IndexCommand::Delete(_) | IndexCommand::Info(_) | IndexCommand::Bench(_) => None,
         }
     }
 
@@ -39,9 +43,35 @@ impl IndexCommand {
             IndexCommand::Add(a) => a.run()?,
             IndexCommand::Delete(a) => a.run()?,
             IndexCommand::Info(a) => return a.run(),
+            IndexCommand::Bench(a) => return a.run(),
         };
         println!("{}", serde_json::to_string(&summary).expect("serialises"));
         Ok(())
+    }
+}
+
+/// `--store`: where the index lives, when not in a directory.
+#[derive(clap::Args)]
+pub(crate) struct StoreArg {
+    /// A PostgreSQL database with pgvector (postgres://user[:password]@host[:port]/db): the
+    /// index is the table of that name (lowercase letters, digits, _) instead of a directory.
+    /// Lexical search there is PostgreSQL's full-text ts_rank (it has no BM25).
+    #[arg(long)]
+    store: Option<String>,
+}
+
+impl StoreArg {
+    /// The store of the index named (a directory, or with --store a table) `index`.
+    fn of<'a>(&'a self, index: &'a std::path::Path) -> Result<Store<'a>> {
+        Ok(match &self.store {
+            None => Store::Disk(index),
+            Some(url) => Store::Postgres {
+                url,
+                name: index.to_str().ok_or_else(|| {
+                    Error::config("index name", "with --store, name the index in plain text")
+                })?,
+            },
+        })
     }
 }
 
@@ -53,9 +83,11 @@ pub(crate) struct BuildArgs {
     /// The documents: BEIR corpus.jsonl.
     #[arg(long)]
     corpus: PathBuf,
-    /// The index directory to create.
+    /// The index directory to create (with --store: the index's name).
     #[arg(long)]
     out: PathBuf,
+    #[command(flatten)]
+    store: StoreArg,
     /// Dense search: auto (exact below 20,000 documents, HNSW from there), exact or hnsw.
     #[arg(long, value_enum, default_value = "auto")]
     dense: DensePolicy,
@@ -88,14 +120,22 @@ impl BuildArgs {
             batch_size: self.batch_size,
         };
         let device = runtime::device(self.device.device)?;
-        index::build(&self.out, &self.model, &documents, &options, &device)
+        index::build(
+            self.store.of(&self.out)?,
+            &self.model,
+            &documents,
+            &options,
+            &device,
+        )
     }
 }
 
 #[derive(clap::Args)]
 pub(crate) struct AddArgs {
-    /// The index directory.
+    /// The index directory (with --store: the index's name).
     index: PathBuf,
+    #[command(flatten)]
+    store: StoreArg,
     /// The documents: BEIR corpus.jsonl.
     #[arg(long)]
     corpus: PathBuf,
@@ -115,7 +155,7 @@ impl AddArgs {
         let documents = beir::read_corpus(&self.corpus)?;
         let device = runtime::device(self.device.device)?;
         index::add(
-            &self.index,
+            self.store.of(&self.index)?,
             self.model.as_deref(),
             &documents,
             self.batch_size,
@@ -126,8 +166,10 @@ impl AddArgs {
 
 #[derive(clap::Args)]
 pub(crate) struct DeleteArgs {
-    /// The index directory.
+    /// The index directory (with --store: the index's name).
     index: PathBuf,
+    #[command(flatten)]
+    store: StoreArg,
     /// An id to delete (repeatable).
     #[arg(long)]
     id: Vec<String>,
@@ -145,7 +187,7 @@ impl DeleteArgs {
         if ids.is_empty() {
             return Err(Error::config("--id / --ids", "name at least one document"));
         }
-        index::delete(&self.index, &ids)
+        index::delete(self.store.of(&self.index)?, &ids)
     }
 }
 
@@ -169,8 +211,10 @@ impl InfoArgs {
 /// `positio search`.
 #[derive(clap::Args)]
 pub(crate) struct SearchArgs {
-    /// The index directory.
+    /// The index directory (with --store: the index's name).
     index: PathBuf,
+    #[command(flatten)]
+    store: StoreArg,
     /// A query (repeatable). Without --query or --queries, standard input is read, a query a
     /// line.
     #[arg(long)]
@@ -211,15 +255,15 @@ impl SearchArgs {
         }
         let queries = self.queries()?;
         let device = runtime::device(self.device.device)?;
-        let searcher = Searcher::open(
-            &self.index,
+        let mut searcher = Searcher::open(
+            self.store.of(&self.index)?,
             self.model.as_deref(),
             self.rerank.as_deref(),
             self.mode,
             &device,
         )?;
         if let Some(ef) = self.ef {
-            searcher.index.set_expansion(ef);
+            searcher.set_expansion(ef);
         }
         let options = SearchOptions {
             mode: self.mode,
@@ -237,7 +281,7 @@ impl SearchArgs {
         for (query, hits) in queries.iter().zip(results) {
             let hits = &hits[..hits.len().min(self.top)];
             let ids: Vec<&str> = hits.iter().map(|h| h.id.as_str()).collect();
-            let docs = searcher.index.documents(&ids)?;
+            let docs = searcher.documents(&ids)?;
             let rows: Vec<serde_json::Value> = hits
                 .iter()
                 .zip(docs)
@@ -283,5 +327,56 @@ impl SearchArgs {
             return Err(Error::config("--query / --queries", "no query given"));
         }
         Ok(queries)
+    }
+}
+
+#[derive(clap::Args)]
+pub(crate) struct BenchArgs {
+    /// The vectors: little-endian f32, `--dim` per row, unit length.
+    #[arg(long)]
+    vectors: PathBuf,
+    /// The queries, as the vectors.
+    #[arg(long)]
+    queries: PathBuf,
+    /// Each query's exact nearest rows: little-endian i32, at least --k per query.
+    #[arg(long)]
+    truth: PathBuf,
+    #[arg(long, default_value_t = 384)]
+    dim: usize,
+    /// Neighbours per search.
+    #[arg(long, default_value_t = 10)]
+    k: usize,
+    /// HNSW neighbours per node (M).
+    #[arg(long, default_value_t = HnswParams::default().connectivity)]
+    connectivity: usize,
+    /// HNSW candidates while inserting (efConstruction).
+    #[arg(long, default_value_t = HnswParams::default().expansion_add)]
+    expansion_add: usize,
+    /// Search candidates to measure (repeatable).
+    #[arg(long, default_values_t = [HnswParams::default().expansion_search])]
+    ef: Vec<usize>,
+    /// A scratch directory for the graph file.
+    #[arg(long)]
+    scratch: PathBuf,
+}
+
+impl BenchArgs {
+    fn run(&self) -> Result<()> {
+        let report = index::bench::bench(&index::bench::GraphBench {
+            vectors: &self.vectors,
+            queries: &self.queries,
+            truth: &self.truth,
+            dim: self.dim,
+            k: self.k,
+            params: HnswParams {
+                connectivity: self.connectivity,
+                expansion_add: self.expansion_add,
+                expansion_search: self.ef[0],
+            },
+            ef: &self.ef,
+            scratch: &self.scratch,
+        })?;
+        println!("{report}");
+        Ok(())
     }
 }

@@ -132,24 +132,17 @@ impl Dense {
             let exact = ExactIndex::new(table.ids.clone(), &vectors, device)?;
             return Ok(Dense::Exact(Box::new(exact)));
         };
-        let path = generation.join(GRAPH);
-        let index =
-            usearch::Index::new(&options(dim, params)).map_err(|e| usearch_error(&path, e))?;
-        index
-            .view(&path.to_string_lossy())
-            .map_err(|e| usearch_error(&path, e))?;
-        if index.size() != table.len() || index.dimensions() != dim {
+        let index = open_graph(generation, dim, params)?;
+        if index.size() != table.len() {
             return Err(Error::file(
-                &path,
+                generation.join(GRAPH),
                 format!(
-                    "corrupt index: the graph holds {} vectors of {}, the table {} of {dim}",
+                    "corrupt index: the graph holds {} vectors, the table {}",
                     index.size(),
-                    index.dimensions(),
                     table.len()
                 ),
             ));
         }
-        index.change_expansion_search(params.expansion_search);
         Ok(Dense::Graph(index))
     }
 
@@ -172,22 +165,52 @@ impl Dense {
             Dense::Graph(index) => queries
                 .iter()
                 .map(|q| {
-                    let found = index
-                        .search(q, k)
-                        .map_err(|e| Error::invalid(format!("HNSW search: {e}")))?;
-                    found
-                        .keys
-                        .iter()
-                        .zip(&found.distances)
-                        .map(|(&key, &d)| {
+                    neighbours(index, q, k)?
+                        .into_iter()
+                        .map(|(key, score)| {
                             let slot = table.slot_of_key(key).ok_or_else(|| {
-                                Error::invalid(format!("corrupt index: the graph names key {key}, which no document has"))
+                                Error::invalid(format!(
+                                    "corrupt index: the graph names key {key}, which no document has"
+                                ))
                             })?;
-                            Ok((slot, 1.0 - f64::from(d)))
+                            Ok((slot, score))
                         })
                         .collect()
                 })
                 .collect(),
         }
     }
+}
+
+/// A generation's graph, memory-mapped (searches read only the pages they visit).
+pub fn open_graph(generation: &Path, dim: usize, params: HnswParams) -> Result<usearch::Index> {
+    let path = generation.join(GRAPH);
+    let index = usearch::Index::new(&options(dim, params)).map_err(|e| usearch_error(&path, e))?;
+    index
+        .view(&path.to_string_lossy())
+        .map_err(|e| usearch_error(&path, e))?;
+    if index.dimensions() != dim {
+        return Err(Error::file(
+            &path,
+            format!(
+                "corrupt index: the graph holds vectors of {}, the manifest says {dim}",
+                index.dimensions()
+            ),
+        ));
+    }
+    index.change_expansion_search(params.expansion_search);
+    Ok(index)
+}
+
+/// The `k` nearest keys of `query` in `graph`, with their cosine, best first.
+pub fn neighbours(graph: &usearch::Index, query: &[f32], k: usize) -> Result<Vec<(u64, f64)>> {
+    let found = graph
+        .search(query, k)
+        .map_err(|e| Error::invalid(format!("HNSW search: {e}")))?;
+    Ok(found
+        .keys
+        .iter()
+        .zip(&found.distances)
+        .map(|(&key, &d)| (key, 1.0 - f64::from(d)))
+        .collect())
 }

@@ -7,21 +7,24 @@
 //! - `documents`: the documents and vectors of one generation.
 //! - `dense`, `lexical`, `fusion`: the three ways of ranking.
 //! - `searcher`: an index with its embedding model and an optional reranker.
+//! - `bench`: the graph alone on raw vectors (`positio index bench`).
+//! - `postgres`: the same index in PostgreSQL + pgvector (`--store postgres://…`).
 //!
 //! Each generation's `manifest.json` records the model (its path and a fingerprint of its
 //! files) and the dimension, so that a query is never embedded by another model than the
 //! documents were.
 
+pub mod bench;
 pub mod dense;
 mod documents;
 pub mod fusion;
 mod generations;
 mod lexical;
+pub mod postgres;
 pub mod searcher;
 
 use crate::data::beir::Document;
 use crate::tasks::embedding::Embedder;
-use crate::tasks::rerank::Reranker;
 use crate::{io, Error, Result};
 use burn::tensor::Device;
 use dense::{Dense, DensePolicy, HnswParams};
@@ -99,6 +102,37 @@ impl Fnv {
     }
 }
 
+/// The recorded model of an index, or `model` when it is the same one (by fingerprint,
+/// wherever it lies now); a different model is refused.
+pub fn resolve_model(recorded: &ModelIdentity, model: Option<&Path>) -> Result<PathBuf> {
+    let Some(model) = model else {
+        return Ok(recorded.path.clone());
+    };
+    let given = ModelIdentity::of(model)?;
+    if given.fingerprint != recorded.fingerprint {
+        return Err(Error::config(
+            "--model",
+            format!(
+                "{} is not the model this index was built with ({}, fingerprint {}; this one is {})",
+                model.display(),
+                recorded.path.display(),
+                recorded.fingerprint,
+                given.fingerprint
+            ),
+        ));
+    }
+    Ok(model.to_path_buf())
+}
+
+/// Where an index lives.
+#[derive(Debug, Clone, Copy)]
+pub enum Store<'a> {
+    /// A directory of generations.
+    Disk(&'a Path),
+    /// A table of a PostgreSQL database with pgvector.
+    Postgres { url: &'a str, name: &'a str },
+}
+
 /// What one generation holds.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Manifest {
@@ -167,28 +201,6 @@ impl Index {
 
     pub fn is_empty(&self) -> bool {
         self.table.len() == 0
-    }
-
-    /// The index's own model, or `model` when it is the same one (by fingerprint, wherever it
-    /// lies now); a different model is refused.
-    pub fn model_dir(&self, model: Option<&Path>) -> Result<PathBuf> {
-        let Some(model) = model else {
-            return Ok(self.manifest.model.path.clone());
-        };
-        let given = ModelIdentity::of(model)?;
-        if given.fingerprint != self.manifest.model.fingerprint {
-            return Err(Error::config(
-                "--model",
-                format!(
-                    "{} is not the model this index was built with ({}, fingerprint {}; this one is {})",
-                    model.display(),
-                    self.manifest.model.path.display(),
-                    self.manifest.model.fingerprint,
-                    given.fingerprint
-                ),
-            ));
-        }
-        Ok(model.to_path_buf())
     }
 
     /// HNSW candidates per search (ignored by exact search).
@@ -301,21 +313,6 @@ impl Index {
         }
         hits[..relevance.len()].sort_by(|a, b| b.score.total_cmp(&a.score));
     }
-
-    /// [`Index::passages`], scored by `reranker`, then [`Index::reorder`].
-    pub fn rerank(
-        &self,
-        reranker: &Reranker,
-        query: &str,
-        hits: &mut [Hit],
-        k: usize,
-        batch_size: usize,
-    ) -> Result<()> {
-        let passages = self.passages(hits, k)?;
-        let relevance = reranker.scores(query, &passages, batch_size)?;
-        Index::reorder(hits, &relevance);
-        Ok(())
-    }
 }
 
 /// What a write did.
@@ -357,93 +354,107 @@ fn embed_documents(
     Ok(vectors)
 }
 
-/// `index build`: a new index of `documents` embedded by `model`. Refuses a directory that
-/// already holds an index.
+/// `index build`: a new index of `documents` embedded by `model`. Refuses a directory (or a
+/// database name) that already holds an index.
 pub fn build(
-    dir: &Path,
+    store: Store,
     model: &Path,
     documents: &[Document],
     options: &BuildOptions,
     device: &Device,
 ) -> Result<WriteSummary> {
-    if dir.join("CURRENT").exists() {
-        return Err(Error::file(
-            dir,
-            "already an index: add to it with `positio index add`, or remove the directory first",
-        ));
+    if let Store::Disk(dir) = store {
+        if dir.join("CURRENT").exists() {
+            return Err(Error::file(
+                dir,
+                "already an index: add to it with `positio index add`, or remove the directory first",
+            ));
+        }
     }
     let identity = ModelIdentity::of(model)?;
     let embedder = Embedder::load(model, device)?;
     let vectors = embed_documents(&embedder, documents, options.batch_size)?;
-    let dim = vectors.first().map_or(0, Vec::len);
-    let manifest = Manifest {
-        format: FORMAT,
-        model: identity,
-        dim,
-        documents: 0,
-        next_key: 0,
-        dense: options.dense,
-        hnsw: None,
-    };
-    write(dir, None, manifest, options.hnsw, documents, &vectors, &[])
+    match store {
+        Store::Disk(dir) => {
+            let manifest = Manifest {
+                format: FORMAT,
+                model: identity,
+                dim: vectors.first().map_or(0, Vec::len),
+                documents: 0,
+                next_key: 0,
+                dense: options.dense,
+                hnsw: None,
+            };
+            write(dir, None, manifest, options.hnsw, documents, &vectors, &[])
+        }
+        Store::Postgres { url, name } => {
+            postgres::build(url, name, &identity, options.hnsw, documents, &vectors)
+        }
+    }
 }
 
 /// `index add`: `documents` embedded by the index's model (`model`, when given, must be that
-/// model); a document whose id the index has replaces it.
+/// model: it says where the model lies now); a document whose id the index has replaces it.
 pub fn add(
-    dir: &Path,
+    store: Store,
     model: Option<&Path>,
     documents: &[Document],
     batch_size: usize,
     device: &Device,
 ) -> Result<WriteSummary> {
-    let generation = generations::current(dir)?;
-    let manifest = read_manifest(&generation)?;
-    let model = match model {
-        Some(m) => {
-            let id = ModelIdentity::of(m)?;
-            if id.fingerprint != manifest.model.fingerprint {
-                return Err(Error::config(
-                    "--model",
-                    format!(
-                        "{} is not the model this index was built with ({})",
-                        m.display(),
-                        manifest.model.path.display()
-                    ),
-                ));
-            }
-            m.to_path_buf()
+    let (recorded, dim) = match store {
+        Store::Disk(dir) => {
+            let manifest = read_manifest(&generations::current(dir)?)?;
+            (manifest.model, manifest.dim)
         }
-        None => manifest.model.path.clone(),
+        Store::Postgres { url, name } => {
+            let entry = postgres::describe(url, name)?;
+            (entry.model, entry.dim)
+        }
     };
+    let model = resolve_model(&recorded, model)?;
     let embedder = Embedder::load(&model, device)?;
     let vectors = embed_documents(&embedder, documents, batch_size)?;
-    if let Some(v) = vectors.first().filter(|v| v.len() != manifest.dim) {
+    if let Some(v) = vectors.first().filter(|v| v.len() != dim) {
         return Err(Error::shape(
             "document embedding (the index's dimension)",
-            manifest.dim,
+            dim,
             v.len(),
         ));
     }
-    let params = manifest.hnsw.unwrap_or_default();
-    write(
-        dir,
-        Some(generation),
-        manifest,
-        params,
-        documents,
-        &vectors,
-        &[],
-    )
+    match store {
+        Store::Disk(dir) => {
+            let generation = generations::current(dir)?;
+            let manifest = read_manifest(&generation)?;
+            let params = manifest.hnsw.unwrap_or_default();
+            write(
+                dir,
+                Some(generation),
+                manifest,
+                params,
+                documents,
+                &vectors,
+                &[],
+            )
+        }
+        Store::Postgres { url, name } => {
+            postgres::write(url, name, Some(&recorded), documents, &vectors, &[])
+        }
+    }
 }
 
 /// `index delete`: removes the documents of `ids` (ids it does not have are counted, not
 /// refused).
-pub fn delete(dir: &Path, ids: &[String]) -> Result<WriteSummary> {
-    let generation = generations::current(dir)?;
-    let manifest = read_manifest(&generation)?;
-    let params = manifest.hnsw.unwrap_or_default();
-    write(dir, Some(generation), manifest, params, &[], &[], ids)
+pub fn delete(store: Store, ids: &[String]) -> Result<WriteSummary> {
+    match store {
+        Store::Disk(dir) => {
+            let generation = generations::current(dir)?;
+            let manifest = read_manifest(&generation)?;
+            let params = manifest.hnsw.unwrap_or_default();
+            write(dir, Some(generation), manifest, params, &[], &[], ids)
+        }
+        Store::Postgres { url, name } => postgres::write(url, name, None, &[], &[], ids),
+    }
 }
 
 /// Writes the next generation: the current one's documents less `delete` and less those that

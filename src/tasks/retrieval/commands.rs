@@ -5,7 +5,7 @@ use crate::data::beir::{self, BeirData};
 use crate::data::pairs::{self, Pair};
 use crate::data::trec::Run;
 use crate::index::searcher::{SearchOptions, Searcher};
-use crate::index::SearchMode;
+use crate::index::{SearchMode, Store};
 use crate::runtime::{self, DeviceKind};
 use crate::tasks::embedding::Embedder;
 use crate::tasks::rerank::Reranker;
@@ -127,7 +127,7 @@ fn index_run(
     device: &burn::tensor::Device,
 ) -> Result<Run> {
     let reranker = eval.rerank.map(|(dir, _)| dir);
-    let searcher = Searcher::open(index, model, reranker, eval.mode, device)?;
+    let searcher = Searcher::open(Store::Disk(index), model, reranker, eval.mode, device)?;
     let rerank_top = eval.rerank.map_or(0, |(_, k)| k);
     let options = SearchOptions {
         mode: eval.mode,
