@@ -20,4 +20,8 @@ PIP=("$VENV/bin/python3" -m pip install --quiet --disable-pip-version-check)
 # trec_eval's measures for the retrieval tests (its scipy dependency is not imported).
 "${PIP[@]}" --no-deps pytrec-eval-terrier==0.5.11
 export PATH="$PWD/$VENV/bin:$PATH"
+PG_DIR=${POSITIO_PG_DIR:-.pg-test}
+POSITIO_TEST_PG=$(scripts/pg_test_server.sh start "$PG_DIR")
+export POSITIO_TEST_PG
+trap 'scripts/pg_test_server.sh stop "$PG_DIR" || true' EXIT
 cargo test --release "$@"
