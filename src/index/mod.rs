@@ -218,11 +218,7 @@ impl Index {
         mode: SearchMode,
         top: usize,
     ) -> Result<Vec<Vec<Hit>>> {
-        let depth = if mode == SearchMode::Hybrid {
-            top.max(100)
-        } else {
-            top
-        };
+        let depth = fusion::depth(mode, top);
         let dense = match mode {
             SearchMode::Bm25 => None,
             _ => {
@@ -258,15 +254,7 @@ impl Index {
                         .collect::<Result<Vec<_>>>()?,
                 ),
             };
-            let ranked: Vec<(usize, f64)> = match (&dense, lexical) {
-                (Some(d), None) => d[i].clone(),
-                (None, Some(l)) => l,
-                (Some(d), Some(l)) => {
-                    let slots = |r: &[(usize, f64)]| r.iter().map(|(s, _)| *s).collect();
-                    fusion::reciprocal_rank(&[slots(&d[i]), slots(&l)])
-                }
-                (None, None) => unreachable!("every mode ranks one way or both"),
-            };
+            let ranked = fusion::combine(dense.as_ref().map(|d| d[i].clone()), lexical);
             out.push(
                 ranked
                     .into_iter()

@@ -348,11 +348,7 @@ impl PgIndex {
         mode: SearchMode,
         top: usize,
     ) -> Result<Vec<Vec<Hit>>> {
-        let depth = if mode == SearchMode::Hybrid {
-            top.max(100)
-        } else {
-            top
-        };
+        let depth = fusion::depth(mode, top);
         let db = &self.db;
         let e = |e| db_error(&db.url, e);
         db.runtime.block_on(async {
@@ -424,20 +420,7 @@ impl PgIndex {
                         )
                     }
                 };
-                let ranked = match (dense, lexical) {
-                    (Some(d), None) => d,
-                    (None, Some(l)) => l,
-                    (Some(d), Some(l)) => {
-                        fn ids(r: &[(String, f64)]) -> Vec<&str> {
-                            r.iter().map(|(id, _)| id.as_str()).collect()
-                        }
-                        fusion::reciprocal_rank(&[ids(&d), ids(&l)])
-                            .into_iter()
-                            .map(|(id, s)| (id.to_string(), s))
-                            .collect()
-                    }
-                    (None, None) => unreachable!("every mode ranks one way or both"),
-                };
+                let ranked = fusion::combine(dense, lexical);
                 out.push(
                     ranked
                         .into_iter()
