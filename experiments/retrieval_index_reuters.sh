@@ -35,10 +35,10 @@ rm -rf "$OUT/index"
 "$POSITIO" index build --model "$OUT/embed" --corpus "$DEV/corpus.jsonl" --out "$OUT/index"
 runs=("BM25 (rank-bm25, BM25Okapi defaults)=$OUT/bm25.trec")
 for mode in bm25 dense hybrid; do
-  "$POSITIO" eval retrieval --index "$OUT/index" --mode $mode --data "$DEV" --split dev --run "$OUT/$mode.trec" | head -1
+  "$POSITIO" eval retrieval --index "$OUT/index" --mode $mode --data "$DEV" --split dev --run "$OUT/index-$mode.trec" | head -1
   "$POSITIO" eval retrieval --index "$OUT/index" --mode $mode --data "$DEV" --split dev \
-    --rerank "$OUT/rerank" --rerank-top 20 --run "$OUT/$mode-rerank.trec" | head -1
-  runs+=("positio index --mode $mode=$OUT/$mode.trec" "positio index --mode $mode, reranked top 20=$OUT/$mode-rerank.trec")
+    --rerank "$OUT/rerank" --rerank-top 20 --run "$OUT/index-$mode-rerank.trec" | head -1
+  runs+=("positio index --mode $mode=$OUT/index-$mode.trec" "positio index --mode $mode, reranked top 20=$OUT/index-$mode-rerank.trec")
 done
 "$PY" experiments/retrieval_baselines.py table "$DEV/qrels/dev.tsv" "${runs[@]}"
 
