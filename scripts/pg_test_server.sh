@@ -56,8 +56,8 @@ DIR=${2:-}
 if [ -z "$cmd" ] || [ -z "$DIR" ] || [ $# -ne 2 ]; then
   die "usage: $0 start|stop DIR"
 fi
-mkdir -p "$DIR"
-DIR=$(cd "$DIR" && pwd)
+if [ "$cmd" = start ]; then mkdir -p "$DIR"; fi
+if [ -d "$DIR" ]; then DIR=$(cd "$DIR" && pwd); fi
 DATA=$DIR/data
 LOGDIR=$DIR/log
 # The server's user may not be able to enter the caller's working directory.
@@ -104,18 +104,27 @@ vector_installed() {
   [ -f "$PGLIB/vector.so" ] && [ -f "$PGSHARE/extension/vector.control" ]
 }
 
-install_postgresql() {
-  if [ -x "$PGBIN/postgres" ] && [ -x "$PGBIN/pg_config" ] && [ -x "$PGBIN/psql" ]; then
-    return
+# PostgreSQL, and the C toolchain if pgvector is to be built: one apt-get install for all.
+install_packages() {
+  local missing=()
+  if ! [ -x "$PGBIN/postgres" ] || ! [ -x "$PGBIN/pg_config" ] || ! [ -x "$PGBIN/psql" ]; then
+    missing+=("postgresql-$PG_MAJOR")
+    # The package would otherwise create (and on some machines start) a default cluster.
+    if [ ! -e /etc/postgresql-common/createcluster.d/positio-no-main-cluster.conf ]; then
+      as_root mkdir -p /etc/postgresql-common/createcluster.d
+      echo 'create_main_cluster = false' |
+        as_root tee /etc/postgresql-common/createcluster.d/positio-no-main-cluster.conf >/dev/null
+    fi
   fi
-  command -v apt-get >/dev/null || die "PostgreSQL $PG_MAJOR is not installed and there is no apt-get"
-  # The package would otherwise create (and on some machines start) a default cluster.
-  if [ ! -e /etc/postgresql-common/createcluster.d/positio-no-main-cluster.conf ]; then
-    as_root mkdir -p /etc/postgresql-common/createcluster.d
-    echo 'create_main_cluster = false' |
-      as_root tee /etc/postgresql-common/createcluster.d/positio-no-main-cluster.conf >/dev/null
+  if ! vector_installed; then
+    command -v gcc >/dev/null || missing+=(gcc)
+    command -v make >/dev/null || missing+=(make)
+    [ -f /usr/include/stdio.h ] || missing+=(libc6-dev)
   fi
-  apt_install "postgresql-$PG_MAJOR"
+  if [ ${#missing[@]} -gt 0 ]; then
+    command -v apt-get >/dev/null || die "missing ${missing[*]}, and there is no apt-get to install them"
+    apt_install "${missing[@]}"
+  fi
 }
 
 # The URI of the Debian archive that apt is configured with (the one serving this release).
@@ -136,25 +145,23 @@ install_pgvector() {
   rm -rf "$b"
   mkdir -p "$b/apt/lists/partial" "$b/apt/cache/archives/partial" "$b/apt/sources.list.d" "$b/dev"
 
-  local missing=()
-  command -v gcc >/dev/null || missing+=(gcc)
-  command -v make >/dev/null || missing+=(make)
-  [ -f /usr/include/stdio.h ] || missing+=(libc6-dev)
-  if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
-
-  # Headers of the installed PostgreSQL version, unpacked only.
-  local pgver
-  pgver=$(dpkg-query -W -f='${Version}' "postgresql-$PG_MAJOR")
-  log "fetching postgresql-server-dev-$PG_MAJOR $pgver (headers only)"
-  if ! (cd "$b" && apt-get "${APT_AS_ROOT[@]}" download -qq "postgresql-server-dev-$PG_MAJOR=$pgver"); then
-    apt_update_once
-    if ! (cd "$b" && apt-get "${APT_AS_ROOT[@]}" download -qq "postgresql-server-dev-$PG_MAJOR=$pgver"); then
+  # Headers of the installed PostgreSQL version: postgresql-server-dev's, unpacked only.
+  local incdir=/usr/include/postgresql/$PG_MAJOR/server
+  if ! dpkg-query -W -f='${Status}' "postgresql-server-dev-$PG_MAJOR" 2>/dev/null | grep -q 'ok installed'; then
+    local pgver dev
+    pgver=$(dpkg-query -W -f='${Version}' "postgresql-$PG_MAJOR")
+    dev="postgresql-server-dev-$PG_MAJOR=$pgver"
+    log "fetching $dev (headers only)"
+    apt-cache show "$dev" >/dev/null 2>&1 || apt_update_once
+    if ! (cd "$b" && apt-get "${APT_AS_ROOT[@]}" download -qq "$dev"); then
       # Same major version: extensions built against any 15.x run on any 15.y.
-      log "postgresql-server-dev-$PG_MAJOR $pgver is gone from the archive; taking the current one"
+      log "$dev is not in the archive (any more); taking the current postgresql-server-dev-$PG_MAJOR"
+      apt_update_once
       (cd "$b" && apt-get "${APT_AS_ROOT[@]}" download -qq "postgresql-server-dev-$PG_MAJOR")
     fi
+    dpkg-deb -x "$b"/postgresql-server-dev-"$PG_MAJOR"_*.deb "$b/dev"
+    incdir=$b/dev$incdir
   fi
-  dpkg-deb -x "$b"/postgresql-server-dev-"$PG_MAJOR"_*.deb "$b/dev"
 
   # pgvector's source from Debian trixie, through a private apt configuration.
   local uri
@@ -184,7 +191,7 @@ install_pgvector() {
   # Portable code (no -march=native, as Debian builds it), and no LLVM bitcode (Debian's
   # PostgreSQL build would want clang for it; the JIT works without it).
   local mk=(
-    -C "$src" "PG_CONFIG=$PGBIN/pg_config" "includedir_server=$b/dev/usr/include/postgresql/$PG_MAJOR/server"
+    -C "$src" "PG_CONFIG=$PGBIN/pg_config" "includedir_server=$incdir"
     with_llvm=no OPTFLAGS=
   )
   log "building pgvector ($(basename "$src"))"
@@ -219,6 +226,18 @@ prepare_owner() {
   done
 }
 
+# Run a command with only stdin, stdout and stderr open: the server it starts must not hold the
+# caller's pipes (our fd 3 is the caller's stdout, and a `$(…)` would wait for it forever).
+without_inherited_fds() {
+  (
+    for fd in "/proc/$BASHPID/fd"/*; do
+      fd=${fd##*/}
+      if [[ $fd =~ ^[0-9]+$ ]] && [ "$fd" -gt 2 ]; then eval "exec $fd>&-"; fi
+    done
+    "$@"
+  )
+}
+
 port_busy() { (exec 4<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 server_running() {
@@ -226,11 +245,11 @@ server_running() {
 }
 
 psql_() {
-  "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U "$DB_USER" "$@"
+  PGOPTIONS="-c client_min_messages=warning" "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U "$DB_USER" "$@"
 }
 
 start() {
-  install_postgresql
+  install_packages
   install_pgvector
   prepare_owner
 
@@ -272,7 +291,8 @@ EOF
         while port_busy "$PORT"; do PORT=$((PORT + 1)); done
       fi
       log "starting PostgreSQL on 127.0.0.1:$PORT (log: $LOGDIR/server.log)"
-      if as_owner "$PGBIN/pg_ctl" -D "$DATA" -l "$LOGDIR/server.log" -w -t 60 -o "-p $PORT" start >/dev/null; then
+      if without_inherited_fds as_owner "$PGBIN/pg_ctl" -D "$DATA" -l "$LOGDIR/server.log" -w -t 60 \
+        -o "-p $PORT" start >/dev/null; then
         break
       fi
       tries=$((tries + 1))

@@ -1,7 +1,7 @@
 //! Customer-service answering: a library of answer templates, each with its text and example
 //! questions; a new question gets the template whose answer or examples are nearest in
 //! embedding space (optionally reordered by a cross-encoder reranker), with a confidence, and
-//! `no_match` below a threshold that [`calibrate`] picks on development questions so that the
+//! `no_match` below a threshold that `calibrate` (`commands::calibrate`) picks on development questions so that the
 //! answers given reach a target precision (a wrong answer is worse than handing over to a
 //! colleague).
 //!
