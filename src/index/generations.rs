@@ -101,15 +101,13 @@ impl Writer {
             .as_deref()
             .and_then(|p| p.file_name()?.to_str().and_then(number))
             .unwrap_or(0);
-        let mut last = current_number;
         for (n, path) in generations(dir)? {
             if n > current_number {
                 // A write that never reached CURRENT.
                 std::fs::remove_dir_all(&path).map_err(|e| Error::io(&path, "remove", e))?;
             }
-            last = last.max(n);
         }
-        let next = dir.join(format!("{PREFIX}{:06}", last + 1));
+        let next = dir.join(format!("{PREFIX}{:06}", current_number + 1));
         std::fs::create_dir(&next).map_err(|e| Error::io(&next, "create", e))?;
         Ok(Writer {
             dir: dir.to_path_buf(),
