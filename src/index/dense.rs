@@ -39,12 +39,15 @@ pub struct HnswParams {
     pub expansion_search: usize,
 }
 
+/// The defaults: M 16, efConstruction 128, ef 128 — over a million 384-d vectors with the
+/// structure of real embeddings, recall@10 0.967 at a p50 of 0.83 ms on 2 cores (ef 64: 0.928
+/// at 0.64 ms; docs/RESULTS.md).
 impl Default for HnswParams {
     fn default() -> Self {
         HnswParams {
             connectivity: 16,
             expansion_add: 128,
-            expansion_search: 64,
+            expansion_search: 128,
         }
     }
 }
