@@ -25,11 +25,12 @@ DEV=$OUT/data/dev
 [ -f "$OUT/embed/model.safetensors" ] || "$POSITIO" finetune embed --model "$MINILM" \
   --train "$OUT/data/pairs.jsonl" --epochs 1 --out "$OUT/embed" > "$OUT/embed.log"
 # The reranker: one hard negative per pair mined with that model (passing over the most similar
-# other answer, often a near-duplicate story), 128 word pieces per pair, 1 epoch.
+# other answer, often a near-duplicate story), 128 word pieces per pair, 1 epoch at lr 1e-4 (at the
+# recipe's 2e-5 it barely learns from 6,000 pairs: docs/RESULTS.md).
 [ -f "$OUT/hard.jsonl" ] || "$POSITIO" mine-negatives --model "$OUT/embed" --train "$OUT/data/pairs.jsonl" \
   --count 1 --skip 1 --out "$OUT/hard.jsonl"
 [ -f "$OUT/rerank/model.safetensors" ] || "$POSITIO" finetune rerank --model "$MINILM" \
-  --train "$OUT/hard.jsonl" --max-len 128 --epochs 1 --out "$OUT/rerank" > "$OUT/rerank.log"
+  --train "$OUT/hard.jsonl" --max-len 128 --epochs 1 --lr 1e-4 --out "$OUT/rerank" > "$OUT/rerank.log"
 
 rm -rf "$OUT/index"
 "$POSITIO" index build --model "$OUT/embed" --corpus "$DEV/corpus.jsonl" --out "$OUT/index"
