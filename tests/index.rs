@@ -592,3 +592,297 @@ fn calibrate_picks_the_threshold_that_reaches_the_target_precision() {
         "{err}"
     );
 }
+
+/// `answer --router`: each question goes to its intent's templates when the router is sure
+/// enough, an intent without templates is handed over, and the router joins the calibration.
+#[test]
+fn a_router_sends_questions_to_their_intents_templates() {
+    let dir = tmp("router");
+    let embedder = fixture("st_tiny");
+    let router = fixture("hf_tiny_classify/single");
+    // The router's labels are negative / neutral / positive: "positive" has no templates.
+    let library = std::fs::read_to_string(fixture("answers/library_intents.jsonl")).unwrap();
+    let intent_of = |template: &str| -> String {
+        library
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .find(|t| t["id"] == template)
+            .map(|t| t["intent"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    let lib = dir.as_ref().join("library.jsonl");
+    std::fs::write(&lib, &library).unwrap();
+    let questions: Vec<String> = std::fs::read_to_string(fixture("answers/dev.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["text"]
+                .as_str()
+                .unwrap()
+                .into()
+        })
+        .collect();
+    let with_texts = |mut args: Vec<std::ffi::OsString>| {
+        for q in &questions {
+            args.extend(["--text".into(), q.into()]);
+        }
+        args
+    };
+    // What the router says of each question, by `predict classify`.
+    let predicted: Vec<Value> = run_ok(
+        &with_texts(vec![
+            "predict".into(),
+            "classify".into(),
+            "--model".into(),
+            router.clone().into(),
+        ])
+        .iter()
+        .map(|a| a.as_os_str())
+        .collect::<Vec<_>>(),
+    )
+    .lines()
+    .map(|l| serde_json::from_str(l).unwrap())
+    .collect();
+    let answer_with = |lib: &Path, extra: &[&str]| -> Vec<Value> {
+        let mut args: Vec<std::ffi::OsString> = vec![
+            "answer".into(),
+            "--library".into(),
+            lib.into(),
+            "--model".into(),
+            embedder.clone().into(),
+        ];
+        args.extend(extra.iter().map(|a| a.into()));
+        answers(
+            &with_texts(args)
+                .iter()
+                .map(|a| a.as_os_str())
+                .collect::<Vec<_>>(),
+        )
+    };
+    let answer = |extra: &[&str]| answer_with(&lib, extra);
+    let r = router.to_str().unwrap();
+    let routed = answer(&["--router", r, "--route-min", "0"]);
+    for ((a, p), q) in routed.iter().zip(&predicted).zip(&questions) {
+        let label = p["label"].as_str().unwrap();
+        assert_eq!(a["intent"]["label"], label, "{q}: {a}");
+        assert_eq!(a["intent"]["routed"], true, "{a}");
+        let top = p["scores"][0]["score"].as_f64().unwrap();
+        assert!((a["intent"]["probability"].as_f64().unwrap() - top).abs() < 1e-5);
+        match a["template"].as_str() {
+            Some(t) => assert_eq!(intent_of(t), label, "{q}: {a}"),
+            None => {
+                assert_eq!(label, "positive", "{q}: {a}");
+                assert_eq!(a["no_match"], true);
+            }
+        }
+    }
+    // Routing changes answers: some questions lose their unrouted template to their intent's.
+    let plain = answer(&[]);
+    let changed = routed
+        .iter()
+        .zip(&plain)
+        .filter(|(a, b)| a["template"] != b["template"])
+        .count();
+    assert!(changed > 0, "routing changed no answer");
+    // An intent without templates is handed over: move every template off the first
+    // question's intent.
+    let first = predicted[0]["label"].as_str().unwrap();
+    let other = ["negative", "neutral", "positive"]
+        .into_iter()
+        .find(|l| *l != first)
+        .unwrap();
+    let moved = dir.as_ref().join("moved.jsonl");
+    let text: String = library
+        .lines()
+        .map(|l| {
+            let mut t: Value = serde_json::from_str(l).unwrap();
+            t["intent"] = other.into();
+            format!("{t}\n")
+        })
+        .collect();
+    std::fs::write(&moved, text).unwrap();
+    for (a, p) in answer_with(&moved, &["--router", r, "--route-min", "0"])
+        .iter()
+        .zip(&predicted)
+    {
+        if p["label"] == first {
+            assert_eq!(
+                (&a["template"], &a["no_match"]),
+                (&Value::Null, &Value::Bool(true)),
+                "{a}"
+            );
+        } else {
+            assert!(a["template"].is_string(), "{a}");
+        }
+    }
+    // A router never sure enough routes nothing: the answers are the library's own.
+    let unrouted = answer(&["--router", r, "--route-min", "1"]);
+    for (u, p) in unrouted.iter().zip(&plain) {
+        assert_eq!(u["template"], p["template"]);
+        assert_eq!(u["intent"]["routed"], false);
+        assert!(p.get("intent").is_none());
+    }
+    // The calibration records the router: one made without it is refused with it.
+    let cal = dir.as_ref().join("cal.json");
+    let dev = dir.as_ref().join("dev.jsonl");
+    let rows: String = questions
+        .iter()
+        .zip(&plain)
+        .map(|(q, a)| {
+            format!(
+                "{}\n",
+                serde_json::json!({"text": q, "answer": a["template"]})
+            )
+        })
+        .collect();
+    std::fs::write(&dev, rows).unwrap();
+    let calibrate = |extra: &[&str]| {
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "calibrate".as_ref(),
+            "--library".as_ref(),
+            s(&lib),
+            "--model".as_ref(),
+            s(&embedder),
+            "--dev".as_ref(),
+            s(&dev),
+            "--target-precision".as_ref(),
+            "0.5".as_ref(),
+            "--out".as_ref(),
+            s(&cal),
+        ];
+        args.extend(extra.iter().map(std::ffi::OsStr::new));
+        run_ok(&args)
+    };
+    calibrate(&[]);
+    let (ok, _, err) = positio(&[
+        "answer",
+        "--library",
+        lib.to_str().unwrap(),
+        "--model",
+        embedder.to_str().unwrap(),
+        "--router",
+        r,
+        "--calibration",
+        cal.to_str().unwrap(),
+        "--text",
+        "x",
+    ]);
+    assert!(!ok && err.contains("and no router"), "{err}");
+    calibrate(&["--router", r, "--route-min", "0"]);
+    let c: Value = serde_json::from_str(&std::fs::read_to_string(&cal).unwrap()).unwrap();
+    assert_eq!(c["router"][1].as_f64(), Some(0.0), "{c}");
+    // Every template needs an intent the router knows.
+    std::fs::write(&lib, library.replace("\"neutral\"", "\"billing\"")).unwrap();
+    let (ok, _, err) = positio(&[
+        "answer",
+        "--library",
+        lib.to_str().unwrap(),
+        "--model",
+        embedder.to_str().unwrap(),
+        "--router",
+        r,
+        "--text",
+        "x",
+    ]);
+    assert!(
+        !ok && err.contains("has intent \"billing\", which is not a label of"),
+        "{err}"
+    );
+}
+
+/// `mine-negatives --index`: each pair's negatives are the index's best documents for its
+/// anchor (by the mode asked), its own answer passed over.
+#[test]
+fn mine_negatives_takes_the_index_best_documents_but_the_answer() {
+    let dir = tmp("mine-index");
+    let idx = dir.as_ref().join("idx");
+    build(&idx, "exact");
+    let pairs = dir.as_ref().join("pairs.jsonl");
+    let rows = [
+        (
+            "Why did crude oil prices go up?",
+            "Oil prices Crude oil prices rose sharply after OPEC agreed to cut production.",
+        ),
+        (
+            "wheat sales to the Soviet Union",
+            "Wheat exports The Agriculture Department raised its estimate of wheat exports to the Soviet Union.",
+        ),
+    ];
+    let text: String = rows
+        .iter()
+        .map(|(a, p)| serde_json::json!({"anchor": a, "positive": p}).to_string() + "\n")
+        .collect();
+    std::fs::write(&pairs, text).unwrap();
+    for mode in ["dense", "bm25", "hybrid"] {
+        let out = dir.as_ref().join(format!("{mode}.jsonl"));
+        run_ok(&[
+            "mine-negatives".as_ref(),
+            "--index".as_ref(),
+            s(&idx),
+            "--mode".as_ref(),
+            mode.as_ref(),
+            "--train".as_ref(),
+            s(&pairs),
+            "--count".as_ref(),
+            "2".as_ref(),
+            "--skip".as_ref(),
+            "1".as_ref(),
+            "--out".as_ref(),
+            s(&out),
+        ]);
+        let mined: Vec<Value> = std::fs::read_to_string(&out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(mined.len(), rows.len());
+        for (row, (anchor, positive)) in mined.iter().zip(rows) {
+            // The search's passages, the answer left out, one skipped, two taken.
+            let found = run_ok(&[
+                "search".as_ref(),
+                s(&idx),
+                "--query".as_ref(),
+                anchor.as_ref(),
+                "--mode".as_ref(),
+                mode.as_ref(),
+                "--top".as_ref(),
+                "6".as_ref(),
+            ]);
+            let line: Value = serde_json::from_str(found.lines().next().unwrap()).unwrap();
+            let expected: Vec<String> = line["hits"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| {
+                    format!(
+                        "{} {}",
+                        h["title"].as_str().unwrap(),
+                        h["text"].as_str().unwrap()
+                    )
+                    .trim()
+                    .to_string()
+                })
+                .filter(|p| p != positive)
+                .skip(1)
+                .take(2)
+                .collect();
+            assert_eq!(row["anchor"], anchor);
+            assert_eq!(
+                row["negative"],
+                serde_json::json!(expected),
+                "{mode}: {row}"
+            );
+        }
+    }
+    // Model and index are one or the other; --store needs --index.
+    let (ok, _, err) = positio(&[
+        "mine-negatives".as_ref(),
+        "--train".as_ref(),
+        s(&pairs),
+        "--out".as_ref(),
+        s(&dir.as_ref().join("x.jsonl")),
+        "--store".as_ref(),
+        "postgres://x@127.0.0.1/db".as_ref(),
+    ]);
+    assert!(!ok, "{err}");
+}

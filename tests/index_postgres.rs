@@ -1,7 +1,8 @@
 //! `--store postgres://…`: the same index commands against a real PostgreSQL with pgvector,
 //! which scripts/test.sh starts (scripts/pg_test_server.sh) and names in `POSITIO_TEST_PG`.
 //! Dense search in the database finds what the index on disk finds; add, replace and delete
-//! are transactions; the model check holds; hybrid and lexical search run.
+//! are transactions; the model check holds; hybrid and lexical search run; `eval retrieval`
+//! and `mine-negatives` read the database's index as they read a directory.
 
 mod common;
 use common::*;
@@ -113,6 +114,63 @@ fn the_index_commands_work_in_postgres_with_pgvector() {
         "hybrid",
     ]));
     assert_eq!(hybrid[0].0, "oil1");
+    // eval retrieval through the database scores as through the directory.
+    let scores = |index: &str, store: &[&str]| -> Value {
+        let json = dir.as_ref().join("scores.json");
+        let mut args = vec![
+            "eval",
+            "retrieval",
+            "--index",
+            index,
+            "--data",
+            "tests/fixtures/retrieval/beir",
+            "--json",
+            json.to_str().unwrap(),
+        ];
+        args.extend(store);
+        run(&args);
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap()
+    };
+    let (pg, local) = (
+        scores(&name, &["--store", &url]),
+        scores(disk.to_str().unwrap(), &[]),
+    );
+    for key in ["ndcg@10", "mrr@10", "recall@10", "map@100"] {
+        let (a, b) = (pg[key].as_f64().unwrap(), local[key].as_f64().unwrap());
+        assert!((a - b).abs() < 1e-4, "{key}: {a} vs {b}");
+    }
+    // mine-negatives from the database's documents finds what it finds on disk.
+    let pairs = dir.as_ref().join("pairs.jsonl");
+    std::fs::write(
+        &pairs,
+        "{\"anchor\": \"Why did crude oil prices go up?\", \"positive\": \"Oil prices Crude oil prices rose sharply after OPEC agreed to cut production.\"}\n\
+         {\"anchor\": \"wheat sales to the Soviet Union\", \"positive\": \"Wheat exports The Agriculture Department raised its estimate of wheat exports to the Soviet Union.\"}\n",
+    )
+    .unwrap();
+    let mined = |index: &str, store: &[&str]| -> Vec<Value> {
+        let out = dir.as_ref().join("mined.jsonl");
+        let mut args = vec![
+            "mine-negatives",
+            "--index",
+            index,
+            "--train",
+            pairs.to_str().unwrap(),
+            "--count",
+            "2",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend(store);
+        run(&args);
+        std::fs::read_to_string(&out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap()["negative"].clone())
+            .collect()
+    };
+    let from_pg = mined(&name, &["--store", &url]);
+    assert_eq!(from_pg, mined(disk.to_str().unwrap(), &[]));
+    assert_eq!(from_pg[0].as_array().unwrap().len(), 2, "{from_pg:?}");
     // Add (one new, one replaced), then delete; the wrong model is refused.
     let more = dir.as_ref().join("more.jsonl");
     std::fs::write(

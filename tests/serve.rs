@@ -965,12 +965,14 @@ fn assert_same_hits(a: &[(String, f64)], b: &[(String, f64)], what: &str) {
 }
 
 /// `positio answer` of `texts` with extra flags: one JSON object per text.
-fn cli_answers(texts: &[&str], extra: &[&str]) -> Vec<Value> {
+const LIBRARY: &str = "tests/fixtures/answers/library.jsonl";
+
+fn cli_answers(library: &str, texts: &[&str], extra: &[&str]) -> Vec<Value> {
     let m = minilm_dir();
     let mut args = vec![
         "answer",
         "--library",
-        "tests/fixtures/answers/library.jsonl",
+        library,
         "--model",
         m.to_str().unwrap(),
     ];
@@ -992,6 +994,7 @@ fn rerank_search_and_answer_routes_answer_as_the_command_line() {
     let cal = dir.as_ref().join("calibration.json");
     let m = minilm_dir();
     let m = m.to_str().unwrap();
+    let minilm_spec = minilm();
     let (ok, _, err) = positio(&[
         "index",
         "build",
@@ -1050,7 +1053,11 @@ fn rerank_search_and_answer_routes_answer_as_the_command_line() {
     }
     let reply = server.post("/answer", &json!({"inputs": questions}));
     assert_eq!(reply.status, 200, "{}", reply.text());
-    let cli = cli_answers(&questions, &["--calibration", cal.to_str().unwrap()]);
+    let cli = cli_answers(
+        LIBRARY,
+        &questions,
+        &["--calibration", cal.to_str().unwrap()],
+    );
     for (s, c) in reply.json().as_array().unwrap().iter().zip(&cli) {
         assert_eq!(s["template"], c["template"]);
         assert_eq!(s["no_match"], c["no_match"]);
@@ -1126,7 +1133,11 @@ fn rerank_search_and_answer_routes_answer_as_the_command_line() {
     );
     assert_same_hits(&hits_of(&reply.json()), &cli, "reranked search");
     let reply = server.post("/answer", &json!({"inputs": questions}));
-    let cli = cli_answers(&questions, &["--rerank", "tests/fixtures/rerank_tiny"]);
+    let cli = cli_answers(
+        LIBRARY,
+        &questions,
+        &["--rerank", "tests/fixtures/rerank_tiny"],
+    );
     for (s, c) in reply.json().as_array().unwrap().iter().zip(&cli) {
         assert_eq!(s["template"], c["template"]);
         assert_close(
@@ -1134,6 +1145,34 @@ fn rerank_search_and_answer_routes_answer_as_the_command_line() {
             &[c["confidence"].as_f64().unwrap()],
             1e-5,
             "reranked confidence",
+        );
+    }
+    drop(server);
+
+    // With a router: each question's intent, template and confidence as `answer --router`.
+    let library = "tests/fixtures/answers/library_intents.jsonl";
+    let routing = ["--router", SINGLE, "--route-min", "0"];
+    let mut args = vec!["--model", &minilm_spec, "--answers", library];
+    args.extend(routing);
+    let server = Server::start(&args);
+    let reply = server.post("/answer", &json!({"inputs": questions}));
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let cli = cli_answers(library, &questions, &routing);
+    for (s, c) in reply.json().as_array().unwrap().iter().zip(&cli) {
+        assert_eq!(s["template"], c["template"]);
+        assert_eq!(s["no_match"], c["no_match"]);
+        assert_eq!(s["intent"]["label"], c["intent"]["label"], "{s} {c}");
+        assert_close(
+            &[
+                s["confidence"].as_f64().unwrap(),
+                s["intent"]["probability"].as_f64().unwrap(),
+            ],
+            &[
+                c["confidence"].as_f64().unwrap(),
+                c["intent"]["probability"].as_f64().unwrap(),
+            ],
+            1e-5,
+            "routed answer",
         );
     }
     drop(server);
@@ -1149,4 +1188,48 @@ fn rerank_search_and_answer_routes_answer_as_the_command_line() {
         idx.to_str().unwrap(),
     ]);
     assert!(!ok && err.contains("serve that model too"), "{err}");
+}
+
+/// `/search` over an index in PostgreSQL (`serve --index NAME --store URL`, the database that
+/// scripts/test.sh starts) answers as `positio search --store` does.
+#[test]
+fn search_serves_an_index_in_postgres() {
+    let url = std::env::var("POSITIO_TEST_PG").expect(
+        "POSITIO_TEST_PG names no database: run scripts/test.sh, which starts PostgreSQL with pgvector",
+    );
+    let m = minilm_dir();
+    let name = format!(
+        "s{}_{}",
+        std::process::id(),
+        std::time::UNIX_EPOCH.elapsed().unwrap().as_millis()
+    );
+    let (ok, _, err) = positio(&[
+        "index",
+        "build",
+        "--model",
+        m.to_str().unwrap(),
+        "--corpus",
+        "tests/fixtures/retrieval/beir/corpus.jsonl",
+        "--out",
+        &name,
+        "--store",
+        &url,
+    ]);
+    assert!(ok, "{err}");
+    let server = Server::start(&["--model", &minilm(), "--index", &name, "--store", &url]);
+    let query = "Why did crude oil prices go up?";
+    for mode in ["dense", "bm25", "hybrid"] {
+        let reply = server.post(
+            "/search",
+            &json!({"query": query, "top_k": 5, "mode": mode}),
+        );
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        let cli = cli_search(
+            std::path::Path::new(&name),
+            query,
+            &["--top", "5", "--mode", mode, "--store", &url],
+        );
+        assert_same_hits(&hits_of(&reply.json()), &cli, mode);
+    }
+    assert_eq!(server.terminate().code(), Some(0));
 }

@@ -1,7 +1,7 @@
 //! `positio answer` and `positio calibrate`: customer-service answering from a template library.
 
 use super::{DeviceArg, TextInputs};
-use crate::tasks::answer::commands::{self, Answerer, Calibration};
+use crate::tasks::answer::commands::{self, AnswerModels, Answerer, Calibration};
 use crate::tasks::answer::read_library;
 use crate::{runtime, Error, Result};
 use std::io::Write;
@@ -10,8 +10,8 @@ use std::path::PathBuf;
 /// The library and models both commands read.
 #[derive(clap::Args)]
 pub(crate) struct LibraryArgs {
-    /// The answer templates: JSON Lines {"id", "answer", "questions": [...]} (questions
-    /// optional).
+    /// The answer templates: JSON Lines {"id", "answer", "questions": [...], "intent"}
+    /// (questions optional; intent needed with --router).
     #[arg(long)]
     library: PathBuf,
     /// The embedding model that finds candidate templates.
@@ -20,6 +20,14 @@ pub(crate) struct LibraryArgs {
     /// A reranker that reorders the 5 best candidates; its relevance becomes the confidence.
     #[arg(long)]
     rerank: Option<PathBuf>,
+    /// An intent classifier (`finetune classify`, single-label) that routes each question to
+    /// the templates of its intent first; an intent without templates is handed over.
+    #[arg(long)]
+    router: Option<PathBuf>,
+    /// The router's probability from which its intent is followed; below it the whole
+    /// library is searched.
+    #[arg(long, default_value_t = 0.5, requires = "router")]
+    route_min: f64,
     /// Texts per forward pass.
     #[arg(long, default_value_t = 64)]
     batch_size: usize,
@@ -28,16 +36,21 @@ pub(crate) struct LibraryArgs {
 }
 
 impl LibraryArgs {
+    fn models(&self) -> AnswerModels<'_> {
+        AnswerModels {
+            model: &self.model,
+            reranker: self.rerank.as_deref(),
+            router: self.router.as_deref().map(|r| (r, self.route_min)),
+        }
+    }
+
     fn load(&self) -> Result<Answerer> {
+        if !(0.0..=1.0).contains(&self.route_min) {
+            return Err(Error::config("--route-min", "must be in [0, 1]"));
+        }
         let templates = read_library(&self.library)?;
         let device = runtime::device(self.device.device)?;
-        Answerer::load(
-            templates,
-            &self.model,
-            self.rerank.as_deref(),
-            self.batch_size,
-            &device,
-        )
+        Answerer::load(templates, &self.models(), self.batch_size, &device)
     }
 }
 
@@ -61,7 +74,7 @@ impl AnswerArgs {
         let threshold = match &self.calibration {
             Some(path) => {
                 let c = Calibration::read(path)?;
-                c.check(path, &self.library.model, self.library.rerank.as_deref())?;
+                c.check(path, &self.library.models())?;
                 Some(c.threshold)
             }
             None => self.threshold,
@@ -100,8 +113,7 @@ impl CalibrateArgs {
         let answerer = self.library.load()?;
         let c = commands::calibrate(
             &answerer,
-            &self.library.model,
-            self.library.rerank.as_deref(),
+            &self.library.models(),
             &self.dev,
             self.target_precision,
             &self.out,

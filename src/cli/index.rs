@@ -62,16 +62,13 @@ pub(crate) struct StoreArg {
 
 impl StoreArg {
     /// The store of the index named (a directory, or with --store a table) `index`.
-    fn of<'a>(&'a self, index: &'a std::path::Path) -> Result<Store<'a>> {
-        Ok(match &self.store {
-            None => Store::Disk(index),
-            Some(url) => Store::Postgres {
-                url,
-                name: index.to_str().ok_or_else(|| {
-                    Error::config("index name", "with --store, name the index in plain text")
-                })?,
-            },
-        })
+    pub(crate) fn of<'a>(&'a self, index: &'a std::path::Path) -> Result<Store<'a>> {
+        Store::at(index, self.store.as_deref())
+    }
+
+    /// The PostgreSQL URL, when the index lives there.
+    pub(crate) fn url(&self) -> Option<&str> {
+        self.store.as_deref()
     }
 }
 
@@ -263,7 +260,7 @@ impl SearchArgs {
             &device,
         )?;
         if let Some(ef) = self.ef {
-            searcher.set_expansion(ef);
+            searcher.index.set_expansion(ef);
         }
         let options = SearchOptions {
             mode: self.mode,
@@ -281,7 +278,7 @@ impl SearchArgs {
         for (query, hits) in queries.iter().zip(results) {
             let hits = &hits[..hits.len().min(self.top)];
             let ids: Vec<&str> = hits.iter().map(|h| h.id.as_str()).collect();
-            let docs = searcher.documents(&ids)?;
+            let docs = searcher.index.documents(&ids)?;
             let rows: Vec<serde_json::Value> = hits
                 .iter()
                 .zip(docs)

@@ -2,11 +2,12 @@
 //! `positio mine-negatives` (hard negatives for its pairs), `positio finetune rerank` (a
 //! cross-encoder) and `positio eval retrieval` (quality on a BEIR directory).
 
+use super::index::StoreArg;
 use super::{DeviceArg, FineTuningInputs, TrainingArgs};
 use crate::index::SearchMode;
 use crate::tasks::embedding::{self, task::EmbedSettings};
 use crate::tasks::rerank::{self, RerankSettings};
-use crate::tasks::retrieval::commands::{self, Mining, RetrievalEval};
+use crate::tasks::retrieval::commands::{self, Mining, MiningSource, RetrievalEval};
 use crate::train::trainer::Outcome;
 use crate::{Error, Result};
 use std::path::PathBuf;
@@ -20,6 +21,8 @@ pub struct EvalArgs {
     /// Search this index of the corpus (`positio index build`) instead, by --mode.
     #[arg(long)]
     index: Option<PathBuf>,
+    #[command(flatten)]
+    store: StoreArg,
     /// With --index: dense, bm25 or hybrid.
     #[arg(long, value_enum, default_value = "dense", requires = "index")]
     mode: SearchMode,
@@ -58,9 +61,14 @@ impl EvalArgs {
         if self.top == 0 {
             return Err(Error::config("--top", "must be at least 1"));
         }
+        let index = match (&self.index, self.store.url()) {
+            (Some(index), _) => Some(self.store.of(index)?),
+            (None, Some(_)) => return Err(Error::config("--store", "names where --index lives")),
+            (None, None) => None,
+        };
         let eval = RetrievalEval {
             model: self.model.as_deref(),
-            index: self.index.as_deref(),
+            index,
             mode: self.mode,
             data: &self.data,
             split: &self.split,
@@ -120,9 +128,20 @@ impl FinetuneArgs {
 /// `positio mine-negatives`.
 #[derive(clap::Args)]
 pub struct MineArgs {
-    /// An embedding model directory (e.g. the one about to be fine-tuned).
+    /// An embedding model directory (e.g. the one about to be fine-tuned): the pairs' own
+    /// answers are embedded and searched exactly. With --index: where the index's model lies
+    /// now.
+    #[arg(long, required_unless_present = "index")]
+    model: Option<PathBuf>,
+    /// Search this index (`positio index build`) instead, by --mode: negatives come from its
+    /// documents (title and text).
     #[arg(long)]
-    model: PathBuf,
+    index: Option<PathBuf>,
+    #[command(flatten)]
+    store: StoreArg,
+    /// With --index: dense, bm25 (lexical negatives, as BM25-mined sets) or hybrid.
+    #[arg(long, value_enum, default_value = "dense", requires = "index")]
+    mode: SearchMode,
     /// Training pairs (JSON Lines or TSV, as `finetune embed` reads).
     #[arg(long)]
     train: PathBuf,
@@ -147,19 +166,41 @@ impl MineArgs {
         if self.count == 0 {
             return Err(Error::config("--count", "must be at least 1"));
         }
+        let source = match (&self.index, &self.model) {
+            (Some(index), model) => MiningSource::Index {
+                store: self.store.of(index)?,
+                model: model.as_deref(),
+                mode: self.mode,
+            },
+            (None, _) if self.store.url().is_some() => {
+                return Err(Error::config("--store", "names where --index lives"))
+            }
+            (None, Some(model)) => MiningSource::Model(model),
+            (None, None) => return Err(Error::config("--model / --index", "give one")),
+        };
         let mining = Mining {
-            model: &self.model,
+            source,
             pairs: &self.train,
             count: self.count,
             skip: self.skip,
             batch_size: self.batch_size,
         };
-        let (pairs, answers) = commands::mine_negatives(&mining, self.device.device)?;
-        crate::data::pairs::write_jsonl(&self.out, &pairs)?;
+        let mined = commands::mine_negatives(&mining, self.device.device)?;
+        crate::data::pairs::write_jsonl(&self.out, &mined.pairs)?;
         eprintln!(
-            "{} pairs, {} negatives each, mined among {answers} answers: {}",
-            pairs.len(),
+            "{} pairs, {} negatives each, mined among {} {}{}: {}",
+            mined.pairs.len(),
             self.count,
+            mined.searched,
+            if self.index.is_some() {
+                "indexed documents"
+            } else {
+                "answers"
+            },
+            match mined.short {
+                0 => String::new(),
+                n => format!(" ({n} pairs got fewer: the index ran out of other documents)"),
+            },
             self.out.display()
         );
         Ok(())

@@ -27,9 +27,18 @@ pub(crate) struct ServeArgs {
     /// answers /rerank (TEI's), and reorders /search and /answer candidates.
     #[arg(long)]
     reranker: Option<ModelSpec>,
+    /// An intent classifier to serve, `DIR` or `NAME=DIR` (single-label, `finetune classify`):
+    /// routes /answer questions to their intent's templates first, as `answer --router`.
+    #[arg(long, requires = "answers")]
+    router: Option<ModelSpec>,
+    /// The router's probability from which its intent is followed.
+    #[arg(long, default_value_t = 0.5, requires = "router")]
+    route_min: f64,
     /// An index (`positio index build`) for /search; its model must be served (--model).
     #[arg(long)]
     index: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    store: super::index::StoreArg,
     /// An answer library (JSON Lines {"id", "answer", "questions"}) for /answer, embedded at
     /// startup by the served embedding model.
     #[arg(long)]
@@ -92,16 +101,22 @@ impl ServeArgs {
                 )
             })?;
         let mut models = self.models.clone();
-        if let Some(r) = &self.reranker {
-            models.push(r.clone());
+        models.extend(self.reranker.iter().chain(&self.router).cloned());
+        if !(0.0..=1.0).contains(&self.route_min) {
+            return Err(crate::Error::config("--route-min", "must be in [0, 1]"));
         }
         let options = ServeOptions {
             models,
             apps: ApplicationPaths {
                 index: self.index.clone(),
+                store: self.store.url().map(String::from),
                 answers: self.answers.clone(),
                 calibration: self.calibration.clone(),
                 reranker: self.reranker.as_ref().map(|r| r.name.clone()),
+                router: self
+                    .router
+                    .as_ref()
+                    .map(|r| (r.name.clone(), self.route_min)),
             },
             address: format!("{}:{}", self.host, self.port),
             batching: BatchLimits {

@@ -2,7 +2,10 @@
 //! GEMM: [`ExactIndex`]) below [`EXACT_BELOW`] documents, and an HNSW graph from `usearch`
 //! above (measured against hnsw_rs in docs/RESULTS.md: faster to build and search at the same
 //! recall, with deletion, and a memory-mapped view, so a search opens a large index without
-//! reading it). The graph's labels are the documents' keys; its distance is `1 - cosine`.
+//! reading it). The graph's labels are the documents' keys; its distance is `1 - cosine`,
+//! computed by positio's own SIMD dot product ([`crate::kernels::dot`]): usearch is built
+//! without its numkong kernels, whose C build alone took ~3 CPU-minutes of every cold build,
+//! for no measured loss in search speed (docs/RESULTS.md).
 
 use super::documents::Table;
 use crate::tasks::retrieval::search::ExactIndex;
@@ -66,6 +69,31 @@ fn usearch_error(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::file(path, format!("HNSW index: {e}"))
 }
 
+/// A graph of `dim`-wide vectors whose distance is positio's `1 - a·b`; `read` (load or view
+/// a file into it) runs first, since reading restores the file's built-in metric.
+fn graph(
+    path: &Path,
+    dim: usize,
+    params: HnswParams,
+    read: impl FnOnce(&usearch::Index) -> std::result::Result<(), String>,
+) -> Result<usearch::Index> {
+    let mut index =
+        usearch::Index::new(&options(dim, params)).map_err(|e| usearch_error(path, e))?;
+    read(&index).map_err(|e| usearch_error(path, e))?;
+    let dim = index.dimensions();
+    index.change_metric::<f32>(Box::new(move |a, b| {
+        // SAFETY: usearch passes two vectors of the index's `dim` floats.
+        let (a, b) = unsafe {
+            (
+                std::slice::from_raw_parts(a, dim),
+                std::slice::from_raw_parts(b, dim),
+            )
+        };
+        1.0 - crate::kernels::dot(a, b)
+    }));
+    Ok(index)
+}
+
 fn options(dim: usize, params: HnswParams) -> IndexOptions {
     IndexOptions {
         dimensions: dim,
@@ -89,12 +117,17 @@ pub fn write_graph(
     added: &[(u64, &[f32])],
 ) -> Result<()> {
     let path = generation.join(GRAPH);
-    let index = usearch::Index::new(&options(dim, params)).map_err(|e| usearch_error(&path, e))?;
+    let index = match previous {
+        Some(previous) => {
+            let from = previous.join(GRAPH);
+            graph(&from, dim, params, |i| {
+                i.load(&from.to_string_lossy()).map_err(|e| e.to_string())
+            })?
+        }
+        None => graph(&path, dim, params, |_| Ok(()))?,
+    };
     if let Some(previous) = previous {
         let from = previous.join(GRAPH);
-        index
-            .load(&from.to_string_lossy())
-            .map_err(|e| usearch_error(&from, e))?;
         for &key in removed {
             index.remove(key).map_err(|e| usearch_error(&from, e))?;
         }
@@ -188,10 +221,9 @@ impl Dense {
 /// A generation's graph, memory-mapped (searches read only the pages they visit).
 pub fn open_graph(generation: &Path, dim: usize, params: HnswParams) -> Result<usearch::Index> {
     let path = generation.join(GRAPH);
-    let index = usearch::Index::new(&options(dim, params)).map_err(|e| usearch_error(&path, e))?;
-    index
-        .view(&path.to_string_lossy())
-        .map_err(|e| usearch_error(&path, e))?;
+    let index = graph(&path, dim, params, |i| {
+        i.view(&path.to_string_lossy()).map_err(|e| e.to_string())
+    })?;
     if index.dimensions() != dim {
         return Err(Error::file(
             &path,

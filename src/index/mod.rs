@@ -133,6 +133,22 @@ pub enum Store<'a> {
     Postgres { url: &'a str, name: &'a str },
 }
 
+impl<'a> Store<'a> {
+    /// The index named `index`: a directory, or with a PostgreSQL `url` the table of that
+    /// name.
+    pub fn at(index: &'a Path, url: Option<&'a str>) -> Result<Store<'a>> {
+        Ok(match url {
+            None => Store::Disk(index),
+            Some(url) => Store::Postgres {
+                url,
+                name: index.to_str().ok_or_else(|| {
+                    Error::config("index name", "with --store, name the index in plain text")
+                })?,
+            },
+        })
+    }
+}
+
 /// What one generation holds.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Manifest {
@@ -280,16 +296,6 @@ impl Index {
             })
             .collect::<Result<Vec<_>>>()?;
         self.table.documents(&slots)
-    }
-
-    /// What a reranker reads of the first `k` hits: each document's title and text.
-    pub fn passages(&self, hits: &[Hit], k: usize) -> Result<Vec<String>> {
-        let ids: Vec<&str> = hits.iter().take(k).map(|h| h.id.as_str()).collect();
-        Ok(self
-            .documents(&ids)?
-            .iter()
-            .map(Document::passage)
-            .collect())
     }
 
     /// Reorders the first `relevance.len()` hits by a reranker's relevance of each (sigmoid of

@@ -12,7 +12,8 @@
 //! dense search by reciprocal rank as on disk.
 //!
 //! tokio-postgres is async; these functions are synchronous, each running its statements on
-//! a small runtime of its own (never call them from inside an async runtime).
+//! a small runtime of its own: call them from plain threads or tokio's blocking pool (the
+//! server does), never from an async task.
 
 use super::dense::HnswParams;
 use super::{fusion, Hit, ModelIdentity, SearchMode, WriteSummary};
@@ -29,9 +30,29 @@ const CATALOGUE: &str = "CREATE TABLE IF NOT EXISTS positio_indexes (
     dim integer NOT NULL, hnsw_m integer NOT NULL, hnsw_ef_construction integer NOT NULL,
     ef_search integer NOT NULL)";
 
+/// A current-thread runtime that may be dropped anywhere, even inside the server's runtime
+/// (a plain `Runtime` panics there).
+struct OwnRuntime(Option<tokio::runtime::Runtime>);
+
+impl std::ops::Deref for OwnRuntime {
+    type Target = tokio::runtime::Runtime;
+
+    fn deref(&self) -> &Self::Target {
+        self.0.as_ref().expect("alive until dropped")
+    }
+}
+
+impl Drop for OwnRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
 /// A connection to the database of `url`, on its own runtime.
 struct Database {
-    runtime: tokio::runtime::Runtime,
+    runtime: OwnRuntime,
     client: Client,
     url: String,
 }
@@ -72,7 +93,7 @@ impl Database {
             Ok::<_, Error>(client)
         })?;
         Ok(Database {
-            runtime,
+            runtime: OwnRuntime(Some(runtime)),
             client,
             url: url.to_string(),
         })
@@ -431,6 +452,19 @@ impl PgIndex {
             }
             Ok(out)
         })
+    }
+
+    /// How many documents the index holds.
+    pub fn count(&self) -> Result<usize> {
+        let db = &self.db;
+        let row = db
+            .runtime
+            .block_on(
+                db.client
+                    .query_one(&format!("SELECT count(*) FROM {}", self.table), &[]),
+            )
+            .map_err(|e| db_error(&db.url, e))?;
+        Ok(row.get::<_, i64>(0) as usize)
     }
 
     /// The stored documents of `ids`, in that order.

@@ -1,7 +1,7 @@
 //! An index with the models that query it: the embedding model the index records (for dense
-//! and hybrid search) and an optional reranker, over either store. `positio search` and
-//! `eval retrieval --index` run through it; the server does the same steps with its batched
-//! models.
+//! and hybrid search) and an optional reranker, over either store ([`OpenIndex`]).
+//! `positio search`, `mine-negatives --index` and `eval retrieval --index` run through it; the
+//! server does the same steps on an [`OpenIndex`] with its batched models.
 
 use super::postgres::PgIndex;
 use super::{resolve_model, Hit, Index, ModelIdentity, SearchMode, Store};
@@ -22,14 +22,82 @@ pub struct SearchOptions {
     pub batch_size: usize,
 }
 
-/// An index on disk or in PostgreSQL.
-enum Backend {
+/// An opened index, on disk or in PostgreSQL.
+pub enum OpenIndex {
     Disk(Box<Index>),
     Postgres(Box<PgIndex>),
 }
 
+impl OpenIndex {
+    pub fn open(store: Store, device: &Device) -> Result<OpenIndex> {
+        Ok(match store {
+            Store::Disk(dir) => OpenIndex::Disk(Box::new(Index::open(dir, device)?)),
+            Store::Postgres { url, name } => {
+                OpenIndex::Postgres(Box::new(PgIndex::open(url, name)?))
+            }
+        })
+    }
+
+    /// The model the index was built with.
+    pub fn model(&self) -> &ModelIdentity {
+        match self {
+            OpenIndex::Disk(index) => &index.manifest.model,
+            OpenIndex::Postgres(index) => &index.entry.model,
+        }
+    }
+
+    /// How many documents the index holds.
+    pub fn count(&self) -> Result<usize> {
+        match self {
+            OpenIndex::Disk(index) => Ok(index.len()),
+            OpenIndex::Postgres(index) => index.count(),
+        }
+    }
+
+    /// HNSW candidates per search (exact search ignores it).
+    pub fn set_expansion(&mut self, ef: usize) {
+        match self {
+            OpenIndex::Disk(index) => index.set_expansion(ef),
+            OpenIndex::Postgres(index) => index.set_expansion(ef),
+        }
+    }
+
+    /// The stored documents of `ids`, in that order.
+    pub fn documents(&self, ids: &[&str]) -> Result<Vec<Document>> {
+        match self {
+            OpenIndex::Disk(index) => index.documents(ids),
+            OpenIndex::Postgres(index) => index.documents(ids),
+        }
+    }
+
+    /// What a reranker reads of the first `k` hits: each document's title and text.
+    pub fn passages(&self, hits: &[Hit], k: usize) -> Result<Vec<String>> {
+        let ids: Vec<&str> = hits.iter().take(k).map(|h| h.id.as_str()).collect();
+        Ok(self
+            .documents(&ids)?
+            .iter()
+            .map(Document::passage)
+            .collect())
+    }
+
+    /// The `top` hits of each query: `texts` for lexical search, their unit `vectors` (from
+    /// the index's model) for dense search, both for hybrid.
+    pub fn search(
+        &self,
+        texts: &[String],
+        vectors: Option<&[Vec<f32>]>,
+        mode: SearchMode,
+        top: usize,
+    ) -> Result<Vec<Vec<Hit>>> {
+        match self {
+            OpenIndex::Disk(index) => index.search(texts, vectors, mode, top),
+            OpenIndex::Postgres(index) => index.search(texts, vectors, mode, top),
+        }
+    }
+}
+
 pub struct Searcher {
-    backend: Backend,
+    pub index: OpenIndex,
     embedder: Option<Embedder>,
     reranker: Option<Reranker>,
 }
@@ -44,40 +112,20 @@ impl Searcher {
         mode: SearchMode,
         device: &Device,
     ) -> Result<Searcher> {
-        let backend = match store {
-            Store::Disk(dir) => Backend::Disk(Box::new(Index::open(dir, device)?)),
-            Store::Postgres { url, name } => Backend::Postgres(Box::new(PgIndex::open(url, name)?)),
-        };
-        let recorded: &ModelIdentity = match &backend {
-            Backend::Disk(index) => &index.manifest.model,
-            Backend::Postgres(index) => &index.entry.model,
-        };
+        let index = OpenIndex::open(store, device)?;
         let embedder = match mode {
             SearchMode::Bm25 => None,
-            _ => Some(Embedder::load(&resolve_model(recorded, model)?, device)?),
+            _ => Some(Embedder::load(
+                &resolve_model(index.model(), model)?,
+                device,
+            )?),
         };
         let reranker = reranker.map(|r| Reranker::load(r, device)).transpose()?;
         Ok(Searcher {
-            backend,
+            index,
             embedder,
             reranker,
         })
-    }
-
-    /// HNSW candidates per search (exact search ignores it).
-    pub fn set_expansion(&mut self, ef: usize) {
-        match &mut self.backend {
-            Backend::Disk(index) => index.set_expansion(ef),
-            Backend::Postgres(index) => index.set_expansion(ef),
-        }
-    }
-
-    /// The stored documents of `ids`, in that order.
-    pub fn documents(&self, ids: &[&str]) -> Result<Vec<Document>> {
-        match &self.backend {
-            Backend::Disk(index) => index.documents(ids),
-            Backend::Postgres(index) => index.documents(ids),
-        }
     }
 
     /// The hits of each query, reranked when the searcher has a reranker.
@@ -89,19 +137,10 @@ impl Searcher {
             .map(|e| e.embed(queries, e.pooling, options.batch_size))
             .transpose()?;
         let (vectors, mode, top) = (vectors.as_deref(), options.mode, options.top);
-        let mut hits = match &self.backend {
-            Backend::Disk(index) => index.search(queries, vectors, mode, top)?,
-            Backend::Postgres(index) => index.search(queries, vectors, mode, top)?,
-        };
+        let mut hits = self.index.search(queries, vectors, mode, top)?;
         if let Some(reranker) = &self.reranker {
             for (query, hits) in queries.iter().zip(hits.iter_mut()) {
-                let k = options.rerank_top.min(hits.len());
-                let ids: Vec<&str> = hits[..k].iter().map(|h| h.id.as_str()).collect();
-                let passages: Vec<String> = self
-                    .documents(&ids)?
-                    .iter()
-                    .map(Document::passage)
-                    .collect();
+                let passages = self.index.passages(hits, options.rerank_top)?;
                 let relevance = reranker.scores(query, &passages, options.batch_size)?;
                 Index::reorder(hits, &relevance);
             }

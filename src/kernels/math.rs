@@ -173,9 +173,38 @@ macro_rules! simd {
 }
 pub(crate) use simd;
 
+simd! {
+    /// `a · b` (vectorised, for whichever SIMD this CPU has).
+    pub(crate) fn dot<T: Real>(a: &[T], b: &[T]) -> T {
+        let mut acc = [T::zero(); LANES];
+        let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+        let tail = ca.remainder().iter().zip(cb.remainder());
+        for (x, y) in ca.zip(cb) {
+            for l in 0..LANES {
+                acc[l] = acc[l] + x[l] * y[l];
+            }
+        }
+        tail.fold(acc.iter().fold(T::zero(), |s, &a| s + a), |s, (&x, &y)| s + x * y)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dot_matches_a_double_precision_sum_at_every_tail_length() {
+        for n in [0, 1, 15, 16, 17, 384, 385] {
+            let a: Vec<f32> = (0..n).map(|i| ((i * 7 % 13) as f32 - 6.0) / 5.0).collect();
+            let b: Vec<f32> = (0..n).map(|i| ((i * 5 % 11) as f32 - 5.0) / 3.0).collect();
+            let exact: f64 = a.iter().zip(&b).map(|(x, y)| *x as f64 * *y as f64).sum();
+            let got = dot(&a, &b) as f64;
+            assert!(
+                (got - exact).abs() <= 1e-5 * (1.0 + exact.abs()),
+                "{n}: {got} vs {exact}"
+            );
+        }
+    }
 
     /// Relative error in units of f32 epsilon over a dense sweep.
     #[test]

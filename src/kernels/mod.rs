@@ -18,6 +18,7 @@ mod gemm;
 pub mod layer_norm;
 pub mod linear;
 mod math;
+pub(crate) use math::dot;
 pub mod precision;
 pub mod recurrence;
 mod tensor;

@@ -6,10 +6,12 @@
 use super::error::{Answer, ApiError, ErrorKind};
 use super::types::{one_or_many, AnswerRequest, Found, Ranked, RerankRequest, SearchRequest};
 use super::{infer, parse, tokenize_all, tokenize_texts, vectors, App, Served};
-use crate::index::{Index, ModelIdentity, SearchMode};
+use crate::index::searcher::OpenIndex;
+use crate::index::{Hit, Index, ModelIdentity, SearchMode, Store};
 use crate::serve::models::{Head, Output};
-use crate::tasks::answer::commands::{Calibration, RERANK_CANDIDATES};
-use crate::tasks::answer::{by_relevance, read_library, AnswerLibrary};
+use crate::tasks::answer::commands::{AnswerModels, Calibration, RERANK_CANDIDATES};
+use crate::tasks::answer::{by_relevance, check_router, read_library, route, AnswerLibrary};
+use crate::tasks::scores::softmax;
 use crate::Error;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -22,29 +24,44 @@ use std::sync::Arc;
 /// What `serve` was asked to put behind the application routes.
 #[derive(Debug, Clone, Default)]
 pub struct ApplicationPaths {
-    /// An index for `/search` (its model must be served).
+    /// An index for `/search` (its model must be served): a directory, or with `store` the
+    /// name of a PostgreSQL index.
     pub index: Option<PathBuf>,
+    /// The PostgreSQL database (URL) of `index`.
+    pub store: Option<String>,
     /// An answer library for `/answer`, answered with the first served embedding model.
     pub answers: Option<PathBuf>,
     /// The library's calibration (its threshold decides `no_match`).
     pub calibration: Option<PathBuf>,
     /// The served model that reranks (`/rerank`, and `/search` and `/answer` when present).
     pub reranker: Option<String>,
+    /// The served intent classifier that routes `/answer` questions, and its minimum
+    /// probability.
+    pub router: Option<(String, f64)>,
 }
 
 /// The application routes' state.
 #[derive(Default)]
 pub(crate) struct Applications {
-    search: Option<(Arc<Index>, usize)>,
+    search: Option<(Arc<OpenIndex>, usize)>,
     answers: Option<(Arc<AnswerLibrary>, Option<f64>, usize)>,
     reranker: Option<usize>,
+    router: Option<(usize, f64)>,
 }
 
-fn served_by(app: &App, dir: &std::path::Path) -> crate::Result<Option<usize>> {
-    let want = ModelIdentity::of(dir)?.fingerprint;
+/// The served model named `name` (it is among them: `serve` adds it).
+fn named(app: &App, name: &str) -> usize {
+    app.models
+        .iter()
+        .position(|m| m.info.name == name)
+        .expect("the named model is among the served models")
+}
+
+/// The served embedding model that is `recorded` (by fingerprint: it may lie elsewhere now).
+fn served_by(app: &App, recorded: &ModelIdentity) -> crate::Result<Option<usize>> {
     for (i, m) in app.models.iter().enumerate() {
         if m.info.head == Head::Embedding
-            && ModelIdentity::of(&m.info.directory)?.fingerprint == want
+            && ModelIdentity::of(&m.info.directory)?.fingerprint == recorded.fingerprint
         {
             return Ok(Some(i));
         }
@@ -65,11 +82,7 @@ pub(crate) async fn prepare(
 ) -> crate::Result<Applications> {
     let mut apps = Applications::default();
     if let Some(name) = &paths.reranker {
-        let i = app
-            .models
-            .iter()
-            .position(|m| &m.info.name == name)
-            .expect("the reranker is among the served models");
+        let i = named(app, name);
         let info = &app.models[i].info;
         if info.head != Head::SequenceClassification || info.labels.len() != 1 {
             return Err(Error::config(
@@ -82,32 +95,57 @@ pub(crate) async fn prepare(
         }
         apps.reranker = Some(i);
     }
-    if let Some(dir) = &paths.index {
-        let index = Index::open(dir, device)?;
-        let model = served_by(app, &index.manifest.model.path)
-            .ok()
-            .flatten()
-            .ok_or_else(|| {
-                Error::config(
-                    "--index",
-                    format!(
-                        "{} was built with {}: serve that model too (--model)",
-                        dir.display(),
-                        index.manifest.model.path.display()
-                    ),
-                )
-            })?;
+    if let Some(name) = &paths.index {
+        let (at, url, dev) = (name.clone(), paths.store.clone(), device.clone());
+        // PostgreSQL's client runs its own runtime: open it off this one.
+        let index = tokio::task::spawn_blocking(move || {
+            OpenIndex::open(Store::at(&at, url.as_deref())?, &dev)
+        })
+        .await
+        .map_err(|e| Error::invalid(format!("opening the index failed: {e}")))??;
+        let model = served_by(app, index.model())?.ok_or_else(|| {
+            Error::config(
+                "--index",
+                format!(
+                    "{} was built with {}: serve that model too (--model)",
+                    name.display(),
+                    index.model().path.display()
+                ),
+            )
+        })?;
         apps.search = Some((Arc::new(index), model));
+    }
+    if let Some((name, min)) = &paths.router {
+        let i = named(app, name);
+        let info = &app.models[i].info;
+        if info.head != Head::SequenceClassification || info.multi_label || info.labels.len() < 2 {
+            return Err(Error::config(
+                "--router",
+                format!(
+                    "{} is not an intent classifier (single-label, two labels or more)",
+                    info.directory.display()
+                ),
+            ));
+        }
+        apps.router = Some((i, *min));
     }
     if let Some(path) = &paths.answers {
         let templates = read_library(path)?;
+        if let Some((r, _)) = apps.router {
+            let info = &app.models[r].info;
+            check_router(
+                &templates,
+                &info.labels,
+                &info.directory.display().to_string(),
+            )?;
+        }
         let calibration = paths
             .calibration
             .as_deref()
             .map(|c| Calibration::read(c).map(|cal| (c, cal)))
             .transpose()?;
         let model = match &calibration {
-            Some((c, cal)) => served_by(app, &cal.model.path)?.ok_or_else(|| {
+            Some((c, cal)) => served_by(app, &cal.model)?.ok_or_else(|| {
                 Error::file(
                     c,
                     format!(
@@ -123,8 +161,13 @@ pub(crate) async fn prepare(
                 .ok_or_else(|| Error::config("--answers", "needs an embedding model (--model)"))?,
         };
         if let Some((c, cal)) = &calibration {
-            let reranker = apps.reranker.map(|r| app.models[r].info.directory.clone());
-            cal.check(c, &app.models[model].info.directory, reranker.as_deref())?;
+            let dir = |i: usize| app.models[i].info.directory.as_path();
+            let models = AnswerModels {
+                model: dir(model),
+                reranker: apps.reranker.map(dir),
+                router: apps.router.map(|(r, min)| (dir(r), min)),
+            };
+            cal.check(c, &models)?;
         }
         let served = &app.models[model];
         let texts = AnswerLibrary::texts(&templates);
@@ -234,6 +277,16 @@ pub(crate) async fn rerank(
     Ok(Json(ranked))
 }
 
+/// Runs `f` on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> crate::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::backend(format!("search failed: {e}")))?
+        .map_err(ApiError::from)
+}
+
 /// `POST /search`: `[{"rank", "id", "score", "title", "text"}]`.
 pub(crate) async fn search(
     State(app): State<Arc<App>>,
@@ -270,21 +323,28 @@ pub(crate) async fn search(
         Some(_) => request.top_k.max(request.rerank_top),
         None => request.top_k,
     };
+    // The index may be PostgreSQL's, whose client blocks: every call runs on the blocking pool.
     let (mode, query, idx) = (request.mode, request.query.clone(), index.clone());
-    let mut hits =
-        tokio::task::spawn_blocking(move || idx.search(&[query], vecs.as_deref(), mode, depth))
-            .await
-            .map_err(|e| ApiError::backend(format!("search failed: {e}")))??
+    let mut hits: Vec<Hit> = blocking(move || {
+        Ok(idx
+            .search(&[query], vecs.as_deref(), mode, depth)?
             .pop()
-            .unwrap_or_default();
+            .unwrap_or_default())
+    })
+    .await?;
     if let Some(reranker) = reranker {
-        let passages = index.passages(&hits, request.rerank_top)?;
+        let (idx, head, k) = (index.clone(), hits.clone(), request.rerank_top);
+        let passages: Vec<String> = blocking(move || idx.passages(&head, k)).await?;
         let r = relevance(reranker, &request.query, &passages).await?;
         Index::reorder(&mut hits, &r);
     }
     hits.truncate(request.top_k);
-    let ids: Vec<&str> = hits.iter().map(|h| h.id.as_str()).collect();
-    let docs = index.documents(&ids)?;
+    let (idx, ids) = (
+        index.clone(),
+        hits.iter().map(|h| h.id.clone()).collect::<Vec<_>>(),
+    );
+    let docs = blocking(move || idx.documents(&ids.iter().map(String::as_str).collect::<Vec<_>>()))
+        .await?;
     Ok(Json(
         hits.iter()
             .zip(docs)
@@ -314,12 +374,27 @@ pub(crate) async fn answer(
         ));
     };
     let (texts, single) = request.inputs.into_vec();
+    let routes = match app.apps.router {
+        Some((r, min)) => {
+            let router = &app.models[r];
+            let tokens = tokenize_texts(&app, router, &texts, true).await?;
+            infer(router, &tokens)
+                .await?
+                .into_iter()
+                .map(|o| match o {
+                    Output::Logits(l) => Ok(Some(route(&softmax(&l), &router.info.labels, min))),
+                    _ => Err(ApiError::backend("the router returned no logits")),
+                })
+                .collect::<Result<Vec<_>, _>>()?
+        }
+        None => vec![None; texts.len()],
+    };
     let model = &app.models[embedder];
     let tokens = tokenize_texts(&app, model, &texts, true).await?;
     let vecs = vectors(infer(model, &tokens).await?, true)?;
-    let candidates = library.candidates(&vecs, RERANK_CANDIDATES)?;
+    let candidates = library.candidates(&vecs, &routes, RERANK_CANDIDATES)?;
     let mut answers = Vec::with_capacity(texts.len());
-    for (text, candidates) in texts.iter().zip(candidates) {
+    for ((text, candidates), route) in texts.iter().zip(candidates).zip(routes) {
         let ranked = match app.apps.reranker {
             Some(r) => {
                 let passages: Vec<String> = candidates
@@ -333,7 +408,7 @@ pub(crate) async fn answer(
             }
             None => candidates,
         };
-        answers.push(library.decide(&ranked, threshold));
+        answers.push(library.decide(&ranked, threshold, route));
     }
     Ok(Json(one_or_many(answers, single)))
 }

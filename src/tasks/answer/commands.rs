@@ -1,13 +1,31 @@
-//! `positio answer` and `positio calibrate`: the library embedded by a model, candidates
-//! reranked when a reranker is given, and the threshold that a calibration file records.
+//! `positio answer` and `positio calibrate`: questions routed by an intent classifier when one
+//! is given, the library embedded by a model, candidates reranked when a reranker is given,
+//! and the threshold that a calibration file records.
 
-use super::{by_relevance, pick_threshold, read_dev, Answer, AnswerLibrary, Template};
+use super::{
+    by_relevance, check_router, pick_threshold, read_dev, route, Answer, AnswerLibrary, Route,
+    Template,
+};
+use crate::data::labelled::Example;
+use crate::hf::FromCheckpoint;
 use crate::index::ModelIdentity;
+use crate::tasks::classify::ClassifierModel;
 use crate::tasks::embedding::Embedder;
 use crate::tasks::rerank::Reranker;
 use crate::{io, Error, Result};
 use burn::tensor::Device;
 use std::path::Path;
+
+/// The models an answerer runs, as directories.
+#[derive(Debug, Clone, Copy)]
+pub struct AnswerModels<'a> {
+    /// The embedding model that finds candidate templates.
+    pub model: &'a Path,
+    /// A reranker that reorders the candidates.
+    pub reranker: Option<&'a Path>,
+    /// An intent classifier and the probability from which its intent is followed.
+    pub router: Option<(&'a Path, f64)>,
+}
 
 /// Templates the reranker reads per question.
 pub const RERANK_CANDIDATES: usize = 5;
@@ -26,6 +44,9 @@ pub struct Calibration {
     /// The models the confidence comes from (fingerprints, as an index records them).
     pub model: ModelIdentity,
     pub reranker: Option<ModelIdentity>,
+    /// The router and its minimum probability (files from before routing have none).
+    #[serde(default)]
+    pub router: Option<(ModelIdentity, f64)>,
 }
 
 impl Calibration {
@@ -37,7 +58,7 @@ impl Calibration {
 
     /// Refuses a calibration made with other models than these: its threshold would mean
     /// nothing.
-    pub fn check(&self, path: &Path, model: &Path, reranker: Option<&Path>) -> Result<()> {
+    pub fn check(&self, path: &Path, models: &AnswerModels) -> Result<()> {
         let same = |recorded: Option<&ModelIdentity>, dir: Option<&Path>| -> Result<bool> {
             Ok(match (recorded, dir) {
                 (None, None) => true,
@@ -45,15 +66,30 @@ impl Calibration {
                 _ => false,
             })
         };
-        if !same(Some(&self.model), Some(model))? || !same(self.reranker.as_ref(), reranker)? {
+        let router = self.router.as_ref().map(|(r, _)| r);
+        let same_minimum = match (&self.router, models.router) {
+            (Some((_, a)), Some((_, b))) => a == &b,
+            _ => true,
+        };
+        if !same(Some(&self.model), Some(models.model))?
+            || !same(self.reranker.as_ref(), models.reranker)?
+            || !same(router, models.router.map(|(r, _)| r))?
+            || !same_minimum
+        {
             return Err(Error::file(
                 path,
                 format!(
-                    "calibrated for model {}{}: run calibrate again for these models",
+                    "calibrated for model {}{}{}: run calibrate again for these models",
                     self.model.path.display(),
                     match &self.reranker {
                         Some(r) => format!(" with reranker {}", r.path.display()),
                         None => " without a reranker".into(),
+                    },
+                    match &self.router {
+                        Some((r, min)) => {
+                            format!(" and router {} (minimum {min})", r.path.display())
+                        }
+                        None => " and no router".into(),
                     }
                 ),
             ));
@@ -62,48 +98,110 @@ impl Calibration {
     }
 }
 
+/// An intent classifier in front of the library.
+struct Router {
+    model: ClassifierModel,
+    min_probability: f64,
+}
+
+impl Router {
+    fn load(dir: &Path, min_probability: f64, device: &Device) -> Result<Router> {
+        let model = ClassifierModel::load(dir, None, device)?;
+        if model.multi_label || model.labels.len() < 2 {
+            return Err(Error::config(
+                "--router",
+                format!(
+                    "{} is not an intent classifier (single-label, two labels or more)",
+                    dir.display()
+                ),
+            ));
+        }
+        Ok(Router {
+            model,
+            min_probability,
+        })
+    }
+
+    fn routes(&self, questions: &[String], batch_size: usize) -> Result<Vec<Option<Route>>> {
+        let examples: Vec<Example> = questions
+            .iter()
+            .map(|q| Example {
+                text: q.clone(),
+                pair: None,
+                labels: Vec::new(),
+                line: 0,
+            })
+            .collect();
+        let probs = self
+            .model
+            .probabilities(&self.model.encode(&examples)?, batch_size);
+        Ok(probs
+            .iter()
+            .map(|p| Some(route(p, &self.model.labels, self.min_probability)))
+            .collect())
+    }
+}
+
 /// The library with its models.
 pub struct Answerer {
     pub library: AnswerLibrary,
     embedder: Embedder,
     reranker: Option<Reranker>,
+    router: Option<Router>,
     batch_size: usize,
 }
 
 impl Answerer {
     pub fn load(
         templates: Vec<Template>,
-        model: &Path,
-        reranker: Option<&Path>,
+        models: &AnswerModels,
         batch_size: usize,
         device: &Device,
     ) -> Result<Answerer> {
-        let embedder = Embedder::load(model, device)?;
+        let router = models
+            .router
+            .map(|(dir, min)| Router::load(dir, min, device))
+            .transpose()?;
+        if let (Some(router), Some((dir, _))) = (&router, models.router) {
+            check_router(&templates, &router.model.labels, &dir.display().to_string())?;
+        }
+        let embedder = Embedder::load(models.model, device)?;
         let vectors = embedder.embed(
             &AnswerLibrary::texts(&templates),
             embedder.pooling,
             batch_size,
         )?;
         let library = AnswerLibrary::new(templates, &vectors, device)?;
-        let reranker = reranker.map(|r| Reranker::load(r, device)).transpose()?;
+        let reranker = models
+            .reranker
+            .map(|r| Reranker::load(r, device))
+            .transpose()?;
         Ok(Answerer {
             library,
             embedder,
             reranker,
+            router,
             batch_size,
         })
     }
 
     /// The answer to each question.
     pub fn answer(&self, questions: &[String], threshold: Option<f64>) -> Result<Vec<Answer>> {
+        let routes = match &self.router {
+            Some(router) => router.routes(questions, self.batch_size)?,
+            None => vec![None; questions.len()],
+        };
         let vectors = self
             .embedder
             .embed(questions, self.embedder.pooling, self.batch_size)?;
-        let candidates = self.library.candidates(&vectors, RERANK_CANDIDATES)?;
+        let candidates = self
+            .library
+            .candidates(&vectors, &routes, RERANK_CANDIDATES)?;
         questions
             .iter()
             .zip(candidates)
-            .map(|(q, candidates)| {
+            .zip(routes)
+            .map(|((q, candidates), route)| {
                 let ranked = match &self.reranker {
                     Some(r) => {
                         let answers: Vec<String> = candidates
@@ -114,18 +212,18 @@ impl Answerer {
                     }
                     None => candidates,
                 };
-                Ok(self.library.decide(&ranked, threshold))
+                Ok(self.library.decide(&ranked, threshold, route))
             })
             .collect()
     }
 }
 
 /// `calibrate`: answers the development questions and picks the threshold that reaches
-/// `target` precision with the most answers; writes it to `out` (JSON) atomically.
+/// `target` precision with the most answers (a question routed to an intent without templates
+/// is never answered); writes it to `out` (JSON) atomically.
 pub fn calibrate(
     answerer: &Answerer,
-    model: &Path,
-    reranker: Option<&Path>,
+    models: &AnswerModels,
     dev: &Path,
     target: f64,
     out: &Path,
@@ -142,12 +240,8 @@ pub fn calibrate(
     let outcomes: Vec<(f64, bool)> = questions
         .iter()
         .zip(&answers)
-        .map(|(q, a)| {
-            (
-                a.confidence,
-                q.answer.as_deref() == Some(a.template.as_str()),
-            )
-        })
+        .filter(|(_, a)| a.template.is_some())
+        .map(|(q, a)| (a.confidence, q.answer == a.template))
         .collect();
     let Some((threshold, precision, answered)) = pick_threshold(&outcomes, target) else {
         let right = outcomes.iter().filter(|o| o.1).count();
@@ -164,8 +258,12 @@ pub fn calibrate(
         precision,
         coverage: answered as f64 / questions.len() as f64,
         questions: questions.len(),
-        model: ModelIdentity::of(model)?,
-        reranker: reranker.map(ModelIdentity::of).transpose()?,
+        model: ModelIdentity::of(models.model)?,
+        reranker: models.reranker.map(ModelIdentity::of).transpose()?,
+        router: models
+            .router
+            .map(|(r, min)| ModelIdentity::of(r).map(|id| (id, min)))
+            .transpose()?,
     };
     io::write_atomic(
         out,

@@ -5,9 +5,15 @@
 //! answers given reach a target precision (a wrong answer is worse than handing over to a
 //! colleague).
 //!
-//! The library file (JSON Lines): `{"id": str, "answer": str, "questions": [str]}`
-//! (`questions` optional). Development questions: `{"text": str, "answer": str | null}`, the id
+//! The library file (JSON Lines): `{"id": str, "answer": str, "questions": [str],
+//! "intent": str}` (`questions` and `intent` optional). Development questions: `{"text": str, "answer": str | null}`, the id
 //! of the right template, or null when none is right.
+//!
+//! Intent routing: with a router (a single-label classifier fine-tuned on intents, as
+//! `finetune classify` trains one), each question is first classified; when the router's
+//! probability reaches its minimum, only the templates of that intent are candidates, and an
+//! intent without templates is handed over (`no_match`, no template). Below the minimum the
+//! whole library is searched. Every template's intent must be one of the router's labels.
 //!
 //! `commands` runs the models (`positio answer`, `positio calibrate`); the server runs the same
 //! steps with its batched models (`serve::http::apps`).
@@ -27,9 +33,12 @@ pub struct Template {
     pub id: String,
     pub answer: String,
     pub questions: Vec<String>,
+    /// The intent a router sends this template's questions under.
+    pub intent: Option<String>,
 }
 
-/// Reads a library (`id`, `answer`, optional `questions`), refusing duplicate ids.
+/// Reads a library (`id`, `answer`, optional `questions` and `intent`), refusing duplicate
+/// ids.
 pub fn read_library(path: &Path) -> Result<Vec<Template>> {
     let mut seen = BTreeMap::new();
     let mut templates = Vec::new();
@@ -71,10 +80,22 @@ pub fn read_library(path: &Path) -> Result<Vec<Template>> {
                 ))
             }
         };
+        let intent = match row.get("intent") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::String(s)) if !s.is_empty() => Some(s.clone()),
+            Some(other) => {
+                return Err(Error::line(
+                    path,
+                    line,
+                    format!("\"intent\" must be a non-empty string, got {other}"),
+                ))
+            }
+        };
         templates.push(Template {
             id,
             answer,
             questions,
+            intent,
         });
     }
     if templates.is_empty() {
@@ -141,13 +162,73 @@ pub struct AnswerLibrary {
 /// What the library answers to one question.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Answer {
-    /// The best template's id (given even when `no_match`, for the record).
-    pub template: String,
-    pub answer: String,
-    /// The reranker's relevance (0..1) when there is one, else the cosine similarity.
+    /// The best template's id (given even when `no_match`, for the record); `None` when the
+    /// question was routed to an intent without templates.
+    pub template: Option<String>,
+    pub answer: Option<String>,
+    /// The reranker's relevance (0..1) when there is one, else the cosine similarity (0
+    /// without a template).
     pub confidence: f64,
-    /// True when the confidence is below the threshold: hand over instead of answering.
+    /// True when the confidence is below the threshold, or there is no template: hand over
+    /// instead of answering.
     pub no_match: bool,
+    /// The router's intent and its probability, when a router was used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub intent: Option<Route>,
+}
+
+/// Where a router sent a question.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Route {
+    pub label: String,
+    pub probability: f64,
+    /// Whether the probability reached the router's minimum, so only this intent's templates
+    /// were candidates.
+    pub routed: bool,
+}
+
+/// The route of a question from the router's class probabilities.
+pub fn route(probabilities: &[f32], labels: &[String], min_probability: f64) -> Route {
+    let (best, p) = probabilities
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .expect("a router has labels");
+    Route {
+        label: labels[best].clone(),
+        probability: f64::from(*p),
+        routed: f64::from(*p) >= min_probability,
+    }
+}
+
+/// Refuses a router that cannot send a question to some template: every template's intent
+/// must be one of its labels.
+pub fn check_router(templates: &[Template], labels: &[String], router: &str) -> Result<()> {
+    for t in templates {
+        match &t.intent {
+            None => {
+                return Err(Error::config(
+                    "--router",
+                    format!(
+                        "template {:?} has no \"intent\": with a router, every template needs one",
+                        t.id
+                    ),
+                ))
+            }
+            Some(i) if !labels.contains(i) => {
+                return Err(Error::config(
+                    "--router",
+                    format!(
+                        "template {:?} has intent {i:?}, which is not a label of {router} ({})",
+                        t.id,
+                        labels.join(", ")
+                    ),
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
 }
 
 impl AnswerLibrary {
@@ -175,16 +256,27 @@ impl AnswerLibrary {
     }
 
     /// The `k` most similar templates of each question (`(template, cosine)`, best first): a
-    /// template scores its nearest text.
-    pub fn candidates(&self, questions: &[Vec<f32>], k: usize) -> Result<Vec<Vec<(usize, f64)>>> {
+    /// template scores its nearest text. A question with a route that was taken draws only
+    /// from its intent's templates (none, when the intent has none).
+    pub fn candidates(
+        &self,
+        questions: &[Vec<f32>],
+        routes: &[Option<Route>],
+        k: usize,
+    ) -> Result<Vec<Vec<(usize, f64)>>> {
         let hits = self.index.search_slots(questions, self.owner.len())?;
         Ok(hits
             .into_iter()
-            .map(|hits| {
+            .zip(routes)
+            .map(|(hits, route)| {
+                let intent = route.as_ref().filter(|r| r.routed).map(|r| &r.label);
                 let mut best: Vec<(usize, f64)> = Vec::new();
                 let mut seen = HashMap::new();
                 for (slot, score) in hits {
                     let t = self.owner[slot];
+                    if intent.is_some_and(|i| self.templates[t].intent.as_ref() != Some(i)) {
+                        continue;
+                    }
                     if seen.insert(t, ()).is_none() {
                         best.push((t, score));
                         if best.len() == k {
@@ -197,14 +289,29 @@ impl AnswerLibrary {
             .collect())
     }
 
-    /// The answer from ranked `(template, confidence)` candidates (best first).
-    pub fn decide(&self, ranked: &[(usize, f64)], threshold: Option<f64>) -> Answer {
-        let (t, confidence) = ranked[0];
-        Answer {
-            template: self.templates[t].id.clone(),
-            answer: self.templates[t].answer.clone(),
-            confidence,
-            no_match: threshold.is_some_and(|th| confidence < th),
+    /// The answer from ranked `(template, confidence)` candidates (best first; none: hand
+    /// over).
+    pub fn decide(
+        &self,
+        ranked: &[(usize, f64)],
+        threshold: Option<f64>,
+        intent: Option<Route>,
+    ) -> Answer {
+        match ranked.first() {
+            Some(&(t, confidence)) => Answer {
+                template: Some(self.templates[t].id.clone()),
+                answer: Some(self.templates[t].answer.clone()),
+                confidence,
+                no_match: threshold.is_some_and(|th| confidence < th),
+                intent,
+            },
+            None => Answer {
+                template: None,
+                answer: None,
+                confidence: 0.0,
+                no_match: true,
+                intent,
+            },
         }
     }
 }

@@ -19,9 +19,9 @@ use std::time::Instant;
 pub struct RetrievalEval<'a> {
     /// A sentence-embedding model directory (with `index`: where the index's model lies now).
     pub model: Option<&'a Path>,
-    /// An index of the corpus to search (`positio index build`), instead of exact search over
-    /// the corpus embedded now; with it, `mode` applies.
-    pub index: Option<&'a Path>,
+    /// An index of the corpus to search (`positio index build`, on disk or in PostgreSQL),
+    /// instead of exact search over the corpus embedded now; with it, `mode` applies.
+    pub index: Option<Store<'a>>,
     pub mode: SearchMode,
     /// A BEIR directory.
     pub data: &'a Path,
@@ -104,30 +104,36 @@ pub fn rerank_run(
             .collect();
         let scores = reranker.scores(&q.text, &head, batch_size)?;
         let mut docs = docs.clone();
-        let floor = docs
-            .iter()
-            .skip(k)
-            .map(|(_, s)| *s)
-            .fold(f64::NEG_INFINITY, f64::max);
         for ((_, s), r) in docs.iter_mut().zip(&scores) {
-            // Above every document the reranker did not read, in its order.
-            *s = floor.max(1.0) + f64::from(*r);
+            *s = f64::from(*r);
         }
+        lift_head(&mut docs, scores.len());
         run.insert(&q.id, docs);
     }
     Ok(())
 }
 
+/// Places the first `head` documents (scored by a reranker's relevance in (0, 1)) above every
+/// document the reranker did not read, in their order: their scores rise by the highest
+/// score of the rest (at least 1), so the run's order is the reranked order.
+fn lift_head(docs: &mut [(String, f64)], head: usize) {
+    let head = head.min(docs.len());
+    let floor = docs[head..].iter().map(|(_, s)| *s).fold(1.0, f64::max);
+    for (_, score) in &mut docs[..head] {
+        *score += floor;
+    }
+}
+
 /// The run of `data`'s queries through an index (its mode, its reranking).
 fn index_run(
     eval: &RetrievalEval,
-    index: &Path,
+    index: Store,
     model: Option<&Path>,
     data: &BeirData,
     device: &burn::tensor::Device,
 ) -> Result<Run> {
     let reranker = eval.rerank.map(|(dir, _)| dir);
-    let searcher = Searcher::open(Store::Disk(index), model, reranker, eval.mode, device)?;
+    let searcher = Searcher::open(index, model, reranker, eval.mode, device)?;
     let rerank_top = eval.rerank.map_or(0, |(_, k)| k);
     let options = SearchOptions {
         mode: eval.mode,
@@ -139,13 +145,8 @@ fn index_run(
     let mut run = Run::default();
     for (q, hits) in data.queries.iter().zip(searcher.search(&texts, &options)?) {
         let mut docs: Vec<(String, f64)> = hits.into_iter().map(|h| (h.id, h.score)).collect();
-        // The reranked head above the rest, as `rerank_run` places it.
         if eval.rerank.is_some() {
-            let head = rerank_top.min(docs.len());
-            let floor = docs[head..].iter().map(|(_, s)| *s).fold(1.0, f64::max);
-            for (_, score) in &mut docs[..head] {
-                *score += floor;
-            }
+            lift_head(&mut docs, rerank_top);
         }
         docs.truncate(eval.top);
         run.insert(&q.id, docs);
@@ -216,10 +217,22 @@ pub fn evaluate(
     })
 }
 
+/// Where `mine-negatives` looks for negatives.
+pub enum MiningSource<'a> {
+    /// Among the pairs' own answers, embedded by this model and searched exactly.
+    Model(&'a Path),
+    /// Among an index's documents, searched by `mode` (`model`: where the index's model lies
+    /// now).
+    Index {
+        store: Store<'a>,
+        model: Option<&'a Path>,
+        mode: SearchMode,
+    },
+}
+
 /// What `mine-negatives` reads and how it picks.
 pub struct Mining<'a> {
-    /// An embedding model directory.
-    pub model: &'a Path,
+    pub source: MiningSource<'a>,
     /// The pairs to add negatives to.
     pub pairs: &'a Path,
     /// Negatives per pair.
@@ -230,44 +243,90 @@ pub struct Mining<'a> {
     pub batch_size: usize,
 }
 
-/// Hard negatives for training pairs: every distinct answer of the file is embedded and
-/// searched with each anchor; the most similar answers that are not the pair's own (nor equal
-/// to it), after the `skip` most similar, become its negatives (existing ones are replaced).
-/// Returns the pairs with their negatives and how many answers were searched.
-pub fn mine_negatives(mining: &Mining, device: DeviceKind) -> Result<(Vec<Pair>, usize)> {
+/// What `mine-negatives` found.
+pub struct Mined {
+    /// The pairs with their negatives.
+    pub pairs: Vec<Pair>,
+    /// How many texts were searched (distinct answers, or indexed documents).
+    pub searched: usize,
+    /// Pairs that got fewer than `count` negatives.
+    pub short: usize,
+}
+
+/// Hard negatives for training pairs: each anchor is searched among the distinct answers of
+/// the file (embedded by a model) or an index's documents; the most similar texts that are
+/// not the pair's own answer (nor equal to it), after the `skip` most similar, become its
+/// negatives (existing ones are replaced).
+pub fn mine_negatives(mining: &Mining, device: DeviceKind) -> Result<Mined> {
     let device = runtime::device(device)?;
     let mut pairs = pairs::read(mining.pairs)?;
-    let embedder = Embedder::load(mining.model, &device)?;
-    let mut answers: Vec<String> = pairs.iter().map(|p| p.positive.clone()).collect();
-    answers.sort();
-    answers.dedup();
-    if answers.len() <= mining.count + mining.skip {
-        return Err(Error::file(
-            mining.pairs,
-            format!(
-                "{} distinct answers: too few to skip {} and take {} per pair",
-                answers.len(),
-                mining.skip,
-                mining.count
-            ),
-        ));
-    }
-    let vectors = embedder.embed(&answers, embedder.pooling, mining.batch_size)?;
-    let ids = (0..answers.len()).map(|i| i.to_string()).collect();
-    let index = ExactIndex::new(ids, &vectors, &device)?;
     let anchors: Vec<String> = pairs.iter().map(|p| p.anchor.clone()).collect();
-    let queries = embedder.embed(&anchors, embedder.pooling, mining.batch_size)?;
-    // The pair's own answer may rank anywhere in the first skip + count + 1.
-    let hits = index.search(&queries, mining.skip + mining.count + 1)?;
-    for (pair, hits) in pairs.iter_mut().zip(hits) {
-        pair.negatives = hits
-            .iter()
-            .map(|(id, _)| &answers[id.parse::<usize>().expect("an index")])
-            .filter(|a| **a != pair.positive)
+    // The pair's own answer may rank anywhere in the first skip + count + 1; an index may
+    // also hold copies of it.
+    let depth = mining.skip + mining.count + 1;
+    let (candidates, searched): (Vec<Vec<String>>, usize) = match &mining.source {
+        MiningSource::Model(model) => {
+            let embedder = Embedder::load(model, &device)?;
+            let mut answers: Vec<String> = pairs.iter().map(|p| p.positive.clone()).collect();
+            answers.sort();
+            answers.dedup();
+            if answers.len() <= mining.count + mining.skip {
+                return Err(Error::file(
+                    mining.pairs,
+                    format!(
+                        "{} distinct answers: too few to skip {} and take {} per pair",
+                        answers.len(),
+                        mining.skip,
+                        mining.count
+                    ),
+                ));
+            }
+            let vectors = embedder.embed(&answers, embedder.pooling, mining.batch_size)?;
+            let ids = (0..answers.len()).map(|i| i.to_string()).collect();
+            let index = ExactIndex::new(ids, &vectors, &device)?;
+            let queries = embedder.embed(&anchors, embedder.pooling, mining.batch_size)?;
+            let hits = index.search_slots(&queries, depth)?;
+            let texts = hits
+                .iter()
+                .map(|hits| {
+                    hits.iter()
+                        .map(|&(slot, _)| answers[slot].clone())
+                        .collect()
+                })
+                .collect();
+            (texts, answers.len())
+        }
+        MiningSource::Index { store, model, mode } => {
+            let searcher = Searcher::open(*store, *model, None, *mode, &device)?;
+            let options = SearchOptions {
+                mode: *mode,
+                top: depth + 4,
+                rerank_top: 0,
+                batch_size: mining.batch_size,
+            };
+            let mut texts = Vec::with_capacity(anchors.len());
+            for hits in searcher.search(&anchors, &options)? {
+                let ids: Vec<&str> = hits.iter().map(|h| h.id.as_str()).collect();
+                let docs = searcher.index.documents(&ids)?;
+                texts.push(docs.iter().map(beir::Document::passage).collect());
+            }
+            (texts, searcher.index.count()?)
+        }
+    };
+    let mut short = 0;
+    for (pair, found) in pairs.iter_mut().zip(candidates) {
+        let own = pair.positive.trim();
+        pair.negatives = found
+            .into_iter()
+            .filter(|t| t.trim() != own)
             .skip(mining.skip)
             .take(mining.count)
-            .cloned()
             .collect();
+        short += usize::from(pair.negatives.len() < mining.count);
     }
-    Ok((pairs, answers.len()))
+    Ok(Mined {
+        pairs,
+        searched,
+        short,
+    })
 }
