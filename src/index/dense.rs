@@ -3,7 +3,7 @@
 //! above (measured against hnsw_rs in docs/RESULTS.md: faster to build and search at the same
 //! recall, with deletion, and a memory-mapped view, so a search opens a large index without
 //! reading it). The graph's labels are the documents' keys; its distance is `1 - cosine`,
-//! computed by positio's own SIMD dot product ([`crate::kernels::dot`]): usearch is built
+//! computed by positio's own SIMD dot product (`kernels::dot`): usearch is built
 //! without its numkong kernels, whose C build alone took ~3 CPU-minutes of every cold build,
 //! for no measured loss in search speed (docs/RESULTS.md).
 
@@ -43,8 +43,8 @@ pub struct HnswParams {
 }
 
 /// The defaults: M 16, efConstruction 128, ef 128 — over a million 384-d vectors with the
-/// structure of real embeddings, recall@10 0.967 at a p50 of 0.83 ms on 2 cores (ef 64: 0.928
-/// at 0.64 ms; docs/RESULTS.md).
+/// structure of real embeddings, recall@10 0.974 at a p50 of 0.75 ms on 2 cores (ef 64: 0.935
+/// at 0.57 ms; docs/RESULTS.md).
 impl Default for HnswParams {
     fn default() -> Self {
         HnswParams {
