@@ -20,6 +20,8 @@
 //!   embeddings, NER, sequence classification. A new task gets a folder here.
 //! - [`index`]: the document index behind `positio index` and `positio search`: generations
 //!   on disk (atomic writes), exact or HNSW dense search, BM25, hybrid fusion, reranking.
+//! - [`monitor`]: news monitoring: a stream of items annotated (sentiment, topics, entities),
+//!   stored in SQLite, counted into windows per series, and spikes of negative news alerted.
 //! - [`serve`]: the HTTP inference server (routes, dynamic batching, metrics); a new route goes
 //!   in `serve/http/` (see its module list).
 //! - [`tools`]: the demo, plots, benchmarks and the load generator.
@@ -35,6 +37,7 @@ pub mod index;
 pub(crate) mod io;
 pub mod kernels;
 pub mod model;
+pub mod monitor;
 pub mod rng;
 pub mod runtime;
 pub mod serve;

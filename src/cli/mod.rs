@@ -7,6 +7,7 @@ mod answer;
 mod classify;
 mod index;
 mod model;
+mod monitor;
 mod ner;
 mod pretrain;
 mod retrieval;
@@ -89,6 +90,10 @@ enum Command {
     /// Pick the confidence threshold of `answer`: the lowest whose answers on development
     /// questions reach --target-precision; writes it as JSON for `answer --calibration`.
     Calibrate(answer::CalibrateArgs),
+    /// Monitor a news stream: annotate, store, follow trends per series, alert on spikes of
+    /// negative news.
+    #[command(subcommand)]
+    Monitor(monitor::MonitorCommand),
     /// Describe a model directory: architecture, positional encoding, parameters, vocabulary.
     Info(model::InfoArgs),
     /// Sentence embeddings (mean-pooled, L2-normalised, as sentence-transformers computes them),
@@ -182,6 +187,7 @@ impl Command {
             Command::Answer(a) => a.library.device,
             Command::Calibrate(a) => a.library.device,
             Command::Index(c) => return c.device(),
+            Command::Monitor(c) => return c.device(),
             Command::Tokenizer(_)
             | Command::Plot(_)
             | Command::Init(_)
@@ -304,14 +310,20 @@ pub fn run(cli: Cli) -> Result<Outcome> {
     if !matches!(cli.command, Command::Serve(_)) {
         crate::runtime::quiet_broken_pipe();
         // Progress of the library's long jobs (`tracing` events) as plain lines on standard
-        // output; the server sets up its own log. A second call keeps an existing subscriber.
+        // output (the monitor's on standard error: its output is its summary); the server
+        // sets up its own log. A second call keeps an existing subscriber.
+        use tracing_subscriber::fmt::writer::BoxMakeWriter;
+        let writer = match cli.command {
+            Command::Monitor(_) => BoxMakeWriter::new(std::io::stderr),
+            _ => BoxMakeWriter::new(std::io::stdout),
+        };
         let _ = tracing_subscriber::fmt()
             .with_max_level(tracing::Level::INFO)
             .without_time()
             .with_level(false)
             .with_target(false)
             .with_ansi(false)
-            .with_writer(std::io::stdout)
+            .with_writer(writer)
             .try_init();
     }
     if let Some(d) = cli.command.device() {
@@ -342,6 +354,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Serve(args) => done(args.run()),
         Command::Load(args) => done(args.run()),
         Command::Index(command) => done(command.run()),
+        Command::Monitor(command) => done(command.run()),
         Command::Search(args) => done(args.run()),
         Command::Answer(args) => done(args.run()),
         Command::Calibrate(args) => done(args.run()),

@@ -80,6 +80,18 @@ pub struct Example {
     pub line: usize,
 }
 
+impl Example {
+    /// A text to predict on: no pair, no labels, no line.
+    pub fn unlabelled(text: &str) -> Example {
+        Example {
+            text: text.to_string(),
+            pair: None,
+            labels: Vec::new(),
+            line: 0,
+        }
+    }
+}
+
 /// Reads the labelled examples of `path`; a file without any is an error.
 pub fn read(path: &Path, options: &ReadOptions) -> Result<Vec<Example>> {
     let format = match options.format {

@@ -183,6 +183,11 @@ pub enum Outcome {
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
+/// Whether Ctrl-C (or SIGTERM) asked for a clean stop.
+pub(crate) fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
 /// Makes Ctrl-C request a checkpoint and a clean stop instead of killing the process.
 pub(crate) fn install_interrupt_handler() {
     static ONCE: std::sync::Once = std::sync::Once::new();

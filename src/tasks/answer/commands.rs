@@ -123,15 +123,7 @@ impl Router {
     }
 
     fn routes(&self, questions: &[String], batch_size: usize) -> Result<Vec<Option<Route>>> {
-        let examples: Vec<Example> = questions
-            .iter()
-            .map(|q| Example {
-                text: q.clone(),
-                pair: None,
-                labels: Vec::new(),
-                line: 0,
-            })
-            .collect();
+        let examples: Vec<Example> = questions.iter().map(|q| Example::unlabelled(q)).collect();
         let probs = self
             .model
             .probabilities(&self.model.encode(&examples)?, batch_size);
