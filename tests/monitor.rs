@@ -236,3 +236,79 @@ fn a_killed_monitor_resumes_with_nothing_lost_or_counted_twice() {
     assert_eq!(counts(&summary).1 as i64, 400 - stored_before, "{summary}");
     assert_eq!(windows(&db), windows(&whole.join("monitor.db")));
 }
+
+/// `--follow`: lines appended to a file and files added to the directory are read as they come,
+/// and Ctrl-C (SIGINT) ends the run cleanly with its summary.
+#[test]
+fn following_a_directory_reads_new_lines_and_files_until_interrupted() {
+    let dir = tmp("monitor-follow");
+    let dir = dir.as_ref();
+    let news = dir.join("news");
+    std::fs::create_dir(&news).unwrap();
+    std::fs::write(news.join("a.jsonl"), items(0, 10)).unwrap();
+    let db = dir.join("monitor.db");
+    let stored = || {
+        rusqlite::Connection::open(&db)
+            .ok()
+            .and_then(|c| {
+                c.query_row("SELECT count(*) FROM items", [], |r| r.get::<_, i64>(0))
+                    .ok()
+            })
+            .unwrap_or(0)
+    };
+    let child = positio_command()
+        .args([
+            "monitor",
+            "run",
+            "--model",
+            SENTIMENT,
+            "--store",
+            db.to_str().unwrap(),
+            "--alerts",
+            dir.join("alerts.jsonl").to_str().unwrap(),
+            "--clock",
+            "event",
+            "--source",
+            news.to_str().unwrap(),
+            "--follow",
+            "--poll",
+            "0.05",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let wait_for = |n: i64| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while stored() < n {
+            assert!(Instant::now() < deadline, "stored {} of {n}", stored());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_for(10);
+    // A new file, and lines appended to the first (the last one without its newline yet).
+    std::fs::write(news.join("b.jsonl"), items(10, 10)).unwrap();
+    let mut more = items(20, 5);
+    more.pop();
+    let a = news.join("a.jsonl");
+    std::fs::write(&a, items(0, 10) + &more).unwrap();
+    wait_for(24);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(stored(), 24, "a line without its newline was read");
+    std::fs::write(&a, items(0, 10) + &more + "\n").unwrap();
+    wait_for(25);
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(counts(&summary), (25, 25, 0), "{summary}");
+}

@@ -112,7 +112,7 @@ pub(crate) struct RunArgs {
     /// Items per annotation batch [default: 32].
     #[arg(long)]
     batch_size: Option<usize>,
-    /// Keep watching files and directories for new lines and files (until Ctrl-C / SIGTERM).
+    /// Keep watching files and directories for new lines and files (until Ctrl-C).
     #[arg(long)]
     follow: bool,
     /// Seconds between looks when following [default: 1].

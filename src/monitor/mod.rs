@@ -13,7 +13,8 @@
 //! killed monitor resumes where it stopped; items are also stored by id, so a stream replayed
 //! from its start counts nothing twice. A malformed line is logged with its file and line and
 //! counted, never fatal. With `follow`, files and directories are watched for new lines and
-//! new files until Ctrl-C or SIGTERM.
+//! new files until Ctrl-C (SIGINT), which finishes the batch in hand and exits cleanly; a
+//! harder kill loses nothing either, since every batch is one transaction.
 
 pub mod annotate;
 pub mod item;
