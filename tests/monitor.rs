@@ -93,6 +93,17 @@ fn counts(summary: &Value) -> (u64, u64, u64) {
     )
 }
 
+/// Items the store at `db` holds (0 while it does not exist yet or is being created).
+fn stored_items(db: &Path) -> i64 {
+    rusqlite::Connection::open(db)
+        .ok()
+        .and_then(|c| {
+            c.query_row("SELECT count(*) FROM items", [], |r| r.get(0))
+                .ok()
+        })
+        .unwrap_or(0)
+}
+
 /// (series, start, count) of every window, and the stored ids.
 fn windows(db: &Path) -> (Vec<(String, i64, i64)>, Vec<String>) {
     let conn = rusqlite::Connection::open(db).unwrap();
@@ -209,14 +220,7 @@ fn a_killed_monitor_resumes_with_nothing_lost_or_counted_twice() {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let stored = rusqlite::Connection::open(&db)
-            .ok()
-            .and_then(|c| {
-                c.query_row("SELECT count(*) FROM items", [], |r| r.get::<_, i64>(0))
-                    .ok()
-            })
-            .unwrap_or(0);
-        if stored >= 40 {
+        if stored_items(&db) >= 40 {
             break;
         }
         assert!(Instant::now() < deadline, "the monitor stored nothing");
@@ -247,15 +251,7 @@ fn following_a_directory_reads_new_lines_and_files_until_interrupted() {
     std::fs::create_dir(&news).unwrap();
     std::fs::write(news.join("a.jsonl"), items(0, 10)).unwrap();
     let db = dir.join("monitor.db");
-    let stored = || {
-        rusqlite::Connection::open(&db)
-            .ok()
-            .and_then(|c| {
-                c.query_row("SELECT count(*) FROM items", [], |r| r.get::<_, i64>(0))
-                    .ok()
-            })
-            .unwrap_or(0)
-    };
+    let stored = || stored_items(&db);
     let child = positio_command()
         .args([
             "monitor",
