@@ -3,6 +3,7 @@
 
 use super::DeviceArg;
 use crate::monitor::annotate::{Annotators, Role};
+use crate::monitor::report::{write_report, ReportOptions};
 use crate::monitor::trends::SpikeRule;
 use crate::monitor::{Clock, Monitor, MonitorOptions, Source};
 use crate::{runtime, Error, Result};
@@ -14,19 +15,44 @@ pub(crate) enum MonitorCommand {
     /// Read a stream of news items (JSON Lines {"id", "time", "text", "title", "source"}),
     /// annotate them (sentiment, topics, entities), store them in SQLite, follow each series'
     /// negative share by window and append an alert (JSON Lines) when it spikes.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
+    /// Draw a store's trends as one HTML page: a sentiment-trend plot per series with its
+    /// alerts marked, and the items behind each alert.
+    Report(ReportArgs),
+}
+
+#[derive(clap::Args)]
+pub(crate) struct ReportArgs {
+    /// The monitor's SQLite store.
+    #[arg(long)]
+    store: PathBuf,
+    /// The HTML file to write.
+    #[arg(long)]
+    out: PathBuf,
+    /// Entity series drawn: the N largest, and any that alerted [default: 10].
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    top_entities: usize,
 }
 
 impl MonitorCommand {
     pub fn device(&self) -> Option<DeviceArg> {
         match self {
             MonitorCommand::Run(a) => Some(a.device),
+            MonitorCommand::Report(_) => None,
         }
     }
 
     pub fn run(&self) -> Result<()> {
         match self {
             MonitorCommand::Run(a) => a.run(),
+            MonitorCommand::Report(a) => {
+                let options = ReportOptions {
+                    top_entities: a.top_entities,
+                };
+                write_report(&a.store, &a.out, &options)?;
+                eprintln!("wrote {}", a.out.display());
+                Ok(())
+            }
         }
     }
 }
@@ -65,6 +91,10 @@ struct ConfigFile {
     batch_size: Option<usize>,
     follow: Option<bool>,
     poll: Option<f64>,
+    feed_poll: Option<String>,
+    top_entities: Option<usize>,
+    metrics_addr: Option<String>,
+    alertmanager: Option<String>,
     rule: Option<SpikeRule>,
 }
 
@@ -74,8 +104,9 @@ pub(crate) struct RunArgs {
     /// (a multi-label classifier), entities (a NER model).
     #[arg(long = "model", value_parser = parse_model)]
     models: Vec<(Role, PathBuf)>,
-    /// Where items come from (repeatable): a JSON Lines file, a directory of them, or - for
-    /// standard input.
+    /// Where items come from (repeatable): a JSON Lines file, a directory of them, - for
+    /// standard input, an RSS / Atom feed (http:// or https://), or a NATS JetStream stream
+    /// (nats://HOST:PORT/STREAM[?consumer=NAME][&subject=SUBJ]).
     #[arg(long)]
     source: Vec<String>,
     /// The SQLite store (created if missing; a resumed run goes on from it).
@@ -118,6 +149,18 @@ pub(crate) struct RunArgs {
     /// Seconds between looks when following [default: 1].
     #[arg(long)]
     poll: Option<f64>,
+    /// How often a feed is fetched again when following [default: 60s].
+    #[arg(long)]
+    feed_poll: Option<String>,
+    /// Entities with series of their own: the N named by the most items [default: 50].
+    #[arg(long, value_name = "N")]
+    top_entities: Option<usize>,
+    /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9187).
+    #[arg(long, value_name = "ADDR")]
+    metrics_addr: Option<String>,
+    /// Also send alerts to this Alertmanager (e.g. http://127.0.0.1:9093).
+    #[arg(long, value_name = "URL")]
+    alertmanager: Option<String>,
     /// A TOML file with the same keys (model = { sentiment = "DIR" }, source = [...],
     /// [rule] z = 3, ...).
     #[arg(long)]
@@ -178,11 +221,8 @@ impl RunArgs {
         let options = MonitorOptions {
             sources: sources
                 .iter()
-                .map(|s| match s.as_str() {
-                    "-" => Source::Stdin,
-                    p => Source::Path(PathBuf::from(p)),
-                })
-                .collect(),
+                .map(|s| s.parse().map_err(|e: String| Error::config("--source", e)))
+                .collect::<Result<Vec<Source>>>()?,
             store: self
                 .store
                 .clone()
@@ -200,6 +240,10 @@ impl RunArgs {
             batch_size: self.batch_size.or(file.batch_size).unwrap_or(32).max(1),
             follow: self.follow || file.follow.unwrap_or(false),
             poll: self.poll.or(file.poll).unwrap_or(1.0).max(0.01),
+            feed_poll: duration("--feed-poll", &self.feed_poll, &file.feed_poll, "60s")? as f64,
+            top_entities: self.top_entities.or(file.top_entities).unwrap_or(50),
+            metrics_addr: self.metrics_addr.clone().or(file.metrics_addr),
+            alertmanager: self.alertmanager.clone().or(file.alertmanager),
         };
         Ok((options, models))
     }

@@ -8,25 +8,35 @@
 //! rules are tuned and tested) or from the wall clock. A window closes when the clock has
 //! passed its end by `lateness`; at the end of a finite input every window closes.
 //!
-//! Sources: JSON Lines files, directories of them (their files in name order), or standard
-//! input. A file's byte offset is stored with the items it covers in one transaction, so a
-//! killed monitor resumes where it stopped; items are also stored by id, so a stream replayed
-//! from its start counts nothing twice. A malformed line is logged with its file and line and
-//! counted, never fatal. With `follow`, files and directories are watched for new lines and
-//! new files until Ctrl-C (SIGINT), which finishes the batch in hand and exits cleanly; a
-//! harder kill loses nothing either, since every batch is one transaction.
+//! Sources ([`sources`]): JSON Lines files, directories of them, standard input, RSS / Atom
+//! feeds and NATS JetStream. A file's position is stored with the items it covers in one
+//! transaction (a NATS message is acknowledged after it), so a killed monitor resumes where it
+//! stopped; items are also stored by id, so a stream replayed from its start counts nothing
+//! twice. A malformed item is logged with its origin and line and counted, never fatal. With
+//! `follow`, the sources are watched for more until SIGINT or SIGTERM, which finish the batch
+//! in hand and exit cleanly; a harder kill loses nothing either, since every batch is one
+//! transaction.
 
+pub mod alertmanager;
 pub mod annotate;
 pub mod item;
+pub mod metrics;
+pub mod report;
+pub mod sources;
 pub mod store;
 pub mod trends;
 
+use alertmanager::Alertmanager;
 use annotate::{Annotation, Annotators};
 use item::Item;
-use std::io::{BufRead, Read, Seek, Write};
+use metrics::Metrics;
+use sources::Reader;
+pub use sources::Source;
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
-use store::{Alert, Store};
+use store::{Alert, Delivery, Store};
 use trends::SpikeRule;
 
 use crate::{Error, Result};
@@ -41,15 +51,6 @@ pub enum Clock {
     Event,
     /// This machine's clock.
     Wall,
-}
-
-/// Where items come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
-    /// Standard input.
-    Stdin,
-    /// A JSON Lines file, or a directory of them.
-    Path(PathBuf),
 }
 
 /// How the monitor runs.
@@ -70,6 +71,14 @@ pub struct MonitorOptions {
     pub follow: bool,
     /// Seconds between looks when following.
     pub poll: f64,
+    /// Seconds between fetches of a feed.
+    pub feed_poll: f64,
+    /// Entities (by volume) that get series of their own.
+    pub top_entities: usize,
+    /// Where to serve Prometheus metrics (`/metrics`), if anywhere.
+    pub metrics_addr: Option<String>,
+    /// Alertmanager's address, if alerts go there too.
+    pub alertmanager: Option<String>,
 }
 
 /// What a run did.
@@ -84,27 +93,10 @@ pub struct Summary {
     pub alerts: usize,
 }
 
-/// The files of a source in reading order (a directory's `.jsonl` files by name).
-fn files_of(path: &Path) -> Result<Vec<PathBuf>> {
-    if !path.is_dir() {
-        if !path.exists() {
-            return Err(Error::file(path, "no such file or directory"));
-        }
-        return Ok(vec![path.to_path_buf()]);
-    }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-        .map_err(|e| Error::io(path, "read", e))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "jsonl" || x == "json"))
-        .collect();
-    files.sort();
-    Ok(files)
-}
-
 /// Appends alerts not yet in the alerts file, and marks them written. Alerts already in the
 /// file (a run killed between writing and marking) are marked, not written again.
 fn emit(store: &Store, path: &Path) -> Result<usize> {
-    let pending = store.unemitted()?;
+    let pending = store.undelivered(Delivery::File)?;
     if pending.is_empty() {
         return Ok(0);
     }
@@ -138,7 +130,7 @@ fn emit(store: &Store, path: &Path) -> Result<usize> {
     }
     file.sync_all().map_err(|e| Error::io(path, "sync", e))?;
     for (series, start, metric, _) in &pending {
-        store.mark_emitted(series, *start, metric)?;
+        store.mark_delivered(Delivery::File, series, *start, metric)?;
     }
     Ok(emitted)
 }
@@ -151,6 +143,8 @@ pub struct Monitor<'a> {
     /// The newest item time seen (the event clock).
     newest: i64,
     summary: Summary,
+    metrics: Arc<Metrics>,
+    alertmanager: Option<Alertmanager>,
 }
 
 impl<'a> Monitor<'a> {
@@ -159,19 +153,27 @@ impl<'a> Monitor<'a> {
             return Err(Error::config("--window", "must be positive"));
         }
         let store = Store::open(&options.store, options.window)?;
+        let metrics = Metrics::new();
+        if let Some(addr) = &options.metrics_addr {
+            let at = metrics.serve(addr)?;
+            tracing::info!("metrics at http://{at}/metrics");
+        }
         Ok(Monitor {
             options,
             annotators,
             store,
             newest: i64::MIN,
             summary: Summary::default(),
+            metrics,
+            alertmanager: options.alertmanager.as_deref().map(Alertmanager::new),
         })
     }
 
-    /// Annotates and stores one batch of `source` (ending at byte `offset`), then closes the
-    /// windows the clock has passed.
-    fn batch(&mut self, items: Vec<Item>, source: &str, offset: u64) -> Result<()> {
+    /// Annotates and stores one batch of `source` (ending at byte `offset`, line `line`), then
+    /// closes the windows the clock has passed.
+    fn batch(&mut self, items: Vec<Item>, source: &str, offset: u64, line: u64) -> Result<()> {
         self.summary.read += items.len();
+        self.metrics.read.inc_by(items.len() as u64);
         let unseen = self.store.unseen(&items)?;
         let new: Vec<Item> = items
             .into_iter()
@@ -181,13 +183,17 @@ impl<'a> Monitor<'a> {
         let annotations: Vec<Annotation> = if new.is_empty() {
             Vec::new()
         } else {
+            let _timer = self.metrics.annotate_seconds.start_timer();
             self.annotators.annotate(&new)?
         };
         if let Some(t) = new.iter().map(|i| i.time).max() {
             self.newest = self.newest.max(t);
+            self.metrics.newest_item.set(self.newest as f64);
         }
         let batch: Vec<(Item, Annotation)> = new.into_iter().zip(annotations).collect();
-        self.summary.stored += self.store.record(&batch, source, offset)?;
+        let stored = self.store.record(&batch, source, (offset, line))?;
+        self.summary.stored += stored;
+        self.metrics.stored.inc_by(stored as u64);
         self.close(self.now().saturating_sub(self.options.lateness))
     }
 
@@ -200,114 +206,63 @@ impl<'a> Monitor<'a> {
         }
     }
 
+    /// Closes the windows that end by `until`, updates the metrics, and delivers new alerts.
     fn close(&mut self, until: i64) -> Result<()> {
-        self.store.close_windows(until, &self.options.rule)?;
-        self.summary.alerts += emit(&self.store, &self.options.alerts)?;
+        let (rule, top) = (&self.options.rule, self.options.top_entities);
+        let closed = self.store.close_windows(until, rule, top)?;
+        if !closed.is_empty() {
+            self.metrics
+                .observe(&closed, &self.store.top_entities(top)?);
+        }
+        let written = emit(&self.store, &self.options.alerts)?;
+        self.summary.alerts += written;
+        self.metrics.alerts.inc_by(written as u64);
+        if let Some(am) = &self.alertmanager {
+            am.push(&self.store, self.options.window, rule.cooldown)?;
+        }
         Ok(())
     }
 
-    /// Reads `lines` (from `origin`, its first line numbered `first_line`), in batches.
-    fn lines(
-        &mut self,
-        origin: &Path,
-        source: &str,
-        reader: &mut dyn BufRead,
-        mut offset: u64,
-        mut line_no: usize,
-    ) -> Result<u64> {
-        let mut items = Vec::new();
-        let mut line = String::new();
-        loop {
-            line.clear();
-            let n = reader
-                .read_line(&mut line)
-                .map_err(|e| Error::io(origin, "read", e))?;
-            // A last line without its newline may still be being written: leave it.
-            if n == 0 || !line.ends_with('\n') {
-                break;
-            }
-            offset += n as u64;
-            line_no += 1;
-            if line.trim().is_empty() {
-                continue;
-            }
-            match Item::parse(origin, line_no, line.trim_end()) {
-                Ok(item) => items.push(item),
-                Err(e) => {
-                    tracing::warn!("skipped: {e}");
-                    self.summary.malformed += 1;
-                }
-            }
-            if items.len() == self.options.batch_size {
-                self.batch(std::mem::take(&mut items), source, offset)?;
-            }
-            if crate::train::trainer::interrupted() {
-                break;
-            }
-        }
-        self.batch(items, source, offset)?;
-        Ok(offset)
+    /// Logs and counts a malformed item.
+    fn malformed(&mut self, e: &Error) {
+        tracing::warn!("skipped: {e}");
+        self.summary.malformed += 1;
+        self.metrics.malformed.inc();
     }
 
-    /// Reads what is new in one file.
-    fn file(&mut self, path: &Path) -> Result<()> {
-        let source = path.display().to_string();
-        let offset = self.store.offset(&source)?;
-        let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, "open", e))?;
-        if file
-            .metadata()
-            .map_err(|e| Error::io(path, "stat", e))?
-            .len()
-            <= offset
-        {
-            return Ok(());
-        }
-        // Line numbers of a resumed file count from the offset's line.
-        let before = {
-            let mut head = std::io::BufReader::new(&mut file).take(offset);
-            let mut count = 0;
-            let mut buf = Vec::new();
-            while std::io::BufRead::read_until(&mut head, b'\n', &mut buf)
-                .map_err(|e| Error::io(path, "read", e))?
-                > 0
-            {
-                count += 1;
-                buf.clear();
-            }
-            count
-        };
-        file.seek(std::io::SeekFrom::Start(offset))
-            .map_err(|e| Error::io(path, "seek", e))?;
-        let mut reader = std::io::BufReader::new(file);
-        self.lines(path, &source, &mut reader, offset, before)?;
-        Ok(())
+    fn batch_size(&self) -> usize {
+        self.options.batch_size
+    }
+
+    /// Where reading `source` goes on: (byte offset, line number).
+    fn position(&self, source: &str) -> Result<(u64, u64)> {
+        self.store.position(source)
     }
 
     /// Runs until the sources end (or, following, until interrupted); then closes every
     /// window of a finite replay.
     pub fn run(mut self) -> Result<Summary> {
         crate::train::trainer::install_interrupt_handler();
-        // Alerts a killed run stored but did not write.
+        // Alerts a killed run stored but did not deliver.
         self.summary.alerts += emit(&self.store, &self.options.alerts)?;
+        if let Some(am) = &self.alertmanager {
+            am.push(&self.store, self.options.window, self.options.rule.cooldown)?;
+        }
         let options = self.options;
+        let mut readers = options
+            .sources
+            .iter()
+            .map(Reader::open)
+            .collect::<Result<Vec<_>>>()?;
         loop {
-            for source in &options.sources {
-                match source {
-                    Source::Stdin => {
-                        let stdin = std::io::stdin();
-                        let mut lock = stdin.lock();
-                        self.lines(Path::new("<stdin>"), "-", &mut lock, 0, 0)?;
-                    }
-                    Source::Path(path) => {
-                        for file in files_of(path)? {
-                            self.file(&file)?;
-                        }
-                    }
-                }
+            for reader in &mut readers {
+                reader.read(&mut self)?;
             }
             if !options.follow || crate::train::trainer::interrupted() {
                 break;
             }
+            // On the wall clock, time passes without items.
+            self.close(self.now().saturating_sub(options.lateness))?;
             std::thread::sleep(Duration::from_secs_f64(options.poll));
             if crate::train::trainer::interrupted() {
                 break;

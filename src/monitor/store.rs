@@ -3,6 +3,10 @@
 //! each source's offset. A batch of items, the window counts they add and the source's offset
 //! are one transaction, and an item already stored is skipped by id: a replayed or resumed
 //! stream never counts an item twice, and a killed monitor loses nothing it acknowledged.
+//!
+//! Entities are many and mostly rare, so only the `top_entities` entities by volume (items
+//! naming them, all time) get their windows judged, alerts and metrics; the windows of the
+//! others are closed unjudged (their items and memberships are still stored).
 
 use super::annotate::Annotation;
 use super::item::{format_time, Item};
@@ -26,8 +30,11 @@ CREATE TABLE IF NOT EXISTS windows (
 CREATE TABLE IF NOT EXISTS baselines (series TEXT PRIMARY KEY, state TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS alerts (
     series TEXT NOT NULL, start INTEGER NOT NULL, metric TEXT NOT NULL, alert TEXT NOT NULL,
-    emitted INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (series, start, metric));
-CREATE TABLE IF NOT EXISTS offsets (source TEXT PRIMARY KEY, offset INTEGER NOT NULL);
+    emitted INTEGER NOT NULL DEFAULT 0, pushed INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (series, start, metric));
+CREATE TABLE IF NOT EXISTS volumes (series TEXT PRIMARY KEY, count INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS offsets (
+    source TEXT PRIMARY KEY, offset INTEGER NOT NULL, line INTEGER NOT NULL);
 ";
 
 /// An alert, as the alerts file holds it (one JSON object a line).
@@ -44,6 +51,33 @@ pub struct Alert {
     pub count: usize,
     /// The window's negative items.
     pub items: Vec<String>,
+}
+
+/// A window closed by [`Store::close_windows`], with the baseline it was judged against.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Closed {
+    pub series: String,
+    pub window: Window,
+    /// The series' baseline mean of the negative share before this window.
+    pub baseline: f64,
+}
+
+/// Where alerts go: each keeps its own record of what it has been given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// The alerts file.
+    File,
+    /// Alertmanager.
+    Alertmanager,
+}
+
+impl Delivery {
+    fn column(self) -> &'static str {
+        match self {
+            Delivery::File => "emitted",
+            Delivery::Alertmanager => "pushed",
+        }
+    }
 }
 
 /// The store of one monitor.
@@ -103,22 +137,52 @@ impl Store {
         })
     }
 
+    /// Opens an existing store to read it (a report), with the window width it was made with.
+    pub fn open_existing(path: &Path) -> Result<Store> {
+        if !path.is_file() {
+            return Err(Error::file(path, "no such monitor store"));
+        }
+        let e = |e| db_error(path, e);
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(e)?;
+        let width: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'window'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|_| Error::file(path, "not a monitor store (no window width in it)"))?;
+        let width = width
+            .and_then(|w| w.parse().ok())
+            .ok_or_else(|| Error::file(path, "not a monitor store (no window width in it)"))?;
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+            width,
+        })
+    }
+
+    /// Window width in seconds.
+    pub fn width(&self) -> i64 {
+        self.width
+    }
+
     fn e(&self) -> impl Fn(rusqlite::Error) -> Error + '_ {
         |e| db_error(&self.path, e)
     }
 
-    /// Where reading `source` goes on (bytes; 0 when never read).
-    pub fn offset(&self, source: &str) -> Result<u64> {
-        let o: Option<i64> = self
+    /// Where reading `source` goes on: (byte offset, line number), both 0 when never read.
+    pub fn position(&self, source: &str) -> Result<(u64, u64)> {
+        let o: Option<(i64, i64)> = self
             .conn
             .query_row(
-                "SELECT offset FROM offsets WHERE source = ?1",
+                "SELECT offset, line FROM offsets WHERE source = ?1",
                 [source],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
             .map_err(self.e())?;
-        Ok(o.unwrap_or(0) as u64)
+        let (offset, line) = o.unwrap_or((0, 0));
+        Ok((offset as u64, line as u64))
     }
 
     /// Whether each item is new to the store.
@@ -134,13 +198,13 @@ impl Store {
     }
 
     /// Stores annotated items (ids already stored are skipped), adds them to their series'
-    /// windows, and moves `source`'s offset to `offset`: one transaction. Returns how many
-    /// items were new.
+    /// windows, and moves `source`'s position to `(offset, line)`: one transaction. Returns
+    /// how many items were new.
     pub fn record(
         &mut self,
         batch: &[(Item, Annotation)],
         source: &str,
-        offset: u64,
+        (offset, line): (u64, u64),
     ) -> Result<usize> {
         let (width, path) = (self.width, self.path.clone());
         let e = |e| db_error(&path, e);
@@ -162,6 +226,14 @@ impl Store {
             let negative = annotation.is_negative();
             let start = window_start(item.time, width);
             for series in series_of(annotation) {
+                if series.starts_with("entity:") {
+                    tx.execute(
+                        "INSERT INTO volumes (series, count) VALUES (?1, 1)
+                         ON CONFLICT (series) DO UPDATE SET count = count + 1",
+                        [&series],
+                    )
+                    .map_err(e)?;
+                }
                 tx.execute(
                     "INSERT INTO memberships (series, item, time, negative) VALUES (?1, ?2, ?3, ?4)",
                     params![series, item.id, item.time, negative],
@@ -184,19 +256,38 @@ impl Store {
             }
         }
         tx.execute(
-            "INSERT INTO offsets (source, offset) VALUES (?1, ?2)
-             ON CONFLICT (source) DO UPDATE SET offset = excluded.offset",
-            params![source, offset as i64],
+            "INSERT INTO offsets (source, offset, line) VALUES (?1, ?2, ?3)
+             ON CONFLICT (source) DO UPDATE SET offset = excluded.offset, line = excluded.line",
+            params![source, offset as i64, line as i64],
         )
         .map_err(e)?;
         tx.commit().map_err(e)?;
         Ok(added)
     }
 
+    /// The `n` entity series with the most items, most first.
+    pub fn top_entities(&self, n: usize) -> Result<Vec<String>> {
+        let mut q = self
+            .conn
+            .prepare_cached("SELECT series FROM volumes ORDER BY count DESC, series LIMIT ?1")
+            .map_err(self.e())?;
+        let rows = q.query_map([n as i64], |r| r.get(0)).map_err(self.e())?;
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(self.e())
+    }
+
     /// Closes every open window that ends at or before `until` (Unix seconds), oldest first:
-    /// each is judged against its series' baseline by `rule`, and a spike becomes an alert.
-    /// One transaction. Returns the new alerts.
-    pub fn close_windows(&mut self, until: i64, rule: &SpikeRule) -> Result<Vec<Alert>> {
+    /// each is judged against its series' baseline by `rule`, and a spike becomes an alert
+    /// (stored, to be written by the caller). Entity series outside the `top_entities` are
+    /// closed unjudged. One transaction. Returns the judged windows, oldest first.
+    pub fn close_windows(
+        &mut self,
+        until: i64,
+        rule: &SpikeRule,
+        top_entities: usize,
+    ) -> Result<Vec<Closed>> {
+        let top: std::collections::HashSet<String> =
+            self.top_entities(top_entities)?.into_iter().collect();
         let (width, path) = (self.width, self.path.clone());
         let e = |e| db_error(&path, e);
         let tx = self.conn.transaction().map_err(e)?;
@@ -223,8 +314,16 @@ impl Store {
                 .map_err(e)?;
             rows.collect::<std::result::Result<_, _>>().map_err(e)?
         };
-        let mut alerts = Vec::new();
+        let mut closed = Vec::new();
         for (series, window) in open {
+            tx.execute(
+                "UPDATE windows SET closed = 1 WHERE series = ?1 AND start = ?2",
+                params![series, window.start],
+            )
+            .map_err(e)?;
+            if series.starts_with("entity:") && !top.contains(&series) {
+                continue;
+            }
             let state: Option<String> = tx
                 .query_row(
                     "SELECT state FROM baselines WHERE series = ?1",
@@ -239,6 +338,7 @@ impl Store {
                 })?,
                 None => Baseline::default(),
             };
+            let before = baseline.mean;
             if let Some(spike) = baseline.judge(&window, rule, width) {
                 let mut q = tx
                     .prepare_cached(
@@ -273,7 +373,6 @@ impl Store {
                     ],
                 )
                 .map_err(e)?;
-                alerts.push(alert);
             }
             tx.execute(
                 "INSERT INTO baselines (series, state) VALUES (?1, ?2)
@@ -284,21 +383,24 @@ impl Store {
                 ],
             )
             .map_err(e)?;
-            tx.execute(
-                "UPDATE windows SET closed = 1 WHERE series = ?1 AND start = ?2",
-                params![series, window.start],
-            )
-            .map_err(e)?;
+            closed.push(Closed {
+                series,
+                window,
+                baseline: before,
+            });
         }
         tx.commit().map_err(e)?;
-        Ok(alerts)
+        Ok(closed)
     }
 
-    /// Alerts not yet written to the alerts file, oldest first.
-    pub fn unemitted(&self) -> Result<Vec<(String, i64, String, Alert)>> {
+    /// Alerts not yet delivered to `to`, oldest first.
+    pub fn undelivered(&self, to: Delivery) -> Result<Vec<(String, i64, String, Alert)>> {
         let mut q = self
             .conn
-            .prepare("SELECT series, start, metric, alert FROM alerts WHERE emitted = 0 ORDER BY start, series")
+            .prepare(&format!(
+                "SELECT series, start, metric, alert FROM alerts WHERE {} = 0 ORDER BY start, series",
+                to.column()
+            ))
             .map_err(self.e())?;
         let rows = q
             .query_map([], |r| {
@@ -320,15 +422,115 @@ impl Store {
         Ok(out)
     }
 
-    /// Marks an alert as written.
-    pub fn mark_emitted(&self, series: &str, start: i64, metric: &str) -> Result<()> {
+    /// Marks an alert as delivered to `to`.
+    pub fn mark_delivered(
+        &self,
+        to: Delivery,
+        series: &str,
+        start: i64,
+        metric: &str,
+    ) -> Result<()> {
         self.conn
             .execute(
-                "UPDATE alerts SET emitted = 1 WHERE series = ?1 AND start = ?2 AND metric = ?3",
+                &format!(
+                    "UPDATE alerts SET {} = 1 WHERE series = ?1 AND start = ?2 AND metric = ?3",
+                    to.column()
+                ),
                 params![series, start, metric],
             )
             .map_err(self.e())?;
         Ok(())
+    }
+
+    /// Every series with its item count, largest first (`all` leads).
+    pub fn series(&self) -> Result<Vec<(String, usize)>> {
+        let mut q = self
+            .conn
+            .prepare(
+                "SELECT series, sum(count) AS n FROM windows GROUP BY series
+                 ORDER BY series != 'all', n DESC, series",
+            )
+            .map_err(self.e())?;
+        let rows = q
+            .query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as usize)))
+            .map_err(self.e())?;
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(self.e())
+    }
+
+    /// The windows of one series, oldest first.
+    pub fn windows_of(&self, series: &str) -> Result<Vec<Window>> {
+        let mut q = self
+            .conn
+            .prepare_cached(
+                "SELECT start, count, negative, sentiment FROM windows WHERE series = ?1
+                 ORDER BY start",
+            )
+            .map_err(self.e())?;
+        let rows = q
+            .query_map([series], |r| {
+                Ok(Window {
+                    start: r.get(0)?,
+                    count: r.get::<_, i64>(1)? as usize,
+                    negative: r.get::<_, i64>(2)? as usize,
+                    sentiment: r.get(3)?,
+                    negative_items: Vec::new(),
+                })
+            })
+            .map_err(self.e())?;
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(self.e())
+    }
+
+    /// Every alert with its window's start, oldest first.
+    pub fn alerts(&self) -> Result<Vec<(i64, Alert)>> {
+        let mut q = self
+            .conn
+            .prepare("SELECT start, alert FROM alerts ORDER BY start, series")
+            .map_err(self.e())?;
+        let rows = q
+            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+            .map_err(self.e())?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (start, json) = row.map_err(self.e())?;
+            let alert = serde_json::from_str(&json)
+                .map_err(|e| Error::file(&self.path, format!("a stored alert is corrupt: {e}")))?;
+            out.push((start, alert));
+        }
+        Ok(out)
+    }
+
+    /// A stored item and its annotation, by id.
+    pub fn item(&self, id: &str) -> Result<Option<(Item, Annotation)>> {
+        let row: Option<(Item, String)> = self
+            .conn
+            .query_row(
+                "SELECT time, source, title, text, annotation FROM items WHERE id = ?1",
+                [id],
+                |r| {
+                    let item = Item {
+                        id: id.to_string(),
+                        time: r.get(0)?,
+                        source: r.get(1)?,
+                        title: r.get(2)?,
+                        text: r.get(3)?,
+                    };
+                    Ok((item, r.get(4)?))
+                },
+            )
+            .optional()
+            .map_err(self.e())?;
+        let Some((item, annotation)) = row else {
+            return Ok(None);
+        };
+        let annotation = serde_json::from_str(&annotation).map_err(|e| {
+            Error::file(
+                &self.path,
+                format!("the annotation of {id} is corrupt: {e}"),
+            )
+        })?;
+        Ok(Some((item, annotation)))
     }
 
     /// Items stored.
@@ -342,8 +544,39 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A store (60 s windows) whose windows are closed with two alerts, on "all" and
+    /// "topic:crude" at 00:10, for eight negative items n100..n107.
+    pub(crate) fn store_with_a_burst(dir: &Path) -> Store {
+        let mut store = Store::open(&dir.join("m.db"), 60).unwrap();
+        store.record(&burst(), "f", (1, 1)).unwrap();
+        store
+            .close_windows(i64::MAX - 60, &SpikeRule::default(), 10)
+            .unwrap();
+        store
+    }
+
+    /// Ten quiet windows of ten items (two negative, topics crude and grain), then a window of
+    /// ten crude items, eight negative.
+    fn burst() -> Vec<(Item, Annotation)> {
+        let mut n = 0;
+        let mut batch = Vec::new();
+        for w in 0..11 {
+            let negatives = if w == 10 { 8 } else { 2 };
+            for i in 0..10 {
+                let topic = if w == 10 {
+                    "crude"
+                } else {
+                    ["crude", "grain"][i % 2]
+                };
+                batch.push((item(n, w * 60 + i as i64), annotation(i < negatives, topic)));
+                n += 1;
+            }
+        }
+        batch
+    }
 
     fn item(id: usize, time: i64) -> Item {
         Item {
@@ -365,6 +598,46 @@ mod tests {
         }
     }
 
+    /// Only the top entities by volume get judged windows; the others' windows close unjudged.
+    #[test]
+    fn only_the_top_entities_are_judged() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("m.db"), 60).unwrap();
+        let mut batch = Vec::new();
+        for (i, names) in [
+            vec!["OPEC", "Iran"],
+            vec!["OPEC"],
+            vec!["OPEC", "Texaco"],
+            vec!["Iran"],
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut a = annotation(false, "crude");
+            a.entities = names.into_iter().map(String::from).collect();
+            batch.push((item(i, i as i64), a));
+        }
+        store.record(&batch, "f", (1, 1)).unwrap();
+        assert_eq!(
+            store.top_entities(2).unwrap(),
+            ["entity:OPEC", "entity:Iran"]
+        );
+        let judged: Vec<String> = store
+            .close_windows(i64::MAX - 60, &SpikeRule::default(), 2)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.series)
+            .collect();
+        assert_eq!(judged, ["all", "entity:Iran", "entity:OPEC", "topic:crude"]);
+        let open: i64 = store
+            .conn
+            .query_row("SELECT count(*) FROM windows WHERE closed = 0", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(open, 0, "Texaco's window stays open");
+    }
+
     /// Ten quiet windows of ten items (two negative), then one of eight negative: one alert,
     /// for "all" and for the topic the burst is about, listing the burst's negative items; a
     /// batch recorded twice counts once.
@@ -372,27 +645,29 @@ mod tests {
     fn a_burst_is_alerted_once_with_its_items() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("m.db"), 60).unwrap();
-        let mut n = 0;
-        let mut batch = Vec::new();
-        for w in 0..11 {
-            let negatives = if w == 10 { 8 } else { 2 };
-            for i in 0..10 {
-                let topic = if w == 10 {
-                    "crude"
-                } else {
-                    ["crude", "grain"][i % 2]
-                };
-                batch.push((item(n, w * 60 + i as i64), annotation(i < negatives, topic)));
-                n += 1;
-            }
-        }
-        assert_eq!(store.record(&batch, "f", 10).unwrap(), 110);
-        assert_eq!(store.record(&batch, "f", 20).unwrap(), 0, "stored twice");
-        assert_eq!(store.offset("f").unwrap(), 20);
+        let batch = burst();
+        assert_eq!(store.record(&batch, "f", (10, 1)).unwrap(), 110);
+        assert_eq!(
+            store.record(&batch, "f", (20, 2)).unwrap(),
+            0,
+            "stored twice"
+        );
+        assert_eq!(store.position("f").unwrap(), (20, 2));
         let rule = SpikeRule::default();
         // The clock at the burst's window start: it stays open.
-        assert!(store.close_windows(600, &rule).unwrap().is_empty());
-        let alerts = store.close_windows(i64::MAX - 60, &rule).unwrap();
+        let closed = store.close_windows(600, &rule, 10).unwrap();
+        assert_eq!(closed.len(), 30, "all, crude and grain for ten windows");
+        assert!(store.undelivered(Delivery::File).unwrap().is_empty());
+        assert_eq!(
+            store.close_windows(i64::MAX - 60, &rule, 10).unwrap().len(),
+            2
+        );
+        let alerts: Vec<Alert> = store
+            .undelivered(Delivery::File)
+            .unwrap()
+            .into_iter()
+            .map(|a| a.3)
+            .collect();
         let series: Vec<&str> = alerts.iter().map(|a| a.series.as_str()).collect();
         assert_eq!(series, ["all", "topic:crude"], "{alerts:?}");
         let all = &alerts[0];
@@ -402,12 +677,16 @@ mod tests {
             all.items,
             (100..108).map(|i| format!("n{i}")).collect::<Vec<_>>()
         );
-        // Closing again finds nothing new; the alerts wait to be written once.
+        // Closing again finds nothing new; each delivery keeps its own record.
         assert!(store
-            .close_windows(i64::MAX - 60, &rule)
+            .close_windows(i64::MAX - 60, &rule, 10)
             .unwrap()
             .is_empty());
-        assert_eq!(store.unemitted().unwrap().len(), 2);
+        store
+            .mark_delivered(Delivery::File, "all", 600, "negative_share")
+            .unwrap();
+        assert_eq!(store.undelivered(Delivery::File).unwrap().len(), 1);
+        assert_eq!(store.undelivered(Delivery::Alertmanager).unwrap().len(), 2);
         let store = Store::open(&dir.path().join("m.db"), 60).unwrap();
         assert_eq!(store.items().unwrap(), 110);
         let e = Store::open(&dir.path().join("m.db"), 600)

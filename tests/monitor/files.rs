@@ -1,128 +1,12 @@
-//! `positio monitor run` end to end with the tiny fixture models (sentiment, topics, entities):
-//! a replayed stream is stored once, a malformed line is counted with its line and skipped,
-//! new lines are picked up from the stored offset, and a monitor killed mid-stream (SIGKILL)
-//! and restarted ends with the same windows as one that ran through.
+//! JSON Lines sources: a replayed stream is stored once, a malformed line is counted with its
+//! line and skipped, new lines are picked up from the stored position, a monitor killed
+//! mid-stream (SIGKILL) and restarted ends with the same windows as one that ran through, and a
+//! followed directory reads new lines and files until SIGINT.
 
-mod common;
-use common::*;
-
+use crate::common::*;
+use crate::*;
 use serde_json::Value;
-use std::path::Path;
 use std::time::{Duration, Instant};
-
-const SENTIMENT: &str = "sentiment=tests/fixtures/hf_tiny_classify/single";
-const TOPICS: &str = "topics=tests/fixtures/hf_tiny_classify/multi";
-const ENTITIES: &str = "entities=tests/fixtures/hf_tiny_ner";
-
-/// `count` items from id `first`, one a minute from 1987-03-02T00:00:00Z.
-fn items(first: usize, count: usize) -> String {
-    let texts = [
-        "OPEC agreed to cut crude oil output in Vienna.",
-        "Wheat exports to the Soviet Union rose sharply.",
-        "The company reported a quarterly loss and cut its dividend.",
-        "Gold prices fell as the dollar gained.",
-    ];
-    (first..first + count)
-        .map(|i| {
-            let minute = 541_641_600 + 60 * i as i64;
-            let time = time_of(minute);
-            serde_json::json!({"id": format!("n{i}"), "time": time, "text": texts[i % texts.len()],
-                "title": if i % 3 == 0 { Some("Markets") } else { None }})
-            .to_string()
-                + "\n"
-        })
-        .collect()
-}
-
-/// RFC 3339 of Unix seconds (UTC), without a date library: days from the civil calendar.
-fn time_of(t: i64) -> String {
-    let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
-    // Howard Hinnant's days-to-civil.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
-}
-
-fn monitor(dir: &Path, sources: &[&Path], extra: &[&str]) -> (bool, Value, String) {
-    let db = dir.join("monitor.db");
-    let alerts = dir.join("alerts.jsonl");
-    let mut args: Vec<String> = vec![
-        "monitor".into(),
-        "run".into(),
-        "--model".into(),
-        SENTIMENT.into(),
-        "--model".into(),
-        TOPICS.into(),
-        "--model".into(),
-        ENTITIES.into(),
-        "--store".into(),
-        db.display().to_string(),
-        "--alerts".into(),
-        alerts.display().to_string(),
-        "--clock".into(),
-        "event".into(),
-        "--window".into(),
-        "10m".into(),
-    ];
-    for s in sources {
-        args.extend(["--source".into(), s.display().to_string()]);
-    }
-    args.extend(extra.iter().map(|a| a.to_string()));
-    let (ok, out, err) = positio(&args);
-    let summary = serde_json::from_str(out.trim()).unwrap_or(Value::Null);
-    (ok, summary, err)
-}
-
-fn counts(summary: &Value) -> (u64, u64, u64) {
-    (
-        summary["read"].as_u64().unwrap(),
-        summary["stored"].as_u64().unwrap(),
-        summary["malformed"].as_u64().unwrap(),
-    )
-}
-
-/// Items the store at `db` holds (0 while it does not exist yet or is being created).
-fn stored_items(db: &Path) -> i64 {
-    rusqlite::Connection::open(db)
-        .ok()
-        .and_then(|c| {
-            c.query_row("SELECT count(*) FROM items", [], |r| r.get(0))
-                .ok()
-        })
-        .unwrap_or(0)
-}
-
-/// (series, start, count) of every window, and the stored ids.
-fn windows(db: &Path) -> (Vec<(String, i64, i64)>, Vec<String>) {
-    let conn = rusqlite::Connection::open(db).unwrap();
-    let mut q = conn
-        .prepare("SELECT series, start, count FROM windows WHERE series = 'all' ORDER BY start")
-        .unwrap();
-    let w = q
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    let mut q = conn.prepare("SELECT id FROM items ORDER BY id").unwrap();
-    let ids = q
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    (w, ids)
-}
 
 #[test]
 fn a_replayed_stream_is_stored_once_and_bad_lines_are_skipped() {
@@ -164,6 +48,22 @@ fn a_replayed_stream_is_stored_once_and_bad_lines_are_skipped() {
     let (w, ids) = windows(&dir.join("monitor.db"));
     assert_eq!(w.iter().map(|x| x.2).sum::<i64>(), 70);
     assert_eq!(ids.len(), 70);
+    // The report draws the series of the store.
+    let report = dir.join("report.html");
+    let (ok, _, err) = positio(&[
+        "monitor",
+        "report",
+        "--store",
+        dir.join("monitor.db").to_str().unwrap(),
+        "--out",
+        report.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(
+        html.contains("<h2 id=\"all\">all</h2><p>70 items in 7 windows"),
+        "{html}"
+    );
     // Models and flags that cannot work are refused before anything is read.
     let (ok, _, err) = monitor(
         dir,
