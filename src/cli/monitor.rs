@@ -262,6 +262,73 @@ impl RunArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrap {
+        #[command(flatten)]
+        args: RunArgs,
+    }
+
+    /// Every key of the config file reaches the options; a flag given wins over the file; an
+    /// unknown key is refused with the file's name.
+    #[test]
+    fn the_config_file_holds_every_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("monitor.toml");
+        std::fs::write(
+            &path,
+            r#"
+model = { sentiment = "runs/s", entities = "runs/e" }
+source = ["-", "nats://h:4222/NEWS?consumer=eu", "https://example.com/rss"]
+store = "m.db"
+alerts = "a.jsonl"
+clock = "event"
+window = "5m"
+lateness = "1m"
+batch_size = 8
+follow = true
+poll = 0.5
+feed_poll = "2m"
+top_entities = 7
+metrics_addr = "127.0.0.1:9187"
+alertmanager = "http://am:9093"
+[rule]
+z = 4.0
+min_count = 3
+"#,
+        )
+        .unwrap();
+        let config = path.to_str().unwrap();
+        let wrap =
+            Wrap::try_parse_from(["monitor", "--config", config, "--window", "10m", "--z", "5"])
+                .unwrap();
+        let (o, models) = wrap.args.options().unwrap();
+        assert_eq!(
+            models,
+            [
+                (Role::Entities, PathBuf::from("runs/e")),
+                (Role::Sentiment, PathBuf::from("runs/s"))
+            ]
+        );
+        assert_eq!(o.sources.len(), 3);
+        assert_eq!(o.sources[0], Source::Stdin);
+        assert!(matches!(&o.sources[1], Source::Nats(n) if n.consumer == "eu"));
+        assert_eq!(o.sources[2], Source::Feed("https://example.com/rss".into()));
+        assert_eq!((o.window, o.lateness, o.feed_poll), (600, 60, 120.0));
+        assert_eq!((o.rule.z, o.rule.min_count, o.rule.warmup), (5.0, 3, 6));
+        assert_eq!(
+            (o.batch_size, o.follow, o.poll, o.top_entities),
+            (8, true, 0.5, 7)
+        );
+        assert_eq!(o.clock, Clock::Event);
+        assert_eq!(o.metrics_addr.as_deref(), Some("127.0.0.1:9187"));
+        assert_eq!(o.alertmanager.as_deref(), Some("http://am:9093"));
+        std::fs::write(&path, "windw = \"5m\"\n").unwrap();
+        let wrap = Wrap::try_parse_from(["monitor", "--config", config]).unwrap();
+        let e = wrap.args.options().err().unwrap().to_string();
+        assert!(e.contains("monitor.toml") && e.contains("windw"), "{e}");
+    }
 
     #[test]
     fn durations_read_their_units() {
