@@ -2,7 +2,8 @@
 //! server per test on a free port: a stream is stored once and its messages acknowledged only
 //! after they are stored (nothing pending afterwards), a malformed message is counted with its
 //! stream sequence, replayed ids count once, a second consumer name reads the whole stream
-//! again, and a monitor killed (SIGKILL) mid-stream and restarted loses and doubles nothing.
+//! again, a monitor killed (SIGKILL) mid-stream and restarted loses and doubles nothing, and a
+//! following monitor outlives a restart of the server.
 
 use crate::*;
 use async_nats::jetstream;
@@ -13,7 +14,7 @@ use std::time::Duration;
 struct Server {
     child: Child,
     port: u16,
-    _dir: common::Scratch,
+    dir: common::Scratch,
 }
 
 impl Server {
@@ -24,9 +25,15 @@ impl Server {
             .local_addr()
             .unwrap()
             .port();
+        let child = Self::spawn(port, dir.as_ref());
+        Server { child, port, dir }
+    }
+
+    /// nats-server with JetStream on `port`, its storage in `dir`, once it takes connections.
+    fn spawn(port: u16, dir: &std::path::Path) -> Child {
         let child = Command::new("nats-server")
             .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-            .arg(dir.as_ref())
+            .arg(dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -39,11 +46,14 @@ impl Server {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        Server {
-            child,
-            port,
-            _dir: dir,
-        }
+        child
+    }
+
+    /// Stops the server and starts it again on the same port and storage.
+    fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = Self::spawn(self.port, self.dir.as_ref());
     }
 
     /// The source of a consumer that gets unacknowledged messages again after a second.
@@ -189,4 +199,26 @@ fn a_monitor_killed_mid_stream_loses_and_doubles_nothing() {
     let (ok, _, _) = monitor(&whole, &[], &["--source", &server.url("whole")]);
     assert!(ok);
     assert_eq!(windows(&db), windows(&whole.join("monitor.db")));
+}
+
+#[test]
+fn a_following_monitor_outlives_a_server_restart() {
+    let mut server = Server::start();
+    let dir = tmp("monitor-nats-restart");
+    let dir = dir.as_ref();
+    server.publish(&items(0, 10));
+    let url = server.url("desk");
+    let db = dir.join("monitor.db");
+    let child = spawn_monitor(dir, &["--source", &url, "--follow", "--poll", "0.05"]);
+    wait_for_items(&db, 10);
+    server.restart();
+    server.publish(&items(10, 10));
+    wait_for_items(&db, 20);
+    let summary = stop(child, "-TERM");
+    // A killed server may have lost acknowledgements: what it delivers again is read again,
+    // and stored once.
+    let (read, stored, malformed) = counts(&summary);
+    assert!(read >= 20 && stored == 20 && malformed == 0, "{summary}");
+    let (windows, ids) = windows(&db);
+    assert_eq!((windows.iter().map(|w| w.2).sum::<i64>(), ids.len()), (20, 20));
 }

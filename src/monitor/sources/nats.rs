@@ -7,8 +7,9 @@
 //! acknowledged only after the batch they are in is stored: the messages of a monitor killed
 //! before that are delivered again after `ack_wait`, and the store, keyed by item id, counts
 //! them once. A malformed message is logged (with its stream sequence), counted
-//! and acknowledged, so it is not delivered again. The client is `async-nats`, run on a
-//! single-threaded tokio runtime of its own.
+//! and acknowledged, so it is not delivered again. When following, a failed fetch (the server
+//! restarting, say) is logged and tried again at the next poll. The client is `async-nats`,
+//! run on a single-threaded tokio runtime of its own.
 
 use crate::monitor::item::Item;
 use crate::monitor::Monitor;
@@ -133,6 +134,9 @@ impl NatsReader {
                     .consumer
                     .fetch()
                     .max_messages(monitor.batch_size())
+                    // Bounds the wait, so a pull request lost with a dropped connection is
+                    // given up (5 s later) instead of waited on for ever.
+                    .expires(Duration::from_secs(1))
                     .messages()
                     .await
                     .map_err(|e| fail("fetching", &e))?;
@@ -141,10 +145,18 @@ impl NatsReader {
                     messages.push(m.map_err(|e| fail("receiving", &e))?);
                 }
                 Ok::<_, Error>(messages)
-            })?;
-            if messages.is_empty() {
-                return Ok(());
-            }
+            });
+            // Following, a lost connection is waited out (the client reconnects by itself);
+            // what was fetched but not stored is delivered again.
+            let messages = match messages {
+                Ok(m) if m.is_empty() => return Ok(()),
+                Ok(m) => m,
+                Err(e) if monitor.options.follow => {
+                    tracing::warn!("{e}; trying again");
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            };
             let mut items = Vec::with_capacity(messages.len());
             let mut last = 0;
             for m in &messages {
