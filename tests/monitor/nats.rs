@@ -220,5 +220,8 @@ fn a_following_monitor_outlives_a_server_restart() {
     let (read, stored, malformed) = counts(&summary);
     assert!(read >= 20 && stored == 20 && malformed == 0, "{summary}");
     let (windows, ids) = windows(&db);
-    assert_eq!((windows.iter().map(|w| w.2).sum::<i64>(), ids.len()), (20, 20));
+    assert_eq!(
+        (windows.iter().map(|w| w.2).sum::<i64>(), ids.len()),
+        (20, 20)
+    );
 }
