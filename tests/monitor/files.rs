@@ -5,8 +5,7 @@
 
 use crate::common::*;
 use crate::*;
-use serde_json::Value;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[test]
 fn a_replayed_stream_is_stored_once_and_bad_lines_are_skipped() {
@@ -91,45 +90,11 @@ fn a_killed_monitor_resumes_with_nothing_lost_or_counted_twice() {
     assert_eq!(counts(&summary).1, 400);
     // Killed once some batches are in, then run again.
     let db = dir.join("monitor.db");
-    let mut child = positio_command()
-        .args([
-            "monitor",
-            "run",
-            "--model",
-            SENTIMENT,
-            "--model",
-            TOPICS,
-            "--model",
-            ENTITIES,
-            "--store",
-            db.to_str().unwrap(),
-            "--alerts",
-            dir.join("alerts.jsonl").to_str().unwrap(),
-            "--clock",
-            "event",
-            "--window",
-            "10m",
-            "--batch-size",
-            "4",
-            "--source",
-            file.to_str().unwrap(),
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if stored_items(&db) >= 40 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the monitor stored nothing");
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the monitor ended early"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut child = spawn_monitor(
+        dir,
+        &["--batch-size", "4", "--source", file.to_str().unwrap()],
+    );
+    wait_for_items(&db, 40);
     child.kill().unwrap();
     child.wait().unwrap();
     let (before, _) = windows(&db);
@@ -151,60 +116,20 @@ fn following_a_directory_reads_new_lines_and_files_until_interrupted() {
     std::fs::create_dir(&news).unwrap();
     std::fs::write(news.join("a.jsonl"), items(0, 10)).unwrap();
     let db = dir.join("monitor.db");
-    let stored = || stored_items(&db);
-    let child = positio_command()
-        .args([
-            "monitor",
-            "run",
-            "--model",
-            SENTIMENT,
-            "--store",
-            db.to_str().unwrap(),
-            "--alerts",
-            dir.join("alerts.jsonl").to_str().unwrap(),
-            "--clock",
-            "event",
-            "--source",
-            news.to_str().unwrap(),
-            "--follow",
-            "--poll",
-            "0.05",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let wait_for = |n: i64| {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while stored() < n {
-            assert!(Instant::now() < deadline, "stored {} of {n}", stored());
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    };
-    wait_for(10);
+    let news_dir = news.to_str().unwrap();
+    let child = spawn_monitor(dir, &["--source", news_dir, "--follow", "--poll", "0.05"]);
+    wait_for_items(&db, 10);
     // A new file, and lines appended to the first (the last one without its newline yet).
     std::fs::write(news.join("b.jsonl"), items(10, 10)).unwrap();
     let mut more = items(20, 5);
     more.pop();
     let a = news.join("a.jsonl");
     std::fs::write(&a, items(0, 10) + &more).unwrap();
-    wait_for(24);
+    wait_for_items(&db, 24);
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(stored(), 24, "a line without its newline was read");
+    assert_eq!(stored_items(&db), 24, "a line without its newline was read");
     std::fs::write(&a, items(0, 10) + &more + "\n").unwrap();
-    wait_for(25);
-    let pid = child.id().to_string();
-    assert!(std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    wait_for_items(&db, 25);
+    let summary = stop(child, "-INT");
     assert_eq!(counts(&summary), (25, 25, 0), "{summary}");
 }
