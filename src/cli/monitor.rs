@@ -134,6 +134,9 @@ pub(crate) struct RunArgs {
     /// Items a window needs to be a spike [default: 5].
     #[arg(long)]
     min_count: Option<usize>,
+    /// Negative items a window needs to be a spike [default: 3].
+    #[arg(long)]
+    min_negative: Option<usize>,
     /// Windows of history before a series can alert [default: 6].
     #[arg(long)]
     warmup: Option<u32>,
@@ -213,6 +216,7 @@ impl RunArgs {
         rule.z = self.z.unwrap_or(rule.z);
         rule.alpha = self.alpha.unwrap_or(rule.alpha);
         rule.min_count = self.min_count.unwrap_or(rule.min_count);
+        rule.min_negative = self.min_negative.unwrap_or(rule.min_negative);
         rule.warmup = self.warmup.unwrap_or(rule.warmup);
         rule.cooldown = self.cooldown.unwrap_or(rule.cooldown);
         if !(rule.alpha > 0.0 && rule.alpha <= 1.0) {

@@ -58,7 +58,7 @@ pub struct Alert {
 pub struct Closed {
     pub series: String,
     pub window: Window,
-    /// The series' baseline mean of the negative share before this window.
+    /// The series' usual negative rate before this window.
     pub baseline: f64,
 }
 
@@ -338,7 +338,7 @@ impl Store {
                 })?,
                 None => Baseline::default(),
             };
-            let before = baseline.mean;
+            let before = baseline.rate();
             if let Some(spike) = baseline.judge(&window, rule, width) {
                 let mut q = tx
                     .prepare_cached(
