@@ -1,5 +1,5 @@
 //! Where the monitor's items come from: standard input and JSON Lines files or directories
-//! ([`files`]), RSS / Atom feeds over HTTP ([`feed`]), and NATS JetStream ([`nats`]). A source
+//! (`files.rs`), RSS / Atom feeds over HTTP (`feed.rs`), and NATS JetStream (`nats.rs`). A source
 //! is named on the command line (`-`, a path, `https://…`, `nats://…`), opened once per run, and
 //! read "what is there now" on each pass of the monitor's loop; each hands the monitor batches
 //! of parsed items with their position, and counts its malformed items without stopping.
