@@ -82,7 +82,7 @@ pub struct MonitorOptions {
 }
 
 /// What a run did.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Summary {
     /// Items read (new or already stored).
     pub read: usize,
@@ -142,7 +142,7 @@ pub struct Monitor<'a> {
     store: Store,
     /// The newest item time seen (the event clock).
     newest: i64,
-    summary: Summary,
+    /// The run's counts (its [`Summary`] is read from them).
     metrics: Arc<Metrics>,
     alertmanager: Option<Alertmanager>,
 }
@@ -163,7 +163,6 @@ impl<'a> Monitor<'a> {
             annotators,
             store,
             newest: i64::MIN,
-            summary: Summary::default(),
             metrics,
             alertmanager: options.alertmanager.as_deref().map(Alertmanager::new),
         })
@@ -172,7 +171,6 @@ impl<'a> Monitor<'a> {
     /// Annotates and stores one batch of `source` (ending at byte `offset`, line `line`), then
     /// closes the windows the clock has passed.
     fn batch(&mut self, items: Vec<Item>, source: &str, offset: u64, line: u64) -> Result<()> {
-        self.summary.read += items.len();
         self.metrics.read.inc_by(items.len() as u64);
         let unseen = self.store.unseen(&items)?;
         let new: Vec<Item> = items
@@ -192,7 +190,6 @@ impl<'a> Monitor<'a> {
         }
         let batch: Vec<(Item, Annotation)> = new.into_iter().zip(annotations).collect();
         let stored = self.store.record(&batch, source, (offset, line))?;
-        self.summary.stored += stored;
         self.metrics.stored.inc_by(stored as u64);
         self.close(self.now().saturating_sub(self.options.lateness))
     }
@@ -208,17 +205,21 @@ impl<'a> Monitor<'a> {
 
     /// Closes the windows that end by `until`, updates the metrics, and delivers new alerts.
     fn close(&mut self, until: i64) -> Result<()> {
-        let (rule, top) = (&self.options.rule, self.options.top_entities);
-        let closed = self.store.close_windows(until, rule, top)?;
+        let top = self.store.top_entities(self.options.top_entities)?;
+        let closed = self.store.close_windows(until, &self.options.rule, &top)?;
         if !closed.is_empty() {
-            self.metrics
-                .observe(&closed, &self.store.top_entities(top)?);
+            self.metrics.observe(&closed, &top);
         }
+        self.deliver()
+    }
+
+    /// Writes the alerts not yet in the alerts file, and pushes those Alertmanager has not
+    /// accepted.
+    fn deliver(&self) -> Result<()> {
         let written = emit(&self.store, &self.options.alerts)?;
-        self.summary.alerts += written;
         self.metrics.alerts.inc_by(written as u64);
         if let Some(am) = &self.alertmanager {
-            am.push(&self.store, self.options.window, rule.cooldown)?;
+            am.push(&self.store, self.options.window, self.options.rule.cooldown)?;
         }
         Ok(())
     }
@@ -226,7 +227,6 @@ impl<'a> Monitor<'a> {
     /// Logs and counts a malformed item.
     fn malformed(&mut self, e: &Error) {
         tracing::warn!("skipped: {e}");
-        self.summary.malformed += 1;
         self.metrics.malformed.inc();
     }
 
@@ -244,10 +244,7 @@ impl<'a> Monitor<'a> {
     pub fn run(mut self) -> Result<Summary> {
         crate::train::trainer::install_interrupt_handler();
         // Alerts a killed run stored but did not deliver.
-        self.summary.alerts += emit(&self.store, &self.options.alerts)?;
-        if let Some(am) = &self.alertmanager {
-            am.push(&self.store, self.options.window, self.options.rule.cooldown)?;
-        }
+        self.deliver()?;
         let options = self.options;
         let mut readers = options
             .sources
@@ -271,6 +268,12 @@ impl<'a> Monitor<'a> {
         if !options.follow {
             self.close(i64::MAX - options.window)?;
         }
-        Ok(self.summary)
+        let m = &self.metrics;
+        Ok(Summary {
+            read: m.read.get() as usize,
+            stored: m.stored.get() as usize,
+            malformed: m.malformed.get() as usize,
+            alerts: m.alerts.get() as usize,
+        })
     }
 }

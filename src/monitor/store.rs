@@ -278,16 +278,15 @@ impl Store {
 
     /// Closes every open window that ends at or before `until` (Unix seconds), oldest first:
     /// each is judged against its series' baseline by `rule`, and a spike becomes an alert
-    /// (stored, to be written by the caller). Entity series outside the `top_entities` are
-    /// closed unjudged. One transaction. Returns the judged windows, oldest first.
+    /// (stored, to be written by the caller). Entity series not in `top` (from
+    /// [`Store::top_entities`]) are closed unjudged. One transaction. Returns the judged
+    /// windows, oldest first.
     pub fn close_windows(
         &mut self,
         until: i64,
         rule: &SpikeRule,
-        top_entities: usize,
+        top: &[String],
     ) -> Result<Vec<Closed>> {
-        let top: std::collections::HashSet<String> =
-            self.top_entities(top_entities)?.into_iter().collect();
         let (width, path) = (self.width, self.path.clone());
         let e = |e| db_error(&path, e);
         let tx = self.conn.transaction().map_err(e)?;
@@ -553,7 +552,7 @@ pub(crate) mod tests {
         let mut store = Store::open(&dir.join("m.db"), 60).unwrap();
         store.record(&burst(), "f", (1, 1)).unwrap();
         store
-            .close_windows(i64::MAX - 60, &SpikeRule::default(), 10)
+            .close_windows(i64::MAX - 60, &SpikeRule::default(), &[])
             .unwrap();
         store
     }
@@ -618,12 +617,10 @@ pub(crate) mod tests {
             batch.push((item(i, i as i64), a));
         }
         store.record(&batch, "f", (1, 1)).unwrap();
-        assert_eq!(
-            store.top_entities(2).unwrap(),
-            ["entity:OPEC", "entity:Iran"]
-        );
+        let top = store.top_entities(2).unwrap();
+        assert_eq!(top, ["entity:OPEC", "entity:Iran"]);
         let judged: Vec<String> = store
-            .close_windows(i64::MAX - 60, &SpikeRule::default(), 2)
+            .close_windows(i64::MAX - 60, &SpikeRule::default(), &top)
             .unwrap()
             .into_iter()
             .map(|c| c.series)
@@ -655,11 +652,14 @@ pub(crate) mod tests {
         assert_eq!(store.position("f").unwrap(), (20, 2));
         let rule = SpikeRule::default();
         // The clock at the burst's window start: it stays open.
-        let closed = store.close_windows(600, &rule, 10).unwrap();
+        let closed = store.close_windows(600, &rule, &[]).unwrap();
         assert_eq!(closed.len(), 30, "all, crude and grain for ten windows");
         assert!(store.undelivered(Delivery::File).unwrap().is_empty());
         assert_eq!(
-            store.close_windows(i64::MAX - 60, &rule, 10).unwrap().len(),
+            store
+                .close_windows(i64::MAX - 60, &rule, &[])
+                .unwrap()
+                .len(),
             2
         );
         let alerts: Vec<Alert> = store
@@ -679,7 +679,7 @@ pub(crate) mod tests {
         );
         // Closing again finds nothing new; each delivery keeps its own record.
         assert!(store
-            .close_windows(i64::MAX - 60, &rule, 10)
+            .close_windows(i64::MAX - 60, &rule, &[])
             .unwrap()
             .is_empty());
         store
