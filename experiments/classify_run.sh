@@ -2,7 +2,8 @@
 # One classification run, skipped when its model is already there:
 #   experiments/classify_run.sh RUN_DIR EVAL_FILE -- finetune flags...
 # Fine-tunes with `positio finetune classify --out RUN_DIR flags...`, then evaluates the kept
-# model on EVAL_FILE (the held-out part) into RUN_DIR/eval.json and RUN_DIR/eval.txt, passing on
+# model on EVAL_FILE (the held-out part) into RUN_DIR/eval.json, RUN_DIR/eval.txt and each text's
+# scores into RUN_DIR/predictions.jsonl, passing on
 # the reading flags (--encoding, --format, columns).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,5 +21,6 @@ if [[ ! -f $RUN/model.safetensors ]]; then
   if [[ -f $RUN/run.toml ]]; then $P finetune classify --out "$RUN" --resume "$@" > "$RUN/train.log"
   else mkdir -p "$(dirname "$RUN")"; $P finetune classify --out "$RUN" "$@" > "$RUN.log" && mv "$RUN.log" "$RUN/train.log"; fi
 fi
-$P eval classify --model "$RUN" --data "$EVAL" --json "$RUN/eval.json" "${READ[@]}" > "$RUN/eval.txt"
+$P eval classify --model "$RUN" --data "$EVAL" --json "$RUN/eval.json" --output "$RUN/predictions.jsonl" \
+  "${READ[@]}" > "$RUN/eval.txt"
 echo "$RUN: $(grep -E '^ +accuracy|micro avg' "$RUN/eval.txt" | head -1)"

@@ -8,7 +8,8 @@ runs/classify-data/ (or the directory given), from ../shared/data:
 - reuters/: Reuters-21578 ModApte training articles restricted to the standard 90 categories
   (those with at least one ModApte training and one test document; Yang & Liu 1999), articles
   with none of them dropped as is customary, 90 / 10 train / dev (seed 42), JSON Lines with the
-  `topics` list filtered to the 90.
+  `topics` list filtered to the 90; and the ModApte test articles as test.jsonl, the same way,
+  when DATA/reuters21578/test.jsonl exists (it is held out here).
 
     python3 experiments/classify_splits.py [OUT_DIR]
 """
@@ -86,12 +87,26 @@ def reuters(out):
     moved = [d for d in dev if not set(d["topics"]) <= seen]
     train += moved
     dev = [d for d in dev if d not in moved]
+    parts = [("train", train), ("dev", dev)]
+    # The held-out ModApte test articles, when present (not laid in ../shared/data): the same
+    # layout, topics filtered to the 90, articles without any of them dropped as customary, and
+    # articles with neither title nor body kept (the model predicts them from [CLS] [SEP]).
+    held_out = os.path.join(DATA, "reuters21578", "test.jsonl")
+    if os.path.exists(held_out):
+        test = []
+        for line in open(held_out, encoding="utf-8"):
+            d = json.loads(line)
+            topics = sorted(t for t in d["topics"] if t in keep)
+            if topics:
+                test.append({"id": d["id"], "title": d["title"], "text": d["text"], "topics": topics})
+        parts.append(("test", test))
     os.makedirs(out, exist_ok=True)
-    for part, items in [("train", train), ("dev", dev)]:
+    for part, items in parts:
         with open(os.path.join(out, f"{part}.jsonl"), "w", encoding="utf-8") as f:
             for d in items:
                 f.write(json.dumps(d) + "\n")
-    return {"train": len(train), "dev": len(dev), "moved to train": len(moved)}
+    sizes = {part: len(items) for part, items in parts}
+    return {**sizes, "moved to train": len(moved)}
 
 
 if __name__ == "__main__":

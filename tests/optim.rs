@@ -11,7 +11,7 @@ use positio::kernels::{self, AdamWStep};
 use positio::model::config::{ModelConfig, PositionKind};
 use positio::model::encoder::Batch;
 use positio::model::heads::LanguageModel;
-use positio::train::optim::{decays, AdamW, AdamWConfig};
+use positio::train::optim::{decays, in_encoder, AdamW, AdamWConfig};
 use positio::train::schedule::{learning_rate, Schedule};
 
 /// PyTorch's AdamW, one scalar at a time.
@@ -173,4 +173,44 @@ fn schedule_warms_up_then_decays_to_zero() {
         (lr(32, true) - 0.5 * (1.0 + (std::f64::consts::PI * 22.0 / 90.0).cos())).abs() < 1e-12
     );
     assert!(lr(100, false).abs() < 1e-12 && lr(100, true).abs() < 1e-12);
+}
+
+#[test]
+fn the_head_learning_rate_scales_only_the_head() {
+    assert!(in_encoder("bert.encoder.layer.0.output.dense.weight"));
+    assert!(in_encoder("embeddings.word_embeddings.weight"));
+    assert!(!in_encoder("classifier.weight") && !in_encoder("crf.transitions"));
+    assert!(!in_encoder("cls.predictions.bias"));
+    let dev = cpu().autodiff();
+    dev.seed(3);
+    let model = LanguageModel::new(&tiny(), &dev);
+    let initial = positio::hf::named_parameters(&model);
+    let moved = |head_lr_scale: f64| {
+        let mut opt = AdamW::new(AdamWConfig {
+            weight_decay: 0.0,
+            head_lr_scale,
+            ..AdamWConfig::default()
+        });
+        positio::hf::named_parameters(&step(model.clone(), &mut opt))
+    };
+    let (same, ten) = (moved(1.0), moved(10.0));
+    let mut heads = 0;
+    for (name, start) in &initial {
+        let values = |d: &burn::tensor::TensorData| d.try_to_vec::<f32>().unwrap();
+        let delta = |after: &Vec<(String, burn::tensor::TensorData)>| -> Vec<f64> {
+            let (_, v) = after.iter().find(|(n, _)| n == name).unwrap();
+            let (v, start) = (values(v), values(start));
+            v.iter()
+                .zip(&start)
+                .map(|(a, b)| f64::from(a - b))
+                .collect()
+        };
+        let (d1, d10) = (delta(&same), delta(&ten));
+        // The first AdamW step is linear in the learning rate when nothing decays.
+        let factor = if in_encoder(name) { 1.0 } else { 10.0 };
+        heads += usize::from(factor > 1.0);
+        let scaled: Vec<f64> = d1.iter().map(|d| d * factor).collect();
+        assert!(max_abs_diff(&d10, &scaled) < 1e-5, "{name}");
+    }
+    assert!(heads > 0, "the language model has a head");
 }

@@ -74,9 +74,14 @@ pub(crate) struct FinetuneArgs {
     /// [default: cls; mean for a recurrent encoder].
     #[arg(long, value_enum)]
     pooling: Option<Pooling>,
-    /// Weigh classes by n / (classes · count) in the loss (single-label).
+    /// Weigh classes by n / (classes · count) in the loss (single-label); multi-label: weigh
+    /// each label's positives by sqrt(negatives / positives).
     #[arg(long)]
     class_weights: bool,
+    /// Multi-label: tune a decision threshold per label on the development set (labels with
+    /// fewer than 3 development positives keep the global one); saved with the model.
+    #[arg(long)]
+    per_label_thresholds: bool,
     /// Word pieces per text or pair, [CLS] and [SEP] included; longer inputs are truncated.
     /// Saved with the model [default: 128].
     #[arg(long)]
@@ -96,6 +101,7 @@ impl FinetuneArgs {
                 let c = &mut run.classify;
                 c.multi_label |= self.multi_label;
                 c.class_weights |= self.class_weights;
+                c.per_label_thresholds |= self.per_label_thresholds;
                 if self.pooling.is_some() {
                     c.pooling = self.pooling;
                 }
@@ -119,7 +125,8 @@ pub(crate) struct RunArgs {
     /// Word pieces per text (default: the length the model was fine-tuned with).
     #[arg(long)]
     max_len: Option<usize>,
-    /// Multi-label decision threshold (default: the one tuned and saved with the model).
+    /// Multi-label decision threshold for every label (default: the ones tuned and saved with
+    /// the model).
     #[arg(long)]
     threshold: Option<f64>,
 }

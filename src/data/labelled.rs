@@ -2,8 +2,9 @@
 //! row, JSON Lines, and the Financial PhraseBank's `sentence@label` lines.
 //!
 //! Files are decoded as a whole first ([`read_text`], UTF-8 or on request Latin-1). Every other
-//! problem (a missing column or field, an empty text, a
-//! missing label) is an error naming the file and line. CSV quoting is parsed by the `csv`
+//! problem (a missing column or field, a missing label) is an error naming the file and line.
+//! An empty text is valid (real test files have articles with neither title nor body): the
+//! model reads it as `[CLS] [SEP]`, and training skips it. CSV quoting is parsed by the `csv`
 //! crate; TSV follows GLUE's convention of no quoting at all (SST-2 phrases contain `"`).
 
 pub use crate::data::text::{read_text, TextEncoding};
@@ -81,6 +82,11 @@ pub struct Example {
 }
 
 impl Example {
+    /// Whether the text (and the pair text, if any) holds nothing but white space.
+    pub fn is_empty(&self) -> bool {
+        self.text.trim().is_empty() && self.pair.as_deref().is_none_or(|p| p.trim().is_empty())
+    }
+
     /// A text to predict on: no pair, no labels, no line.
     pub fn unlabelled(text: &str) -> Example {
         Example {
@@ -109,14 +115,6 @@ pub fn read(path: &Path, options: &ReadOptions) -> Result<Vec<Example>> {
         return Err(Error::file(path, "no labelled examples"));
     }
     Ok(examples)
-}
-
-/// A non-empty text, or an error at `line`.
-fn checked(path: &Path, line: usize, what: &str, text: &str) -> Result<String> {
-    if text.trim().is_empty() {
-        return Err(Error::line(path, line, format!("empty {what}")));
-    }
-    Ok(text.to_string())
 }
 
 /// Where the text, pair and label are in a header or object: `(text names, pair, label)`.
@@ -205,9 +203,9 @@ fn read_table(path: &Path, text: &str, delimiter: u8, columns: &Columns) -> Resu
             return Err(Error::line(path, line, "empty label"));
         }
         examples.push(Example {
-            text: checked(path, line, "text", field(text_at, "text")?)?,
+            text: field(text_at, "text")?.to_string(),
             pair: pair_at
-                .map(|at| checked(path, line, "pair text", field(at, "pair text")?))
+                .map(|at| field(at, "pair text").map(str::to_string))
                 .transpose()?,
             labels: vec![label.to_string()],
             line,
@@ -279,10 +277,10 @@ fn read_jsonl(path: &Path, text: &str, columns: &Columns) -> Result<Vec<Example>
             }
         };
         examples.push(Example {
-            text: checked(path, line, "text", &parts.join("\n"))?,
+            text: parts.join("\n"),
             pair: pair_name
                 .as_deref()
-                .map(|p| checked(path, line, "pair text", string(p, "--text-pair-column")?))
+                .map(|p| string(p, "--text-pair-column").map(str::to_string))
                 .transpose()?,
             labels,
             line,
@@ -307,7 +305,7 @@ fn read_phrasebank(path: &Path, text: &str) -> Result<Vec<Example>> {
             return Err(Error::line(path, line, "empty label after @"));
         }
         examples.push(Example {
-            text: checked(path, line, "text", sentence)?,
+            text: sentence.to_string(),
             pair: None,
             labels: vec![label.into()],
             line,
@@ -337,12 +335,21 @@ mod tests {
         assert!(matches!(e, Error::Parse { line: 3, .. }), "{e:?}");
         let e = read_table(
             Path::new("p.tsv"),
-            "text\tlabel\nfine\tx\n\ty\n",
+            "text\tlabel\nfine\tx\nok\t\n",
             b'\t',
             &Columns::default(),
         )
         .unwrap_err();
-        assert_eq!(e.to_string(), "p.tsv:3: empty text");
+        assert_eq!(e.to_string(), "p.tsv:3: empty label");
+        // An empty text is valid: an article with neither title nor body.
+        let read = read_table(
+            Path::new("p.tsv"),
+            "text\tlabel\nfine\tx\n\ty\n",
+            b'\t',
+            &Columns::default(),
+        )
+        .unwrap();
+        assert_eq!((read[1].text.as_str(), read[1].line), ("", 3));
         let two = Columns {
             text: vec!["a".into(), "b".into()],
             ..Default::default()

@@ -271,6 +271,10 @@ pub struct ModelConfig {
     /// label, tuned on the development set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision_threshold: Option<f64>,
+    /// positio key: per-label thresholds of a multi-label classifier (label → threshold), tuned
+    /// on the development set; a label absent here uses `decision_threshold`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision_thresholds: Option<BTreeMap<String, f64>>,
     /// Label names of a classification head, by class index (Hugging Face's keys).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id2label: Option<BTreeMap<usize, String>>,
@@ -507,6 +511,27 @@ impl ModelConfig {
                 .map(|(i, l)| (l, i))
                 .collect(),
         );
+    }
+
+    /// The multi-label decision threshold of each of `labels`: its own, else the global one,
+    /// else 0.5.
+    pub fn label_thresholds(&self, labels: &[String]) -> Vec<f64> {
+        let global = self.decision_threshold.unwrap_or(0.5);
+        labels
+            .iter()
+            .map(|l| {
+                self.decision_thresholds
+                    .as_ref()
+                    .and_then(|m| m.get(l).copied())
+                    .unwrap_or(global)
+            })
+            .collect()
+    }
+
+    /// Sets (or, with `None`, removes) the per-label thresholds, given in the order of `labels`.
+    pub fn set_label_thresholds(&mut self, labels: &[String], thresholds: Option<&[f64]>) {
+        self.decision_thresholds =
+            thresholds.map(|t| labels.iter().cloned().zip(t.iter().copied()).collect());
     }
 
     /// The label names of a classification head in class order, if the config has them.

@@ -7,7 +7,7 @@
 use super::item::Item;
 use crate::data::labelled::Example;
 use crate::hf::FromCheckpoint;
-use crate::tasks::classify::{decide, ClassifierModel};
+use crate::tasks::classify::ClassifierModel;
 use crate::tasks::ner::{Aggregation, NerModel};
 use crate::{Error, Result};
 use burn::tensor::Device;
@@ -120,7 +120,7 @@ impl Annotators {
         if let Some((m, negative, positive)) = &self.sentiment {
             let probs = m.probabilities(&m.encode(&examples)?, self.batch_size);
             for (a, p) in out.iter_mut().zip(&probs) {
-                let best = decide(std::slice::from_ref(p), false, 0.5)[0][0];
+                let best = m.decide(std::slice::from_ref(p), None)[0][0];
                 a.sentiment = Some(m.labels[best].clone());
                 a.negative = Some(p[*negative]);
                 a.score = Some(positive.map_or(0.0, |i| p[i]) - p[*negative]);
@@ -128,10 +128,7 @@ impl Annotators {
         }
         if let Some(m) = &self.topics {
             let probs = m.probabilities(&m.encode(&examples)?, self.batch_size);
-            for (a, chosen) in out
-                .iter_mut()
-                .zip(decide(&probs, m.multi_label, m.threshold))
-            {
+            for (a, chosen) in out.iter_mut().zip(m.decide(&probs, None)) {
                 a.topics = chosen.iter().map(|&c| m.labels[c].clone()).collect();
             }
         }

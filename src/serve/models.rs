@@ -57,6 +57,9 @@ pub struct ModelInfo {
     /// Class names (classification heads; empty for embeddings).
     pub labels: Vec<String>,
     pub multi_label: bool,
+    /// A multi-label classifier's decision threshold per label (empty otherwise).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub thresholds: Vec<f64>,
     /// Longest input in tokens, special tokens included.
     pub max_input_length: usize,
     pub position_encoding: String,
@@ -106,6 +109,7 @@ pub fn load(name: &str, dir: &Path, device: &Device) -> Result<Loaded> {
         head,
         labels: Vec::new(),
         multi_label: false,
+        thresholds: Vec::new(),
         max_input_length: 0,
         position_encoding: config.position_embedding_type.name().to_string(),
         hidden_size: config.hidden_size,
@@ -124,6 +128,9 @@ pub fn load(name: &str, dir: &Path, device: &Device) -> Result<Loaded> {
             info.max_input_length = m.max_len;
             info.labels = m.labels.clone();
             info.multi_label = m.multi_label;
+            if m.multi_label {
+                info.thresholds = m.thresholds.clone();
+            }
             (
                 m.tokenizer.clone(),
                 Runner::SequenceClassification(Box::new(m)),

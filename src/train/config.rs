@@ -63,6 +63,9 @@ settings! {
         grad_accum: usize = 1,
         /// Peak learning rate.
         lr: f64 = 5e-4,
+        /// Peak learning rate of the task head (the parameters outside the pretrained encoder:
+        /// classifier, CRF), on the same schedule; 0: the same as `lr`.
+        head_lr: f64 = 0.0,
         /// Warm-up: a fraction of all steps when below 1, else a number of steps.
         warmup: f64 = 0.06,
         /// Learning-rate decay to 0 after the warm-up: linear or cosine.
@@ -117,6 +120,15 @@ impl TrainConfig {
             return Err(Error::config(
                 "lr",
                 format!("must be a positive number, got {}", self.lr),
+            ));
+        }
+        if !(self.head_lr >= 0.0 && self.head_lr.is_finite()) {
+            return Err(Error::config(
+                "head_lr",
+                format!(
+                    "must be 0 (the same as lr) or a positive number, got {}",
+                    self.head_lr
+                ),
             ));
         }
         if self.steps == 0 && (self.epochs.is_nan() || self.epochs <= 0.0) {

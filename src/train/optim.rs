@@ -1,6 +1,7 @@
 //! AdamW over a whole model, with its state keyed by parameter name so that it can be saved in
 //! a checkpoint and restored exactly, global-norm gradient clipping, no weight decay on biases
-//! and LayerNorm weights (as BERT).
+//! and LayerNorm weights (as BERT), and an optional larger learning rate for the task head (the
+//! parameters outside the pretrained encoder, which start from scratch).
 
 use crate::hf::naming::{map_named, parameter_names, NamedMapper};
 use crate::hf::Weights;
@@ -19,6 +20,8 @@ pub struct AdamWConfig {
     pub beta2: f64,
     pub eps: f64,
     pub weight_decay: f64,
+    /// The task head's learning rate as a multiple of the scheduled one (1: the same).
+    pub head_lr_scale: f64,
 }
 
 impl Default for AdamWConfig {
@@ -28,8 +31,18 @@ impl Default for AdamWConfig {
             beta2: 0.999,
             eps: 1e-8,
             weight_decay: 0.01,
+            head_lr_scale: 1.0,
         }
     }
+}
+
+/// Whether a parameter belongs to the pretrained encoder (`bert.…`, or a bare encoder's
+/// `embeddings.…`, `encoder.…`, `pooler.…`) rather than to a task head (classifier, CRF,
+/// masked-LM head).
+pub fn in_encoder(name: &str) -> bool {
+    ["bert.", "embeddings.", "encoder.", "pooler."]
+        .iter()
+        .any(|p| name.starts_with(p))
 }
 
 /// Whether a parameter is decayed: not biases, not LayerNorm weights.
@@ -170,8 +183,13 @@ impl NamedMapper for Update<'_> {
             )
         });
         let c = self.opt.config;
+        let head = if in_encoder(&name) {
+            1.0
+        } else {
+            c.head_lr_scale
+        };
         let step = AdamWStep {
-            lr: self.lr,
+            lr: self.lr * head,
             beta1: c.beta1,
             beta2: c.beta2,
             eps: c.eps,

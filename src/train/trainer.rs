@@ -277,6 +277,11 @@ fn adamw(c: &TrainConfig) -> AdamWConfig {
         beta2: c.adam_beta2,
         eps: c.adam_eps,
         weight_decay: c.weight_decay,
+        head_lr_scale: if c.head_lr > 0.0 {
+            c.head_lr / c.lr
+        } else {
+            1.0
+        },
     }
 }
 

@@ -94,17 +94,30 @@ pub fn cross_entropy(logits: Tensor<2>, targets: &[usize], weights: Option<&[f32
 }
 
 /// Binary cross-entropy of per-label sigmoids against 0 / 1 targets `[batch, labels]`, the
-/// mean over all entries (PyTorch's `BCEWithLogitsLoss`), in the stable form
-/// `max(x, 0) − x·y + log(1 + e^−|x|)`.
-pub fn binary_cross_entropy(logits: Tensor<2>, targets: &[Vec<bool>]) -> Tensor<1> {
+/// mean over all entries, as PyTorch's `BCEWithLogitsLoss(pos_weight=...)`: a positive entry of
+/// label `c` counts `positive_weights[c]` times (all 1 without them), in the stable form
+/// `(1 − y)·x + (1 + (w − 1)·y)·(log(1 + e^−|x|) + max(−x, 0))`.
+pub fn binary_cross_entropy(
+    logits: Tensor<2>,
+    targets: &[Vec<bool>],
+    positive_weights: Option<&[f32]>,
+) -> Tensor<1> {
     let [b, k] = logits.dims();
     let y: Vec<f32> = targets
         .iter()
         .flat_map(|row| row.iter().map(|&t| f32::from(u8::from(t))))
         .collect();
-    let y =
-        Tensor::<2>::from_data(TensorData::new(y, [b, k]), &logits.device()).cast(logits.dtype());
-    let loss =
-        logits.clone().clamp_min(0.0) - logits.clone() * y + logits.abs().neg().exp().log1p();
+    let scale: Vec<f32> = y
+        .iter()
+        .enumerate()
+        .map(|(i, &t)| 1.0 + (positive_weights.map_or(1.0, |w| w[i % k]) - 1.0) * t)
+        .collect();
+    let tensor = |v: Vec<f32>| {
+        Tensor::<2>::from_data(TensorData::new(v, [b, k]), &logits.device()).cast(logits.dtype())
+    };
+    let (y, scale) = (tensor(y), tensor(scale));
+    let softplus_neg =
+        logits.clone().abs().neg().exp().log1p() + logits.clone().neg().clamp_min(0.0);
+    let loss = (y.neg() + 1.0) * logits + scale * softplus_neg;
     loss.mean()
 }

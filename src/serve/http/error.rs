@@ -15,7 +15,7 @@ pub(crate) enum ErrorKind {
     Validation,
     /// A request body that could not be read at all (the connection failed mid-body).
     Unreadable,
-    /// No input, or an empty text.
+    /// No input.
     Empty,
     /// A body over `--payload-limit`.
     TooLarge,

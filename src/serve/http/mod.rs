@@ -268,7 +268,8 @@ impl App {
         Ok(found)
     }
 
-    /// 400 for no input or an empty text, 422 for more inputs than `--max-client-batch-size`.
+    /// 400 for no input, 422 for more inputs than `--max-client-batch-size`. An empty text is
+    /// valid (the model reads `[CLS] [SEP]`).
     fn check_count(&self, texts: &[&str]) -> Result<(), ApiError> {
         check_count(texts, self.limits.max_client_batch_size)
     }
@@ -278,12 +279,6 @@ impl App {
 fn check_count(texts: &[&str], max_client_batch_size: usize) -> Result<(), ApiError> {
     if texts.is_empty() {
         return Err(ApiError::new(ErrorKind::Empty, "inputs is empty"));
-    }
-    if let Some(i) = texts.iter().position(|t| t.is_empty()) {
-        return Err(ApiError::new(
-            ErrorKind::Empty,
-            format!("input {i} is an empty text"),
-        ));
     }
     if texts.len() > max_client_batch_size {
         return Err(ApiError::validation(format!(
@@ -391,13 +386,10 @@ mod tests {
     }
 
     #[test]
-    fn inputs_are_counted_and_empty_texts_refused() {
+    fn inputs_are_counted_and_empty_texts_taken() {
         assert!(check_count(&["a", "b"], 2).is_ok());
         assert_eq!(check_count(&[], 2).unwrap_err().kind(), ErrorKind::Empty);
-        assert_eq!(
-            check_count(&["a", ""], 2).unwrap_err().kind(),
-            ErrorKind::Empty
-        );
+        assert!(check_count(&["a", ""], 2).is_ok());
         let over = check_count(&["a", "b", "c"], 2).unwrap_err();
         assert_eq!(over.kind(), ErrorKind::Validation);
     }

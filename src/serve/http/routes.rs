@@ -65,17 +65,21 @@ pub(crate) async fn predict(
         .into_iter()
         .map(|o| match o {
             Output::Logits(logits) => {
-                let scores = if request.raw_scores {
-                    logits
-                } else {
-                    activate(&logits, model.info.multi_label)
+                let info = &model.info;
+                let probs = activate(&logits, info.multi_label);
+                let predicted = |c: usize| {
+                    info.multi_label
+                        .then(|| f64::from(probs[c]) >= info.thresholds[c])
                 };
+                let scores = if request.raw_scores { &logits } else { &probs };
                 let mut scored: Vec<Scored> = labels
                     .iter()
                     .zip(scores)
-                    .map(|(l, s)| Scored {
+                    .enumerate()
+                    .map(|(c, (l, &s))| Scored {
                         label: l.clone(),
                         score: s,
+                        predicted: predicted(c),
                     })
                     .collect();
                 scored.sort_by(|a, b| b.score.total_cmp(&a.score));

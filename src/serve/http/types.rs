@@ -95,6 +95,10 @@ pub(crate) struct TokenizeRequest {
 pub(crate) struct Scored {
     pub(crate) label: String,
     pub(crate) score: f32,
+    /// Multi-label models only: whether the label is predicted (its probability at or above the
+    /// label's decision threshold, as `positio predict classify`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) predicted: Option<bool>,
 }
 
 /// A token of `/tokenize` (character offsets).

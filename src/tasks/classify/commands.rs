@@ -7,8 +7,7 @@ use crate::model::heads::sequence::SequenceClassifier;
 use crate::runtime::{self, DeviceKind};
 use crate::tasks::classify::report::Report;
 use crate::tasks::classify::{
-    check_labels, check_single_label, decide, score, ClassifierModel, ClassifySettings,
-    ClassifyTask,
+    check_labels, check_single_label, score, ClassifierModel, ClassifySettings, ClassifyTask,
 };
 use crate::tasks::EvalOutputs;
 use crate::train::trainer::{fine_tune, Outcome};
@@ -63,7 +62,7 @@ pub struct Running {
     pub batch_size: usize,
     /// Word pieces per text (default: the model's fine-tuning length).
     pub max_len: Option<usize>,
-    /// Multi-label decision threshold (default: the one saved with the model).
+    /// Multi-label decision threshold for every label (default: the ones saved with the model).
     pub threshold: Option<f64>,
 }
 
@@ -100,8 +99,12 @@ pub fn evaluate(
     check_labels(&path, &examples, &model.labels)?;
     let texts = model.encode(&examples)?;
     let probs = model.probabilities(&texts, run.batch_size);
-    let threshold = run.threshold.unwrap_or(model.threshold);
-    let predicted = decide(&probs, model.multi_label, threshold);
+    let predicted = model.decide(&probs, run.threshold);
+    let thresholds: Vec<f64> = match run.threshold {
+        Some(t) => vec![t; model.labels.len()],
+        None => model.thresholds.clone(),
+    };
+    let uniform = thresholds.windows(2).all(|w| w[0] == w[1]);
     let gold: Vec<Vec<usize>> = texts.into_iter().map(|t| t.classes).collect();
     let report = score(&gold, &predicted, &model.labels, model.multi_label);
     let heading = format!(
@@ -110,7 +113,10 @@ pub fn evaluate(
         examples.len(),
         model.labels.len(),
         if model.multi_label {
-            format!(", multi-label at threshold {threshold}")
+            match (uniform, thresholds.first()) {
+                (true, Some(t)) => format!(", multi-label at threshold {t}"),
+                _ => ", multi-label at per-label thresholds".to_string(),
+            }
         } else {
             String::new()
         }
@@ -127,7 +133,10 @@ pub fn evaluate(
         io::write_atomic(path, text.as_bytes())?;
     }
     if let Some(path) = outputs.json {
-        let value = serde_json::json!({ "data": data, "model": model_dir, "threshold": threshold, "report": report });
+        let by_label: serde_json::Map<String, serde_json::Value> = (model.labels.iter().cloned())
+            .zip(thresholds.iter().map(|&t| t.into()))
+            .collect();
+        let value = serde_json::json!({ "data": data, "model": model_dir, "thresholds": by_label, "report": report });
         let text = serde_json::to_string_pretty(&value).expect("serialises");
         io::write_atomic(path, text.as_bytes())?;
     }
@@ -218,11 +227,7 @@ pub fn predict(
         }
     };
     let probs = model.probabilities(&model.encode(&examples)?, run.batch_size);
-    let predicted = decide(
-        &probs,
-        model.multi_label,
-        run.threshold.unwrap_or(model.threshold),
-    );
+    let predicted = model.decide(&probs, run.threshold);
     let failed = |e| Error::io(Path::new("<output>"), "write", e);
     for ((e, p), probs) in examples.iter().zip(&predicted).zip(&probs) {
         writeln!(out, "{}", prediction_json(e, p, probs, &model)).map_err(failed)?;

@@ -7,6 +7,12 @@
 //! each epoch's shuffled order is cut into pools of 50 batches, each pool is sorted by length
 //! and cut into batches, and the batches are shuffled again, so a batch is padded only to a
 //! length close to its texts' own (short sentences dominate sentiment data).
+//!
+//! Multi-label decisions: every label at or above its threshold. One global threshold is tuned
+//! on the development set at each evaluation, and on request one per label
+//! ([`tune_label_thresholds`]); both are saved in `config.json` and read back by
+//! [`ClassifierModel`], which every consumer (eval, predict, the server, the monitor) decides
+//! with.
 
 pub mod commands;
 pub mod report;
@@ -47,8 +53,14 @@ pub struct ClassifyConfig {
     /// Word pieces per text (pair) with \[CLS\] and \[SEP\]; longer inputs are truncated.
     pub max_len: usize,
     /// Weigh each class by `n / (classes · count)` in the single-label loss (scikit-learn's
-    /// "balanced").
+    /// "balanced"); multi-label: weigh each label's positive examples by
+    /// `max(1, sqrt(negatives / positives))` (PyTorch's `pos_weight`, square-rooted so that a
+    /// label with one positive in thousands is not weighted a thousandfold).
     pub class_weights: bool,
+    /// Multi-label: tune a decision threshold per label on the development set (labels with
+    /// fewer than [`MIN_TUNING_POSITIVES`] development positives keep the global one), saved with
+    /// the model and used by `eval`, `predict`, the server and the monitor.
+    pub per_label_thresholds: bool,
     pub read: ReadOptions,
 }
 
@@ -62,6 +74,7 @@ impl Default for ClassifyConfig {
             pooling: None,
             max_len: 128,
             class_weights: false,
+            per_label_thresholds: false,
             read: ReadOptions::default(),
         }
     }
@@ -230,13 +243,15 @@ fn batch_of(texts: &[Encoded], picked: &[usize], pad_id: u32, device: &Device) -
 }
 
 /// Predicted class sets from probabilities: the most probable class, or every class at or above
-/// `threshold` (multi-label).
-pub fn decide(probs: &[Vec<f32>], multi_label: bool, threshold: f64) -> Vec<Vec<usize>> {
+/// its threshold (multi-label; `thresholds` has one per label).
+pub fn decide(probs: &[Vec<f32>], multi_label: bool, thresholds: &[f64]) -> Vec<Vec<usize>> {
     probs
         .iter()
         .map(|p| {
             if multi_label {
-                (0..p.len()).filter(|&c| p[c] as f64 >= threshold).collect()
+                (0..p.len())
+                    .filter(|&c| p[c] as f64 >= thresholds[c])
+                    .collect()
             } else {
                 vec![scores::argmax(p)]
             }
@@ -264,19 +279,83 @@ pub fn score(
     }
 }
 
-/// The decision threshold with the best micro-F1 on `gold`, from 0.05 to 0.95 in steps of
-/// 0.05 (ties: the one nearest 0.5).
-pub fn tune_threshold(probs: &[Vec<f32>], gold: &[Vec<usize>], labels: &[String]) -> (f64, f64) {
-    let mut best: (f64, f64) = (0.5, f64::NEG_INFINITY);
-    for step in 1..20 {
-        let t = step as f64 * 0.05;
-        let f1 = score(gold, &decide(probs, true, t), labels, true).micro_f1();
-        let nearer = (t - 0.5).abs() < (best.0 - 0.5).abs();
+/// The candidate thresholds: 0.05 to 0.95 in steps of 0.05.
+fn threshold_grid() -> impl Iterator<Item = f64> {
+    (1..20).map(|step| f64::from(step) / 20.0)
+}
+
+/// The best of `candidates` by `score`; ties go to the one nearest `prefer`.
+fn best_threshold(prefer: f64, score: impl Fn(f64) -> f64) -> (f64, f64) {
+    let mut best: (f64, f64) = (prefer, f64::NEG_INFINITY);
+    for t in threshold_grid() {
+        let f1 = score(t);
+        let nearer = (t - prefer).abs() < (best.0 - prefer).abs();
         if f1 > best.1 + 1e-12 || ((f1 - best.1).abs() <= 1e-12 && nearer) {
             best = (t, f1);
         }
     }
     best
+}
+
+/// The one decision threshold with the best micro-F1 on `gold`, from 0.05 to 0.95 in steps of
+/// 0.05 (ties: the one nearest 0.5), and that micro-F1.
+pub fn tune_threshold(probs: &[Vec<f32>], gold: &[Vec<usize>], labels: &[String]) -> (f64, f64) {
+    best_threshold(0.5, |t| {
+        let all = vec![t; labels.len()];
+        score(gold, &decide(probs, true, &all), labels, true).micro_f1()
+    })
+}
+
+/// Development positives a label needs for a threshold of its own.
+pub const MIN_TUNING_POSITIVES: usize = 3;
+
+/// One threshold per label: the one with the best F1 of that label on `gold` (ties: nearest
+/// `global`), for labels with at least [`MIN_TUNING_POSITIVES`] positives in `gold`; `global`
+/// for the others.
+pub fn tune_label_thresholds(probs: &[Vec<f32>], gold: &[Vec<usize>], global: f64) -> Vec<f64> {
+    let k = probs.first().map_or(0, Vec::len);
+    (0..k)
+        .map(|c| {
+            let positives = gold.iter().filter(|g| g.contains(&c)).count();
+            if positives < MIN_TUNING_POSITIVES {
+                return global;
+            }
+            best_threshold(global, |t| {
+                let (mut tp, mut predicted) = (0usize, 0usize);
+                for (p, g) in probs.iter().zip(gold) {
+                    if p[c] as f64 >= t {
+                        predicted += 1;
+                        tp += usize::from(g.contains(&c));
+                    }
+                }
+                2.0 * tp as f64 / (predicted + positives) as f64
+            })
+            .0
+        })
+        .collect()
+}
+
+/// Loss weights from the training texts: per class `n / (classes · count)` (single-label), or
+/// per label the weight of its positives, `max(1, sqrt(negatives / positives))` (multi-label).
+fn class_weights(train: &[Encoded], k: usize, multi_label: bool) -> Vec<f32> {
+    let mut counts = vec![0usize; k];
+    for e in train {
+        for &c in &e.classes {
+            counts[c] += 1;
+        }
+    }
+    let n = train.len() as f32;
+    counts
+        .iter()
+        .map(|&c| {
+            let c = c.max(1) as f32;
+            if multi_label {
+                ((n - c).max(0.0) / c).sqrt().max(1.0)
+            } else {
+                n / (k as f32 * c)
+            }
+        })
+        .collect()
 }
 
 /// A fine-tuned classifier with its tokenizer and labels.
@@ -285,7 +364,8 @@ pub struct ClassifierModel {
     pub tokenizer: Tokenizer,
     pub labels: Vec<String>,
     pub multi_label: bool,
-    pub threshold: f64,
+    /// Multi-label decision thresholds, one per label (the tuned global one, or per label).
+    pub thresholds: Vec<f64>,
     pub max_len: usize,
 }
 
@@ -302,7 +382,7 @@ impl hf::FromCheckpoint for ClassifierModel {
         let limit = model.bert.max_len().unwrap_or(512);
         Ok(ClassifierModel {
             multi_label: c.problem_type == Some(ProblemType::MultiLabelClassification),
-            threshold: c.decision_threshold.unwrap_or(0.5),
+            thresholds: c.label_thresholds(&labels),
             max_len: max_len.or(c.window_length).unwrap_or(512).min(limit),
             tokenizer: checkpoint.tokenizer()?,
             model,
@@ -315,6 +395,15 @@ impl ClassifierModel {
     /// The examples as the model reads them (cut at `max_len`), with their gold classes.
     pub fn encode(&self, examples: &[Example]) -> Result<Vec<Encoded>> {
         encode(&self.tokenizer, examples, &self.labels, self.max_len)
+    }
+
+    /// The predicted classes of each text from its probabilities, at the model's thresholds or
+    /// at `threshold` for every label.
+    pub fn decide(&self, probs: &[Vec<f32>], threshold: Option<f64>) -> Vec<Vec<usize>> {
+        match threshold {
+            Some(t) => decide(probs, self.multi_label, &vec![t; self.labels.len()]),
+            None => decide(probs, self.multi_label, &self.thresholds),
+        }
     }
 
     /// Probabilities per text (pair).
@@ -339,15 +428,19 @@ pub struct ClassifyTask {
     train: Vec<Encoded>,
     dev: Vec<Encoded>,
     weights: Option<Vec<f32>>,
-    threshold: f64,
+    per_label_thresholds: bool,
+    tuned: TunedThresholds,
     device: Device,
     pub last_report: Option<Report>,
 }
 
-/// The task's resumable state: the multi-label threshold tuned at the last evaluation.
-#[derive(Serialize, Deserialize)]
-struct TunedThreshold {
+/// The task's resumable state: the multi-label thresholds tuned at the last evaluation.
+#[derive(Clone, Serialize, Deserialize)]
+struct TunedThresholds {
     threshold: f64,
+    /// One per label, when tuned per label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    per_label: Option<Vec<f64>>,
 }
 
 impl ClassifyTask {
@@ -366,10 +459,20 @@ impl ClassifyTask {
     /// for messages): a reranker's pairs become one-label examples so.
     pub fn from_examples(
         cfg: &ClassifyConfig,
-        train: Vec<Example>,
+        mut train: Vec<Example>,
         dev: Vec<Example>,
         device: &Device,
     ) -> Result<(ClassifyTask, SequenceClassifier)> {
+        // An empty text teaches nothing; evaluation keeps it (it gets a prediction).
+        let before = train.len();
+        train.retain(|e| !e.is_empty());
+        if train.len() < before {
+            tracing::info!(
+                "{}: skipped {} training texts that are empty",
+                cfg.train,
+                before - train.len()
+            );
+        }
         if !cfg.multi_label {
             check_single_label(&cfg.train, &train)?;
             check_single_label(&cfg.dev, &dev)?;
@@ -421,16 +524,9 @@ impl ClassifyTask {
         // Encoded texts and class weights.
         let train = encode(&tokenizer, &train, &labels, max_len)?;
         let dev = encode(&tokenizer, &dev, &labels, max_len)?;
-        let weights = (cfg.class_weights && !cfg.multi_label).then(|| {
-            let mut counts = vec![0usize; labels.len()];
-            for e in &train {
-                counts[e.classes[0]] += 1;
-            }
-            counts
-                .iter()
-                .map(|&c| train.len() as f32 / (labels.len() as f32 * c.max(1) as f32))
-                .collect()
-        });
+        let weights = cfg
+            .class_weights
+            .then(|| class_weights(&train, labels.len(), cfg.multi_label));
         let task = ClassifyTask {
             labels,
             multi_label: cfg.multi_label,
@@ -439,7 +535,11 @@ impl ClassifyTask {
             train,
             dev,
             weights,
-            threshold: 0.5,
+            per_label_thresholds: cfg.per_label_thresholds,
+            tuned: TunedThresholds {
+                threshold: 0.5,
+                per_label: None,
+            },
             device: device.clone(),
             last_report: None,
         };
@@ -465,7 +565,7 @@ impl Task for ClassifyTask {
                 .iter()
                 .map(|&i| (0..k).map(|c| self.train[i].classes.contains(&c)).collect())
                 .collect();
-            binary_cross_entropy(logits, &targets)
+            binary_cross_entropy(logits, &targets, self.weights.as_deref())
         } else {
             let targets: Vec<usize> = picked.iter().map(|&i| self.train[i].classes[0]).collect();
             cross_entropy(logits, &targets, self.weights.as_deref())
@@ -482,10 +582,20 @@ impl Task for ClassifyTask {
             64,
         );
         let gold: Vec<Vec<usize>> = self.dev.iter().map(|e| e.classes.clone()).collect();
+        let k = self.labels.len();
         if self.multi_label {
-            self.threshold = tune_threshold(&probs, &gold, &self.labels).0;
+            let threshold = tune_threshold(&probs, &gold, &self.labels).0;
+            let per_label = self
+                .per_label_thresholds
+                .then(|| tune_label_thresholds(&probs, &gold, threshold));
+            self.tuned = TunedThresholds {
+                threshold,
+                per_label,
+            };
         }
-        let predicted = decide(&probs, self.multi_label, self.threshold);
+        let thresholds =
+            (self.tuned.per_label.clone()).unwrap_or_else(|| vec![self.tuned.threshold; k]);
+        let predicted = decide(&probs, self.multi_label, &thresholds);
         let report = score(&gold, &predicted, &self.labels, self.multi_label);
         let macro_f1 = report.average("macro avg").map_or(0.0, |s| s.f1);
         let metrics = if self.multi_label {
@@ -493,7 +603,7 @@ impl Task for ClassifyTask {
                 ("micro_f1".into(), report.micro_f1()),
                 ("macro_f1".into(), macro_f1),
                 ("subset_accuracy".into(), report.accuracy),
-                ("threshold".into(), self.threshold),
+                ("threshold".into(), self.tuned.threshold),
             ]
         } else {
             vec![
@@ -517,16 +627,12 @@ impl Task for ClassifyTask {
     }
 
     fn state(&self) -> serde_json::Value {
-        serde_json::to_value(TunedThreshold {
-            threshold: self.threshold,
-        })
-        .expect("serialises")
+        serde_json::to_value(self.tuned.clone()).expect("serialises")
     }
 
     fn restore(&mut self, state: serde_json::Value) -> Result<()> {
-        let t: TunedThreshold = serde_json::from_value(state)
+        self.tuned = serde_json::from_value(state)
             .map_err(|e| Error::invalid(format!("checkpoint task state: {e}")))?;
-        self.threshold = t.threshold;
         Ok(())
     }
 
@@ -543,7 +649,8 @@ impl Task for ClassifyTask {
 
     fn save_model(&self, model: &SequenceClassifier, dir: &Path) -> Result<()> {
         let mut config = self.config.clone();
-        config.decision_threshold = self.multi_label.then_some(self.threshold);
+        config.decision_threshold = self.multi_label.then_some(self.tuned.threshold);
+        config.set_label_thresholds(&self.labels, self.tuned.per_label.as_deref());
         hf::save(model, &config, dir, Some(&self.tokenizer.path))
     }
 
