@@ -7,7 +7,8 @@ use crate::model::heads::sequence::SequenceClassifier;
 use crate::runtime::{self, DeviceKind};
 use crate::tasks::classify::report::Report;
 use crate::tasks::classify::{
-    check_labels, check_single_label, score, ClassifierModel, ClassifySettings, ClassifyTask,
+    check_labels, check_single_label, decide, score, ClassifierModel, ClassifySettings,
+    ClassifyTask,
 };
 use crate::tasks::EvalOutputs;
 use crate::train::trainer::{fine_tune, Outcome};
@@ -99,11 +100,8 @@ pub fn evaluate(
     check_labels(&path, &examples, &model.labels)?;
     let texts = model.encode(&examples)?;
     let probs = model.probabilities(&texts, run.batch_size);
-    let predicted = model.decide(&probs, run.threshold);
-    let thresholds: Vec<f64> = match run.threshold {
-        Some(t) => vec![t; model.labels.len()],
-        None => model.thresholds.clone(),
-    };
+    let thresholds = model.thresholds_or(run.threshold);
+    let predicted = decide(&probs, model.multi_label, &thresholds);
     let uniform = thresholds.windows(2).all(|w| w[0] == w[1]);
     let gold: Vec<Vec<usize>> = texts.into_iter().map(|t| t.classes).collect();
     let report = score(&gold, &predicted, &model.labels, model.multi_label);

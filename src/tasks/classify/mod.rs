@@ -400,9 +400,14 @@ impl ClassifierModel {
     /// The predicted classes of each text from its probabilities, at the model's thresholds or
     /// at `threshold` for every label.
     pub fn decide(&self, probs: &[Vec<f32>], threshold: Option<f64>) -> Vec<Vec<usize>> {
+        decide(probs, self.multi_label, &self.thresholds_or(threshold))
+    }
+
+    /// The decision threshold of each label: `threshold` for all when given, else the model's.
+    pub fn thresholds_or(&self, threshold: Option<f64>) -> Vec<f64> {
         match threshold {
-            Some(t) => decide(probs, self.multi_label, &vec![t; self.labels.len()]),
-            None => decide(probs, self.multi_label, &self.thresholds),
+            Some(t) => vec![t; self.labels.len()],
+            None => self.thresholds.clone(),
         }
     }
 
