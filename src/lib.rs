@@ -13,11 +13,13 @@
 //! - [`hf`]: Hugging Face model directories in and out (naming rule, safetensors, config,
 //!   tokenizer files); `Checkpoint` reads a directory once and builds any head from it.
 //! - [`data`]: corpora, packed token datasets, tokenizers (and WordPiece training), CoNLL files
-//!   and their tags, labelled texts for classification (TSV, CSV, JSON Lines, PhraseBank).
+//!   and their tags, labelled texts for classification (TSV, CSV, JSON Lines, PhraseBank), MIND
+//!   click logs.
 //! - [`train`]: the generic trainer (checkpoints, exact resume, run directories), AdamW and its
 //!   schedule, masking objectives.
 //! - [`tasks`]: what a user trains or runs: pretraining and causal-LM perplexity, sentence
-//!   embeddings, NER, sequence classification. A new task gets a folder here.
+//!   embeddings, NER, sequence classification, news recommendation. A new task gets a folder
+//!   here.
 //! - [`index`]: the document index behind `positio index` and `positio search`: generations
 //!   on disk (atomic writes), exact or HNSW dense search, BM25, hybrid fusion, reranking.
 //! - [`monitor`]: news monitoring: a stream of items annotated (sentiment, topics, entities),

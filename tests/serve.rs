@@ -1234,3 +1234,81 @@ fn search_serves_an_index_in_postgres() {
     }
     assert_eq!(server.terminate().code(), Some(0));
 }
+
+#[test]
+fn recommend_route_answers_as_the_command_line() {
+    let dir = tmp("serve-recommend");
+    let run = dir.as_ref().join("run");
+    common::train_tiny_recommender(&run, &["--steps", "6"]);
+    let news = common::mind_fixture("dev").join("news.tsv");
+    let (run_s, news_s) = (run.to_str().unwrap(), news.to_str().unwrap());
+    let cli = |extra: &[&str]| -> Vec<Value> {
+        let mut args = vec!["recommend", "--model", run_s, "--news", news_s];
+        args.extend(extra);
+        let (ok, out, err) = positio(&args);
+        assert!(ok, "{out}\n{err}");
+        out.lines()
+            .filter(|l| l.starts_with('{'))
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let server = Server::start(&["--recommender", run_s, "--news", news_s]);
+    let same = |served: &Reply, expected: &[Value]| {
+        assert_eq!(served.status, 200, "{}", served.text());
+        let served = served.json();
+        let served = served.as_array().unwrap();
+        assert_eq!(served.len(), expected.len());
+        for (a, b) in served.iter().zip(expected) {
+            assert_eq!(a["id"], b["id"]);
+            assert_eq!(a["rank"], b["rank"]);
+            let (x, y) = (a["score"].as_f64().unwrap(), b["score"].as_f64().unwrap());
+            assert!((x - y).abs() < 1e-5, "{a} vs {b}");
+        }
+    };
+    let reply = server.post(
+        "/recommend",
+        &json!({"history": ["D5", "D6"], "candidates": ["D7", "D1", "D13", "D18"]}),
+    );
+    same(
+        &reply,
+        &cli(&["--history", "D5 D6", "--candidates", "D7 D1 D13 D18"]),
+    );
+    let reply = server.post("/recommend", &json!({"history": [], "top": 5}));
+    same(&reply, &cli(&["--top", "5"]));
+
+    let check = |r: Reply, status: u16, says: &str| {
+        assert_eq!(r.status, status, "{}", r.text());
+        assert!(
+            r.json()["error"].as_str().unwrap().contains(says),
+            "{}",
+            r.text()
+        );
+    };
+    check(
+        server.post("/recommend", &json!({"history": ["Q1"]})),
+        422,
+        "history: news id \"Q1\" is not in the news file",
+    );
+    check(
+        server.post("/recommend", &json!({"candidates": []})),
+        400,
+        "candidates is empty",
+    );
+    check(
+        server.post("/recommend", &json!({"top": 0})),
+        422,
+        "top must be at least 1",
+    );
+    check(
+        server.post("/recommend", &json!({"user": "U1"})),
+        422,
+        "unknown field",
+    );
+    check(
+        server.post("/embed", &json!({"inputs": "a"})),
+        422,
+        "no model served here answers /embed",
+    );
+    assert_eq!(server.get("/health").status, 200);
+    assert_eq!(server.get("/info").status, 200);
+}

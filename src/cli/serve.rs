@@ -21,7 +21,7 @@ pub(crate) struct ServeArgs {
     /// A model directory to serve, `DIR` or `NAME=DIR` (repeatable). Its head decides its
     /// route: a plain encoder embeds (/embed, /v1/embeddings), a sequence classifier predicts
     /// (/predict), a token classifier finds entities (/ner).
-    #[arg(long = "model", required = true)]
+    #[arg(long = "model", required_unless_present = "recommender")]
     models: Vec<ModelSpec>,
     /// A reranker to serve, `DIR` or `NAME=DIR` (a one-label cross-encoder, `finetune rerank`):
     /// answers /rerank (TEI's), and reorders /search and /answer candidates.
@@ -46,6 +46,13 @@ pub(crate) struct ServeArgs {
     /// The answer library's calibration (`positio calibrate`): its threshold decides no_match.
     #[arg(long, requires = "answers")]
     calibration: Option<std::path::PathBuf>,
+    /// A recommender (`finetune recommend`'s run) for /recommend, with --news.
+    #[arg(long, requires = "news")]
+    recommender: Option<std::path::PathBuf>,
+    /// The news /recommend ranks (a MIND news.tsv); its vectors are cached beside the
+    /// recommender (computed the first time) and mapped.
+    #[arg(long, requires = "recommender")]
+    news: Option<std::path::PathBuf>,
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
     #[arg(long, default_value_t = 8080)]
@@ -117,6 +124,7 @@ impl ServeArgs {
                     .router
                     .as_ref()
                     .map(|r| (r.name.clone(), self.route_min)),
+                recommender: self.recommender.clone().zip(self.news.clone()),
             },
             address: format!("{}:{}", self.host, self.port),
             batching: BatchLimits {

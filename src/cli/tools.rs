@@ -104,6 +104,9 @@ pub(crate) struct BenchArgs {
     /// Hidden size of the benchmark model (bilstm / bigru: half per direction) [default: 256].
     #[arg(long)]
     hidden: Option<usize>,
+    /// News vectors scored by --task recommend-top.
+    #[arg(long, default_value_t = 1_000_000)]
+    items: usize,
     /// Vocabulary size of the benchmark model.
     #[arg(long, default_value_t = 30522)]
     vocab: usize,
@@ -166,6 +169,17 @@ impl BenchArgs {
                 let (t, tokens_per_s) = bench::finetune_steps(model()?, data, &run)?;
                 println!("tokens/s {tokens_per_s:.0}");
                 ("finetune", t)
+            }
+            BenchTask::RecommendTop => {
+                let dim = self.hidden.unwrap_or(384);
+                let (t, bytes) = bench::recommend_top(self.items, dim, &run)?;
+                println!(
+                    "cache of {} news x {dim}: {:.1} MB as f32 (f16 would be half: {:.1} MB)",
+                    self.items,
+                    bytes as f64 / 1e6,
+                    bytes as f64 / 2e6
+                );
+                ("recommend-top", t)
             }
             BenchTask::Gemm => {
                 for (m, k, n, ta, tb, what) in bench::GEMM_SHAPES {

@@ -1,6 +1,6 @@
 //! What a user trains or runs, each a [`crate::train::trainer::Task`] or an inference service:
 //! masked / causal LM pretraining, sentence embeddings, named-entity recognition, sequence
-//! classification.
+//! classification, news recommendation.
 
 pub mod answer;
 pub mod classify;
@@ -8,6 +8,7 @@ pub mod embedding;
 pub mod ner;
 pub(crate) mod perplexity;
 pub mod pretrain;
+pub mod recommend;
 pub mod rerank;
 pub mod retrieval;
 pub(crate) mod scores;

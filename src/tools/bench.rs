@@ -38,6 +38,10 @@ pub(crate) enum BenchTask {
     TagTrain,
     /// Inference of the same tagger: label scores at every position.
     TagForward,
+    /// A recommender's retrieval: one user vector against `--items` cached news vectors of
+    /// `--hidden` dimensions [default: 384] (random unit vectors in a cache file, mapped), the
+    /// best 10 kept, as `positio recommend --top 10` does.
+    RecommendTop,
     /// fp32 matrix products through burn's CPU backend (the `gemm` crate): the 2048³ ceiling and
     /// the MLM training step's shapes, as `bench/machine.py --shapes` times them in PyTorch.
     Gemm,
@@ -435,4 +439,43 @@ pub(crate) fn finetune_steps(
     });
     let seconds = timing.total_ms / 1e3;
     Ok((timing, real_tokens as f64 / seconds))
+}
+
+/// One user against `items` cached news vectors of `dim` (random unit vectors written to a
+/// cache file in a temporary directory, then mapped as `positio recommend` maps them), the
+/// best 10 kept. Returns the timing and the file's bytes.
+pub(crate) fn recommend_top(
+    items: usize,
+    dim: usize,
+    run: &Workload,
+) -> crate::Result<(Timing, u64)> {
+    use crate::tasks::recommend::{read_cache, write_cache, NewsVectors};
+    let mut rng = crate::rng::Rng::new(7);
+    let mut flat: Vec<f32> = (0..items * dim)
+        .map(|_| rng.uniform() as f32 - 0.5)
+        .collect();
+    for row in flat.chunks_mut(dim) {
+        let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+        row.iter_mut().for_each(|x| *x /= norm);
+    }
+    let user: Vec<f32> = flat[..dim].to_vec();
+    let path = std::env::temp_dir().join(format!("positio-bench-{}.f32", std::process::id()));
+    write_cache(&path, &NewsVectors::from_rows(flat, dim))?;
+    let bytes = std::fs::metadata(&path)
+        .map_err(|e| crate::Error::io(&path, "read", e))?
+        .len();
+    let vectors = read_cache(&path, dim, items)?
+        .ok_or_else(|| crate::Error::file(&path, "the cache just written does not read back"))?;
+    let mut found = 0;
+    let t = time(run.warmup, run.steps, || {
+        found = vectors.top(&user, 10, &[]).len();
+    });
+    drop(vectors);
+    let _ = std::fs::remove_file(&path);
+    if found != 10.min(items) {
+        return Err(crate::Error::invalid(
+            "the top-10 search found too few news",
+        ));
+    }
+    Ok((t, bytes))
 }

@@ -62,6 +62,15 @@ pub trait Task {
     fn restore(&mut self, _state: serde_json::Value) -> Result<()> {
         Ok(())
     }
+    /// Resumable state too large for `state.json` (a cache of vectors), written into a
+    /// checkpoint's directory; none by default.
+    fn save_state_files(&self, _dir: &Path) -> Result<()> {
+        Ok(())
+    }
+    /// Reads what [`Task::save_state_files`] wrote, before [`Task::restore`].
+    fn load_state_files(&mut self, _dir: &Path) -> Result<()> {
+        Ok(())
+    }
     /// The data position of a checkpoint written before the shared sampler (positio up to
     /// bfd5ef0 kept it in the task's state). Tasks whose batches were the same implement it.
     fn legacy_position(
@@ -345,6 +354,7 @@ impl Trainer {
                     .map_err(|e| Error::file(dir.join("state.json"), e.to_string()))?,
             };
             sampler.restore(position);
+            task.load_state_files(&dir)?;
             task.restore(state.task.clone())?;
             if self.progress {
                 tracing::info!(
@@ -523,6 +533,7 @@ impl Trainer {
         let tmp = root.join(format!("{name}.tmp"));
         let _ = std::fs::remove_dir_all(&tmp);
         task.save_model(model, &tmp)?;
+        task.save_state_files(&tmp)?;
         opt.save(&tmp.join("optimizer.safetensors"))?;
         io::write_atomic(
             &tmp.join("state.json"),

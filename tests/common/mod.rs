@@ -255,3 +255,48 @@ pub fn embeddings_of(stdout: &str) -> Vec<Vec<f64>> {
         })
         .collect()
 }
+
+/// The tiny click log of tests/fixtures/mind (scripts/reference/make_mind_fixture.py).
+pub fn mind_fixture(split: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/mind")
+        .join(split)
+}
+
+/// `positio finetune recommend` of the tiny sentence-transformers model on the tiny click log,
+/// into `out`, with `extra` arguments; panics with the output if it fails.
+pub fn train_tiny_recommender(out: &std::path::Path, extra: &[&str]) -> String {
+    let (ok, stdout, stderr) = positio(&tiny_recommender_args(out, extra));
+    assert!(ok, "{stdout}\n{stderr}");
+    stdout
+}
+
+/// The arguments of [`train_tiny_recommender`].
+pub fn tiny_recommender_args(out: &std::path::Path, extra: &[&str]) -> Vec<String> {
+    let base = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/st_tiny");
+    let mut args: Vec<String> = [
+        "finetune",
+        "recommend",
+        "--model",
+        base.to_str().unwrap(),
+        "--train",
+        mind_fixture("train").to_str().unwrap(),
+        "--dev",
+        mind_fixture("dev").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--batch-size",
+        "8",
+        "--max-len",
+        "16",
+        "--lr",
+        "1e-3",
+        "--log-every",
+        "1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}

@@ -11,6 +11,7 @@ use crate::index::{Hit, Index, ModelIdentity, SearchMode, Store};
 use crate::serve::models::{Head, Output};
 use crate::tasks::answer::commands::{AnswerModels, Calibration, RERANK_CANDIDATES};
 use crate::tasks::answer::{by_relevance, check_router, read_library, route, AnswerLibrary};
+use crate::tasks::recommend::commands::NewsRanker;
 use crate::tasks::scores::softmax;
 use crate::Error;
 use axum::body::Bytes;
@@ -38,6 +39,8 @@ pub struct ApplicationPaths {
     /// The served intent classifier that routes `/answer` questions, and its minimum
     /// probability.
     pub router: Option<(String, f64)>,
+    /// A recommender (`finetune recommend`'s run) and the news.tsv it ranks, for `/recommend`.
+    pub recommender: Option<(PathBuf, PathBuf)>,
 }
 
 /// The application routes' state.
@@ -47,6 +50,7 @@ pub(crate) struct Applications {
     answers: Option<(Arc<AnswerLibrary>, Option<f64>, usize)>,
     reranker: Option<usize>,
     router: Option<(usize, f64)>,
+    pub(crate) recommender: Option<Arc<NewsRanker>>,
 }
 
 /// The served model named `name` (it is among them: `serve` adds it).
@@ -128,6 +132,9 @@ pub(crate) async fn prepare(
             ));
         }
         apps.router = Some((i, *min));
+    }
+    if let Some((model, news)) = &paths.recommender {
+        apps.recommender = Some(Arc::new(NewsRanker::load(model, news, device)?));
     }
     if let Some(path) = &paths.answers {
         let templates = read_library(path)?;

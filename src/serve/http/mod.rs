@@ -14,6 +14,7 @@
 //! - `openai`: the OpenAI schemas and handlers.
 //! - `ner`: `/ner` and the pipeline's entity grouping.
 //! - `apps`: the application routes `/rerank` (TEI's), `/search` and `/answer`.
+//! - `recommend`: `/recommend`, a user's ranking by the served recommender.
 //!
 //! A new route gets its handler in one of these and its line in `router` and `ROUTES`.
 
@@ -21,6 +22,7 @@ pub(crate) mod apps;
 mod error;
 mod ner;
 mod openai;
+mod recommend;
 mod routes;
 mod types;
 
@@ -105,6 +107,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/rerank", post(apps::rerank))
         .route("/search", post(apps::search))
         .route("/answer", post(apps::answer))
+        .route("/recommend", post(recommend::recommend))
         .route("/v1/embeddings", post(openai::openai_embeddings))
         .route("/v1/models", get(openai::openai_models))
         .route("/health", get(routes::health))
@@ -123,7 +126,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
 }
 
 /// The routes, as `/metrics` labels them (anything else is "other").
-const ROUTES: [&str; 12] = [
+const ROUTES: [&str; 13] = [
     "/embed",
     "/predict",
     "/ner",
@@ -131,6 +134,7 @@ const ROUTES: [&str; 12] = [
     "/rerank",
     "/search",
     "/answer",
+    "/recommend",
     "/v1/embeddings",
     "/v1/models",
     "/health",

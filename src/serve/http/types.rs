@@ -245,3 +245,19 @@ mod tests {
         assert_eq!(one_or_many::<u8>(vec![], false), json!([]));
     }
 }
+
+/// `POST /recommend`: a user's clicked news ids (oldest first) and the candidates to rank, or
+/// without them how many of all news to return.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RecommendRequest {
+    #[serde(default)]
+    pub(crate) history: Vec<String>,
+    pub(crate) candidates: Option<Vec<String>>,
+    #[serde(default = "default_recommend_top")]
+    pub(crate) top: usize,
+}
+
+fn default_recommend_top() -> usize {
+    10
+}

@@ -269,7 +269,8 @@ impl Embedder {
     }
 }
 
-fn to_vec(t: Tensor<1>) -> Result<Vec<f32>> {
+/// A tensor's values, flat, as f32 (for the inference paths that hand vectors out).
+pub(crate) fn to_vec<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
     t.into_data()
         .convert::<f32>()
         .try_into_vec::<f32>()
