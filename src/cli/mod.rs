@@ -109,7 +109,8 @@ enum Command {
     /// `RESULT name median_ms min_ms max_ms` line per measurement.
     Bench(tools::BenchArgs),
     /// Serve models over HTTP: embeddings (/embed, OpenAI's /v1/embeddings), classification
-    /// (/predict), entities (/ner), with dynamic batching, limits and Prometheus metrics.
+    /// (/predict), entities (/ner), a recommender (/recommend), with dynamic batching, limits
+    /// and Prometheus metrics.
     /// Compatible with text-embeddings-inference clients.
     Serve(serve::ServeArgs),
     /// Load an HTTP route with concurrent clients (for bench/serve_load.sh): one JSON line with
