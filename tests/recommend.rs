@@ -289,6 +289,32 @@ fn unlabelled_or_broken_logs_are_refused_with_file_and_line() {
         !ok && err.contains("behaviors.tsv: impressions without click labels"),
         "{err}"
     );
+    // eval ranks a test set without labels into the submission file, and says so.
+    let run = d.join("tiny");
+    train_tiny_recommender(&run, &["--steps", "2"]);
+    let (preds, test) = (d.join("test.txt"), d.join("test"));
+    let eval = |extra: &[&str]| {
+        let mut args = vec![
+            "eval",
+            "recommend",
+            "--model",
+            run.to_str().unwrap(),
+            "--data",
+            test.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        positio(&args)
+    };
+    let (ok, _, err) = eval(&[]);
+    assert!(
+        !ok && err.contains("nothing to measure; give --predictions"),
+        "{err}"
+    );
+    let (ok, out, err) = eval(&["--predictions", preds.to_str().unwrap()]);
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("1 impressions without click labels"), "{out}");
+    let line = std::fs::read_to_string(&preds).unwrap();
+    assert!(line == "1 [1,2]\n" || line == "1 [2,1]\n", "{line:?}");
     std::fs::write(
         d.join("test/behaviors.tsv"),
         "1\tU1\tT\tD1\tD2-1 D3-0\n2\tU1\tT\tD99\tD2-1\n",

@@ -70,7 +70,8 @@ pub struct EvalArgs {
     /// A recommender (`finetune recommend`'s run directory).
     #[arg(long)]
     model: PathBuf,
-    /// A MIND directory with click labels (news.tsv, behaviors.tsv).
+    /// A MIND directory (news.tsv, behaviors.tsv): measured where its impressions carry click
+    /// labels; a test set without them is only ranked into --predictions.
     #[arg(long)]
     data: PathBuf,
     /// Write auc, mrr, ndcg@5, ndcg@10 and the impression counts as JSON here.

@@ -2,7 +2,7 @@
 //! ranking), each a thin course over the shared [`Recommender`].
 
 use super::model::RecommendModel;
-use super::task::{read_labelled, RecommendSettings, RecommendTask};
+use super::task::{RecommendSettings, RecommendTask};
 use super::{NewsVectors, Recommender};
 use crate::data::mind::{self, NewsSet};
 use crate::runtime::{self, DeviceKind};
@@ -32,32 +32,49 @@ pub fn finetune(
     Ok(summary.report("auc", out))
 }
 
-/// `eval recommend`'s result: MIND's four measures and how many impressions they average.
+/// `eval recommend`'s result: MIND's four measures over the labelled impressions (none in a
+/// test set without click labels) and how many impressions there were of each kind.
 #[derive(Debug, Clone, Serialize)]
 pub struct Evaluation {
-    pub auc: f64,
-    pub mrr: f64,
+    pub auc: Option<f64>,
+    pub mrr: Option<f64>,
     #[serde(rename = "ndcg@5")]
-    pub ndcg5: f64,
+    pub ndcg5: Option<f64>,
     #[serde(rename = "ndcg@10")]
-    pub ndcg10: f64,
+    pub ndcg10: Option<f64>,
+    /// Impressions the measures average.
     pub impressions: usize,
     /// Impressions left out: all candidates clicked or none (AUC is undefined).
     pub skipped: usize,
+    /// Impressions without click labels: ranked into the predictions only.
+    pub unlabelled: usize,
 }
 
 impl std::fmt::Display for Evaluation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(
-            f,
-            "auc {:.4}  mrr {:.4}  ndcg@5 {:.4}  ndcg@10 {:.4}  ({} impressions, {} skipped: one class only)",
-            self.auc, self.mrr, self.ndcg5, self.ndcg10, self.impressions, self.skipped
-        )
+        if let (Some(auc), Some(mrr), Some(n5), Some(n10)) =
+            (self.auc, self.mrr, self.ndcg5, self.ndcg10)
+        {
+            writeln!(
+                f,
+                "auc {auc:.4}  mrr {mrr:.4}  ndcg@5 {n5:.4}  ndcg@10 {n10:.4}  ({} impressions, {} skipped: one class only)",
+                self.impressions, self.skipped
+            )?;
+        }
+        if self.unlabelled > 0 {
+            writeln!(
+                f,
+                "{} impressions without click labels: ranked into the predictions only",
+                self.unlabelled
+            )?;
+        }
+        Ok(())
     }
 }
 
-/// Scores every impression of `data` (a labelled MIND directory) with the recommender in
-/// `model`; writes the report as JSON and MIND's submission file when asked.
+/// Scores every impression of `data` (a MIND directory) with the recommender in `model`;
+/// writes the report as JSON and MIND's submission file when asked. A test set without click
+/// labels is ranked into the submission file (which must then be asked for).
 pub fn evaluate(
     model: &Path,
     data: &Path,
@@ -67,7 +84,13 @@ pub fn evaluate(
 ) -> Result<Evaluation> {
     let device = runtime::device(device)?;
     let recommender = Recommender::load(model, &device)?;
-    let set = read_labelled(data)?;
+    let set = mind::read(data)?;
+    if !set.labelled() && predictions.is_none() {
+        return Err(Error::file(
+            data.join(mind::BEHAVIORS),
+            "impressions without click labels (a test set): nothing to measure; give --predictions to write MIND's submission file",
+        ));
+    }
     let vectors = recommender.cached_news_vectors(&set.news, &data.join(mind::NEWS))?;
     let mut lines = Vec::new();
     let totals = recommender.evaluate(
@@ -78,13 +101,15 @@ pub fn evaluate(
             .then_some(&mut lines as &mut dyn std::io::Write),
     )?;
     let m = totals.means();
+    let measure = |i: usize| (totals.counted > 0).then_some(m[i].1);
     let evaluation = Evaluation {
-        auc: m[0].1,
-        mrr: m[1].1,
-        ndcg5: m[2].1,
-        ndcg10: m[3].1,
+        auc: measure(0),
+        mrr: measure(1),
+        ndcg5: measure(2),
+        ndcg10: measure(3),
         impressions: totals.counted,
         skipped: totals.skipped,
+        unlabelled: totals.unlabelled,
     };
     if let Some(path) = predictions {
         io::write_atomic(path, &lines)?;

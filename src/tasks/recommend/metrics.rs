@@ -93,6 +93,8 @@ pub struct Totals {
     pub counted: usize,
     /// Impressions left out: all clicked or none clicked (AUC undefined).
     pub skipped: usize,
+    /// Impressions without click labels (a test set), ranked but not measured.
+    pub unlabelled: usize,
 }
 
 impl Totals {

@@ -289,8 +289,9 @@ impl Recommender {
         best
     }
 
-    /// Scores every impression of a labelled data set and averages MIND's measures; writes
-    /// MIND's submission lines (`impression_id [rank,…]`) to `predictions` when given.
+    /// Scores every impression of a data set and averages MIND's measures over the labelled
+    /// ones; writes MIND's submission lines (`impression_id [rank,…]`) to `predictions` when
+    /// given.
     pub fn evaluate(
         &self,
         data: &MindData,
@@ -303,8 +304,9 @@ impl Recommender {
         let mut totals = metrics::Totals::default();
         for (imp, user) in data.impressions.iter().zip(users.chunks(h)) {
             let scores = self.scores(user, vectors, &imp.candidates);
-            if let Some(labels) = &imp.labels {
-                totals.add(labels, &scores);
+            match &imp.labels {
+                Some(labels) => totals.add(labels, &scores),
+                None => totals.unlabelled += 1,
             }
             if let Some(out) = predictions.as_mut() {
                 let ranks: Vec<String> = metrics::ranks(&scores)

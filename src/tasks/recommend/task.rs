@@ -197,12 +197,12 @@ pub struct RecommendTask {
 }
 
 /// Reads a MIND directory that must carry click labels.
-pub(crate) fn read_labelled(dir: &Path) -> Result<MindData> {
+fn read_labelled(dir: &Path) -> Result<MindData> {
     let data = mind::read(dir)?;
     if !data.labelled() {
         return Err(Error::file(
             dir.join(mind::BEHAVIORS),
-            "impressions without click labels (a test set): training and evaluation need N-1 / N-0",
+            "impressions without click labels (a test set): training and its development set need N-1 / N-0",
         ));
     }
     Ok(data)
