@@ -239,21 +239,14 @@ impl Recommender {
     /// count), flat `[users, hidden]`.
     pub fn users(&self, vectors: &NewsVectors, histories: &[&[usize]]) -> Result<Vec<f32>> {
         let h = self.dim();
-        let keep = self.model.head.history_len.max(1);
         let mut out = Vec::with_capacity(histories.len() * h);
         for chunk in histories.chunks(USER_BATCH) {
-            let recent: Vec<&[usize]> = chunk
-                .iter()
-                .map(|hist| &hist[hist.len().saturating_sub(keep)..])
-                .collect();
-            let n = recent.iter().map(|r| r.len()).max().unwrap_or(0).max(1);
-            let b = recent.len();
+            let (slots, mask, n) = pad_histories(chunk, self.model.head.history_len);
+            let b = chunk.len();
             let mut rows = vec![0.0f32; b * n * h];
-            let mut mask = vec![0.0f32; b * n];
-            for (u, hist) in recent.iter().enumerate() {
-                for (j, &slot) in hist.iter().enumerate() {
-                    rows[(u * n + j) * h..][..h].copy_from_slice(vectors.row(slot));
-                    mask[u * n + j] = 1.0;
+            for (k, (&slot, &m)) in slots.iter().zip(&mask).enumerate() {
+                if m > 0.0 {
+                    rows[k * h..][..h].copy_from_slice(vectors.row(slot));
                 }
             }
             let history = Tensor::<3>::from_data(TensorData::new(rows, [b, n, h]), &self.device);
@@ -319,6 +312,27 @@ impl Recommender {
         }
         Ok(totals)
     }
+}
+
+/// The last `keep` (at least 1) clicks of each history, padded to the longest (at least one
+/// slot): each slot's news row (0 for padding) and mask (1 real, 0 padding), `[b · n]` each,
+/// and `n`. What training and inference both feed the user tower.
+pub(crate) fn pad_histories(histories: &[&[usize]], keep: usize) -> (Vec<usize>, Vec<f32>, usize) {
+    let keep = keep.max(1);
+    let recent: Vec<&[usize]> = histories
+        .iter()
+        .map(|hist| &hist[hist.len().saturating_sub(keep)..])
+        .collect();
+    let n = recent.iter().map(|r| r.len()).max().unwrap_or(0).max(1);
+    let mut slots = Vec::with_capacity(recent.len() * n);
+    let mut mask = Vec::with_capacity(recent.len() * n);
+    for hist in &recent {
+        for j in 0..n {
+            slots.push(hist.get(j).copied().unwrap_or(0));
+            mask.push(if j < hist.len() { 1.0 } else { 0.0 });
+        }
+    }
+    (slots, mask, n)
 }
 
 /// Keeps the `k` highest scores, best first (ties: the earlier news first): a selection, then

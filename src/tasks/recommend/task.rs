@@ -16,7 +16,7 @@
 //! impression), so a resumed run draws the same ones.
 
 use super::model::{RecommendHead, RecommendModel, UserPooling};
-use super::{NewsVectors, Recommender};
+use super::{pad_histories, NewsVectors, Recommender};
 use crate::data::mind::{self, MindData};
 use crate::data::tokenizer::Tokenizer;
 use crate::hf::{self, Weights};
@@ -415,23 +415,11 @@ impl Task for RecommendTask {
         };
         let candidates = model.news_vectors(pooled).reshape([b, c, h]);
         // Histories [b, n, h] from the cache, zero rows (and mask 0) as padding.
-        let keep = model.head.history_len;
         let histories: Vec<&[usize]> = impressions
             .iter()
-            .map(|&i| {
-                let hist = &self.train.impressions[i].history;
-                &hist[hist.len().saturating_sub(keep)..]
-            })
+            .map(|&i| &self.train.impressions[i].history[..])
             .collect();
-        let n = histories.iter().map(|h| h.len()).max().unwrap_or(0).max(1);
-        let mut rows = Vec::with_capacity(b * n);
-        let mut mask = vec![0.0f32; b * n];
-        for (u, hist) in histories.iter().enumerate() {
-            for j in 0..n {
-                rows.push(hist.get(j).copied().unwrap_or(0));
-                mask[u * n + j] = if j < hist.len() { 1.0 } else { 0.0 };
-            }
-        }
+        let (rows, mask, n) = pad_histories(&histories, model.head.history_len);
         let mask = Tensor::<2>::from_data(TensorData::new(mask, [b, n]), &self.device);
         let history = model.news_vectors(self.cached(&rows)).reshape([b, n, h])
             * mask.clone().unsqueeze_dim::<3>(2);
