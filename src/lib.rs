@@ -16,7 +16,10 @@
 //!   and their tags, labelled texts for classification (TSV, CSV, JSON Lines, PhraseBank), MIND
 //!   click logs.
 //! - [`train`]: the generic trainer (checkpoints, exact resume, run directories), AdamW and its
-//!   schedule, masking objectives.
+//!   schedule, masking objectives, and the loop's data-parallel side (shards of a global batch,
+//!   gradient all-reduce, parameter checks).
+//! - [`distributed`]: the process group of data-parallel training (MPI through the `mpi`
+//!   feature); a new engine (NCCL, gloo) implements its `Collective` there.
 //! - [`tasks`]: what a user trains or runs: pretraining and causal-LM perplexity, sentence
 //!   embeddings, NER, sequence classification, news recommendation. A new task gets a folder
 //!   here.
@@ -33,6 +36,7 @@
 
 pub mod cli;
 pub mod data;
+pub mod distributed;
 pub mod error;
 pub mod hf;
 pub mod index;

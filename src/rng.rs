@@ -3,6 +3,16 @@
 
 use serde::{Deserialize, Serialize};
 
+/// SplitMix64's step from state `z`: a well-mixed 64-bit value of `z` (also a keyed hash:
+/// dropout masks, permutations).
+#[inline(always)]
+pub(crate) fn splitmix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 /// xoshiro256++ (Blackman & Vigna), seeded through SplitMix64.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rng {
@@ -13,11 +23,9 @@ impl Rng {
     pub fn new(seed: u64) -> Self {
         let mut z = seed;
         let mut next = || {
+            let x = splitmix64(z);
             z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut x = z;
-            x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            x ^ (x >> 31)
+            x
         };
         Rng {
             s: [next(), next(), next(), next()],

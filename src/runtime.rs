@@ -33,13 +33,30 @@ pub fn init() {
         flush_subnormals();
         // Workers started from now on set the flags as they start; if the global pool already
         // exists (a library user touched rayon first), set them on its threads instead.
-        let built = rayon::ThreadPoolBuilder::new()
-            .start_handler(|_| flush_subnormals())
-            .build_global();
+        let mut pool = rayon::ThreadPoolBuilder::new().start_handler(|_| flush_subnormals());
+        if let Some(n) = threads_per_rank() {
+            pool = pool.num_threads(n);
+        }
+        let built = pool.build_global();
         if built.is_err() {
             rayon::broadcast(|_| flush_subnormals());
         }
     });
+}
+
+/// Compute threads for one of several ranks that an MPI launcher started on this machine
+/// (MPICH's `MPI_LOCALNRANKS`, Open MPI's `OMPI_COMM_WORLD_LOCAL_SIZE`): the cores shared
+/// among them, so that ranks do not oversubscribe the cores. `None` (rayon's own choice: all
+/// cores, or `RAYON_NUM_THREADS`) when the user set `RAYON_NUM_THREADS` or no launcher did.
+fn threads_per_rank() -> Option<usize> {
+    if std::env::var_os("RAYON_NUM_THREADS").is_some() {
+        return None;
+    }
+    let local: usize = ["MPI_LOCALNRANKS", "OMPI_COMM_WORLD_LOCAL_SIZE"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok()?.parse().ok())?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (local > 1).then(|| (cores / local).max(1))
 }
 
 /// Sets flush-to-zero and denormals-are-zero for the calling thread (x86-64: MXCSR bits 15

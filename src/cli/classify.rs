@@ -89,7 +89,7 @@ pub(crate) struct FinetuneArgs {
     #[command(flatten)]
     read: ReadArgs,
     #[command(flatten)]
-    run: TrainingArgs,
+    pub run: TrainingArgs,
     #[command(flatten)]
     pub device: DeviceArg,
 }

@@ -65,6 +65,9 @@ enum Command {
     /// Tokenizer tools.
     #[command(subcommand)]
     Tokenizer(pretrain::TokenizerCommand),
+    /// Pretraining corpora: pack a corpus into token shards once (`pretrain --packed`).
+    #[command(subcommand)]
+    Corpus(pretrain::CorpusCommand),
     /// Draw a run's loss / perplexity curves (from metrics.jsonl) to a PNG.
     Plot(tools::PlotArgs),
     /// Run the whole pipeline on a small built-in corpus in seconds: train a tokenizer, pretrain
@@ -208,12 +211,26 @@ impl Command {
             Command::Index(c) => return c.device(),
             Command::Monitor(c) => return c.device(),
             Command::Tokenizer(_)
+            | Command::Corpus(_)
             | Command::Plot(_)
             | Command::Init(_)
             | Command::Info(_)
             | Command::Load(_) => return None,
         };
         Some(d)
+    }
+
+    /// The training command's `--distributed`, if any.
+    fn distributed(&self) -> Option<crate::distributed::Backend> {
+        match self {
+            Command::Finetune(FinetuneCommand::Ner(a)) => a.run.distributed,
+            Command::Finetune(FinetuneCommand::Classify(a)) => a.run.distributed,
+            Command::Finetune(FinetuneCommand::Embed(a)) => a.run.distributed,
+            Command::Finetune(FinetuneCommand::Rerank(a)) => a.run.distributed,
+            Command::Finetune(FinetuneCommand::Recommend(a)) => a.run.distributed,
+            Command::Pretrain(a) => a.run.distributed,
+            _ => None,
+        }
     }
 }
 
@@ -232,6 +249,11 @@ pub(crate) struct TrainingArgs {
     /// Continue the run in --out from its latest checkpoint (with its saved run.toml).
     #[arg(long)]
     pub resume: bool,
+    /// Data-parallel training across the processes of `mpiexec -n N positio …` (a build with
+    /// `--features mpi`): --batch-size is the global batch, split over the ranks; rank 0 writes
+    /// the run. The result does not depend on the number of ranks, and --resume may use another.
+    #[arg(long, value_enum)]
+    pub distributed: Option<crate::distributed::Backend>,
     #[command(flatten, next_help_heading = "Training")]
     pub flags: TrainFlags,
 }
@@ -325,7 +347,20 @@ impl FineTuningInputs {
 }
 
 /// Runs a parsed command line. An unusable `--device` is refused before any input is read.
+/// With `--distributed`, the process joins its job first, and ranks other than 0 log only
+/// warnings and errors.
 pub fn run(cli: Cli) -> Result<Outcome> {
+    let group = match cli.command.distributed() {
+        Some(backend) => Some(crate::distributed::start(backend)?),
+        None => None,
+    };
+    let outcome = run_command(cli, group);
+    crate::distributed::stop_on(&outcome);
+    outcome
+}
+
+fn run_command(cli: Cli, group: Option<&crate::distributed::Group>) -> Result<Outcome> {
+    let follower = group.is_some_and(|g| !g.is_writer());
     if !matches!(cli.command, Command::Serve(_)) {
         crate::runtime::quiet_broken_pipe();
         // Progress of the library's long jobs (`tracing` events) as plain lines on standard
@@ -336,14 +371,22 @@ pub fn run(cli: Cli) -> Result<Outcome> {
             Command::Monitor(_) | Command::Recommend(_) => BoxMakeWriter::new(std::io::stderr),
             _ => BoxMakeWriter::new(std::io::stdout),
         };
+        let level = if follower {
+            tracing::Level::WARN
+        } else {
+            tracing::Level::INFO
+        };
         let _ = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::INFO)
+            .with_max_level(level)
             .without_time()
             .with_level(false)
             .with_target(false)
             .with_ansi(false)
             .with_writer(writer)
             .try_init();
+    }
+    if let Some(g) = group {
+        g.log_ranks();
     }
     if let Some(d) = cli.command.device() {
         crate::runtime::device(d.device)?;
@@ -366,6 +409,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Predict(PredictCommand::Classify(args)) => done(args.run()),
         Command::Pretrain(args) => args.run(),
         Command::Tokenizer(command) => done(command.run()),
+        Command::Corpus(command) => done(command.run()),
         Command::Plot(args) => done(args.run()),
         Command::Demo(args) => done(args.run()),
         Command::Init(args) => done(args.run()),

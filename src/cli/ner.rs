@@ -34,7 +34,7 @@ pub(crate) struct FinetuneArgs {
     #[command(flatten)]
     conll: ConllArgs,
     #[command(flatten)]
-    run: TrainingArgs,
+    pub run: TrainingArgs,
     #[command(flatten)]
     pub device: DeviceArg,
 }

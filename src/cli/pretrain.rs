@@ -4,6 +4,7 @@
 
 use super::{DeviceArg, TrainingArgs};
 use crate::data::corpus::CorpusFormat;
+use crate::data::dataset::{parse_size, PackOptions};
 use crate::model::config::{Arch, NormPosition, PositionKind};
 use crate::tasks::pretrain::{
     self, DataConfig, ModelSpec, Objective, PretrainConfig, TokenizerConfig,
@@ -77,6 +78,10 @@ pub(crate) struct PretrainArgs {
     /// Corpus files or glob patterns (repeatable).
     #[arg(long)]
     corpus: Vec<String>,
+    /// A packed corpus (`positio corpus pack`) instead of --corpus: read as a stream in
+    /// constant memory, with its tokenizer and validation split.
+    #[arg(long, conflicts_with = "corpus")]
+    packed: Option<String>,
     /// How documents are laid out in the corpus files [default: lines].
     #[arg(long, value_enum)]
     format: Option<CorpusFormat>,
@@ -120,7 +125,7 @@ pub(crate) struct PretrainArgs {
     #[arg(long)]
     whole_word: bool,
     #[command(flatten)]
-    run: TrainingArgs,
+    pub run: TrainingArgs,
     #[command(flatten)]
     pub device: DeviceArg,
 }
@@ -136,6 +141,11 @@ impl PretrainArgs {
             }
             if !self.corpus.is_empty() {
                 c.data.corpus = self.corpus.clone();
+                c.data.packed.clear();
+            }
+            if let Some(p) = &self.packed {
+                c.data.packed = p.clone();
+                c.data.corpus.clear();
             }
             if !self.fields.is_empty() {
                 c.data.fields = self.fields.clone();
@@ -155,11 +165,14 @@ impl PretrainArgs {
             set(&mut c.objective.mask_probability, &self.mask_probability);
             c.objective.whole_word |= self.whole_word;
         })?;
-        if c.data.corpus.is_empty() {
+        if c.data.corpus.is_empty() && c.data.packed.is_empty() {
             return Err(Error::config(
                 "--corpus",
-                "required: give it (repeatable, globs allowed) or a --config with [data] corpus",
+                "required: give it (repeatable, globs allowed), --packed DIR, or a --config with [data] corpus or packed",
             ));
+        }
+        if !c.data.corpus.is_empty() && !c.data.packed.is_empty() {
+            return Err(Error::config("[data]", "give corpus or packed, not both"));
         }
         Ok(c)
     }
@@ -192,18 +205,8 @@ pub(crate) enum TokenizerCommand {
     /// Train a BERT-style WordPiece tokenizer ([PAD] [UNK] [CLS] [SEP] [MASK]) on a corpus and
     /// write tokenizer.json (loads unchanged in Python's tokenizers / transformers).
     Train {
-        /// Corpus files or glob patterns (repeatable).
-        #[arg(long, required = true)]
-        corpus: Vec<String>,
-        /// How documents are laid out in the corpus files.
-        #[arg(long, value_enum, default_value = "lines")]
-        format: CorpusFormat,
-        /// JSON Lines text field (repeatable; joined by newlines) [default: text].
-        #[arg(long = "field")]
-        fields: Vec<String>,
-        /// Skip and count invalid UTF-8 / malformed JSON lines instead of stopping.
-        #[arg(long)]
-        skip_bad_lines: bool,
+        #[command(flatten)]
+        input: CorpusArgs,
         /// Word pieces in the vocabulary (special tokens and characters included).
         #[arg(long, default_value_t = 8000)]
         vocab_size: usize,
@@ -217,6 +220,90 @@ pub(crate) enum TokenizerCommand {
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum CorpusCommand {
+    /// Tokenise a corpus once into packed shards for `pretrain --packed DIR`: token ids
+    /// (little-endian u16, or u32 for vocabularies over 65,536) in `train-NNNNN.bin` and
+    /// `val-NNNNN.bin`, indexed by `corpus.json`, with the tokenizer. Pretraining reads them as
+    /// a stream in constant memory whatever the corpus size.
+    Pack(PackArgs),
+}
+
+/// The text a corpus command reads.
+#[derive(clap::Args)]
+pub(crate) struct CorpusArgs {
+    /// Corpus files or glob patterns (repeatable).
+    #[arg(long, required = true)]
+    corpus: Vec<String>,
+    /// How documents are laid out in the corpus files.
+    #[arg(long, value_enum, default_value = "lines")]
+    format: CorpusFormat,
+    /// JSON Lines text field (repeatable; joined by newlines) [default: text].
+    #[arg(long = "field")]
+    fields: Vec<String>,
+    /// Skip and count invalid UTF-8 / malformed JSON lines instead of stopping.
+    #[arg(long)]
+    skip_bad_lines: bool,
+}
+
+impl CorpusArgs {
+    fn config(&self) -> DataConfig {
+        corpus_config(&self.corpus, self.format, &self.fields, self.skip_bad_lines)
+    }
+}
+
+#[derive(clap::Args)]
+pub(crate) struct PackArgs {
+    #[command(flatten)]
+    input: CorpusArgs,
+    /// The tokenizer.json to tokenise with (a model's, or `positio tokenizer train`'s).
+    #[arg(long)]
+    tokenizer: PathBuf,
+    /// Output directory (written under DIR.tmp, renamed when complete).
+    #[arg(long)]
+    out: PathBuf,
+    /// Bytes per shard: 1GB, 512MB, 64KB, or a number of bytes.
+    #[arg(long, default_value = "1GB")]
+    shard_size: String,
+    /// Share of documents held out for validation.
+    #[arg(long, default_value_t = 0.01)]
+    val_fraction: f64,
+    /// Seed of the validation split.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+impl CorpusCommand {
+    pub fn run(&self) -> Result<()> {
+        let CorpusCommand::Pack(a) = self;
+        if !(0.0..1.0).contains(&a.val_fraction) {
+            return Err(Error::config(
+                "--val-fraction",
+                format!("{} is not in [0, 1)", a.val_fraction),
+            ));
+        }
+        let options = PackOptions {
+            shard_bytes: parse_size(&a.shard_size)?,
+            val_fraction: a.val_fraction,
+            seed: a.seed,
+        };
+        let spec = a.input.config().spec();
+        spec.files()?;
+        let tokenizer = crate::data::tokenizer::Tokenizer::load(&a.tokenizer)?;
+        let index = crate::data::dataset::pack(&spec, &tokenizer, &options, &a.out, true)?;
+        println!(
+            "packed {} documents ({} lines skipped) into {}: {} training tokens in {} shards, {} validation tokens",
+            index.documents,
+            index.skipped_lines,
+            a.out.display(),
+            index.train.tokens,
+            index.train.shards.len(),
+            index.val.tokens
+        );
+        Ok(())
+    }
 }
 
 /// The corpus settings of a command that reads text files (JSON Lines field `text` unless
@@ -242,16 +329,13 @@ fn corpus_config(
 impl TokenizerCommand {
     pub fn run(&self) -> Result<()> {
         let TokenizerCommand::Train {
-            corpus,
-            format,
-            fields,
-            skip_bad_lines,
+            input,
             vocab_size,
             uncased,
             min_frequency,
             out,
         } = self;
-        let data = corpus_config(corpus, *format, fields, *skip_bad_lines);
+        let data = input.config();
         let cfg = TokenizerConfig {
             path: String::new(),
             vocab_size: *vocab_size,

@@ -40,7 +40,7 @@ pub struct FinetuneArgs {
     #[arg(long)]
     history_refresh: Option<usize>,
     #[command(flatten)]
-    run: TrainingArgs,
+    pub run: TrainingArgs,
     #[command(flatten)]
     pub device: DeviceArg,
 }

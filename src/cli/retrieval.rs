@@ -106,7 +106,7 @@ pub struct FinetuneArgs {
     #[arg(long)]
     mini_batch: Option<usize>,
     #[command(flatten)]
-    run: TrainingArgs,
+    pub run: TrainingArgs,
     #[command(flatten)]
     pub device: DeviceArg,
 }
@@ -219,7 +219,7 @@ pub struct RerankArgs {
     #[arg(long)]
     max_len: Option<usize>,
     #[command(flatten)]
-    run: TrainingArgs,
+    pub run: TrainingArgs,
     #[command(flatten)]
     pub device: DeviceArg,
 }

@@ -10,7 +10,7 @@
 //! come from a counter-based hash of a per-call seed, so the backward pass regenerates them
 //! instead of storing them.
 
-use super::dropout::{keep, next_seed};
+use super::dropout::{keep, next_seed, row_offset};
 use super::gemm::{matmul, Mat};
 use super::math::{max, simd, sum_map, FastMath};
 use super::tensor::{dims, tensor, values, with_real};
@@ -113,6 +113,13 @@ pub fn attention(
         causal: bias.causal,
         dropout: p,
         seed: if p > 0.0 { next_seed() } else { 0 },
+        // Probabilities `[batch, heads, len, len]`: element 0's index in the global batch.
+        mask_offset: if p > 0.0 {
+            let [b, s, h, _] = q.dims();
+            row_offset(b * h * s * s)
+        } else {
+            0
+        },
         has_bias: bias.position.is_some(),
         has_rope: rope.is_some(),
     };
@@ -163,6 +170,8 @@ pub struct AttentionOptions {
     pub dropout: f64,
     /// Seed of this call's dropout masks.
     pub seed: u64,
+    /// Index of the first probability in the global batch (see `dropout::set_dropout_rows`).
+    pub mask_offset: u64,
     /// Whether the position-bias operand is real (else a placeholder).
     pub has_bias: bool,
     /// Whether the RoPE operand is real (else a placeholder).
@@ -288,7 +297,7 @@ simd! {
 /// Applies (or, for gradients, re-applies) the dropout mask of one task to an `[s, s]` block.
 fn apply_dropout<T: FastMath>(x: &mut [T], task: usize, s: usize, opts: AttentionOptions) {
     let scale = T::from(1.0 / (1.0 - opts.dropout)).unwrap();
-    let base = (task * s * s) as u64;
+    let base = opts.mask_offset + (task * s * s) as u64;
     for (idx, v) in x.iter_mut().enumerate() {
         *v = if keep(opts.seed, base + idx as u64, opts.dropout) {
             *v * scale

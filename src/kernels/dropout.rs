@@ -2,10 +2,15 @@
 //! backward pass regenerates them instead of storing them, and a resumed run draws exactly the
 //! masks the uninterrupted one would have. Seeds come from a per-thread stream that the trainer
 //! sets at every step ([`seed_dropout`]).
+//!
+//! Data-parallel training splits a global batch into row shards, one per rank. A mask element is
+//! keyed by its index in the *global* batch ([`set_dropout_rows`] says which rows the calling
+//! thread holds), so every rank draws the masks one process would have drawn for those rows.
 
 use super::math::simd;
 use super::tensor::{dims, tensor, values, with_real, Real};
 use super::{use_fused, FusedOps};
+use crate::rng::splitmix64 as splitmix;
 use burn::backend::{tensor::FloatTensor, Autodiff, Dispatch, Flex};
 use burn::nn::Dropout;
 use burn::tensor::Tensor;
@@ -20,6 +25,24 @@ use std::cell::Cell;
 thread_local! {
     /// Counter of the calling thread's dropout-mask stream.
     static SEED: Cell<u64> = const { Cell::new(0x5EED) };
+    /// The calling thread's rows of the global batch: (first row, rows); rows 0: the whole batch.
+    static ROWS: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+}
+
+/// Says that the calling thread's batches are rows `first..first + rows` of a larger global
+/// batch (the trainer does before each shard), so masks are keyed by global position.
+pub fn set_dropout_rows(first: usize, rows: usize) {
+    ROWS.with(|r| r.set((first as u64, rows as u64)));
+}
+
+/// The global index of element 0 of a tensor of `numel` elements whose first dimension runs
+/// over the thread's rows (0 when the thread holds the whole batch).
+pub(super) fn row_offset(numel: usize) -> u64 {
+    let (first, rows) = ROWS.with(Cell::get);
+    if rows == 0 || first == 0 {
+        return 0;
+    }
+    first * (numel as u64 / rows)
 }
 
 /// Seeds the calling thread's dropout masks (the trainer does at every step).
@@ -39,14 +62,6 @@ pub(super) fn next_seed() -> u64 {
         s.set(n.wrapping_add(1));
         splitmix(n)
     })
-}
-
-#[inline(always)]
-pub(super) fn splitmix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// Whether element `index` of the call seeded `seed` survives dropout with probability `p`.
@@ -71,10 +86,12 @@ pub fn dropout<const D: usize>(x: Tensor<D>, dropout: &Dropout) -> Tensor<D> {
     if !use_fused(&x, &[]) {
         return dropout.forward(x);
     }
+    let offset = row_offset(x.shape().num_elements());
     Tensor::from_dispatch(<Dispatch as FusedOps>::fused_dropout(
         x.into_dispatch(),
         dropout.prob,
         next_seed(),
+        offset,
     ))
 }
 
@@ -89,36 +106,37 @@ simd! {
     }
 }
 
-/// `x ⊙ mask / (1 - p)`; the same function serves the backward pass (on the gradient).
-fn apply(x: &FlexTensor, p: f64, seed: u64) -> FlexTensor {
+/// `x ⊙ mask / (1 - p)`, element `i` keyed by `offset + i`; the same function serves the
+/// backward pass (on the gradient).
+fn apply(x: &FlexTensor, p: f64, seed: u64, offset: u64) -> FlexTensor {
     with_real!(x.dtype(), T => {
         let v = values::<T>(x);
         let mut out = vec![T::zero(); v.len()];
         out.par_chunks_mut(CHUNK)
             .zip(v.par_chunks(CHUNK))
             .enumerate()
-            .for_each(|(i, (o, x))| apply_rows(x, (i * CHUNK) as u64, seed, p, o));
+            .for_each(|(i, (o, x))| apply_rows(x, offset + (i * CHUNK) as u64, seed, p, o));
         tensor(out, dims(x))
     })
 }
 
-pub(super) fn primal(x: FlexTensor, p: f64, seed: u64) -> FlexTensor {
-    apply(&x, p, seed)
+pub(super) fn primal(x: FlexTensor, p: f64, seed: u64, offset: u64) -> FlexTensor {
+    apply(&x, p, seed, offset)
 }
 
 #[derive(Debug)]
 struct DropoutBackward;
 
 impl Backward<Flex, 1> for DropoutBackward {
-    /// (probability, seed)
-    type State = (f64, u64);
+    /// (probability, seed, offset)
+    type State = (f64, u64, u64);
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [node] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
-        let (p, seed) = ops.state;
+        let (p, seed, offset) = ops.state;
         if let Some(node) = node {
-            grads.register::<Flex>(node.id, apply(&grad, p, seed));
+            grads.register::<Flex>(node.id, apply(&grad, p, seed, offset));
         }
     }
 }
@@ -127,11 +145,12 @@ pub(super) fn autodiff<C: CheckpointStrategy>(
     x: FloatTensor<Autodiff<Flex, C>>,
     p: f64,
     seed: u64,
+    offset: u64,
 ) -> FloatTensor<Autodiff<Flex, C>> {
     let prep = DropoutBackward.prepare::<C>([x.node()]).compute_bound();
-    let y = apply(x.primitive(), p, seed);
+    let y = apply(x.primitive(), p, seed, offset);
     match prep.stateful() {
-        OpsKind::Tracked(prep) => prep.finish((p, seed), y),
+        OpsKind::Tracked(prep) => prep.finish((p, seed, offset), y),
         OpsKind::UnTracked(prep) => prep.finish(y),
     }
 }

@@ -2,7 +2,7 @@
 //! sequences of a tokenised corpus, through the shared [`Trainer`].
 
 use crate::data::corpus::{CorpusFormat, CorpusSpec, Layout};
-use crate::data::dataset::{self, DataSummary, Sequences};
+use crate::data::dataset::{self, PackIndex, PackOptions, Sequences};
 use crate::data::tokenizer::{train_wordpiece, Tokenizer, TrainOptions};
 use crate::model::config::{Arch, ModelConfig, NormPosition, PositionKind};
 use crate::model::encoder::Batch;
@@ -14,10 +14,10 @@ use crate::train::masking::{
     lm_targets, mask_tokens, next_token_targets, MaskingConfig, SpecialTokens,
 };
 use crate::train::sampler::Sampling;
-use crate::train::trainer::{Metrics, Task, Trainer};
+use crate::train::trainer::{BatchLoss, Metrics, Task, Trainer};
 use crate::{hf, Error, Result};
 use burn::module::Module;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -27,6 +27,10 @@ use std::path::{Path, PathBuf};
 pub struct DataConfig {
     /// Files or glob patterns.
     pub corpus: Vec<String>,
+    /// A packed corpus (`positio corpus pack`), instead of `corpus`: read as a stream of
+    /// sequences, with its tokenizer and its validation split.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub packed: String,
     /// lines (a document per line), paragraphs (blank-line separated) or jsonl.
     pub format: CorpusFormat,
     /// JSON Lines: the text fields of a record, joined by newlines.
@@ -44,6 +48,7 @@ impl Default for DataConfig {
     fn default() -> Self {
         DataConfig {
             corpus: Vec::new(),
+            packed: String::new(),
             format: CorpusFormat::Lines,
             fields: vec!["text".into()],
             skip_bad_lines: false,
@@ -234,70 +239,85 @@ pub(crate) struct PretrainTask {
     val: Sequences,
     eval_sequences: usize,
     seed: u64,
-    /// The masking stream, saved with each checkpoint.
-    rng: Rng,
+    /// Training batches drawn so far (saved with each checkpoint): with the example index, it
+    /// keys each sequence's masks, so they do not depend on which rank masks it.
+    draws: u64,
     device: Device,
 }
 
-/// The task's resumable state: the masking stream.
+/// The task's resumable state.
 #[derive(Serialize, Deserialize)]
 struct MaskingState {
-    rng: Rng,
+    draws: u64,
 }
 
 impl PretrainTask {
+    /// The model's inputs and targets for `seqs` (example index, tokens); masks are drawn per
+    /// sequence from `key` and the example index. Returns the tokens covered too.
     fn batch_of(
         &self,
-        seqs: &[Vec<u32>],
-        rng: &mut Rng,
-        full_masking: bool,
+        seqs: &[(usize, Vec<u32>)],
+        key: u64,
     ) -> (Batch, crate::model::heads::LmTargets, usize) {
-        let len = seqs.iter().map(Vec::len).max().unwrap_or(0);
-        let tokens = seqs.iter().map(Vec::len).sum();
+        let len = seqs.iter().map(|(_, s)| s.len()).max().unwrap_or(0);
+        let tokens = seqs.iter().map(|(_, s)| s.len()).sum();
+        let rows: Vec<Vec<u32>> = seqs.iter().map(|(_, s)| s.clone()).collect();
         if self.causal {
-            let (positions, targets) = next_token_targets(seqs, len);
-            (
-                Batch::new(seqs, 0, &self.device),
+            let (positions, targets) = next_token_targets(&rows, len);
+            return (
+                Batch::new(&rows, 0, &self.device),
                 lm_targets(&positions, &targets, &self.device),
                 tokens,
-            )
-        } else {
-            let cfg = if full_masking {
-                MaskingConfig {
-                    mask_share: 1.0,
-                    random_share: 0.0,
-                    ..self.masking
-                }
-            } else {
-                self.masking
-            };
-            let m = mask_tokens(seqs, len, &cfg, &self.special, rng);
-            (
-                Batch::new(&m.inputs, 0, &self.device),
-                m.targets(&self.device),
-                tokens,
-            )
+            );
         }
+        let (mut inputs, mut positions, mut targets) = (Vec::new(), Vec::new(), Vec::new());
+        for (row, (example, seq)) in seqs.iter().enumerate() {
+            let mut rng = Rng::new(key ^ (*example as u64).wrapping_mul(0xD6E8_FEB8_6659_FD93));
+            let m = mask_tokens(
+                std::slice::from_ref(seq),
+                len,
+                &self.masking,
+                &self.special,
+                &mut rng,
+            );
+            inputs.extend(m.inputs);
+            positions.extend(m.positions.iter().map(|p| row * len + p));
+            targets.extend(m.targets);
+        }
+        (
+            Batch::new(&inputs, 0, &self.device),
+            lm_targets(&positions, &targets, &self.device),
+            tokens,
+        )
+    }
+
+    fn draw_key(&self) -> u64 {
+        Rng::new(self.seed ^ self.draws.wrapping_mul(0x9E37_79B9_7F4A_7C15)).next_u64()
     }
 }
 
 impl Task for PretrainTask {
     type Model = LanguageModel;
 
-    /// Packed sequences of one length: shuffled, full batches only.
+    /// Packed sequences of one length: a new permutation each epoch, full batches only, no
+    /// memory per sequence (a packed corpus may be larger than memory).
     fn sampling(&self) -> Sampling {
-        Sampling::full_batches(self.train.len())
+        Sampling::stream(self.train.len())
     }
 
-    fn loss(&mut self, model: &LanguageModel, batch: &[usize]) -> Result<(Tensor<1>, usize)> {
+    /// The loss is a mean over the predicted tokens, which weight the batch.
+    fn loss(&mut self, model: &LanguageModel, batch: &[usize]) -> Result<BatchLoss> {
         let seqs = batch
             .iter()
-            .map(|&i| self.train.get(i))
+            .map(|&i| Ok((i, self.train.get(i)?)))
             .collect::<Result<Vec<_>>>()?;
-        let mut rng = self.rng.clone();
-        let (batch, targets, tokens) = self.batch_of(&seqs, &mut rng, false);
-        self.rng = rng;
-        Ok((model.loss(&batch, &targets), tokens))
+        let (batch, targets, tokens) = self.batch_of(&seqs, self.draw_key());
+        self.draws += 1;
+        Ok(BatchLoss {
+            weight: targets.targets.dims()[0],
+            loss: model.loss(&batch, &targets),
+            tokens,
+        })
     }
 
     fn evaluate(&mut self, model: &LanguageModel) -> Result<Metrics> {
@@ -310,13 +330,13 @@ impl Task for PretrainTask {
             return Ok(Vec::new());
         }
         // The same masking every evaluation, so curves compare like with like.
-        let mut rng = Rng::new(self.seed ^ 0xE7A1);
+        let key = self.seed ^ 0xE7A1;
         let (mut loss_sum, mut correct, mut count) = (0.0, 0i64, 0usize);
         for start in (0..n).step_by(32) {
             let seqs = (start..(start + 32).min(n))
-                .map(|i| self.val.get(i))
+                .map(|i| Ok((i, self.val.get(i)?)))
                 .collect::<Result<Vec<_>>>()?;
-            let (batch, targets, _) = self.batch_of(&seqs, &mut rng, false);
+            let (batch, targets, _) = self.batch_of(&seqs, key);
             let logits = model.logits(&batch, targets.positions.clone());
             let k = targets.targets.dims()[0];
             loss_sum += crate::kernels::cross_entropy(logits.clone(), targets.targets.clone())
@@ -349,16 +369,17 @@ impl Task for PretrainTask {
     }
 
     fn state(&self) -> serde_json::Value {
-        serde_json::to_value(MaskingState {
-            rng: self.rng.clone(),
-        })
-        .expect("state serialises")
+        serde_json::to_value(MaskingState { draws: self.draws }).expect("state serialises")
     }
 
     fn restore(&mut self, state: serde_json::Value) -> Result<()> {
-        let s: MaskingState = serde_json::from_value(state)
-            .map_err(|e| Error::invalid(format!("checkpoint masking state: {e}")))?;
-        self.rng = s.rng;
+        let s: MaskingState = serde_json::from_value(state).map_err(|e| {
+            Error::invalid(format!(
+                "checkpoint masking state: {e} (checkpoints of positio before per-example masking \
+                 cannot be resumed; start a new run from the checkpoint's model with --init-from)"
+            ))
+        })?;
+        self.draws = s.draws;
         Ok(())
     }
 
@@ -389,8 +410,22 @@ fn prepare(
         )?;
     }
     let spec = cfg.data.spec();
+    let packed = (!cfg.data.packed.is_empty()).then(|| PathBuf::from(&cfg.data.packed));
+    let pack_index = packed.as_deref().map(PackIndex::read).transpose()?;
     let tokenizer_path = run_dir.join(hf::TOKENIZER);
-    let tokenizer = if !cfg.tokenizer.path.is_empty() {
+    let writer = crate::distributed::group().is_writer();
+    let tokenizer = if !writer {
+        // Rank 0 wrote it before the others start.
+        Tokenizer::load(&tokenizer_path)?
+    } else if let (Some(dir), true, true) = (
+        &packed,
+        cfg.tokenizer.path.is_empty(),
+        cfg.model.init_from.is_empty(),
+    ) {
+        let t = Tokenizer::load(&dir.join(hf::TOKENIZER))?;
+        t.save(&tokenizer_path)?;
+        t
+    } else if !cfg.tokenizer.path.is_empty() {
         let t = Tokenizer::load(Path::new(&cfg.tokenizer.path))?;
         t.save(&tokenizer_path)?;
         t
@@ -413,28 +448,49 @@ fn prepare(
         Tokenizer::load(&tokenizer_path)?
     };
     let special = special_tokens(&tokenizer)?;
-    if verbose {
-        tracing::info!(
-            "tokenising the corpus into {}",
-            run_dir.join("data").display()
-        );
+    let (data_dir, index) = match (packed, pack_index) {
+        (Some(dir), Some(index)) => {
+            if index.tokenizer != dataset::tokenizer_fingerprint(&tokenizer) {
+                return Err(Error::file(
+                    dir.join(dataset::INDEX),
+                    format!(
+                        "packed with another tokenizer than {}'s: pack the corpus with the model's tokenizer",
+                        tokenizer.path.display()
+                    ),
+                ));
+            }
+            (dir, index)
+        }
+        _ => {
+            let dir = run_dir.join("data");
+            if verbose {
+                tracing::info!("tokenising the corpus into {}", dir.display());
+            }
+            let options = PackOptions {
+                shard_bytes: 1 << 30,
+                val_fraction: cfg.data.val_fraction,
+                seed: cfg.train.seed,
+            };
+            let index = dataset::pack(&spec, &tokenizer, &options, &dir, verbose)?;
+            (dir, index)
+        }
+    };
+    let train = Sequences::open(&data_dir, &index, "train", cfg.data.max_len)?;
+    let val = Sequences::open(&data_dir, &index, "val", cfg.data.max_len)?;
+    if train.len() == 0 {
+        return Err(Error::invalid(format!(
+            "the corpus has only {} training tokens: not one sequence of {}",
+            index.train.tokens, cfg.data.max_len
+        )));
     }
-    let summary: DataSummary = dataset::prepare(
-        &spec,
-        &tokenizer,
-        cfg.data.max_len,
-        cfg.data.val_fraction,
-        cfg.train.seed,
-        &run_dir.join("data"),
-    )?;
     if verbose {
         tracing::info!(
             "data: {} documents ({} lines skipped), {} training sequences of {} tokens, {} validation sequences",
-            summary.documents,
-            summary.skipped_lines,
-            summary.train_sequences(),
-            summary.max_len,
-            summary.val_sequences()
+            index.documents,
+            index.skipped_lines,
+            train.len(),
+            cfg.data.max_len,
+            val.len()
         );
     }
     let device = runtime::training_device(device)?;
@@ -467,8 +523,6 @@ fn prepare(
         m.bert.config.validate()?;
         m
     };
-    let train = Sequences::open(&run_dir.join("data"), "train", &summary)?;
-    let val = Sequences::open(&run_dir.join("data"), "val", &summary)?;
     let seed = cfg.train.seed;
     let task = PretrainTask {
         config: model.bert.config.clone(),
@@ -484,7 +538,7 @@ fn prepare(
         val,
         eval_sequences: cfg.data.eval_sequences,
         seed,
-        rng: Rng::new(seed),
+        draws: 0,
         device,
     };
     Ok((task, model))
@@ -551,9 +605,26 @@ pub fn run(
     device: DeviceKind,
 ) -> Result<crate::train::trainer::Summary> {
     // The corpus must exist before the run directory is made.
-    cfg.data.spec().files()?;
-    crate::train::run_dir::prepare(run_dir, cfg, resume)?;
-    let (mut task, model) = prepare(cfg, run_dir, verbose, device)?;
+    if cfg.data.packed.is_empty() {
+        cfg.data.spec().files()?;
+    } else {
+        PackIndex::read(Path::new(&cfg.data.packed))?;
+    }
+    // Rank 0 alone makes the run directory, trains the tokenizer and tokenises the corpus; the
+    // other ranks then read what it wrote.
+    let group = crate::distributed::group();
+    let verbose = verbose && group.is_writer();
+    let prepared = if group.is_writer() {
+        crate::train::run_dir::prepare(run_dir, cfg, resume)?;
+        Some(prepare(cfg, run_dir, verbose, device)?)
+    } else {
+        None
+    };
+    group.barrier();
+    let (mut task, model) = match prepared {
+        Some(p) => p,
+        None => prepare(cfg, run_dir, false, device)?,
+    };
     if verbose {
         tracing::info!(
             "model: {} layers, hidden {}, {} heads, {} positions, {:?}-LN, {}: {} parameters",

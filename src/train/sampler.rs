@@ -5,6 +5,10 @@
 //! Length bucketing: the shuffled order is cut into pools of [`POOL_BATCHES`] batches, each
 //! pool is sorted by length and cut into batches, and the batches are shuffled again, so a
 //! batch is padded only to a length close to its examples' own.
+//!
+//! A stream (`Sampling::stream`, pretraining on a packed corpus of any size) holds no
+//! per-example state at all: each epoch's order is a keyed pseudo-random permutation computed
+//! per index (`Permutation`), so memory stays constant whatever the number of examples.
 
 use crate::rng::Rng;
 use serde::{Deserialize, Serialize};
@@ -26,6 +30,9 @@ pub struct Sampling {
     /// share one, as sentence-transformers' `NoDuplicatesBatchSampler` ensures for in-batch
     /// negatives. Empty: no constraint.
     pub distinct: Vec<Vec<u64>>,
+    /// Instead of `lengths`: this many examples of one length, in a permutation computed per
+    /// index, full batches only (see the module's documentation).
+    pub stream: Option<usize>,
 }
 
 impl Sampling {
@@ -37,6 +44,17 @@ impl Sampling {
             bucketed: false,
             drop_last: false,
             distinct: Vec::new(),
+            stream: None,
+        }
+    }
+
+    /// `count` examples of one length, a new permutation each epoch, full batches only, with
+    /// no memory per example.
+    pub(crate) fn stream(count: usize) -> Self {
+        Sampling {
+            drop_last: true,
+            stream: Some(count),
+            ..Sampling::shuffled(0)
         }
     }
 
@@ -51,14 +69,6 @@ impl Sampling {
         }
     }
 
-    /// `count` examples shuffled each epoch, full batches only.
-    pub(crate) fn full_batches(count: usize) -> Self {
-        Sampling {
-            drop_last: true,
-            ..Sampling::shuffled(count)
-        }
-    }
-
     /// Examples of these lengths, shuffled and length-bucketed.
     pub(crate) fn bucketed(lengths: Vec<usize>) -> Self {
         Sampling {
@@ -66,6 +76,45 @@ impl Sampling {
             bucketed: true,
             drop_last: false,
             distinct: Vec::new(),
+            stream: None,
+        }
+    }
+}
+
+/// A bijection of `0..n` keyed by a seed: a four-round Feistel network over the smallest even
+/// number of bits that covers `n`, walking values `>= n` on through the network until they
+/// fall in range (cycle walking; the domain is under 4n, so a few rounds on average).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Permutation {
+    n: u64,
+    half_bits: u32,
+    key: u64,
+}
+
+impl Permutation {
+    pub fn new(n: u64, key: u64) -> Self {
+        let bits = 64 - n.max(2).saturating_sub(1).leading_zeros();
+        Permutation {
+            n,
+            half_bits: bits.div_ceil(2),
+            key,
+        }
+    }
+
+    /// The position of `i` (in `0..n`) in the permuted order.
+    pub fn apply(&self, i: u64) -> u64 {
+        let mask = (1u64 << self.half_bits) - 1;
+        let mut x = i;
+        loop {
+            let (mut left, mut right) = (x >> self.half_bits, x & mask);
+            for round in 0..4u64 {
+                let f = crate::rng::splitmix64(right ^ self.key.wrapping_add(round << 56)) & mask;
+                (left, right) = (right, left ^ f);
+            }
+            x = (left << self.half_bits) | right;
+            if x < self.n {
+                return x;
+            }
         }
     }
 }
@@ -95,17 +144,37 @@ impl EpochSampler {
             position: Position::default(),
             batches: Vec::new(),
         };
-        sampler.batches = sampler.plan(0);
+        if sampler.sampling.stream.is_none() {
+            sampler.batches = sampler.plan(0);
+        }
         sampler
     }
 
     /// Batches in one epoch.
     pub(crate) fn batches_per_epoch(&self) -> usize {
-        self.batches.len().max(1)
+        match self.sampling.stream {
+            // Full batches, or one short batch when there are fewer examples than a batch.
+            Some(n) => (n / self.batch_size).max(1),
+            None => self.batches.len().max(1),
+        }
     }
 
     /// The next batch (example indices), starting a new epoch after the last one.
     pub(crate) fn next_batch(&mut self) -> Vec<usize> {
+        if let Some(n) = self.sampling.stream {
+            if self.position.batch >= self.batches_per_epoch() {
+                self.position = Position {
+                    epoch: self.position.epoch + 1,
+                    batch: 0,
+                };
+            }
+            let order = Permutation::new(n as u64, self.epoch_key(self.position.epoch));
+            let start = self.position.batch * self.batch_size;
+            self.position.batch += 1;
+            return (start..(start + self.batch_size).min(n))
+                .map(|j| order.apply(j as u64) as usize)
+                .collect();
+        }
         if self.position.batch >= self.batches.len() {
             self.restore(Position {
                 epoch: self.position.epoch + 1,
@@ -119,12 +188,20 @@ impl EpochSampler {
             .unwrap_or_default()
     }
 
+    fn epoch_key(&self, epoch: u64) -> u64 {
+        Rng::new(self.seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15)).next_u64()
+    }
+
     pub fn position(&self) -> Position {
         self.position
     }
 
     /// Continues from a saved position.
     pub fn restore(&mut self, position: Position) {
+        if self.sampling.stream.is_some() {
+            self.position = position;
+            return;
+        }
         if position.epoch != self.position.epoch || self.batches.is_empty() {
             self.batches = self.plan(position.epoch);
         }
@@ -202,7 +279,48 @@ mod tests {
             bucketed,
             drop_last,
             distinct: Vec::new(),
+            stream: None,
         }
+    }
+
+    #[test]
+    fn permutations_are_bijections_that_differ_by_key() {
+        for n in [1u64, 2, 3, 7, 64, 1000, 4097] {
+            let p = Permutation::new(n, 11);
+            let mut seen: Vec<u64> = (0..n).map(|i| p.apply(i)).collect();
+            seen.sort_unstable();
+            assert_eq!(seen, (0..n).collect::<Vec<_>>(), "n = {n}");
+        }
+        let (a, b) = (Permutation::new(1000, 1), Permutation::new(1000, 2));
+        assert_ne!(
+            (0..20).map(|i| a.apply(i)).collect::<Vec<_>>(),
+            (0..20).map(|i| b.apply(i)).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn a_stream_draws_full_batches_of_every_example_once_and_resumes() {
+        let mut s = EpochSampler::new(Sampling::stream(103), 10, 5);
+        assert_eq!(s.batches_per_epoch(), 10);
+        let first = epoch(&mut s);
+        let second = epoch(&mut s);
+        assert_ne!(first, second, "a new order each epoch");
+        for e in [&first, &second] {
+            assert!(e.iter().all(|b| b.len() == 10));
+            let mut all = e.concat();
+            all.sort_unstable();
+            all.dedup();
+            assert_eq!(all.len(), 100, "no example twice in an epoch");
+        }
+        let mut resumed = EpochSampler::new(Sampling::stream(103), 10, 5);
+        resumed.restore(Position { epoch: 1, batch: 4 });
+        assert_eq!(resumed.next_batch(), second[4]);
+        let mut few = EpochSampler::new(Sampling::stream(4), 10, 5);
+        assert_eq!(
+            few.next_batch().len(),
+            4,
+            "one short batch rather than none"
+        );
     }
 
     #[test]

@@ -9,8 +9,10 @@
 //!   naming the newest complete one (written last, atomically);
 //! - the task's final model (a Hugging Face-style directory) at the top level.
 
+use crate::distributed;
 use crate::runtime::{self, DeviceKind};
 use crate::train::config::{RunSettings, TrainConfig};
+use crate::train::data_parallel::{self, Counters, ExampleTrace, Shard};
 use crate::train::optim::{clip_scale, global_norm, AdamW, AdamWConfig};
 use crate::train::run_dir::{self, checkpoints, latest_checkpoint};
 use crate::train::sampler::{EpochSampler, Position, Sampling};
@@ -25,6 +27,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+/// Steps between checks that all ranks hold the same parameters (also at every checkpoint).
+const CHECK_EVERY: usize = 100;
+
 /// Named evaluation results, in display order.
 pub(crate) type Metrics = Vec<(String, f64)>;
 
@@ -35,20 +40,22 @@ pub trait Task {
 
     /// The training examples, for the sampler: their lengths and how to batch them.
     fn sampling(&self) -> Sampling;
-    /// The loss of one training batch (indices into the training examples) and the number of
-    /// tokens it covered.
-    fn loss(&mut self, model: &Self::Model, batch: &[usize]) -> Result<(Tensor<1>, usize)>;
-    /// The loss of one training batch (its value), its gradients and the tokens it covered. By
-    /// default one backward pass through [`Task::loss`]; a task may compute them in parts to
-    /// bound memory (the gradient cache of contrastive learning).
-    fn gradients(
-        &mut self,
-        model: &Self::Model,
-        batch: &[usize],
-    ) -> Result<(f64, GradientsParams, usize)> {
-        let (loss, tokens) = self.loss(model, batch)?;
-        let (value, grads) = backward(loss, model);
-        Ok((value, grads, tokens))
+    /// The loss of one training batch (indices into the training examples). Randomness a task
+    /// draws for a batch (masks, negatives) must depend on the examples and on how many batches
+    /// came before, never on which process computes them (see `train::data_parallel`).
+    fn loss(&mut self, model: &Self::Model, batch: &[usize]) -> Result<BatchLoss>;
+    /// The loss of one training batch (its value) and its gradients. By default one backward
+    /// pass through [`Task::loss`]; a task may compute them in parts to bound memory (the
+    /// gradient cache of contrastive learning).
+    fn gradients(&mut self, model: &Self::Model, batch: &[usize]) -> Result<BatchGradients> {
+        let l = self.loss(model, batch)?;
+        let (loss, grads) = backward(l.loss, model);
+        Ok(BatchGradients {
+            loss,
+            grads,
+            tokens: l.tokens,
+            weight: l.weight,
+        })
     }
     /// Metrics on the validation data (the model is in inference mode).
     fn evaluate(&mut self, model: &Self::Model) -> Result<Metrics>;
@@ -87,6 +94,35 @@ pub trait Task {
     fn save_model(&self, model: &Self::Model, dir: &Path) -> Result<()>;
     /// Reads what `save_model` wrote (onto the training device).
     fn load_model(&self, dir: &Path) -> Result<Self::Model>;
+}
+
+/// A training batch's loss.
+pub struct BatchLoss {
+    pub loss: Tensor<1>,
+    /// Tokens the batch covered (throughput).
+    pub tokens: usize,
+    /// The count the loss is a mean over (examples, or predicted tokens): it weights the batch
+    /// against the other micro-batches of a step and the other ranks' shards.
+    pub weight: usize,
+}
+
+impl BatchLoss {
+    /// A loss that is a mean over the batch's `examples`.
+    pub fn per_example(loss: Tensor<1>, tokens: usize, examples: usize) -> Self {
+        BatchLoss {
+            loss,
+            tokens,
+            weight: examples,
+        }
+    }
+}
+
+/// A training batch's loss value, its gradients, and [`BatchLoss`]'s tokens and weight.
+pub struct BatchGradients {
+    pub loss: f64,
+    pub grads: GradientsParams,
+    pub tokens: usize,
+    pub weight: usize,
 }
 
 /// A loss's value and its gradients with respect to `model`'s parameters (none when the loss is
@@ -171,8 +207,12 @@ pub fn fine_tune<S: RunSettings, T: Task>(
     // Seeded before any fresh weights are drawn, so a run is reproducible.
     device.seed(settings.train().seed);
     let (mut task, model) = prepare(&device)?;
-    run_dir::prepare(out, settings, resume)?;
-    describe(&task, &model);
+    let group = crate::distributed::group();
+    if group.is_writer() {
+        run_dir::prepare(out, settings, resume)?;
+        describe(&task, &model);
+    }
+    group.barrier();
     let trainer = Trainer {
         config: settings.train().clone(),
         run_dir: out.to_path_buf(),
@@ -305,7 +345,9 @@ impl Trainer {
         ((per_epoch * c.epochs).ceil() as usize).max(1)
     }
 
-    /// Trains `model` (fresh, or replaced by the latest checkpoint when `resume`).
+    /// Trains `model` (fresh, or replaced by the latest checkpoint when `resume`). In a
+    /// process group of several ranks, every rank runs this with the same settings; rank 0
+    /// alone evaluates and writes (see `train::data_parallel`).
     pub fn run<T: Task>(
         &self,
         task: &mut T,
@@ -314,6 +356,19 @@ impl Trainer {
     ) -> Result<(T::Model, Summary)> {
         self.config.validate()?;
         let c = &self.config;
+        let group = distributed::group();
+        let collective = group.collective();
+        let writer = group.is_writer();
+        if c.batch_size < group.size() {
+            return Err(Error::config(
+                "batch_size",
+                format!(
+                    "{} is the global batch, split over {} ranks: give at least one example per rank",
+                    c.batch_size,
+                    group.size()
+                ),
+            ));
+        }
         let mut sampler = EpochSampler::new(task.sampling(), c.batch_size, c.seed);
         let total = self.total_steps(sampler.batches_per_epoch());
         let warmup = if c.warmup < 1.0 {
@@ -322,8 +377,10 @@ impl Trainer {
             c.warmup as usize
         };
         let per_epoch = (sampler.batches_per_epoch() / c.grad_accum).max(1);
-        std::fs::create_dir_all(checkpoints(&self.run_dir))
-            .map_err(|e| Error::io(&self.run_dir, "create", e))?;
+        if writer {
+            std::fs::create_dir_all(checkpoints(&self.run_dir))
+                .map_err(|e| Error::io(&self.run_dir, "create", e))?;
+        }
         let mut opt = AdamW::new(adamw(c));
         let mut state = LoopState {
             step: 0,
@@ -356,7 +413,7 @@ impl Trainer {
             sampler.restore(position);
             task.load_state_files(&dir)?;
             task.restore(state.task.clone())?;
-            if self.progress {
+            if self.progress && writer {
                 tracing::info!(
                     "resuming from {} (step {} of {total})",
                     dir.display(),
@@ -364,53 +421,116 @@ impl Trainer {
                 );
             }
         }
-        let log = MetricsLog::open(&self.run_dir, resume.then_some(state.step))?;
+        let log = match writer {
+            true => Some(MetricsLog::open(
+                &self.run_dir,
+                resume.then_some(state.step),
+            )?),
+            false => None,
+        };
         install_interrupt_handler();
         INTERRUPTED.store(false, Ordering::SeqCst);
+        if let Some(collective) = collective {
+            data_parallel::check_parameters(collective, &model, state.step)?;
+        }
 
-        let bar = self.progress_bar(total, state.step);
+        let bar = self.progress_bar(total, state.step, writer);
         let started = Instant::now();
         let elapsed_before = state.elapsed_s;
         let mut window = (Instant::now(), 0u64);
+        // Seconds spent in gradient all-reduces, and steps, since the last metrics line.
+        let (mut reducing, mut reduced_steps) = (0.0f64, 0usize);
         let mut interrupted = false;
         let mut final_metrics = Vec::new();
+        // Micro-batch gradients are weighted by their loss's count whenever more than one
+        // gradient makes the step's (accumulation, ranks); one alone is applied as it is.
+        let weighted = c.grad_accum > 1 || collective.is_some();
+        let mut trace = ExampleTrace::from_env(group.rank())?;
         while state.step < total {
             kernels::seed_dropout(step_seed(c.seed, state.step));
             let mut accumulator = GradientsAccumulator::new();
-            let mut loss_sum = 0.0;
+            let mut local = Counters::default();
             for _ in 0..c.grad_accum {
-                let batch = sampler.next_batch();
-                let (value, grads, tokens) = task.gradients(&model, &batch)?;
-                if !value.is_finite() {
-                    return Err(self.non_finite(state.step + 1, "loss", value));
+                let shard = Shard::of(&sampler.next_batch(), group.rank(), group.size());
+                if let Some(trace) = &mut trace {
+                    trace.write(state.step + 1, &shard)?;
                 }
-                loss_sum += value;
-                state.tokens += tokens as u64;
-                window.1 += tokens as u64;
+                let rows = if collective.is_some() {
+                    shard.examples.len()
+                } else {
+                    0
+                };
+                kernels::set_dropout_rows(shard.first_row, rows);
+                let g = task.gradients(&model, &shard.examples)?;
+                if !g.loss.is_finite() {
+                    return Err(self.non_finite(state.step + 1, "loss", g.loss));
+                }
+                let weight = if shard.stand_in { 0.0 } else { g.weight as f64 };
+                local.weight += weight;
+                local.loss_sum += g.loss * weight;
+                if !shard.stand_in {
+                    local.tokens += g.tokens as f64;
+                }
+                let grads = if c.grad_accum > 1 {
+                    data_parallel::scale_gradients(&model, g.grads, weight)
+                } else {
+                    g.grads
+                };
                 accumulator.accumulate(&model, grads);
             }
             let grads = accumulator.grads();
-            let norm = global_norm(&model, &grads) / c.grad_accum as f64;
+            let (grads, step) = match collective {
+                Some(collective) => {
+                    local.interrupted = f64::from(u8::from(INTERRUPTED.load(Ordering::SeqCst)));
+                    // With one micro-batch its weight is applied on the way into the buffer.
+                    let scale = if c.grad_accum > 1 { 1.0 } else { local.weight };
+                    let started = Instant::now();
+                    let reduced =
+                        data_parallel::all_reduce(collective, &model, grads, scale, local);
+                    reducing += started.elapsed().as_secs_f64();
+                    reduced_steps += 1;
+                    reduced
+                }
+                None => (grads, local),
+            };
+            let divisor = if weighted { step.weight } else { 1.0 };
+            if divisor <= 0.0 {
+                return Err(Error::invalid(format!(
+                    "step {}: the batch's losses cover nothing (weight 0): no example to learn from",
+                    state.step + 1
+                )));
+            }
+            let norm = global_norm(&model, &grads) / divisor;
             if !norm.is_finite() {
                 return Err(self.non_finite(state.step + 1, "gradient norm", norm));
             }
             let clip = clip_scale(norm, c.max_grad_norm);
             let lr = learning_rate(state.step, total, warmup, c.lr, c.schedule);
-            model = opt.step(model, grads, lr, clip / c.grad_accum as f64);
+            model = opt.step(model, grads, lr, clip / divisor);
             state.step += 1;
             state.elapsed_s = elapsed_before + started.elapsed().as_secs_f64();
-            let loss = loss_sum / c.grad_accum as f64;
+            state.tokens += step.tokens as u64;
+            window.1 += step.tokens as u64;
+            let loss = step.loss_sum / step.weight.max(f64::MIN_POSITIVE);
 
             let rate = window.1 as f64 / window.0.elapsed().as_secs_f64().max(1e-9);
             bar.set_position(state.step as u64);
             bar.set_message(format!("loss {loss:.4}, {rate:.0} tokens/s"));
             if state.step.is_multiple_of(c.log_every) || state.step == total {
-                log.write(serde_json::json!({
-                    "step": state.step, "split": "train", "epoch": state.step as f64 / per_epoch as f64,
-                    "loss": loss, "lr": lr, "grad_norm": norm, "tokens_per_s": rate, "elapsed_s": state.elapsed_s,
-                }))?;
+                if let Some(log) = &log {
+                    let mut line = serde_json::json!({
+                        "step": state.step, "split": "train", "epoch": state.step as f64 / per_epoch as f64,
+                        "loss": loss, "lr": lr, "grad_norm": norm, "tokens_per_s": rate, "elapsed_s": state.elapsed_s,
+                    });
+                    if reduced_steps > 0 {
+                        let per_step = 1000.0 * reducing / reduced_steps as f64;
+                        line["allreduce_ms_per_step"] = per_step.into();
+                    }
+                    log.write(line)?;
+                }
+                (reducing, reduced_steps) = (0.0, 0);
                 window = (Instant::now(), 0);
-                if self.progress && bar.is_hidden() {
+                if self.progress && writer && bar.is_hidden() {
                     // No terminal for a bar (a log file, CI): plain lines instead.
                     tracing::info!(
                         "step {}/{total}: loss {loss:.4}, lr {lr:.2e}, {rate:.0} tokens/s, {:.0} s",
@@ -423,47 +543,29 @@ impl Trainer {
             let eval_now = (c.eval_every > 0 && state.step.is_multiple_of(c.eval_every))
                 || (c.eval_every == 0 && epoch_end)
                 || state.step == total;
-            if eval_now {
-                let metrics = task.evaluate(&model.clone().valid())?;
-                if !metrics.is_empty() {
-                    log.write(metrics_json(state.step, "val", &metrics))?;
-                }
-                let mut best = String::new();
-                if let Some((name, higher)) = task.selection() {
-                    let value = metrics.iter().find(|(k, _)| k == name).map(|(_, v)| *v);
-                    if let Some(v) = value {
-                        let better = state
-                            .best
-                            .is_none_or(|b| if higher { v > b } else { v < b });
-                        if better {
-                            state.best = Some(v);
-                            task.save_model(&model.clone().valid(), &self.run_dir)?;
-                        }
-                        let b = state.best.unwrap_or(v);
-                        let mark = if better {
-                            " (new best, model saved)"
-                        } else {
-                            ""
-                        };
-                        best = format!("; best {name} so far {b:.4}{mark}");
-                    }
-                }
-                bar.suspend(|| {
-                    if self.progress && !metrics.is_empty() {
-                        let epoch = state.step as f64 / per_epoch as f64;
-                        tracing::info!(
-                            "epoch {epoch:.2}, step {}/{total}, validation: {}{best}",
-                            state.step,
-                            show(&metrics)
-                        );
-                    }
-                });
-                final_metrics = metrics;
+            if eval_now && writer {
+                final_metrics = self.evaluate(
+                    task,
+                    &model,
+                    &mut state,
+                    per_epoch,
+                    total,
+                    &bar,
+                    log.as_ref(),
+                )?;
             }
-            interrupted = INTERRUPTED.load(Ordering::SeqCst);
+            interrupted = match collective {
+                Some(_) => step.interrupted > 0.0,
+                None => INTERRUPTED.load(Ordering::SeqCst),
+            };
             let save_now =
                 (c.save_every > 0 && state.step.is_multiple_of(c.save_every)) || interrupted;
-            if save_now && state.step < total {
+            if let Some(collective) = collective {
+                if save_now || state.step.is_multiple_of(CHECK_EVERY) || state.step == total {
+                    data_parallel::check_parameters(collective, &model, state.step)?;
+                }
+            }
+            if save_now && state.step < total && writer {
                 state.task = task.state();
                 state.sampler = Some(sampler.position());
                 self.checkpoint(task, &model, &opt, &state)?;
@@ -473,7 +575,7 @@ impl Trainer {
             }
         }
         bar.finish_and_clear();
-        if !interrupted {
+        if !interrupted && writer {
             if task.selection().is_none() {
                 task.save_model(&model.clone().valid(), &self.run_dir)?;
             }
@@ -481,6 +583,8 @@ impl Trainer {
             state.sampler = Some(sampler.position());
             self.checkpoint(task, &model, &opt, &state)?;
         }
+        // The other ranks return once rank 0's files are complete.
+        group.barrier();
         Ok((
             model,
             Summary {
@@ -494,6 +598,56 @@ impl Trainer {
         ))
     }
 
+    /// Evaluates on the validation data, logs the metrics, and saves the model when it is the
+    /// best so far by the task's selection metric.
+    #[allow(clippy::too_many_arguments)]
+    fn evaluate<T: Task>(
+        &self,
+        task: &mut T,
+        model: &T::Model,
+        state: &mut LoopState,
+        per_epoch: usize,
+        total: usize,
+        bar: &indicatif::ProgressBar,
+        log: Option<&MetricsLog>,
+    ) -> Result<Metrics> {
+        let metrics = task.evaluate(&model.clone().valid())?;
+        if let (false, Some(log)) = (metrics.is_empty(), log) {
+            log.write(metrics_json(state.step, "val", &metrics))?;
+        }
+        let mut best = String::new();
+        if let Some((name, higher)) = task.selection() {
+            let value = metrics.iter().find(|(k, _)| k == name).map(|(_, v)| *v);
+            if let Some(v) = value {
+                let better = state
+                    .best
+                    .is_none_or(|b| if higher { v > b } else { v < b });
+                if better {
+                    state.best = Some(v);
+                    task.save_model(&model.clone().valid(), &self.run_dir)?;
+                }
+                let b = state.best.unwrap_or(v);
+                let mark = if better {
+                    " (new best, model saved)"
+                } else {
+                    ""
+                };
+                best = format!("; best {name} so far {b:.4}{mark}");
+            }
+        }
+        bar.suspend(|| {
+            if self.progress && !metrics.is_empty() {
+                let epoch = state.step as f64 / per_epoch as f64;
+                tracing::info!(
+                    "epoch {epoch:.2}, step {}/{total}, validation: {}{best}",
+                    state.step,
+                    show(&metrics)
+                );
+            }
+        });
+        Ok(metrics)
+    }
+
     fn non_finite(&self, step: usize, what: &str, value: f64) -> Error {
         let kept = match latest_checkpoint(&self.run_dir) {
             Ok(Some(dir)) => format!("the last good checkpoint is kept at {} (resume from it with --resume, e.g. with a lower learning rate)", dir.display()),
@@ -504,8 +658,8 @@ impl Trainer {
         ))
     }
 
-    fn progress_bar(&self, total: usize, start: usize) -> indicatif::ProgressBar {
-        if !self.progress {
+    fn progress_bar(&self, total: usize, start: usize, writer: bool) -> indicatif::ProgressBar {
+        if !self.progress || !writer {
             return indicatif::ProgressBar::hidden();
         }
         let bar = indicatif::ProgressBar::new(total as u64);

@@ -26,9 +26,9 @@ use crate::model::heads::sequence::{binary_cross_entropy, cross_entropy, Sequenc
 use crate::tasks::scores;
 use crate::train::config::{FineTuneSettings, RunSettings, TrainConfig};
 use crate::train::sampler::{Position, Sampling};
-use crate::train::trainer::{LegacyPosition, Metrics, Task};
+use crate::train::trainer::{BatchLoss, LegacyPosition, Metrics, Task};
 use crate::{Error, Result};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Device;
 use report::Report;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -560,7 +560,7 @@ impl Task for ClassifyTask {
         Sampling::bucketed(self.train.iter().map(|e| e.ids.len()).collect())
     }
 
-    fn loss(&mut self, model: &SequenceClassifier, picked: &[usize]) -> Result<(Tensor<1>, usize)> {
+    fn loss(&mut self, model: &SequenceClassifier, picked: &[usize]) -> Result<BatchLoss> {
         let batch = batch_of(&self.train, picked, self.tokenizer.pad_id, &self.device);
         let tokens = picked.iter().map(|&i| self.train[i].ids.len()).sum();
         let logits = model.logits(&batch);
@@ -575,7 +575,7 @@ impl Task for ClassifyTask {
             let targets: Vec<usize> = picked.iter().map(|&i| self.train[i].classes[0]).collect();
             cross_entropy(logits, &targets, self.weights.as_deref())
         };
-        Ok((loss, tokens))
+        Ok(BatchLoss::per_example(loss, tokens, picked.len()))
     }
 
     fn evaluate(&mut self, model: &SequenceClassifier) -> Result<Metrics> {

@@ -21,7 +21,7 @@ use crate::model::pooling::l2_normalize;
 use crate::tasks::retrieval::{commands::dense_run, metrics};
 use crate::train::config::{FineTuneSettings, RunSettings, TrainConfig};
 use crate::train::sampler::Sampling;
-use crate::train::trainer::{backward, Metrics, Task};
+use crate::train::trainer::{backward, BatchGradients, BatchLoss, Metrics, Task};
 use crate::{hf, kernels, Error, Result};
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -229,11 +229,17 @@ impl Task for EmbedTask {
         Sampling::without_duplicates(self.keys.clone())
     }
 
-    fn loss(&mut self, model: &EncoderModel, picked: &[usize]) -> Result<(Tensor<1>, usize)> {
+    /// In-batch negatives are the other pairs of the same batch: with several ranks, of the
+    /// same rank's shard (as PyTorch DDP without gathering).
+    fn loss(&mut self, model: &EncoderModel, picked: &[usize]) -> Result<BatchLoss> {
         let (anchors, candidates, tokens) = self.texts(picked);
         let a = self.vectors(model, &anchors);
         let c = self.vectors(model, &candidates);
-        Ok((self.contrastive_loss(a, c), tokens))
+        Ok(BatchLoss::per_example(
+            self.contrastive_loss(a, c),
+            tokens,
+            picked.len(),
+        ))
     }
 
     /// With a mini-batch, the gradient cache (Gao et al. 2021): (1) every text's vector in
@@ -241,15 +247,17 @@ impl Task for EmbedTask {
     /// with respect to each; (3) each mini-batch again, with the same dropout masks, its
     /// parameters' gradients from `vector · its gradient`, summed. Memory holds one mini-batch's
     /// graph; the gradients are those of the whole batch.
-    fn gradients(
-        &mut self,
-        model: &EncoderModel,
-        picked: &[usize],
-    ) -> Result<(f64, GradientsParams, usize)> {
+    fn gradients(&mut self, model: &EncoderModel, picked: &[usize]) -> Result<BatchGradients> {
+        let result = |loss, grads, tokens| BatchGradients {
+            loss,
+            grads,
+            tokens,
+            weight: picked.len(),
+        };
         if self.mini_batch == 0 || self.mini_batch >= picked.len() {
-            let (loss, tokens) = self.loss(model, picked)?;
-            let (value, grads) = backward(loss, model);
-            return Ok((value, grads, tokens));
+            let l = self.loss(model, picked)?;
+            let (value, grads) = backward(l.loss, model);
+            return Ok(result(value, grads, l.tokens));
         }
         let (anchors, candidates, tokens) = self.texts(picked);
         let chunks: Vec<&[Vec<u32>]> = anchors
@@ -271,7 +279,7 @@ impl Task for EmbedTask {
             let loss = self.contrastive_loss(a.clone(), c.clone());
             let value = loss.clone().into_scalar::<f64>();
             if !value.is_finite() {
-                return Ok((value, GradientsParams::new(), tokens));
+                return Ok(result(value, GradientsParams::new(), tokens));
             }
             (value, loss.backward())
         };
@@ -307,7 +315,7 @@ impl Task for EmbedTask {
             );
         }
         kernels::seed_dropout(seed(chunks.len()));
-        Ok((value, accumulator.grads(), tokens))
+        Ok(result(value, accumulator.grads(), tokens))
     }
 
     /// nDCG@10 and the other retrieval measures on the development set (exact search).

@@ -11,9 +11,9 @@ use crate::tasks::ner::seqeval::{entity_report, token_report, Report};
 use crate::tasks::ner::windows::{all_windows, make_batch, Window};
 use crate::train::config::{FineTuneSettings, RunSettings, TrainConfig};
 use crate::train::sampler::{Position, Sampling};
-use crate::train::trainer::{LegacyPosition, Metrics, Task};
+use crate::train::trainer::{BatchLoss, LegacyPosition, Metrics, Task};
 use crate::{hf, Error, Result};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -169,7 +169,7 @@ impl Task for NerTask {
         Sampling::shuffled(self.train.len())
     }
 
-    fn loss(&mut self, model: &TokenClassifier, picked: &[usize]) -> Result<(Tensor<1>, usize)> {
+    fn loss(&mut self, model: &TokenClassifier, picked: &[usize]) -> Result<BatchLoss> {
         let ws: Vec<&Window> = picked.iter().map(|&i| &self.train[i]).collect();
         let gold: Vec<u32> = picked
             .iter()
@@ -177,7 +177,17 @@ impl Task for NerTask {
             .collect();
         let wb = make_batch(&ws, self.tokenizer.pad_id, &self.device);
         let tokens = ws.iter().map(|w| w.ids.len()).sum();
-        Ok((loss(model, &wb, &gold, &self.labels), tokens))
+        // Cross-entropy is a mean over the labelled pieces; the CRF's over the windows.
+        let weight = if model.crf.is_some() {
+            ws.len()
+        } else {
+            gold.len()
+        };
+        Ok(BatchLoss {
+            loss: loss(model, &wb, &gold, &self.labels),
+            tokens,
+            weight,
+        })
     }
 
     fn evaluate(&mut self, model: &TokenClassifier) -> Result<Metrics> {

@@ -25,7 +25,7 @@ use crate::model::encoder::Batch;
 use crate::rng::Rng;
 use crate::train::config::{FineTuneSettings, RunSettings, TrainConfig};
 use crate::train::sampler::Sampling;
-use crate::train::trainer::{Metrics, Task};
+use crate::train::trainer::{BatchLoss, Metrics, Task};
 use crate::{kernels, Error, Result};
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -393,7 +393,7 @@ impl Task for RecommendTask {
         Sampling::shuffled(self.examples.len())
     }
 
-    fn loss(&mut self, model: &RecommendModel, batch: &[usize]) -> Result<(Tensor<1>, usize)> {
+    fn loss(&mut self, model: &RecommendModel, batch: &[usize]) -> Result<BatchLoss> {
         self.refresh_cache(model)?;
         let impressions: Vec<usize> = batch.iter().map(|&e| self.examples[e]).collect();
         let drawn: Vec<usize> = impressions.iter().flat_map(|&i| self.draw(i)).collect();
@@ -426,7 +426,11 @@ impl Task for RecommendTask {
         let users = model.users(history, mask);
         let scores = model.scores(users, candidates); // [b, 1 + K], the click first
         let targets = Tensor::<1, Int>::zeros([b], &self.device);
-        Ok((kernels::cross_entropy(scores, targets), tokens))
+        Ok(BatchLoss::per_example(
+            kernels::cross_entropy(scores, targets),
+            tokens,
+            b,
+        ))
     }
 
     /// AUC, MRR, nDCG@5 and nDCG@10 on the development impressions.
