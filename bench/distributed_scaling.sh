@@ -8,6 +8,7 @@
 #
 #   bench/distributed_scaling.sh [STEPS]
 #
+# SIZES="minilm" (default "minilm base") picks the models; TORCH=0 leaves PyTorch out.
 # Needs positio built with `--features mpi`, MPICH's mpiexec, and PyTorch + transformers in
 # /work/.venv-bench (or $PY). Step times are medians over the steps after two warm-up steps.
 set -euo pipefail
@@ -66,7 +67,7 @@ print(f"{label}: 1 rank {t1:.0f} ms/step ({tokens / t1 * 1000:.0f} tokens/s), "
 PY
 }
 
-for size in minilm base; do
+for size in ${SIZES:-minilm base}; do
   if [ $size = minilm ]; then
     arch=(--layers 6 --hidden 384 --heads 12 --ffn 1536); batch=16; len=128
   else
@@ -75,6 +76,7 @@ for size in minilm base; do
   p1=$(positio_run "$size-1" 1 $batch $len "${arch[@]}")
   p2=$(positio_run "$size-2" 2 $batch $len "${arch[@]}")
   report "$size positio (batch $batch x $len)" "$p1" "$p2" $((batch * len))
+  [ "${TORCH:-1}" = 0 ] && continue
   t1=$(torch_run 1 $batch $len "${arch[@]}")
   t2=$(torch_run 2 $batch $len "${arch[@]}")
   report "$size PyTorch DDP gloo (batch $batch x $len)" "$t1" "$t2" $((batch * len))

@@ -27,15 +27,8 @@ pub enum Backend {
 pub(crate) trait Collective: Send + Sync {
     fn rank(&self) -> usize;
     fn size(&self) -> usize;
-    /// The element-wise sum over the ranks of a `len`-float buffer, reduced in buckets of
-    /// `bucket` floats: `fill(offset, chunk)` writes this rank's values of one bucket, and that
-    /// bucket's reduction starts at once, overlapping the filling of the next.
-    fn all_reduce_sum(
-        &self,
-        len: usize,
-        bucket: usize,
-        fill: &mut dyn FnMut(usize, &mut [f32]),
-    ) -> Vec<f32>;
+    /// The element-wise sum of `values` over the ranks.
+    fn all_reduce_sum(&self, values: &[f32]) -> Vec<f32>;
     /// Sums `values` element-wise over the ranks, in place.
     fn all_reduce_f64(&self, values: &mut [f64]);
     /// Every rank's `value`, in rank order.

@@ -54,40 +54,11 @@ impl Collective for Mpi {
         self.world.size() as usize
     }
 
-    fn all_reduce_sum(
-        &self,
-        len: usize,
-        bucket: usize,
-        fill: &mut dyn FnMut(usize, &mut [f32]),
-    ) -> Vec<f32> {
-        let bucket = bucket.max(1);
-        let mut send = vec![0f32; len];
-        let mut recv = vec![0f32; len];
-        mpi::request::scope(|scope| {
-            let mut pending = Vec::new();
-            let mut offset = 0;
-            for (s, r) in send.chunks_mut(bucket).zip(recv.chunks_mut(bucket)) {
-                fill(offset, s);
-                offset += s.len();
-                let s: &[f32] = s;
-                pending.push(self.world.immediate_all_reduce_into(
-                    scope,
-                    s,
-                    r,
-                    SystemOperation::sum(),
-                ));
-                // Testing the earlier reductions lets MPI progress them while this thread fills
-                // the next bucket.
-                pending = pending
-                    .into_iter()
-                    .filter_map(|request| request.test().err())
-                    .collect();
-            }
-            for request in pending {
-                request.wait();
-            }
-        });
-        recv
+    fn all_reduce_sum(&self, values: &[f32]) -> Vec<f32> {
+        let mut sum = vec![0f32; values.len()];
+        self.world
+            .all_reduce_into(values, &mut sum[..], SystemOperation::sum());
+        sum
     }
 
     fn all_reduce_f64(&self, values: &mut [f64]) {

@@ -10,10 +10,13 @@
 //!   divides by the summed weight: the gradient of the mean over the whole global batch;
 //! - every rank applies the same reduced gradients with the same optimizer state.
 //!
-//! Gradients travel as one flat f32 buffer in buckets of [`BUCKET_FLOATS`] (PyTorch DDP's
-//! 25 MB), each bucket's reduction starting while the next is copied out of the gradient
-//! tensors. burn runs backward as one call, so the overlap is with that extraction rather than
-//! with backward itself.
+//! Gradients travel as f32 buffers: a large gradient is reduced straight from its own buffer
+//! (moved out of its tensor, weighted in place, the result moved into the new tensor: no copy
+//! on either side), and small ones (biases, LayerNorm) are packed into flat buckets of up to
+//! [`BUCKET_FLOATS`] (PyTorch DDP's 25 MB) so that they cost few calls. burn runs backward as
+//! one call, so communication cannot overlap it; and on one machine MPI's all-reduce is memory
+//! work for the same cores, so what was measured to pay is doing less of it (fewer copies),
+//! not overlapping it (docs/RESULTS.md).
 
 use crate::distributed::{share, Collective};
 use crate::{Error, Result};
@@ -21,7 +24,7 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
 
-/// Floats per all-reduce bucket (25 MB, as PyTorch DDP's `bucket_cap_mb`).
+/// Floats per packed bucket of small gradients (25 MB, as PyTorch DDP's `bucket_cap_mb`).
 pub(crate) const BUCKET_FLOATS: usize = 25 * 1024 * 1024 / 4;
 
 /// This rank's part of one global micro-batch.
@@ -120,7 +123,7 @@ pub(crate) fn all_reduce<M: Module>(
         entries: Vec::new(),
     };
     model.visit(&mut take);
-    let entries = take.entries;
+    let mut entries = take.entries;
     let device = entries
         .iter()
         .find_map(|e| e.grad.as_ref().map(|g| g.device()));
@@ -146,31 +149,97 @@ pub(crate) fn all_reduce<M: Module>(
     };
     let present: Vec<bool> = extras[4..].iter().map(|&p| p > 0.0).collect();
 
-    let len: usize = entries.iter().map(|e| e.numel).sum();
-    let mut cursor = Cursor {
-        scale,
-        ..Cursor::default()
-    };
-    let reduced = collective.all_reduce_sum(len, BUCKET_FLOATS, &mut |offset, chunk| {
-        cursor.fill(&entries, offset, chunk)
-    });
+    // This rank's values of every parameter some rank has a gradient for, weighted.
+    let mut values: Vec<Option<Vec<f32>>> = entries
+        .iter_mut()
+        .zip(&present)
+        .map(|(e, &p)| p.then(|| e.local_values(scale as f32)))
+        .collect();
+    let sizes: Vec<usize> = values
+        .iter()
+        .map(|v| v.as_ref().map_or(0, Vec::len))
+        .collect();
+    for bucket in buckets(&sizes) {
+        if let [i] = bucket[..] {
+            let own = values[i].take().expect("present");
+            values[i] = Some(collective.all_reduce_sum(&own));
+            continue;
+        }
+        let flat: Vec<f32> = bucket
+            .iter()
+            .flat_map(|&i| values[i].as_deref().expect("present"))
+            .copied()
+            .collect();
+        let reduced = collective.all_reduce_sum(&flat);
+        let mut at = 0;
+        for &i in &bucket {
+            let n = sizes[i];
+            values[i] = Some(reduced[at..at + n].to_vec());
+            at += n;
+        }
+    }
 
     let mut put = Put {
         grads: GradientsParams::new(),
-        values: &reduced,
-        present: &present,
-        offset: 0,
-        index: 0,
+        values: values.into_iter(),
         device,
     };
     model.visit(&mut put);
     (put.grads, summed)
 }
 
+/// Gradients of at least this many floats are reduced straight from their own buffers.
+const OWN_BUFFER_FLOATS: usize = 1 << 16;
+
+/// The all-reduce calls for gradients of `sizes` floats (0: none): each large gradient alone,
+/// the small ones packed together in order, up to [`BUCKET_FLOATS`] a call.
+fn buckets(sizes: &[usize]) -> Vec<Vec<usize>> {
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    let mut packing: (Vec<usize>, usize) = (Vec::new(), 0);
+    for (i, &n) in sizes.iter().enumerate() {
+        if n == 0 {
+            continue;
+        }
+        if n >= OWN_BUFFER_FLOATS {
+            out.push(vec![i]);
+            continue;
+        }
+        if packing.1 + n > BUCKET_FLOATS {
+            out.push(std::mem::take(&mut packing.0));
+            packing.1 = 0;
+        }
+        packing.0.push(i);
+        packing.1 += n;
+    }
+    if !packing.0.is_empty() {
+        out.push(packing.0);
+    }
+    out
+}
+
 /// One parameter's local gradient, flattened.
 struct Entry {
     numel: usize,
     grad: Option<Tensor<1>>,
+}
+
+impl Entry {
+    /// The gradient's values times `scale` (its buffer moves out of the tensor when the tensor
+    /// holds the only reference), or zeros when this rank has none.
+    fn local_values(&mut self, scale: f32) -> Vec<f32> {
+        let Some(g) = self.grad.take() else {
+            return vec![0.0; self.numel];
+        };
+        let mut v = g
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .expect("f32 gradient");
+        if scale != 1.0 {
+            v.iter_mut().for_each(|x| *x *= scale);
+        }
+        v
+    }
 }
 
 /// Takes the gradients out of `grads` in the model's parameter order.
@@ -190,80 +259,24 @@ impl ModuleVisitor for Take<'_> {
     }
 }
 
-/// Copies the flat gradients (times `scale`) into the buckets, in order, one parameter's
-/// values at a time.
-#[derive(Default)]
-struct Cursor {
-    scale: f64,
-    entry: usize,
-    /// Where `values` (the current entry's floats) starts in the flat buffer.
-    start: usize,
-    values: Vec<f32>,
-}
-
-impl Cursor {
-    fn fill(&mut self, entries: &[Entry], offset: usize, chunk: &mut [f32]) {
-        let mut written = 0;
-        while written < chunk.len() {
-            let at = offset + written;
-            while at >= self.start + self.values.len() {
-                self.start += self.values.len();
-                self.load(entries);
-            }
-            let from = at - self.start;
-            let n = (self.values.len() - from).min(chunk.len() - written);
-            chunk[written..written + n].copy_from_slice(&self.values[from..from + n]);
-            written += n;
-        }
-    }
-
-    /// Loads the next entry's values times `scale` (zeros when it has no local gradient).
-    fn load(&mut self, entries: &[Entry]) {
-        let e = &entries[self.entry];
-        self.values = match &e.grad {
-            Some(g) => {
-                let g = if self.scale == 1.0 {
-                    g.clone()
-                } else {
-                    g.clone() * self.scale
-                };
-                g.into_data()
-                    .convert::<f32>()
-                    .try_into_vec::<f32>()
-                    .expect("f32 gradient")
-            }
-            None => vec![0.0; e.numel],
-        };
-        self.entry += 1;
-    }
-}
-
-/// Registers the reduced gradients of the parameters that have one on some rank.
-struct Put<'a> {
+/// Registers the reduced gradients, in the model's parameter order.
+struct Put<I> {
     grads: GradientsParams,
-    values: &'a [f32],
-    present: &'a [bool],
-    offset: usize,
-    index: usize,
+    values: I,
     device: Option<Device>,
 }
 
-impl ModuleVisitor for Put<'_> {
+impl<I: Iterator<Item = Option<Vec<f32>>>> ModuleVisitor for Put<I> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let shape = param.shape();
-        let numel = shape.num_elements();
-        let values = &self.values[self.offset..self.offset + numel];
-        if self.present[self.index] {
+        if let Some(values) = self.values.next().flatten() {
             let device = self
                 .device
                 .clone()
                 .unwrap_or_else(|| param.val().inner().device());
-            let data = TensorData::new(values.to_vec(), shape);
+            let data = TensorData::new(values, param.shape());
             self.grads
                 .register::<D>(param.id, Tensor::from_data(data, &device));
         }
-        self.offset += numel;
-        self.index += 1;
     }
 }
 
@@ -289,19 +302,29 @@ pub(crate) fn scale_gradients<M: Module>(
     s.grads
 }
 
-/// A 64-bit FNV-1a hash of every parameter's bytes, in the model's order.
+/// A 64-bit hash of every parameter's bytes, in the model's order (eight bytes at a time,
+/// each word mixed in by a multiply and rotate: fast enough for 100 M parameters).
 pub(crate) fn parameter_hash<M: Module>(model: &M) -> u64 {
     struct Hash(u64);
     impl ModuleVisitor for Hash {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            for &b in param.val().into_data().as_bytes() {
+            let data = param.val().into_data();
+            let bytes = data.as_bytes();
+            let mut words = bytes.chunks_exact(8);
+            for w in &mut words {
+                let w = u64::from_le_bytes(w.try_into().expect("eight bytes"));
+                self.0 = (self.0 ^ w)
+                    .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                    .rotate_left(29);
+            }
+            for &b in words.remainder() {
                 self.0 = (self.0 ^ b as u64).wrapping_mul(0x0000_0100_0000_01B3);
             }
         }
     }
     let mut h = Hash(0xCBF2_9CE4_8422_2325);
     model.visit(&mut h);
-    h.0
+    crate::rng::splitmix64(h.0)
 }
 
 /// Refuses to go on when the ranks' parameters differ (a rank that computed something else).
@@ -330,46 +353,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cursor_copies_entries_across_bucket_boundaries() {
+    fn large_gradients_go_alone_and_small_ones_are_packed_in_order() {
+        let big = OWN_BUFFER_FLOATS;
+        assert_eq!(
+            buckets(&[10, 20, big, 0, 30, 40, big * 2]),
+            vec![vec![2], vec![6], vec![0, 1, 4, 5]]
+        );
+        // Small gradients fill a bucket up to BUCKET_FLOATS, then start the next.
+        let small = big - 1;
+        let per_bucket = BUCKET_FLOATS / small;
+        let packed = buckets(&vec![small; per_bucket + 1]);
+        assert_eq!(packed.len(), 2);
+        assert_eq!(
+            (packed[0].len(), &packed[1][..]),
+            (per_bucket, &[per_bucket][..])
+        );
+        assert!(buckets(&[0, 0]).is_empty());
+    }
+
+    #[test]
+    fn local_values_are_weighted_or_zero() {
         let device = crate::runtime::cpu();
-        let t = |v: Vec<f32>| {
-            Some(Tensor::<1>::from_data(
-                TensorData::new(v.clone(), [v.len()]),
-                &device,
-            ))
+        let t = Tensor::<1>::from_data(TensorData::new(vec![1.0f32, -2.0], [2]), &device);
+        let mut e = Entry {
+            numel: 2,
+            grad: Some(t),
         };
-        let entries = vec![
-            Entry {
-                numel: 3,
-                grad: t(vec![1.0, 2.0, 3.0]),
-            },
-            Entry {
-                numel: 2,
-                grad: None,
-            },
-            Entry {
-                numel: 4,
-                grad: t(vec![4.0, 5.0, 6.0, 7.0]),
-            },
-        ];
-        for bucket in 1..=9 {
-            let mut cursor = Cursor {
-                scale: 1.0,
-                ..Cursor::default()
-            };
-            let mut flat = vec![-1.0f32; 9];
-            let mut offset = 0;
-            for chunk in flat.chunks_mut(bucket) {
-                let n = chunk.len();
-                cursor.fill(&entries, offset, chunk);
-                offset += n;
-            }
-            assert_eq!(
-                flat,
-                [1.0, 2.0, 3.0, 0.0, 0.0, 4.0, 5.0, 6.0, 7.0],
-                "bucket {bucket}"
-            );
-        }
+        assert_eq!(e.local_values(3.0), [3.0, -6.0]);
+        assert_eq!(e.local_values(3.0), [0.0, 0.0], "taken: none left");
     }
 
     #[test]
