@@ -45,7 +45,7 @@ echo "text: $(du -h "$OUT/big.txt" | cut -f1) and $(du -h "$OUT/small.txt" | cut
 for size in big small; do
   start=$(date +%s.%N)
   $BIN corpus pack --corpus "$OUT/$size.txt" --tokenizer "$MINILM/tokenizer.json" \
-    --out "$OUT/$size-pack" --val-fraction 0.001 | sed "s/^/$size: /"
+    --out "$OUT/$size-pack" --val-fraction 0.001 --shard-size 128MB | sed "s/^/$size: /"
   echo "$size: packed in $(python3 -c "print(f'{$(date +%s.%N) - $start:.0f}')") s, $(du -sh "$OUT/$size-pack" | cut -f1) on disk"
   rm -f "$OUT/$size.txt"
 done

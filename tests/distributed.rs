@@ -1,5 +1,6 @@
-//! Data-parallel pretraining over MPI (`--features mpi`, `mpiexec -n 2` on this machine): two
-//! ranks train the model one process trains, on disjoint shards that together make the epoch;
+//! Data-parallel training over MPI (`--features mpi`, `mpiexec -n 2` on this machine): two
+//! ranks train the model one process trains (pretraining, classification, NER), on disjoint
+//! shards that together make the epoch;
 //! a killed rank stops the job at once and the run resumes to the uninterrupted run's weights;
 //! a two-rank checkpoint resumes on one process.
 #![cfg(feature = "mpi")]
@@ -343,4 +344,47 @@ fn a_two_rank_checkpoint_resumes_on_one_process() {
         &run.join("model.safetensors"),
     );
     assert!(diff < 1e-5, "parameters differ by {diff}");
+}
+
+#[test]
+fn fine_tuning_on_two_ranks_matches_one_process() {
+    let _one = one_job();
+    let dir = tmp("dp-finetune");
+    let f = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let fixture = |p: &str| f.join(p).display().to_string();
+    // Classification: length-bucketed batches, each rank padding its shard to its own longest
+    // text; NER: dropout before selecting the word pieces of each window.
+    let tasks = [
+        (
+            "classify",
+            vec![
+                fixture("hf_tiny_classify/single"),
+                fixture("classify/train.tsv"),
+                fixture("classify/dev.tsv"),
+            ],
+        ),
+        (
+            "ner",
+            vec![
+                fixture("hf_tiny_ner"),
+                fixture("conll/train.iob1"),
+                fixture("conll/dev.iob1"),
+            ],
+        ),
+    ];
+    for (task, files) in tasks {
+        let run = |name: &str, ranks: usize| {
+            let out = dir.join(format!("{task}-{name}"));
+            let mut a: Vec<String> = vec!["finetune".into(), task.into()];
+            for (flag, file) in ["--model", "--train", "--dev"].iter().zip(&files) {
+                a.extend([flag.to_string(), file.clone()]);
+            }
+            a.extend(["--epochs", "1", "--batch-size", "8", "--out"].map(String::from));
+            a.push(out.display().to_string());
+            run_ok(ranks, &a);
+            out.join("model.safetensors")
+        };
+        let diff = max_difference(&run("one", 0), &run("two", 2));
+        assert!(diff < 1e-5, "{task}: parameters differ by {diff}");
+    }
 }

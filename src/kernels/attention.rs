@@ -10,7 +10,7 @@
 //! come from a counter-based hash of a per-call seed, so the backward pass regenerates them
 //! instead of storing them.
 
-use super::dropout::{keep, next_seed, row_offset};
+use super::dropout::{keep, mask_keys, next_seed, MaskKeys, ROW_SHIFT};
 use super::gemm::{matmul, Mat};
 use super::math::{max, simd, sum_map, FastMath};
 use super::tensor::{dims, tensor, values, with_real};
@@ -113,13 +113,7 @@ pub fn attention(
         causal: bias.causal,
         dropout: p,
         seed: if p > 0.0 { next_seed() } else { 0 },
-        // Probabilities `[batch, heads, len, len]`: element 0's index in the global batch.
-        mask_offset: if p > 0.0 {
-            let [b, s, h, _] = q.dims();
-            row_offset(b * h * s * s)
-        } else {
-            0
-        },
+        mask_keys: mask_keys(q.dims()[0]),
         has_bias: bias.position.is_some(),
         has_rope: rope.is_some(),
     };
@@ -170,8 +164,9 @@ pub struct AttentionOptions {
     pub dropout: f64,
     /// Seed of this call's dropout masks.
     pub seed: u64,
-    /// Index of the first probability in the global batch (see `dropout::set_dropout_rows`).
-    pub mask_offset: u64,
+    /// How the dropout mask's elements are keyed: by row, a probability `[b, head, q, k]` is
+    /// `(global row b) << 40 | head << 32 | q << 16 | k`, whatever the padded length.
+    pub mask_keys: MaskKeys,
     /// Whether the position-bias operand is real (else a placeholder).
     pub has_bias: bool,
     /// Whether the RoPE operand is real (else a placeholder).
@@ -295,15 +290,28 @@ simd! {
 }
 
 /// Applies (or, for gradients, re-applies) the dropout mask of one task to an `[s, s]` block.
-fn apply_dropout<T: FastMath>(x: &mut [T], task: usize, s: usize, opts: AttentionOptions) {
+fn apply_dropout<T: FastMath>(
+    x: &mut [T],
+    task: usize,
+    (s, heads): (usize, usize),
+    opts: AttentionOptions,
+) {
     let scale = T::from(1.0 / (1.0 - opts.dropout)).unwrap();
-    let base = opts.mask_offset + (task * s * s) as u64;
-    for (idx, v) in x.iter_mut().enumerate() {
-        *v = if keep(opts.seed, base + idx as u64, opts.dropout) {
-            *v * scale
+    let keys = opts.mask_keys;
+    for (q, row) in x.chunks_mut(s).enumerate() {
+        let start = if keys.by_row {
+            let (b, head) = ((task / heads) as u64, (task % heads) as u64);
+            ((keys.first_row + b) << ROW_SHIFT) | (head << 32) | ((q as u64) << 16)
         } else {
-            T::zero()
+            (task * s * s + q * s) as u64
         };
+        for (k, v) in row.iter_mut().enumerate() {
+            *v = if keep(opts.seed, start + k as u64, opts.dropout) {
+                *v * scale
+            } else {
+                T::zero()
+            };
+        }
     }
 }
 
@@ -363,7 +371,7 @@ fn forward_kernel<T: FastMath>(
             softmax_rows(p, s, bias, &x.mask[(task / h) * s..][..s], opts.causal);
             if opts.dropout > 0.0 {
                 let mut dropped = p.to_vec();
-                apply_dropout(&mut dropped, task, s, opts);
+                apply_dropout(&mut dropped, task, (s, h), opts);
                 matmul(
                     o,
                     Mat::rows(&dropped, s, s),
@@ -424,9 +432,9 @@ fn backward_kernel<T: FastMath>(
             matmul(&mut dp, go, g.head(x.v, task).t(), T::one(), false);
             if opts.dropout > 0.0 {
                 let mut dropped = p.to_vec();
-                apply_dropout(&mut dropped, task, s, opts);
+                apply_dropout(&mut dropped, task, (s, h), opts);
                 matmul(dv, Mat::rows(&dropped, s, s).t(), go, T::one(), false);
-                apply_dropout(&mut dp, task, s, opts);
+                apply_dropout(&mut dp, task, (s, h), opts);
             } else {
                 matmul(dv, Mat::rows(p, s, s).t(), go, T::one(), false);
             }

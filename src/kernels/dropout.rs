@@ -3,9 +3,12 @@
 //! masks the uninterrupted one would have. Seeds come from a per-thread stream that the trainer
 //! sets at every step ([`seed_dropout`]).
 //!
-//! Data-parallel training splits a global batch into row shards, one per rank. A mask element is
-//! keyed by its index in the *global* batch ([`set_dropout_rows`] says which rows the calling
-//! thread holds), so every rank draws the masks one process would have drawn for those rows.
+//! How an element is keyed ([`MaskKeys`]): by its row of the *global* batch and its place in
+//! the row, `row << 40 | index in row` ([`set_dropout_rows`] says which rows of the global
+//! batch the calling thread holds). So a data-parallel rank draws, for its shard, the masks one
+//! process draws for those rows, and padding a batch to another length (each rank pads its
+//! shard to its own longest example) moves no mask. Runs resumed from checkpoints older than
+//! this keying keep the flat keying they started with (the element's flat index).
 
 use super::math::simd;
 use super::tensor::{dims, tensor, values, with_real, Real};
@@ -25,24 +28,54 @@ use std::cell::Cell;
 thread_local! {
     /// Counter of the calling thread's dropout-mask stream.
     static SEED: Cell<u64> = const { Cell::new(0x5EED) };
-    /// The calling thread's rows of the global batch: (first row, rows); rows 0: the whole batch.
+    /// The calling thread's examples of the global batch: (first, count); count 0: flat keys.
     static ROWS: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
 }
 
-/// Says that the calling thread's batches are rows `first..first + rows` of a larger global
-/// batch (the trainer does before each shard), so masks are keyed by global position.
-pub fn set_dropout_rows(first: usize, rows: usize) {
-    ROWS.with(|r| r.set((first as u64, rows as u64)));
+/// Says that the calling thread's batches are examples `first..first + count` of a global
+/// batch (the trainer does before each shard), so that masks are keyed by global row; `count`
+/// 0 keys them by flat index instead (runs started before row keying).
+pub fn set_dropout_rows(first: usize, count: usize) {
+    ROWS.with(|r| r.set((first as u64, count as u64)));
 }
 
-/// The global index of element 0 of a tensor of `numel` elements whose first dimension runs
-/// over the thread's rows (0 when the thread holds the whole batch).
-pub(super) fn row_offset(numel: usize) -> u64 {
-    let (first, rows) = ROWS.with(Cell::get);
-    if rows == 0 || first == 0 {
-        return 0;
+/// Whether the calling thread keys masks by row (every run since row keying; not runs resumed
+/// from older checkpoints, nor code outside the training loop).
+pub fn masks_keyed_by_row() -> bool {
+    ROWS.with(Cell::get).1 > 0
+}
+
+/// How the elements of one dropout call are keyed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaskKeys {
+    /// Key rows: `(first_row + row) << 40 | index in row`; else the flat index.
+    pub by_row: bool,
+    /// The global row of the tensor's first row.
+    pub first_row: u64,
+}
+
+/// Keys for a tensor whose first dimension has `rows` rows: each of the thread's examples owns
+/// `rows / count` consecutive rows (one per example, or one per text of an example), so row
+/// `r` is global row `first · rows / count + r`. When `rows` is not a multiple of the examples
+/// (a task's mini-batch), rows keep their local index.
+pub(super) fn mask_keys(rows: usize) -> MaskKeys {
+    let (first, count) = ROWS.with(Cell::get);
+    if count == 0 {
+        return MaskKeys {
+            by_row: false,
+            first_row: 0,
+        };
     }
-    first * (numel as u64 / rows)
+    let rows = rows as u64;
+    let first_row = if rows.is_multiple_of(count) {
+        first * (rows / count)
+    } else {
+        0
+    };
+    MaskKeys {
+        by_row: true,
+        first_row,
+    }
 }
 
 /// Seeds the calling thread's dropout masks (the trainer does at every step).
@@ -86,12 +119,12 @@ pub fn dropout<const D: usize>(x: Tensor<D>, dropout: &Dropout) -> Tensor<D> {
     if !use_fused(&x, &[]) {
         return dropout.forward(x);
     }
-    let offset = row_offset(x.shape().num_elements());
+    let keys = mask_keys(x.dims()[0]);
     Tensor::from_dispatch(<Dispatch as FusedOps>::fused_dropout(
         x.into_dispatch(),
         dropout.prob,
         next_seed(),
-        offset,
+        keys,
     ))
 }
 
@@ -106,37 +139,58 @@ simd! {
     }
 }
 
-/// `x ⊙ mask / (1 - p)`, element `i` keyed by `offset + i`; the same function serves the
-/// backward pass (on the gradient).
-fn apply(x: &FlexTensor, p: f64, seed: u64, offset: u64) -> FlexTensor {
+/// `x ⊙ mask / (1 - p)`, elements keyed by `keys`; the same function serves the backward pass
+/// (on the gradient).
+fn apply(x: &FlexTensor, p: f64, seed: u64, keys: MaskKeys) -> FlexTensor {
+    let shape = dims(x);
     with_real!(x.dtype(), T => {
         let v = values::<T>(x);
         let mut out = vec![T::zero(); v.len()];
-        out.par_chunks_mut(CHUNK)
-            .zip(v.par_chunks(CHUNK))
-            .enumerate()
-            .for_each(|(i, (o, x))| apply_rows(x, offset + (i * CHUNK) as u64, seed, p, o));
-        tensor(out, dims(x))
+        let rows = shape.first().copied().unwrap_or(1).max(1);
+        let row_len = v.len() / rows;
+        if !keys.by_row || row_len == 0 {
+            out.par_chunks_mut(CHUNK)
+                .zip(v.par_chunks(CHUNK))
+                .enumerate()
+                .for_each(|(i, (o, x))| apply_rows(x, (i * CHUNK) as u64, seed, p, o));
+        } else {
+            // Whole rows per chunk, each row's keys starting at its global row.
+            let per_chunk = row_len * (CHUNK / row_len).max(1);
+            out.par_chunks_mut(per_chunk)
+                .zip(v.par_chunks(per_chunk))
+                .enumerate()
+                .for_each(|(i, (o, x))| {
+                    let first = (i * per_chunk / row_len) as u64;
+                    for (r, (o, x)) in o.chunks_mut(row_len).zip(x.chunks(row_len)).enumerate() {
+                        let row = keys.first_row + first + r as u64;
+                        apply_rows(x, row << ROW_SHIFT, seed, p, o);
+                    }
+                });
+        }
+        tensor(out, shape)
     })
 }
 
-pub(super) fn primal(x: FlexTensor, p: f64, seed: u64, offset: u64) -> FlexTensor {
-    apply(&x, p, seed, offset)
+/// Bits of a key below its row: the index within a row.
+pub(super) const ROW_SHIFT: u32 = 40;
+
+pub(super) fn primal(x: FlexTensor, p: f64, seed: u64, keys: MaskKeys) -> FlexTensor {
+    apply(&x, p, seed, keys)
 }
 
 #[derive(Debug)]
 struct DropoutBackward;
 
 impl Backward<Flex, 1> for DropoutBackward {
-    /// (probability, seed, offset)
-    type State = (f64, u64, u64);
+    /// (probability, seed, keys)
+    type State = (f64, u64, MaskKeys);
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [node] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
-        let (p, seed, offset) = ops.state;
+        let (p, seed, keys) = ops.state;
         if let Some(node) = node {
-            grads.register::<Flex>(node.id, apply(&grad, p, seed, offset));
+            grads.register::<Flex>(node.id, apply(&grad, p, seed, keys));
         }
     }
 }
@@ -145,12 +199,12 @@ pub(super) fn autodiff<C: CheckpointStrategy>(
     x: FloatTensor<Autodiff<Flex, C>>,
     p: f64,
     seed: u64,
-    offset: u64,
+    keys: MaskKeys,
 ) -> FloatTensor<Autodiff<Flex, C>> {
     let prep = DropoutBackward.prepare::<C>([x.node()]).compute_bound();
-    let y = apply(x.primitive(), p, seed, offset);
+    let y = apply(x.primitive(), p, seed, keys);
     match prep.stateful() {
-        OpsKind::Tracked(prep) => prep.finish((p, seed, offset), y),
+        OpsKind::Tracked(prep) => prep.finish((p, seed, keys), y),
         OpsKind::UnTracked(prep) => prep.finish(y),
     }
 }

@@ -37,7 +37,9 @@ pub use attention::{
     attention, attention_composite, AttentionOptions, RopeTables, ScoreBias, MASKED,
 };
 pub use cross_entropy::{cross_entropy, cross_entropy_composite};
-pub use dropout::{dropout, dropout_seed, seed_dropout, set_dropout_rows};
+pub use dropout::{
+    dropout, dropout_seed, masks_keyed_by_row, seed_dropout, set_dropout_rows, MaskKeys,
+};
 pub use layer_norm::{layer_norm, layer_norm_composite};
 pub use linear::{linear, linear_composite};
 pub use precision::{precision, product, set_precision, Precision};
@@ -126,7 +128,7 @@ fused_ops! {
         options: AttentionOptions,
     );
     /// Inverted dropout with a seeded mask (see `dropout`).
-    fn fused_dropout => dropout(x: FloatTensor<Self>, p: f64, seed: u64, offset: u64);
+    fn fused_dropout => dropout(x: FloatTensor<Self>, p: f64, seed: u64, keys: MaskKeys);
     /// An LSTM / GRU layer's time loop (see `recurrence`).
     fn fused_recurrence => recurrence(
         xproj: FloatTensor<Self>,

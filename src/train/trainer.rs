@@ -145,6 +145,10 @@ struct LoopState {
     /// Absent in checkpoints written before the shared sampler.
     #[serde(default)]
     sampler: Option<Position>,
+    /// Dropout masks keyed by global row (false in checkpoints written before: their runs go
+    /// on with flat keys, so they end as they would have).
+    #[serde(default)]
+    dropout_by_row: bool,
     task: serde_json::Value,
 }
 
@@ -388,6 +392,7 @@ impl Trainer {
             elapsed_s: 0.0,
             best: None,
             sampler: None,
+            dropout_by_row: true,
             task: serde_json::Value::Null,
         };
         if resume {
@@ -455,7 +460,7 @@ impl Trainer {
                 if let Some(trace) = &mut trace {
                     trace.write(state.step + 1, &shard)?;
                 }
-                let rows = if collective.is_some() {
+                let rows = if state.dropout_by_row {
                     shard.examples.len()
                 } else {
                     0

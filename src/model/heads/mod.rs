@@ -111,8 +111,18 @@ impl TokenClassifier {
     pub fn emissions(&self, batch: &Batch, positions: Tensor<1, Int>) -> Tensor<2> {
         let hidden = self.bert.forward(batch);
         let [b, s, h] = hidden.dims();
+        if !kernels::masks_keyed_by_row() {
+            // Runs resumed from checkpoints before row-keyed masks: dropout after selecting,
+            // as they started.
+            let rows = hidden.reshape([b * s, h]).select(0, positions);
+            return self
+                .classifier
+                .forward(kernels::dropout(rows, &self.dropout));
+        }
+        // Dropout on `[batch, len, hidden]`, as transformers does, so that each mask is keyed
+        // by its example and position, not by its place among the selected rows.
+        let hidden = kernels::dropout(hidden, &self.dropout);
         let rows = hidden.reshape([b * s, h]).select(0, positions);
-        self.classifier
-            .forward(kernels::dropout(rows, &self.dropout))
+        self.classifier.forward(rows)
     }
 }
