@@ -6,13 +6,13 @@
 //! - the sampler draws the same global batch on every rank; rank `r` takes its contiguous share
 //!   of it ([`Shard`]), and dropout masks are keyed by global row (`kernels::set_dropout_rows`);
 //! - a task's loss is a mean over some count (examples, or predicted tokens: its *weight*);
-//!   each rank multiplies its gradients by its weight, the all-reduce sums them, and the loop
-//!   divides by the summed weight: the gradient of the mean over the whole global batch;
+//!   each rank takes the gradient of its loss times its weight (`GradientOf::Sum`: the factor
+//!   rides on the scalar loss, no pass over the gradients), the all-reduce sums them, and the
+//!   loop divides by the summed weight: the gradient of the mean over the whole global batch;
 //! - every rank applies the same reduced gradients with the same optimizer state.
 //!
 //! Gradients travel as f32 buffers: a large gradient is reduced straight from its own buffer
-//! (moved out of its tensor, weighted in place, the result moved into the new tensor: no copy
-//! on either side), and small ones (biases, LayerNorm) are packed into flat buckets of up to
+//! (moved out of its tensor, the result moved into the new tensor: no copy on either side), and small ones (biases, LayerNorm) are packed into flat buckets of up to
 //! [`BUCKET_FLOATS`] (PyTorch DDP's 25 MB) so that they cost few calls. burn runs backward as
 //! one call, so communication cannot overlap it; and on one machine MPI's all-reduce is memory
 //! work for the same cores, so what was measured to pay is doing less of it (fewer copies),
@@ -109,13 +109,12 @@ pub(crate) struct Counters {
     pub interrupted: f64,
 }
 
-/// Sums `grads × scale` and `counters` over the ranks. A parameter that has a gradient on any
-/// rank has one afterwards (zeros where a rank had none).
+/// Sums `grads` (of each rank's losses times their weights) and `counters` over the ranks. A
+/// parameter that has a gradient on any rank has one afterwards (zeros where a rank had none).
 pub(crate) fn all_reduce<M: Module>(
     collective: &dyn Collective,
     model: &M,
     mut grads: GradientsParams,
-    scale: f64,
     counters: Counters,
 ) -> (GradientsParams, Counters) {
     let mut take = Take {
@@ -149,11 +148,11 @@ pub(crate) fn all_reduce<M: Module>(
     };
     let present: Vec<bool> = extras[4..].iter().map(|&p| p > 0.0).collect();
 
-    // This rank's values of every parameter some rank has a gradient for, weighted.
+    // This rank's values of every parameter some rank has a gradient for.
     let mut values: Vec<Option<Vec<f32>>> = entries
         .iter_mut()
         .zip(&present)
-        .map(|(e, &p)| p.then(|| e.local_values(scale as f32)))
+        .map(|(e, &p)| p.then(|| e.local_values()))
         .collect();
     let sizes: Vec<usize> = values
         .iter()
@@ -224,21 +223,17 @@ struct Entry {
 }
 
 impl Entry {
-    /// The gradient's values times `scale` (its buffer moves out of the tensor when the tensor
-    /// holds the only reference), or zeros when this rank has none.
-    fn local_values(&mut self, scale: f32) -> Vec<f32> {
-        let Some(g) = self.grad.take() else {
-            return vec![0.0; self.numel];
-        };
-        let mut v = g
-            .into_data()
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .expect("f32 gradient");
-        if scale != 1.0 {
-            v.iter_mut().for_each(|x| *x *= scale);
+    /// The gradient's values (its buffer moves out of the tensor when the tensor holds the only
+    /// reference), or zeros when this rank has none.
+    fn local_values(&mut self) -> Vec<f32> {
+        match self.grad.take() {
+            Some(g) => g
+                .into_data()
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .expect("f32 gradient"),
+            None => vec![0.0; self.numel],
         }
-        v
     }
 }
 
@@ -278,28 +273,6 @@ impl<I: Iterator<Item = Option<Vec<f32>>>> ModuleVisitor for Put<I> {
                 .register::<D>(param.id, Tensor::from_data(data, &device));
         }
     }
-}
-
-/// `grads × factor`, parameter by parameter.
-pub(crate) fn scale_gradients<M: Module>(
-    model: &M,
-    grads: GradientsParams,
-    factor: f64,
-) -> GradientsParams {
-    struct Scale {
-        grads: GradientsParams,
-        factor: f64,
-    }
-    impl ModuleVisitor for Scale {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            if let Some(g) = self.grads.remove::<D>(param.id) {
-                self.grads.register::<D>(param.id, g * self.factor);
-            }
-        }
-    }
-    let mut s = Scale { grads, factor };
-    model.visit(&mut s);
-    s.grads
 }
 
 /// A 64-bit hash of every parameter's bytes, in the model's order (eight bytes at a time,
@@ -351,6 +324,104 @@ pub(crate) fn check_parameters<M: Module>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::layers::Linear;
+    use crate::runtime::{training_device, DeviceKind};
+
+    /// Two ranks, the other one a copy of this one: every sum is twice this rank's values;
+    /// `hashes` is what gathering a hash returns.
+    struct Twin {
+        hashes: Vec<u64>,
+    }
+
+    impl Collective for Twin {
+        fn rank(&self) -> usize {
+            0
+        }
+        fn size(&self) -> usize {
+            2
+        }
+        fn all_reduce_sum(&self, values: &[f32]) -> Vec<f32> {
+            values.iter().map(|v| 2.0 * v).collect()
+        }
+        fn all_reduce_f64(&self, values: &mut [f64]) {
+            values.iter_mut().for_each(|v| *v *= 2.0);
+        }
+        fn all_gather_u64(&self, _: u64) -> Vec<u64> {
+            self.hashes.clone()
+        }
+        fn barrier(&self) {}
+        fn abort(&self, code: i32) -> ! {
+            panic!("abort {code}")
+        }
+    }
+
+    #[test]
+    fn gradients_come_back_summed_over_the_ranks() {
+        let device = training_device(DeviceKind::Cpu).unwrap();
+        let model = Linear::new(300, 400, 0.02, &device);
+        let x = Tensor::<2>::random([5, 300], burn::tensor::Distribution::Default, &device);
+        let loss = model.forward(x).square().mean();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let local: Vec<Vec<f32>> = [
+            grads.get::<2>(model.weight.id).unwrap().into_data(),
+            grads.get::<1>(model.bias.id).unwrap().into_data(),
+        ]
+        .into_iter()
+        .map(|d| d.convert::<f32>().try_to_vec::<f32>().unwrap())
+        .collect();
+        let counters = Counters {
+            weight: 5.0,
+            loss_sum: 1.5,
+            tokens: 40.0,
+            interrupted: 0.0,
+        };
+        let twin = Twin { hashes: vec![] };
+        let (reduced, summed) = all_reduce(&twin, &model, grads, counters);
+        assert_eq!(
+            (summed.weight, summed.loss_sum, summed.tokens),
+            (10.0, 3.0, 80.0)
+        );
+        let weight: Vec<f32> = reduced
+            .get::<2>(model.weight.id)
+            .unwrap()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        let bias: Vec<f32> = reduced
+            .get::<1>(model.bias.id)
+            .unwrap()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        assert_eq!(
+            weight.len(),
+            120_000,
+            "a large gradient, reduced from its own buffer"
+        );
+        for (got, want) in [(&weight, &local[0]), (&bias, &local[1])] {
+            assert!(got
+                .iter()
+                .zip(want)
+                .all(|(g, w)| (g - 2.0 * w).abs() <= 1e-6 * w.abs().max(1.0)));
+        }
+    }
+
+    #[test]
+    fn diverged_parameters_stop_the_run_naming_each_ranks_hash() {
+        let device = training_device(DeviceKind::Cpu).unwrap();
+        let model = Linear::new(3, 2, 0.02, &device);
+        let same = Twin { hashes: vec![7, 7] };
+        assert!(check_parameters(&same, &model, 10).is_ok());
+        let other = Twin { hashes: vec![7, 8] };
+        let err = check_parameters(&other, &model, 10)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("diverged at step 10"), "{err}");
+        assert!(
+            err.contains("rank 0 0000000000000007") && err.contains("rank 1 0000000000000008"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn large_gradients_go_alone_and_small_ones_are_packed_in_order() {
@@ -372,15 +443,15 @@ mod tests {
     }
 
     #[test]
-    fn local_values_are_weighted_or_zero() {
+    fn local_values_are_taken_once_then_zero() {
         let device = crate::runtime::cpu();
         let t = Tensor::<1>::from_data(TensorData::new(vec![1.0f32, -2.0], [2]), &device);
         let mut e = Entry {
             numel: 2,
             grad: Some(t),
         };
-        assert_eq!(e.local_values(3.0), [3.0, -6.0]);
-        assert_eq!(e.local_values(3.0), [0.0, 0.0], "taken: none left");
+        assert_eq!(e.local_values(), [1.0, -2.0]);
+        assert_eq!(e.local_values(), [0.0, 0.0], "taken: none left");
     }
 
     #[test]

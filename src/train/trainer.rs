@@ -44,12 +44,24 @@ pub trait Task {
     /// draws for a batch (masks, negatives) must depend on the examples and on how many batches
     /// came before, never on which process computes them (see `train::data_parallel`).
     fn loss(&mut self, model: &Self::Model, batch: &[usize]) -> Result<BatchLoss>;
-    /// The loss of one training batch (its value) and its gradients. By default one backward
-    /// pass through [`Task::loss`]; a task may compute them in parts to bound memory (the
-    /// gradient cache of contrastive learning).
-    fn gradients(&mut self, model: &Self::Model, batch: &[usize]) -> Result<BatchGradients> {
+    /// The loss of one training batch (its value) and the gradients of the loss as `of` says.
+    /// By default one backward pass through [`Task::loss`]; a task may compute them in parts to
+    /// bound memory (the gradient cache of contrastive learning).
+    fn gradients(
+        &mut self,
+        model: &Self::Model,
+        batch: &[usize],
+        of: GradientOf,
+    ) -> Result<BatchGradients> {
         let l = self.loss(model, batch)?;
-        let (loss, grads) = backward(l.loss, model);
+        let factor = of.factor(l.weight);
+        let (loss, grads) = if factor == 1.0 {
+            backward(l.loss, model)
+        } else {
+            let (value, grads) = backward(l.loss * factor, model);
+            let mean = if factor == 0.0 { 0.0 } else { value / factor };
+            (mean, grads)
+        };
         Ok(BatchGradients {
             loss,
             grads,
@@ -113,6 +125,29 @@ impl BatchLoss {
             loss,
             tokens,
             weight: examples,
+        }
+    }
+}
+
+/// What a batch's gradients are taken of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GradientOf {
+    /// The loss (a mean): one micro-batch on one process.
+    Mean,
+    /// The loss times its weight (a sum), which the loop divides by the weight of all the
+    /// step's micro-batches on all ranks: the mean over the whole global batch.
+    Sum,
+    /// Nothing (zero gradients): a rank's stand-in for an empty share of a global batch.
+    Nothing,
+}
+
+impl GradientOf {
+    /// What the loss is multiplied by before backward.
+    pub fn factor(self, weight: usize) -> f64 {
+        match self {
+            GradientOf::Mean => 1.0,
+            GradientOf::Sum => weight as f64,
+            GradientOf::Nothing => 0.0,
         }
     }
 }
@@ -447,8 +482,9 @@ impl Trainer {
         let (mut reducing, mut reduced_steps) = (0.0f64, 0usize);
         let mut interrupted = false;
         let mut final_metrics = Vec::new();
-        // Micro-batch gradients are weighted by their loss's count whenever more than one
-        // gradient makes the step's (accumulation, ranks); one alone is applied as it is.
+        // Micro-batch gradients are of the loss times its count (`GradientOf::Sum`) whenever
+        // more than one gradient makes the step's (accumulation, ranks), divided by the total
+        // count below; one alone is of the mean loss, applied as it is.
         let weighted = c.grad_accum > 1 || collective.is_some();
         let mut trace = ExampleTrace::from_env(group.rank())?;
         while state.step < total {
@@ -466,7 +502,12 @@ impl Trainer {
                     0
                 };
                 kernels::set_dropout_rows(shard.first_row, rows);
-                let g = task.gradients(&model, &shard.examples)?;
+                let of = match (shard.stand_in, weighted) {
+                    (true, _) => GradientOf::Nothing,
+                    (false, true) => GradientOf::Sum,
+                    (false, false) => GradientOf::Mean,
+                };
+                let g = task.gradients(&model, &shard.examples, of)?;
                 if !g.loss.is_finite() {
                     return Err(self.non_finite(state.step + 1, "loss", g.loss));
                 }
@@ -476,22 +517,14 @@ impl Trainer {
                 if !shard.stand_in {
                     local.tokens += g.tokens as f64;
                 }
-                let grads = if c.grad_accum > 1 {
-                    data_parallel::scale_gradients(&model, g.grads, weight)
-                } else {
-                    g.grads
-                };
-                accumulator.accumulate(&model, grads);
+                accumulator.accumulate(&model, g.grads);
             }
             let grads = accumulator.grads();
             let (grads, step) = match collective {
                 Some(collective) => {
                     local.interrupted = f64::from(u8::from(INTERRUPTED.load(Ordering::SeqCst)));
-                    // With one micro-batch its weight is applied on the way into the buffer.
-                    let scale = if c.grad_accum > 1 { 1.0 } else { local.weight };
                     let started = Instant::now();
-                    let reduced =
-                        data_parallel::all_reduce(collective, &model, grads, scale, local);
+                    let reduced = data_parallel::all_reduce(collective, &model, grads, local);
                     reducing += started.elapsed().as_secs_f64();
                     reduced_steps += 1;
                     reduced

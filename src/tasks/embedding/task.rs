@@ -21,7 +21,7 @@ use crate::model::pooling::l2_normalize;
 use crate::tasks::retrieval::{commands::dense_run, metrics};
 use crate::train::config::{FineTuneSettings, RunSettings, TrainConfig};
 use crate::train::sampler::Sampling;
-use crate::train::trainer::{backward, BatchGradients, BatchLoss, Metrics, Task};
+use crate::train::trainer::{backward, BatchGradients, BatchLoss, GradientOf, Metrics, Task};
 use crate::{hf, kernels, Error, Result};
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -247,16 +247,27 @@ impl Task for EmbedTask {
     /// with respect to each; (3) each mini-batch again, with the same dropout masks, its
     /// parameters' gradients from `vector · its gradient`, summed. Memory holds one mini-batch's
     /// graph; the gradients are those of the whole batch.
-    fn gradients(&mut self, model: &EncoderModel, picked: &[usize]) -> Result<BatchGradients> {
+    fn gradients(
+        &mut self,
+        model: &EncoderModel,
+        picked: &[usize],
+        of: GradientOf,
+    ) -> Result<BatchGradients> {
         let result = |loss, grads, tokens| BatchGradients {
             loss,
             grads,
             tokens,
             weight: picked.len(),
         };
+        let factor = of.factor(picked.len());
         if self.mini_batch == 0 || self.mini_batch >= picked.len() {
             let l = self.loss(model, picked)?;
-            let (value, grads) = backward(l.loss, model);
+            let (value, grads) = if factor == 1.0 {
+                backward(l.loss, model)
+            } else {
+                let value = l.loss.clone().into_scalar::<f64>();
+                (value, backward(l.loss * factor, model).1)
+            };
             return Ok(result(value, grads, l.tokens));
         }
         let (anchors, candidates, tokens) = self.texts(picked);
@@ -281,7 +292,9 @@ impl Task for EmbedTask {
             if !value.is_finite() {
                 return Ok(result(value, GradientsParams::new(), tokens));
             }
-            (value, loss.backward())
+            // The loss's factor rides on into every vector's gradient, hence every parameter's.
+            let scaled = if factor == 1.0 { loss } else { loss * factor };
+            (value, scaled.backward())
         };
         let grad_of = |t: &Tensor<2>| -> Result<Vec<f32>> {
             let g = t
