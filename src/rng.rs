@@ -13,6 +13,18 @@ pub(crate) fn splitmix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// FNV-1a's offset basis: where a fresh [`fnv1a`] hash starts.
+pub(crate) const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a of `bytes` continuing from `h` ([`FNV_OFFSET`] for a fresh hash): a fingerprint
+/// (cache file names, host names), not a secure hash.
+pub(crate) fn fnv1a(bytes: impl IntoIterator<Item = u8>, mut h: u64) -> u64 {
+    for b in bytes {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
 /// xoshiro256++ (Blackman & Vigna), seeded through SplitMix64.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rng {

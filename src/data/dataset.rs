@@ -307,8 +307,7 @@ impl Sequences {
     pub fn get(&self, i: usize) -> Result<Vec<u32>> {
         let body = (self.max_len - 2) as u64;
         let (mut at, end) = (i as u64 * body, (i as u64 + 1) * body);
-        let mut seq = Vec::with_capacity(self.max_len);
-        seq.push(CLS);
+        let mut tokens = Vec::with_capacity(body as usize);
         while at < end {
             // The shard holding token `at`, and how much of the sequence it holds.
             let k = self.shards.partition_point(|s| s.2 <= at) - 1;
@@ -324,13 +323,13 @@ impl Sequences {
                     _ => Error::io(path, "read", e),
                 })?;
             if self.token_bytes == 2 {
-                seq.extend(
+                tokens.extend(
                     bytes
                         .chunks_exact(2)
                         .map(|b| u16::from_le_bytes([b[0], b[1]]) as u32),
                 );
             } else {
-                seq.extend(
+                tokens.extend(
                     bytes
                         .chunks_exact(4)
                         .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])),
@@ -338,8 +337,7 @@ impl Sequences {
             }
             at += n as u64;
         }
-        seq.push(SEP);
-        Ok(seq)
+        Ok(packed(tokens, self.max_len))
     }
 }
 

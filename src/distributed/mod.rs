@@ -12,6 +12,7 @@
 #[cfg(feature = "mpi")]
 mod mpi;
 
+use crate::rng::{fnv1a, FNV_OFFSET};
 use crate::{Error, Result};
 use std::sync::{Mutex, OnceLock};
 
@@ -66,6 +67,37 @@ impl Group {
         self.collective.as_deref().filter(|c| c.size() > 1)
     }
 
+    /// Logs (rank 0) each rank's process id and host, so that an MPI launcher's report of a
+    /// dead process id names its rank. Every rank calls it.
+    pub fn log_ranks(&self) {
+        let Some(c) = self.collective() else {
+            return;
+        };
+        let pids = c.all_gather_u64(std::process::id() as u64);
+        let hosts = c.all_gather_u64(fnv1a(hostname().bytes(), FNV_OFFSET));
+        if self.is_writer() {
+            let ranks: Vec<String> = pids
+                .iter()
+                .zip(&hosts)
+                .enumerate()
+                .map(|(r, (p, h))| {
+                    let place = if *h == hosts[0] {
+                        ""
+                    } else {
+                        " (another host)"
+                    };
+                    format!("rank {r} pid {p}{place}")
+                })
+                .collect();
+            tracing::info!(
+                "{} ranks, rank 0 on {}: {}",
+                pids.len(),
+                hostname(),
+                ranks.join(", ")
+            );
+        }
+    }
+
     /// Waits for every rank (nothing alone).
     pub fn barrier(&self) {
         if let Some(c) = self.collective() {
@@ -104,45 +136,6 @@ pub fn start(backend: Backend) -> Result<&'static Group> {
             "--distributed mpi needs positio built with `--features mpi` (and an MPI: Debian's mpich, libmpich-dev, libclang-dev)",
         )),
     }
-}
-
-impl Group {
-    /// Logs (rank 0) each rank's process id and host, so that an MPI launcher's report of a
-    /// dead process id names its rank. Every rank calls it.
-    pub fn log_ranks(&self) {
-        let Some(c) = self.collective() else {
-            return;
-        };
-        let pids = c.all_gather_u64(std::process::id() as u64);
-        let hosts = c.all_gather_u64(fnv(hostname().as_bytes()));
-        if self.is_writer() {
-            let ranks: Vec<String> = pids
-                .iter()
-                .zip(&hosts)
-                .enumerate()
-                .map(|(r, (p, h))| {
-                    let place = if *h == hosts[0] {
-                        ""
-                    } else {
-                        " (another host)"
-                    };
-                    format!("rank {r} pid {p}{place}")
-                })
-                .collect();
-            tracing::info!(
-                "{} ranks, rank 0 on {}: {}",
-                pids.len(),
-                hostname(),
-                ranks.join(", ")
-            );
-        }
-    }
-}
-
-fn fnv(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xCBF2_9CE4_8422_2325, |h, &b| {
-        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01B3)
-    })
 }
 
 /// Ends the job's communication after a command: MPI_Finalize when it succeeded; when it

@@ -298,10 +298,11 @@ fn apply_dropout<T: FastMath>(
 ) {
     let scale = T::from(1.0 / (1.0 - opts.dropout)).unwrap();
     let keys = opts.mask_keys;
+    let (b, head) = ((task / heads) as u64, (task % heads) as u64);
+    let row_base = ((keys.first_row + b) << ROW_SHIFT) | (head << 32);
     for (q, row) in x.chunks_mut(s).enumerate() {
         let start = if keys.by_row {
-            let (b, head) = ((task / heads) as u64, (task % heads) as u64);
-            ((keys.first_row + b) << ROW_SHIFT) | (head << 32) | ((q as u64) << 16)
+            row_base | ((q as u64) << 16)
         } else {
             (task * s * s + q * s) as u64
         };

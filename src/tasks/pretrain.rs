@@ -252,26 +252,26 @@ struct MaskingState {
 }
 
 impl PretrainTask {
-    /// The model's inputs and targets for `seqs` (example index, tokens); masks are drawn per
-    /// sequence from `key` and the example index. Returns the tokens covered too.
+    /// The model's inputs and targets for sequences `seqs` of examples `examples`; masks are
+    /// drawn per sequence from `key` and the example index. Returns the tokens covered too.
     fn batch_of(
         &self,
-        seqs: &[(usize, Vec<u32>)],
+        examples: &[usize],
+        seqs: &[Vec<u32>],
         key: u64,
     ) -> (Batch, crate::model::heads::LmTargets, usize) {
-        let len = seqs.iter().map(|(_, s)| s.len()).max().unwrap_or(0);
-        let tokens = seqs.iter().map(|(_, s)| s.len()).sum();
-        let rows: Vec<Vec<u32>> = seqs.iter().map(|(_, s)| s.clone()).collect();
+        let len = seqs.iter().map(Vec::len).max().unwrap_or(0);
+        let tokens = seqs.iter().map(Vec::len).sum();
         if self.causal {
-            let (positions, targets) = next_token_targets(&rows, len);
+            let (positions, targets) = next_token_targets(seqs, len);
             return (
-                Batch::new(&rows, 0, &self.device),
+                Batch::new(seqs, 0, &self.device),
                 lm_targets(&positions, &targets, &self.device),
                 tokens,
             );
         }
         let (mut inputs, mut positions, mut targets) = (Vec::new(), Vec::new(), Vec::new());
-        for (row, (example, seq)) in seqs.iter().enumerate() {
+        for (row, (example, seq)) in examples.iter().zip(seqs).enumerate() {
             let mut rng = Rng::new(key ^ (*example as u64).wrapping_mul(0xD6E8_FEB8_6659_FD93));
             let m = mask_tokens(
                 std::slice::from_ref(seq),
@@ -309,9 +309,9 @@ impl Task for PretrainTask {
     fn loss(&mut self, model: &LanguageModel, batch: &[usize]) -> Result<BatchLoss> {
         let seqs = batch
             .iter()
-            .map(|&i| Ok((i, self.train.get(i)?)))
+            .map(|&i| self.train.get(i))
             .collect::<Result<Vec<_>>>()?;
-        let (batch, targets, tokens) = self.batch_of(&seqs, self.draw_key());
+        let (batch, targets, tokens) = self.batch_of(batch, &seqs, self.draw_key());
         self.draws += 1;
         Ok(BatchLoss {
             weight: targets.targets.dims()[0],
@@ -333,10 +333,12 @@ impl Task for PretrainTask {
         let key = self.seed ^ 0xE7A1;
         let (mut loss_sum, mut correct, mut count) = (0.0, 0i64, 0usize);
         for start in (0..n).step_by(32) {
-            let seqs = (start..(start + 32).min(n))
-                .map(|i| Ok((i, self.val.get(i)?)))
+            let examples: Vec<usize> = (start..(start + 32).min(n)).collect();
+            let seqs = examples
+                .iter()
+                .map(|&i| self.val.get(i))
                 .collect::<Result<Vec<_>>>()?;
-            let (batch, targets, _) = self.batch_of(&seqs, key);
+            let (batch, targets, _) = self.batch_of(&examples, &seqs, key);
             let logits = model.logits(&batch, targets.positions.clone());
             let k = targets.targets.dims()[0];
             loss_sum += crate::kernels::cross_entropy(logits.clone(), targets.targets.clone())

@@ -12,8 +12,9 @@
 //! - every rank applies the same reduced gradients with the same optimizer state.
 //!
 //! Gradients travel as f32 buffers: a large gradient is reduced straight from its own buffer
-//! (moved out of its tensor, the result moved into the new tensor: no copy on either side), and small ones (biases, LayerNorm) are packed into flat buckets of up to
-//! [`BUCKET_FLOATS`] (PyTorch DDP's 25 MB) so that they cost few calls. burn runs backward as
+//! (moved out of its tensor, the result moved into the new tensor: no copy on either side),
+//! and small ones (biases, LayerNorm) are packed into flat buckets of up to [`BUCKET_FLOATS`]
+//! (PyTorch DDP's 25 MB) so that they cost few calls. burn runs backward as
 //! one call, so communication cannot overlap it; and on one machine MPI's all-reduce is memory
 //! work for the same cores, so what was measured to pay is doing less of it (fewer copies),
 //! not overlapping it (docs/RESULTS.md).
@@ -25,7 +26,7 @@ use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
 
 /// Floats per packed bucket of small gradients (25 MB, as PyTorch DDP's `bucket_cap_mb`).
-pub(crate) const BUCKET_FLOATS: usize = 25 * 1024 * 1024 / 4;
+const BUCKET_FLOATS: usize = 25 * 1024 * 1024 / 4;
 
 /// This rank's part of one global micro-batch.
 #[derive(Debug, Clone, PartialEq)]
@@ -290,12 +291,10 @@ pub(crate) fn parameter_hash<M: Module>(model: &M) -> u64 {
                     .wrapping_mul(0x9E37_79B9_7F4A_7C15)
                     .rotate_left(29);
             }
-            for &b in words.remainder() {
-                self.0 = (self.0 ^ b as u64).wrapping_mul(0x0000_0100_0000_01B3);
-            }
+            self.0 = crate::rng::fnv1a(words.remainder().iter().copied(), self.0);
         }
     }
-    let mut h = Hash(0xCBF2_9CE4_8422_2325);
+    let mut h = Hash(crate::rng::FNV_OFFSET);
     model.visit(&mut h);
     crate::rng::splitmix64(h.0)
 }

@@ -246,7 +246,7 @@ pub fn fine_tune<S: RunSettings, T: Task>(
     // Seeded before any fresh weights are drawn, so a run is reproducible.
     device.seed(settings.train().seed);
     let (mut task, model) = prepare(&device)?;
-    let group = crate::distributed::group();
+    let group = distributed::group();
     if group.is_writer() {
         run_dir::prepare(out, settings, resume)?;
         describe(&task, &model);

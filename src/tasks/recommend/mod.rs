@@ -18,6 +18,7 @@ use crate::data::mind::{MindData, NewsSet};
 use crate::data::tokenizer::Tokenizer;
 use crate::hf::Checkpoint;
 use crate::model::encoder::Batch;
+use crate::rng::{fnv1a, FNV_OFFSET};
 use crate::tasks::embedding::to_vec;
 use crate::{kernels, Error, Result};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -102,14 +103,6 @@ impl NewsVectors {
 /// The cache file's header: magic, then dim and rows as little-endian u64, then zeros.
 const HEADER: usize = 64;
 const MAGIC: &[u8; 8] = b"POSNEWS1";
-
-/// A fingerprint (FNV-1a) of bytes.
-fn fnv(bytes: impl IntoIterator<Item = u8>, mut h: u64) -> u64 {
-    for b in bytes {
-        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
-}
 
 /// A recommender ready to score: the model in inference mode, its tokenizer and device.
 pub struct Recommender {
@@ -215,7 +208,7 @@ impl Recommender {
     /// `DIR/news_vectors/<news file fingerprint>-<weights fingerprint>.f32`.
     fn cache_path(&self, dir: &Path, source: &Path) -> Result<PathBuf> {
         let bytes = std::fs::read(source).map_err(|e| Error::io(source, "read", e))?;
-        let news = fnv(bytes, 0xcbf2_9ce4_8422_2325);
+        let news = fnv1a(bytes, FNV_OFFSET);
         let weights = dir.join(crate::hf::WEIGHTS);
         let meta = std::fs::metadata(&weights).map_err(|e| Error::io(&weights, "read", e))?;
         let stamp = meta
@@ -223,12 +216,12 @@ impl Recommender {
             .ok()
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_nanos());
-        let model = fnv(
+        let model = fnv1a(
             meta.len()
                 .to_le_bytes()
                 .into_iter()
                 .chain(stamp.to_le_bytes()),
-            0xcbf2_9ce4_8422_2325,
+            FNV_OFFSET,
         );
         Ok(dir
             .join("news_vectors")
