@@ -30,9 +30,15 @@ struct Server {
 impl Server {
     /// Starts `positio serve ARGS` on a free port and waits until it listens.
     fn start(args: &[&str]) -> Server {
+        Self::start_with_env(args, &[])
+    }
+
+    /// [`Server::start`] with variables set in the server's environment.
+    fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut child = positio_command()
             .args(["serve", "--port", "0"])
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -638,25 +644,28 @@ fn overload_gets_429_and_slow_answers_504() {
     let m = minilm();
     let server = Server::start(&["--model", &m, "--max-concurrent-requests", "2"]);
     let long = TEXTS[2].repeat(6);
-    let statuses: Vec<u16> = std::thread::scope(|scope| {
+    let replies: Vec<Reply> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..10)
             .map(|_| {
                 let (server, long) = (&server, &long);
                 scope.spawn(move || {
-                    server
-                        .post("/embed", &json!({ "inputs": vec![long.as_str(); 16] }))
-                        .status
+                    server.post("/embed", &json!({ "inputs": vec![long.as_str(); 16] }))
                 })
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
+    let statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
     assert!(
         statuses.iter().all(|s| [200, 429].contains(s)),
         "{statuses:?}"
     );
     assert!(statuses.contains(&429), "{statuses:?}");
     assert!(statuses.contains(&200), "{statuses:?}");
+    // A refusal says when to come back.
+    for r in replies.iter().filter(|r| r.status == 429) {
+        assert_eq!(r.header("retry-after"), Some("1"), "{:?}", r.headers);
+    }
     drop(server);
 
     let server = Server::start(&["--model", &m, "--request-timeout", "0.001"]);
@@ -666,10 +675,95 @@ fn overload_gets_429_and_slow_answers_504() {
     assert_eq!(server.get("/health").status, 200);
 }
 
-/// The official `openai` Python client against `/v1/embeddings` (scripts/reference/openai_client.py).
+/// `--api-key` (here from the environment): every route but /health needs the key, /metrics
+/// too unless --metrics-public; 401 says how to authenticate. A client that stalls in its
+/// headers, leaves a keep-alive connection idle, or stalls in its body loses the connection
+/// (408 for the body) after --read-timeout, while others are served.
+#[test]
+fn api_keys_guard_routes_and_slow_clients_are_cut_off() {
+    let m = minilm();
+    let start = |extra: &[&str]| {
+        let mut args = vec!["--model", m.as_str(), "--read-timeout", "1"];
+        args.extend(extra);
+        Server::start_with_env(&args, &[("POSITIO_API_KEY", "k3y")])
+    };
+    let server = start(&[]);
+    let embed = json!({ "inputs": "hello" }).to_string();
+    let send = |key: Option<&str>, method: &str, path: &str, body: &str| {
+        server
+            .connect()
+            .with_api_key(key)
+            .request(method, path, body.as_bytes())
+            .unwrap()
+    };
+    assert_eq!(send(None, "GET", "/health", "").status, 200);
+    for (key, method, path, body) in [
+        (None, "POST", "/embed", embed.as_str()),
+        (Some("k3"), "POST", "/embed", embed.as_str()),
+        (Some("wrong"), "POST", "/embed", embed.as_str()),
+        (None, "GET", "/metrics", ""),
+        (None, "GET", "/info", ""),
+        (None, "POST", "/nothing", "{}"),
+    ] {
+        let r = send(key, method, path, body);
+        assert_eq!(r.status, 401, "{path} with {key:?}: {}", r.text());
+        assert_eq!(r.json()["error_type"], "unauthorized");
+        assert_eq!(r.header("www-authenticate"), Some("Bearer"));
+    }
+    let r = send(Some("k3y"), "POST", "/embed", &embed);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = send(Some("k3y"), "GET", "/metrics", "");
+    assert_eq!(r.status, 200);
+    // Refusals are counted, under their route.
+    assert!(
+        r.text()
+            .contains("positio_requests_total{route=\"/embed\",status=\"401\"} 3"),
+        "{}",
+        r.text()
+    );
+
+    // Slow clients: each stalls, is cut off after about a second, and a normal request still
+    // gets its answer meanwhile.
+    let closed_within = |mut c: Connection, limit: Duration| {
+        let t = Instant::now();
+        let mut one = [0u8; 1];
+        let stream = c.stream();
+        stream.set_read_timeout(Some(limit)).unwrap();
+        let n = std::io::Read::read(stream, &mut one);
+        assert!(matches!(n, Ok(0)) || n.is_err(), "{n:?}");
+        assert!(t.elapsed() < limit, "still open after {:?}", t.elapsed());
+    };
+    let mut headers_stall = server.connect();
+    headers_stall
+        .send_only(b"POST /embed HTTP/1.1\r\nHost: x\r\nContent-")
+        .unwrap();
+    let mut idle = server.connect().with_api_key(Some("k3y"));
+    assert_eq!(idle.request("GET", "/health", b"").unwrap().status, 200);
+    let mut body_stall = server.connect();
+    body_stall
+        .send_only(b"POST /embed HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k3y\r\nContent-Length: 100\r\n\r\n{\"inputs\"")
+        .unwrap();
+    assert_eq!(send(Some("k3y"), "POST", "/embed", &embed).status, 200);
+    let r = body_stall.read_reply().unwrap();
+    assert_eq!(r.status, 408, "{}", r.text());
+    assert_eq!(r.json()["error_type"], "request_timeout");
+    closed_within(headers_stall, Duration::from_secs(10));
+    closed_within(idle, Duration::from_secs(10));
+    drop(server);
+
+    let server = start(&["--metrics-public"]);
+    let r = server.connect().request("GET", "/metrics", b"").unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = server.connect().request("GET", "/info", b"").unwrap();
+    assert_eq!(r.status, 401);
+}
+
+/// The official `openai` Python client against `/v1/embeddings` (scripts/reference/openai_client.py),
+/// on a server with an API key: the client's key is accepted, another one gets its
+/// AuthenticationError.
 #[test]
 fn the_openai_client_gets_the_command_lines_embeddings() {
-    let server = start_all(&[]);
+    let server = start_all(&["--api-key", "sk-positio-test"]);
     let dir = tmp("serve-openai");
     let expected = dir.join("expected.json");
     let embeddings = cli_embeddings(&TEXTS);
@@ -683,6 +777,7 @@ fn the_openai_client_gets_the_command_lines_embeddings() {
         .arg(format!("http://{}", server.host))
         .arg("minilm")
         .arg(&expected)
+        .arg("sk-positio-test")
         .output()
         .expect("python3 runs");
     assert!(

@@ -1,9 +1,11 @@
 """Checks positio's OpenAI-compatible routes with the official `openai` client.
 
-    python scripts/reference/openai_client.py http://127.0.0.1:PORT MODEL_NAME EXPECTED.json
+    python scripts/reference/openai_client.py http://127.0.0.1:PORT MODEL_NAME EXPECTED.json [API_KEY]
 
 EXPECTED.json holds {"texts": [...], "embeddings": [[...], ...]} (positio embed's output for
-the same texts). Exits non-zero with a message on any mismatch.
+the same texts). With API_KEY (a server started with --api-key), the client sends it, and a
+client with another key must get the client's AuthenticationError. Exits non-zero with a
+message on any mismatch.
 """
 import base64
 import json
@@ -14,8 +16,17 @@ import sys
 import openai
 
 url, name, expected_file = sys.argv[1], sys.argv[2], sys.argv[3]
+key = sys.argv[4] if len(sys.argv) > 4 else None
 expected = json.load(open(expected_file))
-client = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0)
+client = openai.OpenAI(base_url=url + "/v1", api_key=key or "unused", max_retries=0)
+if key is not None:
+    intruder = openai.OpenAI(base_url=url + "/v1", api_key=key + "x", max_retries=0)
+    for call in (intruder.models.list, lambda: intruder.embeddings.create(model=name, input="x")):
+        try:
+            call()
+            raise SystemExit("a wrong API key was accepted")
+        except openai.AuthenticationError as e:
+            assert e.status_code == 401 and e.response.json()["error_type"] == "unauthorized", e.body
 
 
 def close(a, b, tol=1e-5):

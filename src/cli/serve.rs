@@ -3,7 +3,7 @@
 use super::DeviceArg;
 use crate::serve::batcher::BatchLimits;
 use crate::serve::http::RequestLimits;
-use crate::serve::{self, ApplicationPaths, ModelSpec, ServeOptions};
+use crate::serve::{self, Access, ApplicationPaths, ModelSpec, ServeOptions};
 use crate::{runtime, Result};
 use std::time::Duration;
 
@@ -75,6 +75,18 @@ pub(crate) struct ServeArgs {
     /// Seconds to answer a request; then 504.
     #[arg(long, default_value_t = 60.0)]
     request_timeout: f64,
+    /// Seconds for a request's headers to arrive (and an idle keep-alive connection's next
+    /// request), then the connection is closed; and for its body, then 408.
+    #[arg(long, default_value_t = 30.0)]
+    read_timeout: f64,
+    /// Require `Authorization: Bearer KEY` on every route but /health (and /metrics with
+    /// --metrics-public); else 401. Better given in the environment than on the command line,
+    /// where other users of the machine can read it.
+    #[arg(long, env = "POSITIO_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// Serve /metrics without the API key (to a Prometheus scraper inside the trusted network).
+    #[arg(long, requires = "api_key")]
+    metrics_public: bool,
     #[arg(long, value_enum, default_value = "info")]
     log_level: LogLevel,
     #[command(flatten)]
@@ -95,18 +107,22 @@ impl ServeArgs {
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_writer(std::io::stderr)
             .try_init();
-        let request_timeout = Duration::try_from_secs_f64(self.request_timeout)
-            .ok()
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| {
-                crate::Error::config(
-                    "--request-timeout",
-                    format!(
-                        "must be a positive number of seconds, got {}",
-                        self.request_timeout
-                    ),
-                )
-            })?;
+        let seconds = |flag: &str, value: f64| {
+            Duration::try_from_secs_f64(value)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    crate::Error::config(
+                        flag,
+                        format!("must be a positive number of seconds, got {value}"),
+                    )
+                })
+        };
+        let request_timeout = seconds("--request-timeout", self.request_timeout)?;
+        let read_timeout = seconds("--read-timeout", self.read_timeout)?;
+        if self.api_key.as_deref().is_some_and(|k| k.trim().is_empty()) {
+            return Err(crate::Error::config("--api-key", "is empty"));
+        }
         let mut models = self.models.clone();
         models.extend(self.reranker.iter().chain(&self.router).cloned());
         if !(0.0..=1.0).contains(&self.route_min) {
@@ -136,6 +152,11 @@ impl ServeArgs {
                 max_concurrent_requests: self.max_concurrent_requests.max(1),
                 payload_limit: self.payload_limit,
                 request_timeout,
+                read_timeout,
+            },
+            access: Access {
+                api_key: self.api_key.clone(),
+                metrics_public: self.metrics_public,
             },
         };
         serve::serve(options, &runtime::device(self.device.device)?)

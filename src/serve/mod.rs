@@ -21,9 +21,11 @@ pub(crate) mod models;
 use crate::{Error, Result};
 use batcher::BatchLimits;
 use burn::tensor::Device;
+pub use http::Access;
 use http::{App, RequestLimits, Served};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// A model to serve: its name in requests and `/info`, and its directory.
 #[derive(Debug, Clone)]
@@ -60,6 +62,7 @@ pub struct ServeOptions {
     pub address: String,
     pub batching: BatchLimits,
     pub limits: RequestLimits,
+    pub access: http::Access,
 }
 
 /// Loads the models, listens on `address`, and serves until SIGTERM / Ctrl-C (in-flight
@@ -111,7 +114,13 @@ pub fn serve(options: ServeOptions, device: &Device) -> Result<()> {
         });
         threads.push(thread);
     }
-    let mut app = App::new(served, metrics, options.limits, options.batching);
+    let mut app = App::new(
+        served,
+        metrics,
+        options.limits,
+        options.batching,
+        options.access.clone(),
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -131,10 +140,9 @@ pub fn serve(options: ServeOptions, device: &Device) -> Result<()> {
             .local_addr()
             .map_err(|e| Error::invalid(format!("cannot read the listening address: {e}")))?;
         tracing::info!("listening on http://{local}");
-        axum::serve(listener, http::router(app))
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .map_err(|e| Error::invalid(format!("server failed: {e}")))
+        let read_timeout = app.limits.read_timeout;
+        accept(listener, http::router(app), read_timeout).await;
+        Ok::<_, Error>(())
     })?;
     // The router (and with it every queue) is gone: the batching threads finish and end.
     for t in threads {
@@ -142,6 +150,45 @@ pub fn serve(options: ServeOptions, device: &Device) -> Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Serves each connection on its own task until Ctrl-C or SIGTERM, then stops accepting and
+/// waits for the open connections to finish their requests.
+///
+/// hyper's HTTP/1 connections, with a timer so that `read_timeout` bounds the wait for a
+/// request's headers (an idle keep-alive connection's next request included): a client that
+/// opens connections and sends nothing, or a header a byte at a time, loses them.
+async fn accept(listener: tokio::net::TcpListener, router: axum::Router, read_timeout: Duration) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(read_timeout);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut stop = std::pin::pin!(shutdown_signal());
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait, do not spin.
+                    tracing::warn!("cannot accept a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut stop => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!("connection ended: {e}");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

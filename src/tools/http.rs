@@ -6,14 +6,23 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-/// A response: status code and body.
+/// A response: status code, headers and body.
 #[derive(Debug, Clone)]
 pub struct Reply {
     pub status: u16,
+    /// Header names and values, in the order received.
+    pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
 
 impl Reply {
+    /// The first header of this name (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
@@ -25,6 +34,8 @@ impl Reply {
 pub struct Connection {
     reader: BufReader<TcpStream>,
     host: String,
+    /// An `Authorization: Bearer` key sent with every request.
+    api_key: Option<String>,
 }
 
 fn bad(message: impl Into<String>) -> io::Error {
@@ -40,7 +51,14 @@ impl Connection {
         Ok(Connection {
             reader: BufReader::new(stream),
             host: host.to_string(),
+            api_key: None,
         })
+    }
+
+    /// Sends `Authorization: Bearer KEY` with every request from now on.
+    pub fn with_api_key(mut self, key: Option<&str>) -> Self {
+        self.api_key = key.map(String::from);
+        self
     }
 
     /// Sends `method path` with a JSON `body` (none for an empty one) and reads the response.
@@ -53,6 +71,9 @@ impl Connection {
         if !body.is_empty() {
             head += "Content-Type: application/json\r\n";
         }
+        if let Some(key) = &self.api_key {
+            head += &format!("Authorization: Bearer {key}\r\n");
+        }
         head += "\r\n";
         let mut bytes = head.into_bytes();
         bytes.extend_from_slice(body);
@@ -60,14 +81,26 @@ impl Connection {
     }
 
     /// Sends `bytes` as they are and reads one response.
-    pub(crate) fn send_raw(&mut self, bytes: &[u8]) -> io::Result<Reply> {
-        let stream = self.reader.get_mut();
-        stream.write_all(bytes)?;
-        stream.flush()?;
+    pub fn send_raw(&mut self, bytes: &[u8]) -> io::Result<Reply> {
+        self.send_only(bytes)?;
         self.read_reply()
     }
 
-    fn read_reply(&mut self) -> io::Result<Reply> {
+    /// Sends `bytes` as they are, without waiting for an answer (a client that stalls
+    /// mid-request).
+    pub fn send_only(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let stream = self.reader.get_mut();
+        stream.write_all(bytes)?;
+        stream.flush()
+    }
+
+    /// The socket (to set its timeouts, or see it closed).
+    pub fn stream(&mut self) -> &mut TcpStream {
+        self.reader.get_mut()
+    }
+
+    /// Reads one response.
+    pub fn read_reply(&mut self) -> io::Result<Reply> {
         let mut line = String::new();
         if self.reader.read_line(&mut line)? == 0 {
             return Err(io::Error::new(
@@ -81,6 +114,7 @@ impl Connection {
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| bad(format!("not an HTTP status line: {line:?}")))?;
         let (mut length, mut chunked) = (None, false);
+        let mut headers = Vec::new();
         loop {
             line.clear();
             self.reader.read_line(&mut line)?;
@@ -95,6 +129,7 @@ impl Connection {
                 } else if name.eq_ignore_ascii_case("transfer-encoding") {
                     chunked = value.eq_ignore_ascii_case("chunked");
                 }
+                headers.push((name.to_string(), value.to_string()));
             }
         }
         let mut body = Vec::new();
@@ -115,6 +150,10 @@ impl Connection {
             body.resize(length.unwrap_or(0), 0);
             self.reader.read_exact(&mut body)?;
         }
-        Ok(Reply { status, body })
+        Ok(Reply {
+            status,
+            headers,
+            body,
+        })
     }
 }

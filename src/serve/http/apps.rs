@@ -15,7 +15,6 @@ use crate::tasks::recommend::commands::NewsRanker;
 use crate::tasks::scores::softmax;
 use crate::Error;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::Json;
 use burn::tensor::Device;
@@ -241,12 +240,9 @@ async fn embed_one(app: &App, model: &Served, text: &str) -> Result<Vec<Vec<f32>
 }
 
 /// `POST /rerank`: `[{"index", "score"[, "text"]}]`, best first.
-pub(crate) async fn rerank(
-    State(app): State<Arc<App>>,
-    body: Result<Bytes, BytesRejection>,
-) -> Answer<Vec<Ranked>> {
+pub(crate) async fn rerank(State(app): State<Arc<App>>, body: Bytes) -> Answer<Vec<Ranked>> {
     let _permit = app.admit()?;
-    let request: RerankRequest = parse(body)?;
+    let request: RerankRequest = parse(&body)?;
     let model = match (request.model.as_deref(), app.apps.reranker) {
         (Some(name), _) => app.pick(Head::SequenceClassification, Some(name))?,
         (None, Some(i)) => &app.models[i],
@@ -295,12 +291,9 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// `POST /search`: `[{"rank", "id", "score", "title", "text"}]`.
-pub(crate) async fn search(
-    State(app): State<Arc<App>>,
-    body: Result<Bytes, BytesRejection>,
-) -> Answer<Vec<Found>> {
+pub(crate) async fn search(State(app): State<Arc<App>>, body: Bytes) -> Answer<Vec<Found>> {
     let _permit = app.admit()?;
-    let request: SearchRequest = parse(body)?;
+    let request: SearchRequest = parse(&body)?;
     let Some((index, embedder)) = app.apps.search.clone() else {
         return Err(ApiError::new(
             ErrorKind::NotFound,
@@ -368,12 +361,9 @@ pub(crate) async fn search(
 }
 
 /// `POST /answer`: `{"template", "answer", "confidence", "no_match"}` per input.
-pub(crate) async fn answer(
-    State(app): State<Arc<App>>,
-    body: Result<Bytes, BytesRejection>,
-) -> Answer<serde_json::Value> {
+pub(crate) async fn answer(State(app): State<Arc<App>>, body: Bytes) -> Answer<serde_json::Value> {
     let _permit = app.admit()?;
-    let request: AnswerRequest = parse(body)?;
+    let request: AnswerRequest = parse(&body)?;
     let Some((library, threshold, embedder)) = app.apps.answers.clone() else {
         return Err(ApiError::new(
             ErrorKind::NotFound,

@@ -3,7 +3,7 @@
 //! [`ErrorKind::status`] alone, and the library's [`crate::Error`] maps to a kind in one place
 //! (`From<crate::Error>`), so a handler never picks a status by hand.
 
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
@@ -19,6 +19,10 @@ pub(crate) enum ErrorKind {
     Empty,
     /// A body over `--payload-limit`.
     TooLarge,
+    /// A body that did not arrive within `--read-timeout`.
+    SlowBody,
+    /// No API key, or the wrong one, where `--api-key` is set.
+    Unauthorized,
     /// `--max-concurrent-requests` already being answered.
     Overloaded,
     /// No such route or model.
@@ -41,6 +45,8 @@ impl ErrorKind {
             ErrorKind::Unreadable => (StatusCode::BAD_REQUEST, "validation"),
             ErrorKind::Empty => (StatusCode::BAD_REQUEST, "empty"),
             ErrorKind::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            ErrorKind::SlowBody => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
+            ErrorKind::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ErrorKind::Overloaded => (StatusCode::TOO_MANY_REQUESTS, "overloaded"),
             ErrorKind::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             ErrorKind::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
@@ -102,10 +108,23 @@ impl From<super::super::batcher::InferError> for ApiError {
 }
 
 impl IntoResponse for ApiError {
+    /// The JSON answer; a 401 says how to authenticate (`WWW-Authenticate`), a 429 when to come
+    /// back (`Retry-After`, in seconds: admission frees as soon as a request is answered).
     fn into_response(self) -> Response {
         let (status, error_type) = self.kind.status();
         let body = Json(json!({ "error": self.message, "error_type": error_type }));
-        (status, body).into_response()
+        let mut response = (status, body).into_response();
+        let header = match self.kind {
+            ErrorKind::Unauthorized => Some((header::WWW_AUTHENTICATE, "Bearer")),
+            ErrorKind::Overloaded => Some((header::RETRY_AFTER, "1")),
+            _ => None,
+        };
+        if let Some((name, value)) = header {
+            response
+                .headers_mut()
+                .insert(name, HeaderValue::from_static(value));
+        }
+        response
     }
 }
 
@@ -123,6 +142,8 @@ mod tests {
             (ErrorKind::Unreadable, 400, "validation"),
             (ErrorKind::Empty, 400, "empty"),
             (ErrorKind::TooLarge, 413, "payload_too_large"),
+            (ErrorKind::SlowBody, 408, "request_timeout"),
+            (ErrorKind::Unauthorized, 401, "unauthorized"),
             (ErrorKind::Overloaded, 429, "overloaded"),
             (ErrorKind::NotFound, 404, "not_found"),
             (ErrorKind::MethodNotAllowed, 405, "method_not_allowed"),
@@ -168,5 +189,25 @@ mod tests {
             &body[..],
             br#"{"error":"inputs is empty","error_type":"empty"}"#
         );
+    }
+
+    #[test]
+    fn refusals_say_how_to_come_back() {
+        let header = |kind: ErrorKind, name| {
+            let response = ApiError::new(kind, "no").into_response();
+            response
+                .headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_string())
+        };
+        assert_eq!(
+            header(ErrorKind::Overloaded, header::RETRY_AFTER).as_deref(),
+            Some("1")
+        );
+        assert_eq!(
+            header(ErrorKind::Unauthorized, header::WWW_AUTHENTICATE).as_deref(),
+            Some("Bearer")
+        );
+        assert_eq!(header(ErrorKind::Validation, header::RETRY_AFTER), None);
     }
 }

@@ -31,14 +31,13 @@ use super::metrics::Metrics;
 use super::models::{Head, ModelInfo, Output};
 use crate::data::tokenizer::Tokenizer;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use error::{ApiError, ErrorKind};
+use http_body_util::BodyExt;
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -55,6 +54,52 @@ pub struct RequestLimits {
     pub payload_limit: usize,
     /// Longest time to answer one request; then 504.
     pub request_timeout: Duration,
+    /// Longest time for a request's headers (and an idle keep-alive connection's next request)
+    /// to arrive, then the connection is closed; and for its body, then 408. A slow or stalled
+    /// client cannot hold a connection or a task for longer.
+    pub read_timeout: Duration,
+}
+
+/// Who may call the server (the `serve` options of the same names).
+#[derive(Debug, Clone, Default)]
+pub struct Access {
+    /// With a key, every route but `/health` (and `/metrics` when public) needs
+    /// `Authorization: Bearer KEY`; else 401.
+    pub api_key: Option<String>,
+    /// `/metrics` without the key (a Prometheus scraper inside the trusted network).
+    pub metrics_public: bool,
+}
+
+impl Access {
+    /// 401 unless the route is open or the request carries the key. The key is compared in
+    /// time independent of where it differs, so response times do not reveal it.
+    fn check(&self, path: &str, headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+        let Some(key) = &self.api_key else {
+            return Ok(());
+        };
+        if path == "/health" || (path == "/metrics" && self.metrics_public) {
+            return Ok(());
+        }
+        let given = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim());
+        match given {
+            Some(token) if same_secret(token.as_bytes(), key.as_bytes()) => Ok(()),
+            Some(_) => Err(ApiError::new(ErrorKind::Unauthorized, "wrong API key")),
+            None => Err(ApiError::new(
+                ErrorKind::Unauthorized,
+                "this server needs an API key: send the header Authorization: Bearer KEY",
+            )),
+        }
+    }
+}
+
+/// Equality of two secrets that looks at every byte whatever the first difference.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
 }
 
 /// A model as the routes see it.
@@ -75,6 +120,7 @@ pub(crate) struct App {
     pub(crate) batching: BatchLimits,
     /// The index, answer library and reranker of the application routes.
     pub(crate) apps: apps::Applications,
+    access: Access,
     admission: Arc<Semaphore>,
 }
 
@@ -84,9 +130,11 @@ impl App {
         metrics: Arc<Metrics>,
         limits: RequestLimits,
         batching: BatchLimits,
+        access: Access,
     ) -> Self {
         App {
             admission: Arc::new(Semaphore::new(limits.max_concurrent_requests)),
+            access,
             models,
             metrics,
             limits,
@@ -96,9 +144,9 @@ impl App {
     }
 }
 
-/// The router of every route, with the body limit, the timeout, request logs and metrics.
+/// The router of every route, with access control, the body's size and time limits, the
+/// request timeout, request logs and metrics (all in [`observe`]).
 pub(crate) fn router(app: Arc<App>) -> Router {
-    let limit = app.limits.payload_limit;
     Router::new()
         .route("/embed", post(routes::embed))
         .route("/predict", post(routes::predict))
@@ -121,7 +169,8 @@ pub(crate) fn router(app: Arc<App>) -> Router {
             )
         })
         .layer(axum::middleware::from_fn_with_state(app.clone(), observe))
-        .layer(axum::extract::DefaultBodyLimit::max(limit))
+        // `observe` reads the body within --payload-limit; handlers get it whole.
+        .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(app)
 }
 
@@ -151,22 +200,31 @@ fn route_label(path: &str) -> &'static str {
         .unwrap_or("other")
 }
 
-/// Times out, logs and counts every request.
+/// Checks access, reads the body, times out, logs and counts every request.
 async fn observe(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let route = route_label(&path);
-    let response = match tokio::time::timeout(app.limits.request_timeout, next.run(request)).await {
-        Ok(r) => r,
-        Err(_) => ApiError::new(
-            ErrorKind::Timeout,
-            format!(
-                "no answer within the request timeout of {} s",
-                app.limits.request_timeout.as_secs_f64()
-            ),
-        )
-        .into_response(),
+    let admitted = match app.access.check(&path, request.headers()) {
+        Ok(()) => read_body(request, &app.limits).await,
+        Err(e) => Err(e),
+    };
+    let response = match admitted {
+        Err(e) => e.into_response(),
+        Ok(request) => {
+            match tokio::time::timeout(app.limits.request_timeout, next.run(request)).await {
+                Ok(r) => r,
+                Err(_) => ApiError::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "no answer within the request timeout of {} s",
+                        app.limits.request_timeout.as_secs_f64()
+                    ),
+                )
+                .into_response(),
+            }
+        }
     };
     let status = response.status();
     let elapsed = start.elapsed();
@@ -188,20 +246,60 @@ async fn observe(State(app): State<Arc<App>>, request: Request, next: Next) -> R
     response
 }
 
-/// The request body as `T`: 413 over the payload limit, 422 for anything that is not valid
-/// JSON of the route's schema (unknown fields included, so that a typo is not ignored).
-fn parse<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
-    let bytes = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+/// The request with its body read whole: 413 over `--payload-limit` (at once when
+/// `Content-Length` says so), 408 when it has not arrived within `--read-timeout`, 400 when the
+/// connection fails mid-body.
+async fn read_body(request: Request, limits: &RequestLimits) -> Result<Request, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            ErrorKind::TooLarge,
+            format!(
+                "request body is larger than the server's --payload-limit of {} bytes",
+                limits.payload_limit
+            ),
+        )
+    };
+    let (parts, body) = request.into_parts();
+    let declared = parts
+        .headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limits.payload_limit as u64) {
+        return Err(too_large());
+    }
+    let limited = http_body_util::Limited::new(body, limits.payload_limit);
+    let collected = tokio::time::timeout(limits.read_timeout, limited.collect())
+        .await
+        .map_err(|_| {
             ApiError::new(
-                ErrorKind::TooLarge,
-                "request body is larger than the server's --payload-limit",
+                ErrorKind::SlowBody,
+                format!(
+                    "the request body did not arrive within the read timeout of {} s",
+                    limits.read_timeout.as_secs_f64()
+                ),
             )
-        } else {
-            ApiError::new(ErrorKind::Unreadable, e.body_text())
-        }
-    })?;
-    serde_json::from_slice(&bytes)
+        })?
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                too_large()
+            } else {
+                ApiError::new(
+                    ErrorKind::Unreadable,
+                    format!("cannot read the request body: {e}"),
+                )
+            }
+        })?;
+    Ok(Request::from_parts(
+        parts,
+        axum::body::Body::from(collected.to_bytes()),
+    ))
+}
+
+/// The request body as `T`: 422 for anything that is not valid JSON of the route's schema
+/// (unknown fields included, so that a typo is not ignored).
+fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
         .map_err(|e| ApiError::validation(format!("invalid request body: {e}")))
 }
 
@@ -380,13 +478,52 @@ mod tests {
 
     #[test]
     fn bodies_parse_or_get_their_kind() {
-        let ok: Result<types::EmbedRequest, _> =
-            parse(Ok(Bytes::from_static(b"{\"inputs\": \"x\"}")));
+        let ok: Result<types::EmbedRequest, _> = parse(&Bytes::from_static(b"{\"inputs\": \"x\"}"));
         assert!(ok.is_ok());
-        let bad: Result<types::EmbedRequest, _> = parse(Ok(Bytes::from_static(b"{\"inputs\": ")));
+        let bad: Result<types::EmbedRequest, _> = parse(&Bytes::from_static(b"{\"inputs\": "));
         assert_eq!(bad.err().unwrap().kind(), ErrorKind::Validation);
-        let bad: Result<types::EmbedRequest, _> = parse(Ok(Bytes::from_static(b"{\"x\": 1}")));
+        let bad: Result<types::EmbedRequest, _> = parse(&Bytes::from_static(b"{\"x\": 1}"));
         assert_eq!(bad.err().unwrap().kind(), ErrorKind::Validation);
+    }
+
+    #[test]
+    fn the_api_key_guards_every_route_but_health() {
+        use axum::http::{header::AUTHORIZATION, HeaderMap, HeaderValue};
+        let with = |value: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(AUTHORIZATION, HeaderValue::from_static(value));
+            h
+        };
+        let none = HeaderMap::new();
+        let open = Access::default();
+        assert!(open.check("/embed", &none).is_ok());
+        let guarded = Access {
+            api_key: Some("s3cret".into()),
+            metrics_public: false,
+        };
+        assert!(guarded.check("/embed", &with("Bearer s3cret")).is_ok());
+        assert!(guarded.check("/embed", &with("bearer  s3cret")).is_ok());
+        assert!(guarded.check("/health", &none).is_ok());
+        for (path, headers) in [
+            ("/embed", &none),
+            ("/embed", &with("Bearer s3cre")),
+            ("/embed", &with("Bearer s3cret2")),
+            ("/embed", &with("Basic s3cret")),
+            ("/embed", &with("s3cret")),
+            ("/metrics", &none),
+            ("/nothing", &none),
+        ] {
+            let e = guarded.check(path, headers).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Unauthorized, "{path}");
+        }
+        let public = Access {
+            metrics_public: true,
+            ..guarded
+        };
+        assert!(public.check("/metrics", &none).is_ok());
+        assert!(public.check("/info", &none).is_err());
+        assert!(same_secret(b"abc", b"abc"));
+        assert!(!same_secret(b"abc", b"abd") && !same_secret(b"abc", b"ab"));
     }
 
     #[test]

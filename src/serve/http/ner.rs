@@ -9,19 +9,15 @@ use crate::serve::models::{Head, Output};
 use crate::tasks::ner::decode::{entities, Aggregation, Entity};
 use crate::tasks::ner::model::WordJob;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::Json;
 use std::sync::Arc;
 
 /// `POST /ner`: entities per input by the request's `aggregation_strategy` (default `simple`,
 /// as `predict ner`), grouped from token predictions as `transformers`' pipeline does.
-pub(crate) async fn ner(
-    State(app): State<Arc<App>>,
-    body: Result<Bytes, BytesRejection>,
-) -> Answer<serde_json::Value> {
+pub(crate) async fn ner(State(app): State<Arc<App>>, body: Bytes) -> Answer<serde_json::Value> {
     let _permit = app.admit()?;
-    let request: NerRequest = parse(body)?;
+    let request: NerRequest = parse(&body)?;
     let model = app.pick(Head::TokenClassification, request.model.as_deref())?;
     let strategy = request.aggregation_strategy;
     let (texts, single) = request.inputs.into_vec();

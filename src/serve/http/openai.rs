@@ -8,7 +8,6 @@ use super::types::Texts;
 use super::{infer, parse, tokenize_texts, vectors, App};
 use crate::serve::models::Head;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
@@ -49,11 +48,11 @@ enum EncodingFormat {
 /// `POST /v1/embeddings` in OpenAI's format (vectors are unit-norm, as OpenAI's are).
 pub(crate) async fn openai_embeddings(
     State(app): State<Arc<App>>,
-    body: Result<Bytes, BytesRejection>,
+    body: Bytes,
 ) -> Answer<serde_json::Value> {
     use base64::Engine;
     let _permit = app.admit()?;
-    let request: OpenAiRequest = parse(body)?;
+    let request: OpenAiRequest = parse(&body)?;
     let texts = match request.input {
         OpenAiInput::Texts(t) => t.into_vec().0,
         OpenAiInput::Tokens(_) => {

@@ -9,7 +9,6 @@ use super::types::RecommendRequest;
 use super::{parse, App};
 use crate::tasks::recommend::commands::{Recommendation, Request};
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::Json;
 use std::sync::Arc;
@@ -17,10 +16,10 @@ use std::sync::Arc;
 /// `POST /recommend`: `[{"rank", "id", "score", "title"}]`, best first.
 pub(crate) async fn recommend(
     State(app): State<Arc<App>>,
-    body: Result<Bytes, BytesRejection>,
+    body: Bytes,
 ) -> Answer<Vec<Recommendation>> {
     let _permit = app.admit()?;
-    let request: RecommendRequest = parse(body)?;
+    let request: RecommendRequest = parse(&body)?;
     let Some(ranker) = app.apps.recommender.clone() else {
         return Err(ApiError::new(
             ErrorKind::NotFound,

@@ -11,7 +11,6 @@ use super::{infer, parse, tokenize_all, tokenize_texts, vectors, App};
 use crate::serve::models::{Head, ModelInfo, Output};
 use crate::tasks::classify::activate;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -20,12 +19,9 @@ use serde_json::json;
 use std::sync::Arc;
 
 /// `POST /embed`: `[[f32]]`, one vector per input.
-pub(crate) async fn embed(
-    State(app): State<Arc<App>>,
-    body: Result<Bytes, BytesRejection>,
-) -> Answer<Vec<Vec<f32>>> {
+pub(crate) async fn embed(State(app): State<Arc<App>>, body: Bytes) -> Answer<Vec<Vec<f32>>> {
     let _permit = app.admit()?;
-    let request: EmbedRequest = parse(body)?;
+    let request: EmbedRequest = parse(&body)?;
     let model = app.pick(Head::Embedding, request.model.as_deref())?;
     let (texts, _) = request.inputs.into_vec();
     let tokens = tokenize_texts(&app, model, &texts, request.truncate).await?;
@@ -37,12 +33,9 @@ pub(crate) async fn embed(
 
 /// `POST /predict`: every label with its score, best first, per input (softmax, or a sigmoid
 /// per label for a multi-label model; logits with `raw_scores`).
-pub(crate) async fn predict(
-    State(app): State<Arc<App>>,
-    body: Result<Bytes, BytesRejection>,
-) -> Answer<serde_json::Value> {
+pub(crate) async fn predict(State(app): State<Arc<App>>, body: Bytes) -> Answer<serde_json::Value> {
     let _permit = app.admit()?;
-    let request: PredictRequest = parse(body)?;
+    let request: PredictRequest = parse(&body)?;
     let model = app.pick(Head::SequenceClassification, request.model.as_deref())?;
     let (sequences, single) = match request.inputs {
         PredictInputs::One(s) => (vec![s], true),
@@ -93,11 +86,8 @@ pub(crate) async fn predict(
 
 /// `POST /tokenize`: the tokens of each input, `[[{"id", "text", "special", "start", "stop"}]]`
 /// (character offsets; `text` is the input's own text of a token, or the special token).
-pub(crate) async fn tokenize(
-    State(app): State<Arc<App>>,
-    body: Result<Bytes, BytesRejection>,
-) -> Answer<Vec<Vec<Token>>> {
-    let request: TokenizeRequest = parse(body)?;
+pub(crate) async fn tokenize(State(app): State<Arc<App>>, body: Bytes) -> Answer<Vec<Vec<Token>>> {
+    let request: TokenizeRequest = parse(&body)?;
     let model = match request.model.as_deref() {
         Some(n) => app.named(n)?,
         None => &app.models[0],
