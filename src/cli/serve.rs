@@ -5,7 +5,6 @@ use crate::serve::batcher::BatchLimits;
 use crate::serve::http::RequestLimits;
 use crate::serve::{self, Access, ApplicationPaths, ModelSpec, ServeOptions};
 use crate::{runtime, Result};
-use std::time::Duration;
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum LogLevel {
@@ -107,19 +106,8 @@ impl ServeArgs {
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_writer(std::io::stderr)
             .try_init();
-        let seconds = |flag: &str, value: f64| {
-            Duration::try_from_secs_f64(value)
-                .ok()
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| {
-                    crate::Error::config(
-                        flag,
-                        format!("must be a positive number of seconds, got {value}"),
-                    )
-                })
-        };
-        let request_timeout = seconds("--request-timeout", self.request_timeout)?;
-        let read_timeout = seconds("--read-timeout", self.read_timeout)?;
+        let request_timeout = super::positive_seconds("--request-timeout", self.request_timeout)?;
+        let read_timeout = super::positive_seconds("--read-timeout", self.read_timeout)?;
         if self.api_key.as_deref().is_some_and(|k| k.trim().is_empty()) {
             return Err(crate::Error::config("--api-key", "is empty"));
         }

@@ -206,13 +206,19 @@ impl BenchArgs {
 }
 
 #[derive(clap::Args)]
+#[command(group = clap::ArgGroup::new("what").required(true).args(["bodies", "mix"]))]
 pub(crate) struct LoadArgs {
-    /// The route to load, e.g. http://127.0.0.1:8080/embed.
+    /// The server, http://HOST:PORT, and with --bodies the route, e.g.
+    /// http://127.0.0.1:8080/embed.
     #[arg(long)]
     url: String,
-    /// Request bodies, one JSON object per line (sent in turn).
+    /// Request bodies for the route, one JSON object per line (sent in turn as POST).
     #[arg(long)]
-    bodies: PathBuf,
+    bodies: Option<PathBuf>,
+    /// Requests to any route, one JSON object per line: {"method", "path", "body": JSON or
+    /// "raw": text sent as it is, "valid": false for one that must be refused}.
+    #[arg(long)]
+    mix: Option<PathBuf>,
     /// Concurrent clients, each on its own keep-alive connection.
     #[arg(long, default_value_t = 1)]
     clients: usize,
@@ -222,6 +228,12 @@ pub(crate) struct LoadArgs {
     /// Stop after this many requests in all.
     #[arg(long)]
     requests: Option<usize>,
+    /// Sent as `Authorization: Bearer KEY`.
+    #[arg(long, env = "POSITIO_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// Report each window of this many seconds too (and print progress after each).
+    #[arg(long)]
+    window: Option<f64>,
 }
 
 impl LoadArgs {
@@ -236,37 +248,36 @@ impl LoadArgs {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
         };
-        let bodies: Vec<Vec<u8>> =
-            crate::data::text::read_text(&self.bodies, crate::data::text::TextEncoding::Utf8)?
-                .lines()
-                .filter(|l| !l.trim().is_empty())
-                .map(|l| l.as_bytes().to_vec())
-                .collect();
-        if bodies.is_empty() {
-            return Err(Error::file(
-                &self.bodies,
-                "no request bodies (one JSON object per line)",
-            ));
-        }
-        let duration = std::time::Duration::try_from_secs_f64(self.duration)
-            .ok()
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| {
-                Error::config(
-                    "--duration",
-                    format!(
-                        "must be a positive number of seconds, got {}",
-                        self.duration
-                    ),
-                )
-            })?;
+        let requests = match (&self.bodies, &self.mix) {
+            (None, Some(mix)) => load::read_mix(mix)?,
+            (Some(bodies), None) => {
+                let requests: Vec<load::Request> =
+                    crate::data::text::read_text(bodies, crate::data::text::TextEncoding::Utf8)?
+                        .lines()
+                        .filter(|l| !l.trim().is_empty())
+                        .map(|l| load::Request::post(path, l.as_bytes().to_vec()))
+                        .collect();
+                if requests.is_empty() {
+                    return Err(Error::file(
+                        bodies,
+                        "no request bodies (one JSON object per line)",
+                    ));
+                }
+                requests
+            }
+            _ => return Err(Error::config("--bodies / --mix", "give exactly one")),
+        };
         let report = load::run(&load::LoadOptions {
             host: host.to_string(),
-            path: path.to_string(),
-            bodies,
+            requests,
             clients: self.clients,
-            duration,
+            duration: super::positive_seconds("--duration", self.duration)?,
             max_requests: self.requests,
+            api_key: self.api_key.clone(),
+            window: self
+                .window
+                .map(|w| super::positive_seconds("--window", w))
+                .transpose()?,
         })?;
         println!(
             "{}",

@@ -109,7 +109,9 @@ impl From<super::super::batcher::InferError> for ApiError {
 
 impl IntoResponse for ApiError {
     /// The JSON answer; a 401 says how to authenticate (`WWW-Authenticate`), a 429 when to come
-    /// back (`Retry-After`, in seconds: admission frees as soon as a request is answered).
+    /// back (`Retry-After`, in seconds: admission frees as soon as a request is answered), and
+    /// a 413 or 408, whose body is left unread, that the connection closes (`Connection:
+    /// close`, so that a keep-alive client does not send its next request into it).
     fn into_response(self) -> Response {
         let (status, error_type) = self.kind.status();
         let body = Json(json!({ "error": self.message, "error_type": error_type }));
@@ -117,6 +119,7 @@ impl IntoResponse for ApiError {
         let header = match self.kind {
             ErrorKind::Unauthorized => Some((header::WWW_AUTHENTICATE, "Bearer")),
             ErrorKind::Overloaded => Some((header::RETRY_AFTER, "1")),
+            ErrorKind::TooLarge | ErrorKind::SlowBody => Some((header::CONNECTION, "close")),
             _ => None,
         };
         if let Some((name, value)) = header {
@@ -209,5 +212,8 @@ mod tests {
             Some("Bearer")
         );
         assert_eq!(header(ErrorKind::Validation, header::RETRY_AFTER), None);
+        for kind in [ErrorKind::TooLarge, ErrorKind::SlowBody] {
+            assert_eq!(header(kind, header::CONNECTION).as_deref(), Some("close"));
+        }
     }
 }
