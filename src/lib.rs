@@ -30,6 +30,8 @@
 //! - [`serve`]: the HTTP inference server (routes, dynamic batching, metrics); a new route goes
 //!   in `serve/http/` (see its module list).
 //! - [`tools`]: the demo, plots, benchmarks and the load generator.
+//! - [`fuzz`]: the fuzz targets (every reader and parser of outside input, the server's
+//!   routes), driven by `tests/fuzz.rs` in CI and by libFuzzer in `fuzz/`.
 //! - [`cli`]: the command line, one file per command family; `main.rs` only parses and exits.
 //! - [`runtime`]: allocator, flush-to-zero floats, and the compute device, CUDA only after
 //!   probing driver, GPU and NVRTC (a new backend goes there).
@@ -38,6 +40,7 @@ pub mod cli;
 pub mod data;
 pub mod distributed;
 pub mod error;
+pub mod fuzz;
 pub mod hf;
 pub mod index;
 pub(crate) mod io;

@@ -244,6 +244,12 @@ fn cli_errors_name_the_file_and_the_problem() {
     assert_fails(
         &["embed", dir.to_str().unwrap(), "--text", "x"],
         &dir.join("tokenizer.json"),
-        "not a valid tokenizer",
+        "not valid JSON: EOF while parsing an object at line 1 column 1",
+    );
+    std::fs::write(dir.join("tokenizer.json"), "{\"model\": 1}").unwrap();
+    assert_fails(
+        &["embed", dir.to_str().unwrap(), "--text", "x"],
+        &dir.join("tokenizer.json"),
+        "not a usable tokenizer",
     );
 }

@@ -396,6 +396,57 @@ fn searches_run_during_add_and_a_killed_add_leaves_the_index_searchable() {
     assert_eq!(documents(&idx), n + 1);
 }
 
+/// An `add` that cannot write its generation (the disk full: a file-size limit, so writes fail
+/// with an I/O error) fails with a clear error and leaves the index as it was: the same
+/// documents, the same hits, and the next write succeeds.
+#[test]
+fn an_add_on_a_full_disk_fails_cleanly_and_keeps_the_index() {
+    let dir = tmp("index-full-disk");
+    let idx = dir.as_ref().join("idx");
+    build(&idx, "auto");
+    let before = search(&idx, "wheat exports Soviet", &["--top", "5"]);
+    let docs: Vec<(String, String)> = (0..300)
+        .map(|i| {
+            (
+                format!("big{i}"),
+                format!("Report {i} on grain markets and shipping rates."),
+            )
+        })
+        .collect();
+    let corpus = dir.as_ref().join("more.jsonl");
+    write_corpus(&corpus, &docs);
+    let args = [
+        "index".as_ref(),
+        "add".as_ref(),
+        s(&idx),
+        "--corpus".as_ref(),
+        s(&corpus),
+    ];
+    let (ok, _, err) = positio_on_full_disk(&args, 64 * 1024);
+    assert!(!ok, "the add cannot have been written");
+    assert!(err.contains("File too large"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let generations = std::fs::read_dir(&idx)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("gen-")
+        })
+        .count();
+    assert_eq!(generations, 1, "the failed generation is removed at once");
+    assert_eq!(documents(&idx), 24);
+    assert_eq!(
+        search(&idx, "wheat exports Soviet", &["--top", "5"]),
+        before
+    );
+    let out = run_ok(&args);
+    assert!(out.contains("\"added\":300"), "{out}");
+    assert_eq!(documents(&idx), 324);
+}
+
 #[test]
 fn reranked_search_scores_as_crossencoder() {
     // scripts/reference/st_tiny_rerank.py: CrossEncoder's scores of a query against passages

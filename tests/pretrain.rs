@@ -2,7 +2,9 @@
 //! errors, resume after a kill equals an uninterrupted run, the NaN guard, Ctrl-C, plots.
 
 mod common;
-use common::{assert_learned, kill_after_checkpoint, positio_command as positio, tmp};
+use common::{
+    assert_learned, kill_after_checkpoint, positio_command as positio, positio_on_full_disk, tmp,
+};
 
 use positio::rng::Rng;
 use positio::tools::demo::corpus;
@@ -389,6 +391,79 @@ fn a_killed_run_resumes_to_the_same_weights() {
     );
     assert!(
         weights(&straight) == weights(&killed),
+        "resumed weights differ from uninterrupted weights"
+    );
+}
+
+/// A checkpoint that cannot be written (the disk full: here a file-size limit, so the write
+/// fails with an I/O error) stops the run with a clear error, takes no space and leaves the
+/// previous checkpoint as it was; a damaged checkpoint is refused by its checksum, naming the
+/// file. Resumed afterwards, the run ends with the uninterrupted run's weights.
+#[test]
+fn a_failed_or_damaged_checkpoint_leaves_the_previous_one_to_resume_from() {
+    let dir = tmp("full-disk");
+    let corpus = corpus_file(&dir, 3000);
+    let steps = 60;
+    let straight = dir.join("straight");
+    run_ok(&tiny_run(&corpus, &straight, steps));
+    let run = dir.join("run");
+    kill_after_checkpoint(&tiny_run(&corpus, &run, steps), &run, 10);
+    let checkpoints = run.join("checkpoints");
+    let latest = || std::fs::read_to_string(checkpoints.join("latest")).unwrap();
+    let before = latest();
+    let listing = || {
+        let mut names: Vec<String> = std::fs::read_dir(&checkpoints)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    };
+    let kept = listing();
+    let sums =
+        std::fs::read_to_string(checkpoints.join(before.trim()).join("checksums.sha256")).unwrap();
+    assert!(sums.contains("  optimizer.safetensors\n"), "{sums}");
+
+    let mut resume = tiny_run(&corpus, &run, steps);
+    resume.push("--resume".into());
+    // 16 KB a file: the metrics log fits, a checkpoint's weights do not.
+    let (ok, _, err) = positio_on_full_disk(&resume, 16 * 1024);
+    assert!(!ok, "the run cannot have saved its checkpoint");
+    assert!(
+        err.contains("cannot write checkpoint")
+            && err.contains("File too large")
+            && err.contains(&format!(
+                "the previous checkpoint {}",
+                checkpoints.join(before.trim()).display()
+            ))
+            && err.contains("is intact"),
+        "{err}"
+    );
+    assert_eq!(latest(), before);
+    assert_eq!(listing(), kept, "nothing half-written left behind");
+
+    // One flipped byte in the optimizer state: refused, by name.
+    let optimizer = checkpoints
+        .join(before.trim())
+        .join("optimizer.safetensors");
+    let good = std::fs::read(&optimizer).unwrap();
+    let mut bad = good.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    std::fs::write(&optimizer, &bad).unwrap();
+    let out = positio().args(&resume).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("optimizer.safetensors") && err.contains("damaged"),
+        "{err}"
+    );
+    std::fs::write(&optimizer, &good).unwrap();
+
+    let log = run_ok(&resume);
+    assert!(log.contains("resuming from"), "{log}");
+    assert!(
+        weights(&straight) == weights(&run),
         "resumed weights differ from uninterrupted weights"
     );
 }

@@ -57,26 +57,26 @@ pub(crate) struct ServeArgs {
     #[arg(long, default_value_t = 8080)]
     port: u16,
     /// Padded tokens in one batch (inputs × longest input).
-    #[arg(long, default_value_t = 16384)]
+    #[arg(long, default_value_t = BatchLimits::default().max_tokens)]
     max_batch_tokens: usize,
     /// Inputs in one batch.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = BatchLimits::default().max_inputs)]
     max_batch_requests: usize,
     /// Inputs in one request; more get 422.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = RequestLimits::default().max_client_batch_size)]
     max_client_batch_size: usize,
     /// Requests answered at once; more get 429.
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = RequestLimits::default().max_concurrent_requests)]
     max_concurrent_requests: usize,
     /// Largest request body in bytes; larger gets 413.
-    #[arg(long, default_value_t = 2_000_000)]
+    #[arg(long, default_value_t = RequestLimits::default().payload_limit)]
     payload_limit: usize,
     /// Seconds to answer a request; then 504.
-    #[arg(long, default_value_t = 60.0)]
+    #[arg(long, default_value_t = RequestLimits::default().request_timeout.as_secs_f64())]
     request_timeout: f64,
     /// Seconds for a request's headers to arrive (and an idle keep-alive connection's next
     /// request), then the connection is closed; and for its body, then 408.
-    #[arg(long, default_value_t = 30.0)]
+    #[arg(long, default_value_t = RequestLimits::default().read_timeout.as_secs_f64())]
     read_timeout: f64,
     /// Require `Authorization: Bearer KEY` on every route but /health (and /metrics with
     /// --metrics-public); else 401. Better given in the environment than on the command line,

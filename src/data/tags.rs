@@ -37,7 +37,8 @@ pub(crate) fn entity_type(tag: &str) -> Option<&str> {
 
 /// `O`, or one of `B-` / `I-` / `E-` / `S-` followed by a type.
 pub(crate) fn is_valid(tag: &str) -> bool {
-    tag == "O" || (tag.len() > 2 && matches!(&tag[..2], "B-" | "I-" | "E-" | "S-"))
+    // `get`, not indexing: a tag may start with a multi-byte character.
+    tag == "O" || (tag.len() > 2 && matches!(tag.get(..2), Some("B-" | "I-" | "E-" | "S-")))
 }
 
 /// The scheme the tags are written in: IOBES if any `E-`/`S-`, IOB1 if an entity starts with

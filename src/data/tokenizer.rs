@@ -27,8 +27,15 @@ impl Tokenizer {
                 "missing: a model directory needs tokenizer.json",
             ));
         }
-        let mut inner = tokenizers::Tokenizer::from_file(path)
-            .map_err(|e| Error::file(path, format!("not a valid tokenizer: {e}")))?;
+        let text = crate::data::text::read_text(path, crate::data::text::TextEncoding::Utf8)?;
+        // Malformed JSON is reported with its line and column before `tokenizers` reads it: its
+        // deserialisers unwrap some nested errors (a malformed decoder panics in 0.22.2).
+        serde_json::from_str::<serde::de::IgnoredAny>(&text)
+            .map_err(|e| Error::file(path, format!("not valid JSON: {e}")))?;
+        let broken = |what: &str| Error::file(path, format!("not a usable tokenizer: {what}"));
+        let mut inner = quietly(|| text.parse::<tokenizers::Tokenizer>())
+            .ok_or_else(|| broken("the tokenizers library failed reading it"))?
+            .map_err(|e| broken(&e.to_string()))?;
         let pad_id = inner
             .get_padding()
             .map(|p| p.pad_id)
@@ -40,6 +47,17 @@ impl Tokenizer {
         inner
             .with_truncation(None)
             .map_err(|e| Error::file(path, format!("cannot reset truncation: {e}")))?;
+        // A file can read well and still crash every encoding: a post-processor naming a special
+        // token the file does not define panics inside `tokenizers`. One text and one pair
+        // encoded here find that at load time, as an error. (An encoding error is the text's
+        // problem, not the file's: a word-level vocabulary without `[UNK]` refuses "a".)
+        quietly(|| {
+            let _ = inner.encode("a", true);
+            let _ = inner.encode(("a", "b"), true);
+        })
+        .ok_or_else(|| {
+            broken("encoding crashes inside the tokenizers library (does its post-processor name a special token the file does not define?)")
+        })?;
         Ok(Tokenizer {
             inner,
             path: path.to_path_buf(),
@@ -192,6 +210,20 @@ pub(crate) struct TrainOptions {
 
 /// Trains a BERT-style WordPiece tokenizer (BERT normaliser and pre-tokeniser, [CLS] … [SEP]
 /// post-processing) on `texts`: the same inputs give the same tokenizer (see `wordpiece`).
+/// Runs `f`, a call into the tokenizers library, with a panic in it turned into `None` and not
+/// printed (the caller reports a broken file instead). The panic hook is swapped for the call,
+/// under a lock: a panic on another thread meanwhile would go unprinted too, which only
+/// matters during a tokenizer's loading.
+fn quietly<T>(f: impl FnOnce() -> T) -> Option<T> {
+    static HOOK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _only_us = HOOK.lock().unwrap_or_else(|e| e.into_inner());
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    std::panic::set_hook(hook);
+    result.ok()
+}
+
 pub(crate) fn train_wordpiece<I, S>(texts: I, opts: TrainOptions) -> Result<Tokenizer>
 where
     I: Iterator<Item = S> + Send,

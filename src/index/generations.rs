@@ -60,10 +60,13 @@ fn generations(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
     Ok(found)
 }
 
-/// The one writer of an index: holds its lock until dropped.
+/// The one writer of an index: holds its lock until dropped. Dropped without a commit (the
+/// write failed: a full disk, an I/O error), it removes its generation at once, so a failed
+/// write leaves no space taken; a killed writer's leftover goes at the next write.
 pub struct Writer {
     dir: PathBuf,
     _lock: File,
+    committed: bool,
     /// The generation being written.
     pub next: PathBuf,
     /// The generation it replaces (`None` when building).
@@ -112,6 +115,7 @@ impl Writer {
         Ok(Writer {
             dir: dir.to_path_buf(),
             _lock: lock,
+            committed: false,
             next,
             previous,
         })
@@ -119,7 +123,7 @@ impl Writer {
 
     /// Makes the new generation current (after syncing its files), then removes generations
     /// older than the one it replaces.
-    pub fn commit(self) -> Result<()> {
+    pub fn commit(mut self) -> Result<()> {
         for entry in std::fs::read_dir(&self.next).map_err(|e| Error::io(&self.next, "list", e))? {
             let path = entry.map_err(|e| Error::io(&self.next, "list", e))?.path();
             if path.is_file() {
@@ -134,6 +138,7 @@ impl Writer {
             .and_then(|n| n.to_str())
             .expect("a generation name");
         io::write_atomic(&self.dir.join(CURRENT), format!("{name}\n").as_bytes())?;
+        self.committed = true;
         let keep = self
             .previous
             .as_deref()
@@ -153,6 +158,14 @@ impl Writer {
     }
 }
 
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_dir_all(&self.next);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,12 +182,16 @@ mod tests {
         w.commit().unwrap();
         let first = current(&idx).unwrap();
         assert!(first.ends_with("gen-000001"));
-        // A crashed write: the generation exists but CURRENT still names the first.
+        // A failed write: its generation goes at once; CURRENT still names the first.
         let w = Writer::begin(&idx, false).unwrap();
         std::fs::write(w.next.join("a"), "2").unwrap();
+        let failed = w.next.clone();
         drop(w);
+        assert!(!failed.exists());
         assert_eq!(current(&idx).unwrap(), first);
-        // The next write removes the leftover and takes its number.
+        // A crashed write leaves its generation; the next write removes it and takes its number.
+        std::fs::create_dir(&failed).unwrap();
+        std::fs::write(failed.join("a"), "2").unwrap();
         let w = Writer::begin(&idx, false).unwrap();
         assert!(w.next.ends_with("gen-000002"));
         assert_eq!(std::fs::read_dir(&w.next).unwrap().count(), 0);

@@ -53,6 +53,16 @@ pub struct BatchLimits {
     pub max_inputs: usize,
 }
 
+/// `serve`'s defaults.
+impl Default for BatchLimits {
+    fn default() -> Self {
+        BatchLimits {
+            max_tokens: 16384,
+            max_inputs: 128,
+        }
+    }
+}
+
 /// The sending side of a model's queue.
 #[derive(Clone)]
 pub(crate) struct Queue {

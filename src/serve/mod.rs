@@ -68,6 +68,44 @@ pub struct ServeOptions {
 /// Loads the models, listens on `address`, and serves until SIGTERM / Ctrl-C (in-flight
 /// requests finish first).
 pub fn serve(options: ServeOptions, device: &Device) -> Result<()> {
+    let (mut app, threads) = start(&options, device)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::invalid(format!("cannot start the async runtime: {e}")))?;
+    app.apps = runtime.block_on(http::apps::prepare(&app, &options.apps, device))?;
+    let app = Arc::new(app);
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&options.address)
+            .await
+            .map_err(|e| {
+                Error::config(
+                    "--host / --port",
+                    format!("cannot listen on {}: {e}", options.address),
+                )
+            })?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| Error::invalid(format!("cannot read the listening address: {e}")))?;
+        tracing::info!("listening on http://{local}");
+        let read_timeout = app.limits.read_timeout;
+        accept(listener, http::router(app), read_timeout).await;
+        Ok::<_, Error>(())
+    })?;
+    // The router (and with it every queue) is gone: the batching threads finish and end.
+    for t in threads {
+        let _ = t.join();
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The models of `options` loaded, each with its batching thread, and the routes' shared
+/// state (without the applications, which need an async runtime to prepare).
+fn start(
+    options: &ServeOptions,
+    device: &Device,
+) -> Result<(App, Vec<std::thread::JoinHandle<()>>)> {
     let metrics = Arc::new(metrics::Metrics::new());
     let mut served = Vec::new();
     let mut threads = Vec::new();
@@ -114,42 +152,14 @@ pub fn serve(options: ServeOptions, device: &Device) -> Result<()> {
         });
         threads.push(thread);
     }
-    let mut app = App::new(
+    let app = App::new(
         served,
         metrics,
         options.limits,
         options.batching,
         options.access.clone(),
     );
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::invalid(format!("cannot start the async runtime: {e}")))?;
-    app.apps = runtime.block_on(http::apps::prepare(&app, &options.apps, device))?;
-    let app = Arc::new(app);
-    runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(&options.address)
-            .await
-            .map_err(|e| {
-                Error::config(
-                    "--host / --port",
-                    format!("cannot listen on {}: {e}", options.address),
-                )
-            })?;
-        let local = listener
-            .local_addr()
-            .map_err(|e| Error::invalid(format!("cannot read the listening address: {e}")))?;
-        tracing::info!("listening on http://{local}");
-        let read_timeout = app.limits.read_timeout;
-        accept(listener, http::router(app), read_timeout).await;
-        Ok::<_, Error>(())
-    })?;
-    // The router (and with it every queue) is gone: the batching threads finish and end.
-    for t in threads {
-        let _ = t.join();
-    }
-    tracing::info!("stopped");
-    Ok(())
+    Ok((app, threads))
 }
 
 /// Serves each connection on its own task until Ctrl-C or SIGTERM, then stops accepting and
@@ -189,6 +199,24 @@ async fn accept(listener: tokio::net::TcpListener, router: axum::Router, read_ti
     }
     drop(listener);
     graceful.shutdown().await;
+}
+
+/// The router of `models` with the server's default limits, for requests sent in-process (the
+/// HTTP fuzz target): the same loading, batching and routes as `serve`, no socket.
+pub(crate) fn in_process(
+    models: Vec<ModelSpec>,
+    device: &Device,
+) -> Result<(axum::Router, Vec<std::thread::JoinHandle<()>>)> {
+    let options = ServeOptions {
+        models,
+        apps: ApplicationPaths::default(),
+        address: String::new(),
+        batching: BatchLimits::default(),
+        limits: RequestLimits::default(),
+        access: Access::default(),
+    };
+    let (app, threads) = start(&options, device)?;
+    Ok((http::router(Arc::new(app)), threads))
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

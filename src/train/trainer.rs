@@ -434,6 +434,7 @@ impl Trainer {
             let dir = latest_checkpoint(&self.run_dir)?.ok_or_else(|| {
                 Error::file(checkpoints(&self.run_dir), "no checkpoint to resume from")
             })?;
+            run_dir::verify(&dir)?;
             let text = std::fs::read_to_string(dir.join("state.json"))
                 .map_err(|e| Error::io(dir.join("state.json"), "read", e))?;
             state = serde_json::from_str(&text)
@@ -615,7 +616,7 @@ impl Trainer {
         bar.finish_and_clear();
         if !interrupted && writer {
             if task.selection().is_none() {
-                task.save_model(&model.clone().valid(), &self.run_dir)?;
+                io::all_or_nothing(|| task.save_model(&model.clone().valid(), &self.run_dir))?;
             }
             state.task = task.state();
             state.sampler = Some(sampler.position());
@@ -662,7 +663,7 @@ impl Trainer {
                     .is_none_or(|b| if higher { v > b } else { v < b });
                 if better {
                     state.best = Some(v);
-                    task.save_model(&model.clone().valid(), &self.run_dir)?;
+                    io::all_or_nothing(|| task.save_model(&model.clone().valid(), &self.run_dir))?;
                 }
                 let b = state.best.unwrap_or(v);
                 let mark = if better {
@@ -724,15 +725,29 @@ impl Trainer {
         let name = format!("step-{:08}", state.step);
         let tmp = root.join(format!("{name}.tmp"));
         let _ = std::fs::remove_dir_all(&tmp);
-        task.save_model(model, &tmp)?;
-        task.save_state_files(&tmp)?;
-        opt.save(&tmp.join("optimizer.safetensors"))?;
-        io::write_atomic(
-            &tmp.join("state.json"),
-            serde_json::to_string_pretty(state)
-                .expect("state serialises")
-                .as_bytes(),
-        )?;
+        let written = (|| {
+            task.save_model(model, &tmp)?;
+            task.save_state_files(&tmp)?;
+            opt.save(&tmp.join("optimizer.safetensors"))?;
+            io::write_atomic(
+                &tmp.join("state.json"),
+                serde_json::to_string_pretty(state)
+                    .expect("state serialises")
+                    .as_bytes(),
+            )?;
+            run_dir::seal(&tmp)
+        })();
+        if let Err(e) = written {
+            // A full disk: free what the failed checkpoint took; the previous one is untouched.
+            let _ = std::fs::remove_dir_all(&tmp);
+            let kept = match latest_checkpoint(&self.run_dir) {
+                Ok(Some(dir)) => format!("the previous checkpoint {} is intact", dir.display()),
+                _ => "no earlier checkpoint exists".into(),
+            };
+            return Err(Error::invalid(format!(
+                "cannot write checkpoint {name} ({e}); {kept}"
+            )));
+        }
         let dir = root.join(&name);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::rename(&tmp, &dir)

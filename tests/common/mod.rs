@@ -139,6 +139,39 @@ pub fn positio<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (bool, String, String) 
     )
 }
 
+/// Runs `positio ARGS` as on a disk that is full after `max_file_bytes` bytes of any one file:
+/// RLIMIT_FSIZE, with SIGXFSZ ignored, so that a write past it fails with EFBIG ("File too
+/// large") as a write to a full disk fails with ENOSPC: an I/O error the program must survive.
+/// Returns whether it succeeded, its stdout and its stderr.
+pub fn positio_on_full_disk<S: AsRef<std::ffi::OsStr>>(
+    args: &[S],
+    max_file_bytes: u64,
+) -> (bool, String, String) {
+    use std::os::unix::process::CommandExt;
+    let mut command = positio_command();
+    command.args(args);
+    // SAFETY: between fork and exec only async-signal-safe calls (signal, setrlimit).
+    unsafe {
+        command.pre_exec(move || {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let limit = libc::rlimit {
+                rlim_cur: max_file_bytes,
+                rlim_max: max_file_bytes,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = command.output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
 /// Starts `positio ARGS` (a training run writing to `out`) and kills it with SIGKILL (no chance
 /// to save) as soon as its latest checkpoint is at `step` or later; fails if the run ends first.
 pub fn kill_after_checkpoint<S: AsRef<std::ffi::OsStr>>(

@@ -60,6 +60,19 @@ pub struct RequestLimits {
     pub read_timeout: Duration,
 }
 
+/// `serve`'s defaults.
+impl Default for RequestLimits {
+    fn default() -> Self {
+        RequestLimits {
+            max_client_batch_size: 32,
+            max_concurrent_requests: 512,
+            payload_limit: 2_000_000,
+            request_timeout: Duration::from_secs(60),
+            read_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
 /// Who may call the server (the `serve` options of the same names).
 #[derive(Debug, Clone, Default)]
 pub struct Access {
