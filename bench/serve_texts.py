@@ -11,6 +11,8 @@ import argparse
 import json
 import os
 
+import conll_text
+
 parser = argparse.ArgumentParser()
 parser.add_argument("conll")
 parser.add_argument("reuters")
@@ -19,15 +21,7 @@ parser.add_argument("--count", type=int, default=4000)
 parser.add_argument("--openai-model", default="model")
 args = parser.parse_args()
 
-sentences, words = [], []
-for line in open(args.conll, encoding="utf-8"):
-    parts = line.split()
-    if not parts or parts[0] == "-DOCSTART-":
-        if words:
-            sentences.append(" ".join(words))
-        words = []
-    else:
-        words.append(parts[0])
+sentences = conll_text.sentences(args.conll)
 paragraphs = []
 for line in open(args.reuters, encoding="utf-8"):
     text = json.loads(line)["text"]

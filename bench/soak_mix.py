@@ -13,6 +13,8 @@ import argparse
 import json
 import random
 
+import conll_text
+
 parser = argparse.ArgumentParser()
 parser.add_argument("conll")
 parser.add_argument("out")
@@ -22,17 +24,7 @@ parser.add_argument("--max-client-batch-size", type=int, default=32)
 parser.add_argument("--count", type=int, default=2000)
 args = parser.parse_args()
 
-sentences, words = [], []
-for line in open(args.conll, encoding="utf-8"):
-    parts = line.split()
-    if not parts or parts[0] == "-DOCSTART-":
-        if words:
-            sentences.append(" ".join(words))
-        words = []
-    else:
-        words.append(parts[0])
-if words:
-    sentences.append(" ".join(words))
+sentences = conll_text.sentences(args.conll)
 rng = random.Random(7)
 
 

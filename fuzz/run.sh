@@ -16,8 +16,11 @@ PER=${SECONDS_PER_TARGET:-120}
 export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
 -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
 -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing -Cdebug-assertions -Coverflow-checks"
-cargo build --release --quiet --manifest-path fuzz/Cargo.toml --target-dir target/fuzz
-BIN=target/fuzz/release/positio-fuzz
+# An explicit --target keeps RUSTFLAGS off build scripts and proc macros (as cargo-fuzz does):
+# instrumented, they would not link.
+HOST=$(rustc -vV | sed -n 's/^host: //p')
+cargo build --release --quiet --manifest-path fuzz/Cargo.toml --target-dir target/fuzz --target "$HOST"
+BIN=target/fuzz/$HOST/release/positio-fuzz
 if [ "${1:-}" = "--replay" ]; then
   POSITIO_FUZZ_TARGET=$3 exec "$BIN" "$2"
 fi

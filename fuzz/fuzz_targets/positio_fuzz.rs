@@ -17,7 +17,11 @@ fn harness() -> &'static (Harness, String) {
         if let Ok(dir) = std::env::var("POSITIO_FUZZ_SEEDS") {
             let dir = Path::new(&dir);
             std::fs::create_dir_all(dir).expect("the seed folder");
-            if std::fs::read_dir(dir).expect("the seed folder").next().is_none() {
+            if std::fs::read_dir(dir)
+                .expect("the seed folder")
+                .next()
+                .is_none()
+            {
                 for (i, seed) in harness.seeds(&target).expect("a target").iter().enumerate() {
                     std::fs::write(dir.join(format!("seed-{i}")), seed).expect("a seed");
                 }
