@@ -269,7 +269,7 @@ impl Harness {
             spec("ner", "hf_tiny_ner"),
             spec("rerank", "rerank_tiny"),
         ];
-        let (router, _threads) = crate::serve::in_process(models, &crate::runtime::cpu())?;
+        let router = crate::serve::in_process(models, &crate::runtime::cpu())?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -25,7 +25,7 @@ thread_local! {
 pub(crate) fn all_or_nothing<T>(save: impl FnOnce() -> Result<T>) -> Result<T> {
     let outer = STAGED.with(|s| s.borrow_mut().replace(Vec::new()));
     let result = save();
-    let staged = STAGED
+    let mut staged = STAGED
         .with(|s| std::mem::replace(&mut *s.borrow_mut(), outer))
         .unwrap_or_default();
     if result.is_err() {
@@ -36,7 +36,7 @@ pub(crate) fn all_or_nothing<T>(save: impl FnOnce() -> Result<T>) -> Result<T> {
     }
     let nested = STAGED.with(|s| match s.borrow_mut().as_mut() {
         Some(outer) => {
-            outer.extend(staged.iter().cloned());
+            outer.append(&mut staged);
             true
         }
         None => false,
@@ -51,6 +51,7 @@ pub(crate) fn all_or_nothing<T>(save: impl FnOnce() -> Result<T>) -> Result<T> {
             }
         }
         let mut dirs: Vec<&Path> = staged.iter().filter_map(|(_, t)| t.parent()).collect();
+        dirs.sort();
         dirs.dedup();
         for dir in dirs {
             sync_dir(dir);

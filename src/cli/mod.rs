@@ -346,9 +346,6 @@ impl FineTuningInputs {
     }
 }
 
-/// Runs a parsed command line. An unusable `--device` is refused before any input is read.
-/// With `--distributed`, the process joins its job first, and ranks other than 0 log only
-/// warnings and errors.
 /// A duration option: a positive, finite number of seconds.
 fn positive_seconds(flag: &str, value: f64) -> Result<std::time::Duration> {
     std::time::Duration::try_from_secs_f64(value)
@@ -362,6 +359,9 @@ fn positive_seconds(flag: &str, value: f64) -> Result<std::time::Duration> {
         })
 }
 
+/// Runs a parsed command line. An unusable `--device` is refused before any input is read.
+/// With `--distributed`, the process joins its job first, and ranks other than 0 log only
+/// warnings and errors.
 pub fn run(cli: Cli) -> Result<Outcome> {
     let group = match cli.command.distributed() {
         Some(backend) => Some(crate::distributed::start(backend)?),

@@ -28,14 +28,21 @@ impl Tokenizer {
             ));
         }
         let text = crate::data::text::read_text(path, crate::data::text::TextEncoding::Utf8)?;
-        // Malformed JSON is reported with its line and column before `tokenizers` reads it: its
-        // deserialisers unwrap some nested errors (a malformed decoder panics in 0.22.2).
-        serde_json::from_str::<serde::de::IgnoredAny>(&text)
-            .map_err(|e| Error::file(path, format!("not valid JSON: {e}")))?;
         let broken = |what: &str| Error::file(path, format!("not a usable tokenizer: {what}"));
-        let mut inner = quietly(|| text.parse::<tokenizers::Tokenizer>())
-            .ok_or_else(|| broken("the tokenizers library failed reading it"))?
-            .map_err(|e| broken(&e.to_string()))?;
+        // `tokenizers` unwraps some nested errors (a malformed decoder panics in 0.22.2): its
+        // panics are caught, and a file it fails on is checked as JSON to name the line and
+        // column of a syntax error.
+        let mut inner = match quietly(|| text.parse::<tokenizers::Tokenizer>()) {
+            Some(Ok(inner)) => inner,
+            failed => {
+                serde_json::from_str::<serde::de::IgnoredAny>(&text)
+                    .map_err(|e| Error::file(path, format!("not valid JSON: {e}")))?;
+                return Err(match failed {
+                    Some(Err(e)) => broken(&e.to_string()),
+                    _ => broken("the tokenizers library failed reading it"),
+                });
+            }
+        };
         let pad_id = inner
             .get_padding()
             .map(|p| p.pad_id)
@@ -208,8 +215,6 @@ pub(crate) struct TrainOptions {
     pub min_frequency: u64,
 }
 
-/// Trains a BERT-style WordPiece tokenizer (BERT normaliser and pre-tokeniser, [CLS] … [SEP]
-/// post-processing) on `texts`: the same inputs give the same tokenizer (see `wordpiece`).
 /// Runs `f`, a call into the tokenizers library, with a panic in it turned into `None` and not
 /// printed (the caller reports a broken file instead). The panic hook is swapped for the call,
 /// under a lock: a panic on another thread meanwhile would go unprinted too, which only
@@ -224,6 +229,8 @@ fn quietly<T>(f: impl FnOnce() -> T) -> Option<T> {
     result.ok()
 }
 
+/// Trains a BERT-style WordPiece tokenizer (BERT normaliser and pre-tokeniser, [CLS] … [SEP]
+/// post-processing) on `texts`: the same inputs give the same tokenizer (see `wordpiece`).
 pub(crate) fn train_wordpiece<I, S>(texts: I, opts: TrainOptions) -> Result<Tokenizer>
 where
     I: Iterator<Item = S> + Send,

@@ -202,11 +202,9 @@ async fn accept(listener: tokio::net::TcpListener, router: axum::Router, read_ti
 }
 
 /// The router of `models` with the server's default limits, for requests sent in-process (the
-/// HTTP fuzz target): the same loading, batching and routes as `serve`, no socket.
-pub(crate) fn in_process(
-    models: Vec<ModelSpec>,
-    device: &Device,
-) -> Result<(axum::Router, Vec<std::thread::JoinHandle<()>>)> {
+/// HTTP fuzz target): the same loading, batching and routes as `serve`, no socket. The
+/// batching threads end when the router is dropped.
+pub(crate) fn in_process(models: Vec<ModelSpec>, device: &Device) -> Result<axum::Router> {
     let options = ServeOptions {
         models,
         apps: ApplicationPaths::default(),
@@ -215,8 +213,8 @@ pub(crate) fn in_process(
         limits: RequestLimits::default(),
         access: Access::default(),
     };
-    let (app, threads) = start(&options, device)?;
-    Ok((http::router(Arc::new(app)), threads))
+    let (app, _threads) = start(&options, device)?;
+    Ok(http::router(Arc::new(app)))
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -212,10 +212,11 @@ pub fn run(options: &LoadOptions) -> Result<LoadReport> {
         *statuses.entry(r.status).or_insert(0) += 1;
     }
     let all = window_of(&records, &options.requests, 0.0);
+    let inputs: Vec<usize> = options.requests.iter().map(Request::inputs).collect();
     let sequences = records
         .iter()
         .filter(|r| options.requests[r.request].valid && ok(r.status))
-        .map(|r| options.requests[r.request].inputs())
+        .map(|r| inputs[r.request])
         .sum();
     let windows = match options.window {
         Some(w) => {
