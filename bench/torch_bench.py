@@ -7,16 +7,20 @@ way (median of --steps after --warmup untimed steps).
     python3 bench/torch_bench.py --task encoder --model DIR       # e.g. all-MiniLM-L6-v2 (eager attention)
     python3 bench/torch_bench.py --task encoder --model DIR --mode sdpa   # attn_implementation="sdpa"
     python3 bench/torch_bench.py --task encoder --model DIR --mode ort    # ONNX export + onnxruntime
+    python3 bench/torch_bench.py --task encoder --model DIR --mode ort-int8   # + quantize_dynamic
     python3 bench/torch_bench.py --task finetune --model DIR --data eng.train   # NER fine-tuning steps
 
 Prints `RESULT torch-<mode>-<task> median_ms min_ms max_ms`; `--mode ort` prints
-`RESULT ort-encoder ...` and `--task finetune` prints `RESULT torch-hf-finetune ...` followed by a
+`RESULT ort-encoder ...`, `--mode ort-int8` `RESULT ort-int8-encoder ...`, and `--task finetune` prints `RESULT torch-hf-finetune ...` followed by a
 `tokens/s <value>` line (real, non-padding tokens of the timed batches / their total time).
 
 --task encoder runs 32 × 128 (pass --batch 32) deterministic input ids through transformers'
 BertModel in eval mode under no_grad; --mode ort exports that model once with torch.onnx.export
-(dynamic batch / sequence axes, opset 17) into a temporary directory and runs it with onnxruntime
-(intra_op_num_threads = --threads, ORT_ENABLE_ALL).
+(static shapes: the benchmark's batch and length, opset 17) into a temporary directory and runs it
+with onnxruntime (intra_op_num_threads = --threads, ORT_ENABLE_ALL); --mode ort-int8 first runs
+onnxruntime's quantize_dynamic on the export (per_channel=True, QInt8 weights: ORT's dynamic int8,
+which `positio --precision int8` follows). `--save-onnx DIR` keeps the exported files there (for
+bench/int8_quality.py).
 
 --task finetune (the spec `positio bench --task finetune` follows): sentences of the CoNLL --data
 file in file order (-DOCSTART- skipped), IOB1 tags converted to IOB2, labels O then B-/I- of each
@@ -224,8 +228,9 @@ def finetune(args):
     return ts, tokens / (sum(ts) / 1e3)
 
 
-def ort_session(enc, batch, seq):
-    """Exports `enc` (a BertModel) to ONNX in a temporary directory; returns an onnxruntime session."""
+def ort_session(enc, batch, seq, threads, int8=False, keep=None):
+    """Exports `enc` (a BertModel) to ONNX with static shapes (`int8`: then dynamically quantized)
+    into `keep` or a temporary directory; returns an onnxruntime session."""
     import tempfile
 
     import onnxruntime as ort
@@ -238,21 +243,27 @@ def ort_session(enc, batch, seq):
         def forward(self, input_ids, attention_mask):
             return self.enc(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
-    path = os.path.join(tempfile.mkdtemp(prefix="positio-ort-"), "encoder.onnx")
+    folder = keep or tempfile.mkdtemp(prefix="positio-ort-")
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, "encoder.onnx")
     wrapped = Wrapped().eval()
     ids = torch.zeros(batch, seq, dtype=torch.long)
     inputs = (ids, torch.ones_like(ids))
     common = dict(input_names=["input_ids", "attention_mask"], output_names=["last_hidden_state"], opset_version=17)
-    axes = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"},
-            "last_hidden_state": {0: "batch", 1: "sequence"}}
     try:  # the dynamo exporter is the default in recent torch (needs onnxscript)
-        torch.onnx.export(wrapped, inputs, path, dynamic_axes=axes, **common)
+        torch.onnx.export(wrapped, inputs, path, **common)
     except Exception as e:  # noqa: BLE001 - any exporter failure: use the TorchScript exporter
         print(f"torch.onnx.export (default exporter) failed ({type(e).__name__}); using dynamo=False",
               file=__import__("sys").stderr)
-        torch.onnx.export(wrapped, inputs, path, dynamic_axes=axes, dynamo=False, **common)
+        torch.onnx.export(wrapped, inputs, path, dynamo=False, **common)
+    if int8:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        quantized = os.path.join(folder, "encoder-int8.onnx")
+        quantize_dynamic(path, quantized, per_channel=True, weight_type=QuantType.QInt8)
+        path = quantized
     so = ort.SessionOptions()
-    so.intra_op_num_threads = os.cpu_count()
+    so.intra_op_num_threads = threads
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
 
@@ -260,7 +271,7 @@ def ort_session(enc, batch, seq):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--task", default="train", choices=["train", "forward", "encoder", "finetune"])
-    p.add_argument("--mode", default="eager", choices=["eager", "compile", "hf", "sdpa", "ort"])
+    p.add_argument("--mode", default="eager", choices=["eager", "compile", "hf", "sdpa", "ort", "ort-int8"])
     p.add_argument("--batch", type=int, default=None, help="default 16 (32 for --task finetune)")
     p.add_argument("--len", type=int, default=128)
     p.add_argument("--loss-fraction", type=float, default=1.0)
@@ -269,10 +280,11 @@ def main():
     p.add_argument("--model", default=None)
     p.add_argument("--data", default=os.path.join(REPO, "..", "shared", "data", "conll2003", "eng.train"))
     p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--save-onnx", default=None, help="keep the ONNX export(s) in this directory")
     args = p.parse_args()
     if args.batch is None:
         args.batch = 32 if args.task == "finetune" else 16
-    if args.mode in ("sdpa", "ort") and args.task != "encoder":
+    if args.mode in ("sdpa", "ort", "ort-int8") and args.task != "encoder":
         p.error(f"--mode {args.mode} is only for --task encoder")
     if args.task == "finetune" and args.mode not in ("eager", "hf"):
         p.error("--task finetune runs transformers' BertForTokenClassification (eager attention) only")
@@ -297,9 +309,9 @@ def main():
         attn = "sdpa" if args.mode == "sdpa" else "eager"
         enc = AutoModel.from_pretrained(args.model, attn_implementation=attn).eval()
         ids = lcg(B * S, enc.config.vocab_size, 42).view(B, S)
-        if args.mode == "ort":
-            name = "ort-encoder"
-            sess = ort_session(enc, B, S)
+        if args.mode in ("ort", "ort-int8"):
+            name = f"{args.mode}-encoder"
+            sess = ort_session(enc, B, S, args.threads, int8=args.mode == "ort-int8", keep=args.save_onnx)
             feed = {"input_ids": ids.numpy(), "attention_mask": attention_mask.numpy()}
             ts = timed_(lambda: sess.run(["last_hidden_state"], feed))
         else:

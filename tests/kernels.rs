@@ -82,6 +82,40 @@ fn layer_norm_runs_without_autodiff() {
     assert!(max_abs_diff(&fused, &composite) < 1e-5);
 }
 
+/// Without autodiff, LayerNorm and bias + activation overwrite their input when it is a
+/// temporary nothing else holds (`x * 1`, `cast`) and leave a shared one alone.
+#[test]
+fn row_kernels_overwrite_only_unshared_inputs() {
+    use burn::tensor::DType;
+    use positio::model::config::Activation;
+    let dev = cpu();
+    let (rows, width) = (70, 24);
+    for dtype in [DType::F64, DType::F32] {
+        let x = f64_tensor(values(rows * width, 7, 2.0), [rows, width], &dev).cast(dtype);
+        let w = f64_tensor(values(width, 8, 1.0), [width], &dev).cast(dtype);
+        let b = f64_tensor(values(width, 9, 1.0), [width], &dev).cast(dtype);
+        let before = to_vec(x.clone());
+        let (fused, composite) = both(|| {
+            let norm = kernels::layer_norm(x.clone() * 1.0, w.clone(), b.clone(), 1e-12);
+            let act = kernels::bias_activation(x.clone() * 1.0, b.clone(), Activation::Gelu);
+            let shared = kernels::layer_norm(x.clone(), w.clone(), b.clone(), 1e-12);
+            [to_vec(norm), to_vec(act), to_vec(shared)]
+        });
+        for (f, c) in fused.iter().zip(&composite) {
+            assert!(
+                max_abs_diff(f, c) < 1e-5,
+                "{dtype:?}: {}",
+                max_abs_diff(f, c)
+            );
+        }
+        assert_eq!(
+            to_vec(x),
+            before,
+            "{dtype:?}: a shared input was overwritten"
+        );
+    }
+}
+
 #[test]
 fn cross_entropy_matches_composite_and_finite_differences() {
     use burn::tensor::{Int, Tensor, TensorData};

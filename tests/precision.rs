@@ -1,20 +1,28 @@
 //! `--precision bf16`: matrix products in bf16, everything else fp32 (as PyTorch autocast).
 //! Runs on the CPU backend (burn's flex computes bf16 products) so that CI checks it: the
 //! numbers stay within bf16's tolerance of fp32 and really differ from them, a training run
-//! learns and saves fp32 checkpoints. (One test binary of its own: the precision switch is
-//! process-wide.)
+//! learns and saves fp32 checkpoints. `--precision int8` (CPU inference): embeddings within
+//! cosine 0.99 of sentence-transformers' fp32 ones, the task commands run with it, training
+//! refuses it. (One test binary of its own: the precision switch is process-wide.)
 
 mod common;
 
-use common::{embeddings_of, minilm_dir, positio, tmp};
+use common::{embeddings_of, minilm_dir, positio, tmp, Fixture};
 
 fn embeddings(extra: &[&str]) -> Vec<Vec<f64>> {
+    embeddings_of_texts(
+        &[
+            "Positional encodings tell the encoder where each token stands.",
+            "EU rejects German call to boycott British lamb .",
+        ],
+        extra,
+    )
+}
+
+fn embeddings_of_texts(texts: &[&str], extra: &[&str]) -> Vec<Vec<f64>> {
     let dir = minilm_dir();
     let mut args = vec!["embed", dir.to_str().unwrap()];
-    for t in [
-        "Positional encodings tell the encoder where each token stands.",
-        "EU rejects German call to boycott British lamb .",
-    ] {
+    for t in texts {
         args.extend(["--text", t]);
     }
     args.extend(extra);
@@ -76,4 +84,100 @@ fn bf16_products_stay_within_tolerance_and_checkpoints_stay_fp32() {
     for (name, t) in tensors {
         assert_eq!(t["dtype"], "F32", "{name}");
     }
+}
+
+/// all-MiniLM-L6-v2's reference sentences (tests/fixtures/minilm_parity.safetensors: short,
+/// accented, emoji and CJK, 512 word pieces): int8 embeddings within cosine 0.99 of
+/// sentence-transformers' fp32 ones, and not equal to them.
+#[test]
+fn int8_embeddings_stay_within_cosine_0_99_of_sentence_transformers() {
+    let fx = Fixture::open("minilm_parity.safetensors");
+    let sentences: Vec<String> = serde_json::from_str(&fx.metadata("sentences")).unwrap();
+    let texts: Vec<&str> = sentences.iter().map(String::as_str).collect();
+    let reference = fx.f32("st.embedding");
+    let int8 = embeddings_of_texts(&texts, &["--precision", "int8"]);
+    let width = reference.len() / texts.len();
+    let mut worst_diff = 0f64;
+    for (i, e) in int8.iter().enumerate() {
+        let r = &reference[i * width..(i + 1) * width];
+        let cosine: f64 = e.iter().zip(r).map(|(a, &b)| a * f64::from(b)).sum();
+        assert!(cosine >= 0.99, "sentence {i}: cosine {cosine}");
+        worst_diff = e
+            .iter()
+            .zip(r)
+            .map(|(a, &b)| (a - f64::from(b)).abs())
+            .fold(worst_diff, f64::max);
+    }
+    assert!(worst_diff > 1e-4, "int8 gave fp32's numbers ({worst_diff})");
+}
+
+/// The task commands run in int8 and their outputs keep their shape; training commands and the
+/// GPU refuse it with a message that says why.
+#[test]
+fn int8_runs_the_task_commands_and_training_refuses_it() {
+    let ner = "tests/fixtures/hf_tiny_ner";
+    let dev = "tests/fixtures/conll/dev.iob1";
+    let eval = |extra: &[&str]| {
+        let mut args = vec!["eval", "ner", "--model", ner, "--data", dev];
+        args.extend(extra);
+        let (ok, out, err) = positio(&args);
+        assert!(ok, "{err}");
+        out
+    };
+    let (fp32, int8) = (eval(&[]), eval(&["--precision", "int8"]));
+    assert_eq!(
+        fp32.lines().count(),
+        int8.lines().count(),
+        "{fp32}\n---\n{int8}"
+    );
+    let predict = |extra: &[&str]| {
+        let mut args = vec!["predict", "ner", "--model", ner, "--conll", dev];
+        args.extend(extra);
+        let (ok, out, err) = positio(&args);
+        assert!(ok, "{err}");
+        out.lines()
+            .map(|l| l.rsplit_once(' ').map(|(w, _)| w.to_string()))
+            .collect::<Vec<_>>()
+    };
+    // The same lines, each with a tag (the tags themselves may differ: a tiny random model).
+    assert_eq!(predict(&[]), predict(&["--precision", "int8"]));
+
+    let out = tmp("int8-train");
+    for args in [
+        vec![
+            "demo",
+            "--out",
+            out.to_str().unwrap(),
+            "--precision",
+            "int8",
+        ],
+        vec![
+            "finetune",
+            "ner",
+            "--model",
+            ner,
+            "--train",
+            dev,
+            "--out",
+            out.to_str().unwrap(),
+            "--precision",
+            "int8",
+        ],
+    ] {
+        let (ok, _, err) = positio(&args);
+        assert!(!ok, "{args:?} accepted int8");
+        assert!(err.contains("--precision int8 is for inference"), "{err}");
+    }
+    assert!(!out.join("model.safetensors").exists());
+    let (ok, _, err) = positio(&[
+        "embed",
+        ner,
+        "--text",
+        "a",
+        "--precision",
+        "int8",
+        "--device",
+        "cuda",
+    ]);
+    assert!(!ok && err.contains("runs on the CPU"), "{err}");
 }

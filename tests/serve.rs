@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{minilm_dir, positio, positio_command, tmp};
+use common::{max_abs_diff, minilm_dir, positio, positio_command, tmp};
 use positio::hf::FromCheckpoint;
 use positio::tools::http::{Connection, Reply};
 use serde_json::{json, Value};
@@ -128,12 +128,13 @@ fn start_all(extra: &[&str]) -> Server {
     Server::start(&args)
 }
 
-/// `positio embed` of `texts`: one vector per text.
-fn cli_embeddings(texts: &[&str]) -> Vec<Vec<f64>> {
+/// `positio embed` of `texts` (then `extra` flags): one vector per text.
+fn cli_embeddings(texts: &[&str], extra: &[&str]) -> Vec<Vec<f64>> {
     let mut args = vec!["embed".to_string(), minilm_dir().display().to_string()];
     for t in texts {
         args.extend(["--text".to_string(), t.to_string()]);
     }
+    args.extend(extra.iter().map(|s| s.to_string()));
     let (ok, out, err) = positio(&args);
     assert!(ok, "{err}");
     out.lines()
@@ -184,7 +185,7 @@ fn routes_answer_as_the_command_line_and_the_pipeline() {
     let server = start_all(&[]);
 
     // /embed: as `positio embed` (normalised), and the raw mean when asked.
-    let expected = cli_embeddings(&TEXTS);
+    let expected = cli_embeddings(&TEXTS, &[]);
     let r = server.post("/embed", &json!({ "inputs": TEXTS }));
     assert_eq!(r.status, 200, "{}", r.text());
     let got = r.json();
@@ -478,7 +479,7 @@ fn unreadable_models_and_impossible_limits_are_refused_at_startup() {
 #[test]
 fn concurrent_mixed_clients_get_their_own_answers_and_metrics_count_them() {
     let server = start_all(&["--max-client-batch-size", "8"]);
-    let expected = cli_embeddings(&TEXTS);
+    let expected = cli_embeddings(&TEXTS, &[]);
     let sent: Mutex<std::collections::BTreeMap<(String, u16), usize>> = Default::default();
     std::thread::scope(|scope| {
         for client in 0..16 {
@@ -766,7 +767,7 @@ fn the_openai_client_gets_the_command_lines_embeddings() {
     let server = start_all(&["--api-key", "sk-positio-test"]);
     let dir = tmp("serve-openai");
     let expected = dir.join("expected.json");
-    let embeddings = cli_embeddings(&TEXTS);
+    let embeddings = cli_embeddings(&TEXTS, &[]);
     std::fs::write(
         &expected,
         json!({ "texts": TEXTS, "embeddings": embeddings }).to_string(),
@@ -786,6 +787,32 @@ fn the_openai_client_gets_the_command_lines_embeddings() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// `serve --precision int8` answers what `embed --precision int8` computes (activations are
+/// quantized per row, so a text's numbers do not depend on the batch it joins), within cosine
+/// 0.99 of fp32 and not equal to it.
+#[test]
+fn the_int8_server_answers_as_the_int8_command_line() {
+    let server = Server::start(&["--model", &minilm(), "--precision", "int8"]);
+    let (fp32, int8) = (
+        cli_embeddings(&TEXTS, &[]),
+        cli_embeddings(&TEXTS, &["--precision", "int8"]),
+    );
+    // One request of all texts, and each text alone: other batches, the same numbers.
+    let all = server.post("/embed", &json!({ "inputs": TEXTS }));
+    assert_eq!(all.status, 200, "{}", all.text());
+    for (i, (got, want)) in all.json().as_array().unwrap().iter().zip(&int8).enumerate() {
+        assert_close(&floats(got), want, 1e-5, "/embed int8 vs embed int8");
+        let one = server.post("/embed", &json!({ "inputs": TEXTS[i] }));
+        assert_close(&floats(&one.json()[0]), want, 1e-5, "alone vs batched");
+        let cosine: f64 = want.iter().zip(&fp32[i]).map(|(a, b)| a * b).sum();
+        assert!(cosine >= 0.99, "text {i}: cosine to fp32 {cosine}");
+        assert!(
+            max_abs_diff(want, &fp32[i]) > 1e-4,
+            "int8 gave fp32's numbers"
+        );
+    }
 }
 
 /// NER has one decoding: each of transformers' strategies gives the pipeline code's entities on

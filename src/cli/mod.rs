@@ -41,9 +41,10 @@ pub(crate) struct DeviceArg {
     /// Where to compute: cpu, cuda or cuda:N (cuda needs a build with `--features cuda`).
     #[arg(long, default_value = "cpu")]
     pub device: DeviceKind,
-    /// Matrix products in fp32, or bf16 with fp32 master weights, accumulation, LayerNorm,
-    /// softmax and losses (as PyTorch's autocast; for GPUs, where bf16 products are fast).
-    /// Checkpoints stay fp32.
+    /// Matrix products in fp32; bf16 with fp32 master weights, accumulation, LayerNorm,
+    /// softmax and losses (as PyTorch's autocast; for GPUs, where bf16 products are fast); or
+    /// int8 linear layers for CPU inference (weights per channel, activations per row, as ONNX
+    /// Runtime's dynamic quantization; training commands refuse it). Checkpoints stay fp32.
     #[arg(long, value_enum, default_value = "fp32")]
     pub precision: crate::kernels::Precision,
 }
@@ -218,6 +219,15 @@ impl Command {
             | Command::Load(_) => return None,
         };
         Some(d)
+    }
+
+    /// Whether the command trains a model (and so refuses `--precision int8`).
+    fn trains(&self) -> bool {
+        match self {
+            Command::Finetune(_) | Command::Pretrain(_) | Command::Demo(_) => true,
+            Command::Bench(a) => a.trains(),
+            _ => false,
+        }
     }
 
     /// The training command's `--distributed`, if any.
@@ -402,6 +412,20 @@ fn run_command(cli: Cli, group: Option<&crate::distributed::Group>) -> Result<Ou
         g.log_ranks();
     }
     if let Some(d) = cli.command.device() {
+        if d.precision == crate::kernels::Precision::Int8 {
+            if cli.command.trains() {
+                return Err(Error::Unsupported(
+                    "--precision int8 is for inference (embed, predict, eval, serve, search, …); \
+                     training runs in fp32 or bf16"
+                        .into(),
+                ));
+            }
+            if d.device != DeviceKind::Cpu {
+                return Err(Error::Unsupported(
+                    "--precision int8 runs on the CPU (--device cpu)".into(),
+                ));
+            }
+        }
         crate::runtime::device(d.device)?;
         crate::kernels::set_precision(d.precision);
     }

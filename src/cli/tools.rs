@@ -115,6 +115,14 @@ pub(crate) struct BenchArgs {
 }
 
 impl BenchArgs {
+    /// Whether the benchmark times training steps.
+    pub fn trains(&self) -> bool {
+        matches!(
+            self.task,
+            BenchTask::Train | BenchTask::Finetune | BenchTask::TagTrain
+        )
+    }
+
     pub fn run(&self) -> Result<()> {
         crate::kernels::set_fused(!self.no_fused);
         // train / forward: the directory's architecture (fresh weights) when --model is given.

@@ -2,7 +2,7 @@
 //! one pass backward (plus the bias-gradient reduction), with vectorised erf / exp.
 
 use super::math::{simd, sum_in_order, tanh, FastMath};
-use super::tensor::{dims, register, tensor, values, with_real};
+use super::tensor::{dims, map_rows_in_place, register, tensor, values, with_real};
 use super::{use_fused, FusedOps};
 use burn::backend::{tensor::FloatTensor, Autodiff, Dispatch, Flex};
 use burn::tensor::activation;
@@ -178,8 +178,19 @@ fn backward(
     })
 }
 
-pub(super) fn primal(x: FlexTensor, bias: FlexTensor, act: Activation) -> FlexTensor {
-    forward(&x, &bias, act)
+/// Without autodiff, overwrites `x` (a temporary) where it can.
+pub(super) fn primal(mut x: FlexTensor, bias: FlexTensor, act: Activation) -> FlexTensor {
+    let done = with_real!(x.dtype(), T => {
+        let bv = values::<T>(&bias);
+        map_rows_in_place::<T>(&mut x, bv.len(), ROWS_PER_TASK, |row, out| {
+            forward_rows(row, &bv, act, out)
+        })
+    });
+    if done {
+        x
+    } else {
+        forward(&x, &bias, act)
+    }
 }
 
 #[derive(Debug)]

@@ -343,47 +343,60 @@ fn qk<T: FastMath>(g: &Geometry, x: &Inputs<T>, task: usize) -> (Vec<T>, Vec<T>)
     (q, k)
 }
 
-/// Forward: the output `[b, s, h, d]` and the probabilities `[b·h, s, s]` (before dropout).
+/// Forward: the output `[b, s, h, d]` and, when `keep_probs` (for the backward pass), the
+/// probabilities `[b·h, s, s]` (before dropout). Without, each worker reuses one `[s, s]`
+/// scratch block: inference neither allocates nor writes the whole `[b·h, s, s]` (25 MB a
+/// layer for 32 × 128 tokens and 12 heads).
 fn forward_kernel<T: FastMath>(
     g: Geometry,
     x: &Inputs<T>,
     opts: AttentionOptions,
+    keep_probs: bool,
 ) -> (Vec<T>, Vec<T>) {
     let Geometry { b, s, h, d } = g;
     let scale = T::from(1.0 / (d as f64).sqrt()).unwrap();
-    let mut probs = vec![T::zero(); b * h * s * s];
     let mut out = vec![T::zero(); b * h * s * d];
-    probs
-        .par_chunks_mut(s * s)
-        .zip(out.par_chunks_mut(s * d))
-        .enumerate()
-        .for_each(|(task, (p, o))| {
-            let (q, k) = qk(&g, x, task);
+    // One (batch, head): scores into `p`, softmax in place, `o = p v`.
+    let head = |task: usize, p: &mut [T], o: &mut [T]| {
+        let (q, k) = qk(&g, x, task);
+        matmul(
+            p,
+            Mat::rows(&q, s, d),
+            Mat::rows(&k, s, d).t(),
+            scale,
+            false,
+        );
+        let bias = x
+            .bias
+            .map_or(&[][..], |bias| &bias[(task % h) * s * s..][..s * s]);
+        softmax_rows(p, s, bias, &x.mask[(task / h) * s..][..s], opts.causal);
+        if opts.dropout > 0.0 {
+            let mut dropped = p.to_vec();
+            apply_dropout(&mut dropped, task, (s, h), opts);
             matmul(
-                p,
-                Mat::rows(&q, s, d),
-                Mat::rows(&k, s, d).t(),
-                scale,
+                o,
+                Mat::rows(&dropped, s, s),
+                g.head(x.v, task),
+                T::one(),
                 false,
             );
-            let bias = x
-                .bias
-                .map_or(&[][..], |bias| &bias[(task % h) * s * s..][..s * s]);
-            softmax_rows(p, s, bias, &x.mask[(task / h) * s..][..s], opts.causal);
-            if opts.dropout > 0.0 {
-                let mut dropped = p.to_vec();
-                apply_dropout(&mut dropped, task, (s, h), opts);
-                matmul(
-                    o,
-                    Mat::rows(&dropped, s, s),
-                    g.head(x.v, task),
-                    T::one(),
-                    false,
-                );
-            } else {
-                matmul(o, Mat::rows(p, s, s), g.head(x.v, task), T::one(), false);
-            }
-        });
+        } else {
+            matmul(o, Mat::rows(p, s, s), g.head(x.v, task), T::one(), false);
+        }
+    };
+    let mut probs = Vec::new();
+    if keep_probs {
+        probs = vec![T::zero(); b * h * s * s];
+        probs
+            .par_chunks_mut(s * s)
+            .zip(out.par_chunks_mut(s * d))
+            .enumerate()
+            .for_each(|(task, (p, o))| head(task, p, o));
+    } else {
+        out.par_chunks_mut(s * d)
+            .enumerate()
+            .for_each_init(|| vec![T::zero(); s * s], |p, (task, o)| head(task, p, o));
+    }
     (g.scatter(&out), probs)
 }
 
@@ -521,11 +534,15 @@ impl Saved {
     }
 }
 
-fn forward(saved: &Saved) -> (FlexTensor, FlexTensor) {
+/// The output, and the probabilities when `keep_probs`.
+fn forward(saved: &Saved, keep_probs: bool) -> (FlexTensor, Option<FlexTensor>) {
     let g = Geometry::of(&saved.q);
     with_real!(saved.q.dtype(), T => {
-        let (out, probs) = saved.with_inputs::<T, _>(|x| forward_kernel::<T>(g, x, saved.options));
-        (tensor(out, dims(&saved.q)), tensor(probs, vec![g.b * g.h, g.s, g.s]))
+        let (out, probs) = saved.with_inputs::<T, _>(|x| {
+            forward_kernel::<T>(g, x, saved.options, keep_probs)
+        });
+        let probs = keep_probs.then(|| tensor(probs, vec![g.b * g.h, g.s, g.s]));
+        (tensor(out, dims(&saved.q)), probs)
     })
 }
 
@@ -538,15 +555,18 @@ pub(super) fn primal(
     rope: FlexTensor,
     options: AttentionOptions,
 ) -> FlexTensor {
-    forward(&Saved {
-        q,
-        k,
-        v,
-        mask,
-        bias,
-        rope,
-        options,
-    })
+    forward(
+        &Saved {
+            q,
+            k,
+            v,
+            mask,
+            bias,
+            rope,
+            options,
+        },
+        false,
+    )
     .0
 }
 
@@ -611,10 +631,13 @@ pub(super) fn autodiff<C: CheckpointStrategy>(
         rope: rope.into_primitive(),
         options,
     };
-    let (out, probs) = forward(&saved);
     match prep.stateful() {
-        OpsKind::Tracked(prep) => prep.finish((saved, probs), out),
-        OpsKind::UnTracked(prep) => prep.finish(out),
+        OpsKind::Tracked(prep) => {
+            let (out, probs) = forward(&saved, true);
+            let probs = probs.expect("kept for the backward pass");
+            prep.finish((saved, probs), out)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(forward(&saved, false).0),
     }
 }
 

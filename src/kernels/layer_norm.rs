@@ -2,7 +2,7 @@
 //! one pass backward for the input plus one reduction for weight and bias.
 
 use super::math::{simd, sum_in_order, sum_map, FastMath};
-use super::tensor::{dims, register, tensor, values, with_real};
+use super::tensor::{dims, map_rows_in_place, register, tensor, values, with_real};
 use super::{use_fused, FusedOps};
 use burn::backend::{tensor::FloatTensor, Autodiff, Dispatch, Flex};
 use burn::tensor::Tensor;
@@ -150,8 +150,26 @@ fn forward(
     })
 }
 
-pub(super) fn primal(x: FlexTensor, weight: FlexTensor, bias: FlexTensor, eps: f64) -> FlexTensor {
-    forward(&x, &weight, &bias, eps).0
+/// Without autodiff, overwrites `x` (a temporary: the residual sum) where it can.
+pub(super) fn primal(
+    mut x: FlexTensor,
+    weight: FlexTensor,
+    bias: FlexTensor,
+    eps: f64,
+) -> FlexTensor {
+    let done = with_real!(x.dtype(), T => {
+        let (w, b) = (values::<T>(&weight), values::<T>(&bias));
+        let eps = <T as num_traits::NumCast>::from(eps).unwrap();
+        map_rows_in_place::<T>(&mut x, w.len(), ROWS_PER_TASK, |row, out| {
+            let (mut mean, mut rstd) = ([eps; 1], [eps; 1]);
+            forward_rows(row, &w, &b, eps, out, &mut mean, &mut rstd)
+        })
+    });
+    if done {
+        x
+    } else {
+        forward(&x, &weight, &bias, eps).0
+    }
 }
 
 #[derive(Debug)]

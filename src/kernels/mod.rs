@@ -15,6 +15,7 @@ pub mod attention;
 pub mod cross_entropy;
 pub mod dropout;
 mod gemm;
+pub mod int8;
 pub mod layer_norm;
 pub mod linear;
 mod math;
@@ -64,7 +65,7 @@ pub(crate) fn use_fused<const D: usize>(x: &Tensor<D>, others: &[DType]) -> bool
     use burn::backend::DispatchDevice;
     let dtype = x.dtype();
     fused_enabled()
-        && precision() == Precision::Fp32
+        && precision() != Precision::Bf16
         && matches!(dtype, DType::F32 | DType::F64)
         && others.iter().all(|d| *d == dtype)
         && matches!(

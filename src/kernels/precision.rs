@@ -1,11 +1,15 @@
-//! Mixed precision, as PyTorch's autocast does it: with bf16, matrix products take bf16
-//! operands (the GPU accumulates them in fp32) and return fp32; parameters (the fp32 master
-//! weights the optimizer updates and checkpoints store), LayerNorm, softmax and the losses stay
-//! fp32. One process-wide switch, set from `--precision` before a model runs; the fused CPU
-//! kernels are fp32 kernels, so bf16 runs their composite twins.
+//! The precision of matrix products, one process-wide switch set from `--precision` before a
+//! model runs.
+//! - bf16, as PyTorch's autocast does it: matrix products take bf16 operands (the GPU
+//!   accumulates them in fp32) and return fp32; parameters (the fp32 master weights the
+//!   optimizer updates and checkpoints store), LayerNorm, softmax and the losses stay fp32. The
+//!   fused CPU kernels are fp32 kernels, so bf16 runs their composite twins.
+//! - int8, for inference on the CPU only: the linear layers' weights are quantized per output
+//!   channel on first use and their products run in int8 ([`super::int8`]); everything else
+//!   stays fp32. Training commands refuse it; checkpoints are never touched.
 
 use burn::tensor::{DType, Tensor};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 /// The precision of matrix products.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -14,27 +18,31 @@ pub enum Precision {
     Fp32,
     /// bf16 operands for matrix products, fp32 for the rest.
     Bf16,
+    /// Linear layers in int8 (weights per channel, activations per row, as ONNX Runtime's
+    /// dynamic quantization), the rest fp32; CPU inference only.
+    Int8,
 }
 
-static BF16: AtomicBool = AtomicBool::new(false);
+static PRECISION: AtomicU8 = AtomicU8::new(0);
 
 /// Sets the precision of every later matrix product (all threads).
 pub fn set_precision(p: Precision) {
-    BF16.store(p == Precision::Bf16, Ordering::SeqCst);
+    PRECISION.store(p as u8, Ordering::SeqCst);
 }
 
 pub fn precision() -> Precision {
-    if BF16.load(Ordering::SeqCst) {
-        Precision::Bf16
-    } else {
-        Precision::Fp32
+    match PRECISION.load(Ordering::SeqCst) {
+        1 => Precision::Bf16,
+        2 => Precision::Int8,
+        _ => Precision::Fp32,
     }
 }
 
-/// `a · b` in the current precision; the result has `a`'s dtype.
+/// `a · b` in the current precision; the result has `a`'s dtype. (Int8 applies to the linear
+/// layers' weights only: a product of two activations stays fp32, as in ONNX Runtime.)
 pub fn product<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> Tensor<D> {
     match precision() {
-        Precision::Fp32 => a.matmul(b),
+        Precision::Fp32 | Precision::Int8 => a.matmul(b),
         Precision::Bf16 => {
             let dtype = a.dtype();
             a.cast(DType::BF16).matmul(b.cast(DType::BF16)).cast(dtype)

@@ -27,6 +27,36 @@ pub(crate) fn values<T: Real>(t: &FlexTensor) -> std::borrow::Cow<'_, [T]> {
     }
 }
 
+/// Maps `t`'s rows (of `width` values) in place, `f(input row, output row)`, when `t` is a
+/// contiguous tensor nothing else holds: without autodiff the input of a row-wise kernel is a
+/// temporary, and overwriting it saves allocating and filling an output. Returns whether it
+/// could (otherwise the caller writes a new tensor).
+pub(crate) fn map_rows_in_place<T: Real>(
+    t: &mut FlexTensor,
+    width: usize,
+    rows_per_task: usize,
+    f: impl Fn(&[T], &mut [T]) + Sync,
+) -> bool {
+    use rayon::prelude::*;
+    let n = t.layout().num_elements();
+    let whole = t.layout().contiguous_offsets() == Some((0, n));
+    match t.try_storage_mut::<T>() {
+        Some(values) if whole && values.len() == n && width > 0 && n.is_multiple_of(width) => {
+            values
+                .par_chunks_mut(width * rows_per_task)
+                .for_each(|rows| {
+                    let mut input = vec![T::zero(); width];
+                    for row in rows.chunks_exact_mut(width) {
+                        input.copy_from_slice(row);
+                        f(&input, row);
+                    }
+                });
+            true
+        }
+        _ => false,
+    }
+}
+
 /// A new contiguous tensor from values.
 pub(crate) fn tensor<T: Real>(values: Vec<T>, shape: Vec<usize>) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))

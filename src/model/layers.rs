@@ -1,15 +1,20 @@
 //! The two parameterised building blocks every encoder layer uses, in Hugging Face's layout so
 //! that checkpoints load without transposition.
 
-use crate::kernels;
+use crate::kernels::{self, int8::PackedInt8, Precision};
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Distribution, Tensor};
+use std::sync::{Arc, OnceLock};
 
 /// `y = x W^T + b` with `W` stored `[out, in]` as PyTorch does.
 #[derive(Module, Debug)]
 pub struct Linear {
     pub weight: Param<Tensor<2>>,
     pub bias: Param<Tensor<1>>,
+    /// `W` quantized for `--precision int8`, made on the first int8 product (inference only:
+    /// the weights never change afterwards); `None` inside when `W` cannot take the int8 path.
+    #[module(skip)]
+    int8: Arc<OnceLock<Option<PackedInt8>>>,
 }
 
 /// A `[rows, cols]` parameter drawn from N(0, std²): BERT's initialisation of weights and
@@ -28,6 +33,7 @@ impl Linear {
         Linear {
             weight: normal([d_out, d_in], std, device),
             bias: Param::from_tensor(Tensor::zeros([d_out], device)),
+            int8: Arc::default(),
         }
     }
 
@@ -39,7 +45,7 @@ impl Linear {
     /// bias with what follows.
     pub(crate) fn matmul<const D: usize>(&self, x: Tensor<D>) -> Tensor<2> {
         let d_in = x.dims()[D - 1];
-        kernels::linear(x.reshape([-1, d_in as i32]), self.weight.val(), None)
+        self.product(x.reshape([-1, d_in as i32]), None)
     }
 
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
@@ -47,7 +53,24 @@ impl Linear {
         let d_in = dims[D - 1];
         dims[D - 1] = self.d_out();
         let rows = x.reshape([-1, d_in as i32]);
-        kernels::linear(rows, self.weight.val(), Some(self.bias.val())).reshape(dims)
+        self.product(rows, Some(self.bias.val())).reshape(dims)
+    }
+
+    /// `rows W^T (+ b)`: in int8 under `--precision int8` where the tensors allow it, else by
+    /// the fused (or composite) fp32 kernel.
+    fn product(&self, rows: Tensor<2>, bias: Option<Tensor<1>>) -> Tensor<2> {
+        if kernels::precision() == Precision::Int8 {
+            let packed = self
+                .int8
+                .get_or_init(|| kernels::int8::pack(&self.weight.val()));
+            if let Some(y) = packed
+                .as_ref()
+                .and_then(|w| kernels::int8::linear(&rows, w, bias.as_ref()))
+            {
+                return y;
+            }
+        }
+        kernels::linear(rows, self.weight.val(), bias)
     }
 }
 

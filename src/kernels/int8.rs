@@ -1,0 +1,527 @@
+//! Dynamic int8 linear layers for inference (`--precision int8`), as ONNX Runtime's
+//! `quantize_dynamic(per_channel=True)`: each weight matrix is quantized once, per output
+//! channel (symmetric i8, scale = max|w| / 127); activations are quantized at run time, per row
+//! (asymmetric u8 with a zero point; ORT uses one scale for the whole tensor); products
+//! accumulate exactly in i32 and are scaled back to f32 with the bias:
+//!
+//! `y[r, c] = sx[r] · sw[c] · (Σ_j qx[r, j] · qw[c, j] − zx[r] · Σ_j qw[c, j]) + b[c]`
+//!
+//! Written here because no crate does u8×i8 products with per-row and per-channel scales on
+//! stable Rust: the kernel uses AVX-512 VNNI (`vpdpbusd`: 64 u8×i8 products into 16 i32 per
+//! instruction), tiles of 4 rows × 64 output channels (16 zmm accumulators, each weight load
+//! feeding 4 rows), a 64-channel weight panel (24 KiB for k = 384) kept in L1 while a chunk of
+//! rows passes over it. CPUs without VNNI run the same integer arithmetic in portable Rust
+//! (same results, slower). Training never runs here: the path is taken only for untracked
+//! f32 tensors on the CPU backend.
+
+use super::tensor::{dims, tensor, values};
+use burn::backend::{BackendTensor, DispatchAutodiffContext, DispatchTensor, DispatchTensorKind};
+use burn::tensor::{DType, Tensor};
+use burn_flex::FlexTensor;
+use rayon::prelude::*;
+use std::mem::MaybeUninit;
+
+/// Output channels per packed block (one zmm of i32 accumulators).
+const LANES: usize = 16;
+/// Blocks per tile: a tile covers 64 output channels.
+const BLOCKS_PER_TILE: usize = 4;
+/// Rows per tile: each weight load feeds this many products.
+const ROWS_PER_TILE: usize = 4;
+/// Rows per parallel task (their tiles share each weight panel while it is in L1).
+const ROWS_PER_TASK: usize = 64;
+
+/// A weight `W` (`n × k`, rows are output channels) quantized per channel and packed for the
+/// kernel: blocks of 16 channels, within a block groups of 4 consecutive `k`, each group
+/// 16 × 4 bytes (channel-major), so one 64-byte load feeds one `vpdpbusd`. Channels are padded
+/// with zeros to whole tiles of 64.
+pub struct PackedInt8 {
+    n: usize,
+    k: usize,
+    /// `k` rounded up to a multiple of 4.
+    k4: usize,
+    packed: Vec<i8>,
+    scale: Vec<f32>,
+    /// `Σ_j qw[c, j]`, which the activations' zero point multiplies.
+    sums: Vec<i32>,
+}
+
+impl std::fmt::Debug for PackedInt8 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PackedInt8 {{ n: {}, k: {} }}", self.n, self.k)
+    }
+}
+
+impl PackedInt8 {
+    /// Quantizes `w` (`n × k`, row-major) per output channel.
+    pub fn new(w: &[f32], n: usize, k: usize) -> Self {
+        assert_eq!(w.len(), n * k, "weight size");
+        let k4 = k.div_ceil(4) * 4;
+        let padded = n.div_ceil(LANES * BLOCKS_PER_TILE) * LANES * BLOCKS_PER_TILE;
+        let mut packed = vec![0i8; padded * k4];
+        let mut scale = vec![1f32; padded];
+        let mut sums = vec![0i32; padded];
+        for (c, row) in w.chunks_exact(k.max(1)).take(n).enumerate() {
+            let max = row.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let s = if max > 0.0 { max / 127.0 } else { 1.0 };
+            scale[c] = s;
+            for (j, v) in row.iter().enumerate() {
+                let q = (v / s).round().clamp(-127.0, 127.0) as i8;
+                sums[c] += i32::from(q);
+                packed[Self::at(c, j, k4)] = q;
+            }
+        }
+        PackedInt8 {
+            n,
+            k,
+            k4,
+            packed,
+            scale,
+            sums,
+        }
+    }
+
+    /// Where `qw[c, j]` lives in `packed`.
+    fn at(c: usize, j: usize, k4: usize) -> usize {
+        (c / LANES) * LANES * k4 + (j / 4) * LANES * 4 + (c % LANES) * 4 + j % 4
+    }
+
+    /// Output channels.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// Channels including the zero padding (a multiple of 64).
+    fn padded(&self) -> usize {
+        self.scale.len()
+    }
+}
+
+/// Rows of activations quantized to u8, each padded to `k4` with its zero point; the row count
+/// is padded to whole tiles (the padding rows' results are never stored).
+struct QuantizedRows {
+    q: Vec<u8>,
+    scale: Vec<f32>,
+    zero: Vec<i32>,
+}
+
+impl QuantizedRows {
+    fn new(x: &[f32], rows: usize, k: usize, k4: usize) -> Self {
+        let padded = rows.div_ceil(ROWS_PER_TILE) * ROWS_PER_TILE;
+        let mut q = vec![0u8; padded * k4];
+        let mut scale = vec![1f32; padded];
+        let mut zero = vec![0i32; padded];
+        let vnni = vnni();
+        q.par_chunks_mut(k4)
+            .zip(scale.par_iter_mut().zip(zero.par_iter_mut()))
+            .zip(x.par_chunks(k.max(1)))
+            .for_each(|((q, (s, z)), x)| {
+                // SAFETY: `vnni()` checked the CPU features (AVX-512 F among them).
+                let (lo, hi) = if vnni {
+                    unsafe { range_avx512(x) }
+                } else {
+                    range(x)
+                };
+                // The range always holds 0, so that zero (the padding) is exact.
+                let (lo, hi) = (lo.min(0.0), hi.max(0.0));
+                *s = if hi > lo { (hi - lo) / 255.0 } else { 1.0 };
+                *z = (-lo / *s).round_ties_even().clamp(0.0, 255.0) as i32;
+                let (q, padding) = q.split_at_mut(x.len());
+                if vnni {
+                    // SAFETY: as above; `q` and `x` have the same length.
+                    unsafe { quantize_avx512(x, 1.0 / *s, *z, q) };
+                } else {
+                    quantize(x, 1.0 / *s, *z, q);
+                }
+                padding.fill(*z as u8);
+            });
+        QuantizedRows { q, scale, zero }
+    }
+}
+
+/// The smallest and largest value of `x` (NaN is skipped).
+fn range(x: &[f32]) -> (f32, f32) {
+    x.iter()
+        .fold((0f32, 0f32), |(lo, hi), v| (lo.min(*v), hi.max(*v)))
+}
+
+#[target_feature(enable = "avx512f")]
+unsafe fn range_avx512(x: &[f32]) -> (f32, f32) {
+    use std::arch::x86_64::*;
+    let (mut lo, mut hi) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+    let mut chunks = x.chunks_exact(16);
+    for c in &mut chunks {
+        let v = _mm512_loadu_ps(c.as_ptr());
+        lo = _mm512_min_ps(lo, v);
+        hi = _mm512_max_ps(hi, v);
+    }
+    let (l, h) = range(chunks.remainder());
+    (
+        _mm512_reduce_min_ps(lo).min(l),
+        _mm512_reduce_max_ps(hi).max(h),
+    )
+}
+
+/// `q = clamp(round(x · inv) + zero, 0, 255)`, rounding half to even as the vector code does.
+fn quantize(x: &[f32], inv: f32, zero: i32, q: &mut [u8]) {
+    for (d, v) in q.iter_mut().zip(x) {
+        *d = ((v * inv).round_ties_even() as i32 + zero).clamp(0, 255) as u8;
+    }
+}
+
+#[target_feature(enable = "avx512f")]
+unsafe fn quantize_avx512(x: &[f32], inv: f32, zero: i32, q: &mut [u8]) {
+    use std::arch::x86_64::*;
+    let (vinv, vzero) = (_mm512_set1_ps(inv), _mm512_set1_epi32(zero));
+    let (lo, hi) = (_mm512_setzero_si512(), _mm512_set1_epi32(255));
+    let whole = x.len() / 16 * 16;
+    for i in (0..whole).step_by(16) {
+        // cvtps rounds half to even (the default rounding mode).
+        let v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x.as_ptr().add(i)), vinv));
+        let v = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(v, vzero), lo), hi);
+        _mm_storeu_si128(q.as_mut_ptr().add(i) as *mut _, _mm512_cvtepi32_epi8(v));
+    }
+    quantize(&x[whole..], inv, zero, &mut q[whole..]);
+}
+
+/// `x Wᵀ (+ b)` for `rows` rows of `x` (`rows × k`), on all cores.
+pub fn product(x: &[f32], rows: usize, w: &PackedInt8, bias: Option<&[f32]>) -> Vec<f32> {
+    assert_eq!(x.len(), rows * w.k, "input size");
+    let mut y: Vec<f32> = Vec::with_capacity(rows * w.n);
+    if rows * w.n == 0 {
+        return y;
+    }
+    let a = QuantizedRows::new(x, rows, w.k, w.k4);
+    let vnni = vnni();
+    // Not zero-filled first: the tiles write every element (a fill was 18 % of an int8 pass).
+    y.spare_capacity_mut()[..rows * w.n]
+        .par_chunks_mut(ROWS_PER_TASK * w.n)
+        .enumerate()
+        .for_each(|(task, out)| {
+            let first = task * ROWS_PER_TASK;
+            for panel in (0..w.padded()).step_by(LANES * BLOCKS_PER_TILE) {
+                for (i, out) in out.chunks_mut(ROWS_PER_TILE * w.n).enumerate() {
+                    let tile = Tile {
+                        a: &a,
+                        w,
+                        bias,
+                        r0: first + i * ROWS_PER_TILE,
+                        panel,
+                    };
+                    if vnni {
+                        // SAFETY: `vnni()` checked the CPU features; the tile reads rows
+                        // r0..r0+4 of `a` (padded to whole tiles) and channels panel..panel+64
+                        // of `w` (padded to whole tiles), and writes only within `out`.
+                        unsafe { tile_vnni(tile, out) };
+                    } else {
+                        tile_portable(tile, out);
+                    }
+                }
+            }
+        });
+    // SAFETY: the tiles wrote all rows × n elements (every row, every channel below n).
+    unsafe { y.set_len(rows * w.n) };
+    y
+}
+
+fn vnni() -> bool {
+    is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vnni")
+}
+
+/// One tile's operands: rows `r0..` of `a` (as many as the output holds, at most 4) times
+/// channels `panel..panel + 64` of `w`.
+struct Tile<'a> {
+    a: &'a QuantizedRows,
+    w: &'a PackedInt8,
+    bias: Option<&'a [f32]>,
+    r0: usize,
+    panel: usize,
+}
+
+#[target_feature(enable = "avx512f,avx512vnni")]
+unsafe fn tile_vnni(tile: Tile, out: &mut [MaybeUninit<f32>]) {
+    use std::arch::x86_64::*;
+    let Tile {
+        a,
+        w,
+        bias,
+        r0,
+        panel,
+    } = tile;
+    let (k4, n) = (w.k4, w.n);
+    let block_bytes = LANES * k4;
+    let base = w.packed.as_ptr().add(panel * k4);
+    let rows = a.q.as_ptr().add(r0 * k4);
+    let mut acc = [_mm512_setzero_si512(); ROWS_PER_TILE * BLOCKS_PER_TILE];
+    for g in 0..k4 / 4 {
+        let b = [
+            _mm512_loadu_si512(base.add(g * 64) as *const _),
+            _mm512_loadu_si512(base.add(block_bytes + g * 64) as *const _),
+            _mm512_loadu_si512(base.add(2 * block_bytes + g * 64) as *const _),
+            _mm512_loadu_si512(base.add(3 * block_bytes + g * 64) as *const _),
+        ];
+        for r in 0..ROWS_PER_TILE {
+            let x4 = std::ptr::read_unaligned(rows.add(r * k4 + 4 * g) as *const i32);
+            let x4 = _mm512_set1_epi32(x4);
+            for (t, b) in b.iter().enumerate() {
+                let acc = &mut acc[r * BLOCKS_PER_TILE + t];
+                *acc = _mm512_dpbusd_epi32(*acc, x4, *b);
+            }
+        }
+    }
+    // Dequantize: (acc − zx · Σqw) · sx · sw + b, 16 channels at a time.
+    for r in 0..out.len() / n {
+        let (sx, zx) = (a.scale[r0 + r], a.zero[r0 + r]);
+        for t in 0..BLOCKS_PER_TILE {
+            let c = panel + t * LANES;
+            if c >= n {
+                break;
+            }
+            let sums = _mm512_loadu_si512(w.sums.as_ptr().add(c) as *const _);
+            let exact = _mm512_sub_epi32(
+                acc[r * BLOCKS_PER_TILE + t],
+                _mm512_mullo_epi32(_mm512_set1_epi32(zx), sums),
+            );
+            let scale = _mm512_mul_ps(_mm512_set1_ps(sx), _mm512_loadu_ps(w.scale.as_ptr().add(c)));
+            let keep: __mmask16 = if n - c >= LANES {
+                0xffff
+            } else {
+                (1u16 << (n - c)) - 1
+            };
+            let b = match bias {
+                Some(b) => _mm512_maskz_loadu_ps(keep, b.as_ptr().add(c)),
+                None => _mm512_setzero_ps(),
+            };
+            let y = _mm512_fmadd_ps(_mm512_cvtepi32_ps(exact), scale, b);
+            _mm512_mask_storeu_ps(out.as_mut_ptr().add(r * n + c) as *mut f32, keep, y);
+        }
+    }
+}
+
+/// The same tile in portable Rust, for CPUs without AVX-512 VNNI.
+fn tile_portable(tile: Tile, out: &mut [MaybeUninit<f32>]) {
+    let (a, w, r0) = (tile.a, tile.w, tile.r0);
+    let (k4, n) = (w.k4, w.n);
+    for r in 0..out.len() / n {
+        let x = &a.q[(r0 + r) * k4..(r0 + r + 1) * k4];
+        for c in tile.panel..(tile.panel + LANES * BLOCKS_PER_TILE).min(n) {
+            let dot: i32 = x
+                .iter()
+                .enumerate()
+                .map(|(j, &q)| i32::from(q) * i32::from(w.packed[PackedInt8::at(c, j, k4)]))
+                .sum();
+            let exact = dot - a.zero[r0 + r] * w.sums[c];
+            let b = tile.bias.map_or(0.0, |b| b[c]);
+            out[r * n + c].write(exact as f32 * (a.scale[r0 + r] * w.scale[c]) + b);
+        }
+    }
+}
+
+/// The CPU tensor behind `t` when it is an untracked f32 tensor of the `flex` backend.
+fn untracked_cpu_f32<const D: usize>(t: &Tensor<D>) -> Option<FlexTensor> {
+    match t.clone().into_dispatch() {
+        DispatchTensor {
+            kind: DispatchTensorKind::Flex(BackendTensor::Float(t)),
+            autodiff: DispatchAutodiffContext::Disabled,
+        } if t.dtype() == DType::F32 => Some(t),
+        _ => None,
+    }
+}
+
+/// `w` quantized and packed, when it is an untracked f32 CPU tensor (`None` otherwise: the
+/// layer stays fp32).
+pub fn pack(w: &Tensor<2>) -> Option<PackedInt8> {
+    let t = untracked_cpu_f32(w)?;
+    let [n, k] = [dims(&t)[0], dims(&t)[1]];
+    Some(PackedInt8::new(&values::<f32>(&t), n, k))
+}
+
+/// `x Wᵀ (+ b)` for `x` `[rows, k]` with `W`'s int8 copy, when `x` is an untracked f32 CPU
+/// tensor; `None` otherwise (the caller runs the fp32 product).
+pub fn linear(x: &Tensor<2>, w: &PackedInt8, bias: Option<&Tensor<1>>) -> Option<Tensor<2>> {
+    let xt = untracked_cpu_f32(x)?;
+    let b = match bias {
+        Some(b) => Some(untracked_cpu_f32(b)?),
+        None => None,
+    };
+    let rows = dims(&xt)[0];
+    let y = product(
+        &values::<f32>(&xt),
+        rows,
+        w,
+        b.as_ref().map(|b| values::<f32>(b)).as_deref(),
+    );
+    Some(Tensor::from_dispatch(DispatchTensor {
+        kind: DispatchTensorKind::Flex(BackendTensor::Float(tensor(y, vec![rows, w.n]))),
+        autodiff: DispatchAutodiffContext::Disabled,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(len: usize, seed: usize) -> Vec<f32> {
+        (0..len)
+            .map(|i| (((i + seed) * 7919 % 1000) as f32 / 500.0 - 1.0) * 0.5)
+            .collect()
+    }
+
+    /// The exact integer result of the quantized operands, computed without packing.
+    fn reference(x: &[f32], w: &[f32], b: &[f32], rows: usize, k: usize, n: usize) -> Vec<f32> {
+        let packed = PackedInt8::new(w, n, k);
+        let a = QuantizedRows::new(x, rows, k, packed.k4);
+        let mut out = vec![0f32; rows * n];
+        for r in 0..rows {
+            for c in 0..n {
+                let sw = packed.scale[c];
+                let exact: i32 = (0..k)
+                    .map(|j| {
+                        let qw = (w[c * k + j] / sw).round().clamp(-127.0, 127.0) as i32;
+                        (i32::from(a.q[r * packed.k4 + j]) - a.zero[r]) * qw
+                    })
+                    .sum();
+                out[r * n + c] = exact as f32 * (a.scale[r] * sw) + b[c];
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn products_are_the_quantized_operands_exact_products_and_close_to_f32() {
+        // Odd sizes: k not a multiple of 4, channels not a multiple of 16 or 64, rows not a
+        // multiple of 4 or of a task.
+        for (rows, k, n) in [(5, 38, 21), (70, 97, 130), (1, 4, 1), (3, 384, 64)] {
+            let (x, w, b) = (values(rows * k, 3), values(n * k, 0), values(n, 11));
+            let want = reference(&x, &w, &b, rows, k, n);
+            let packed = PackedInt8::new(&w, n, k);
+            let got = product(&x, rows, &packed, Some(&b));
+            let portable = {
+                let a = QuantizedRows::new(&x, rows, k, packed.k4);
+                let mut out = vec![MaybeUninit::new(f32::NAN); rows * n];
+                for (i, out) in out.chunks_mut(ROWS_PER_TILE * n).enumerate() {
+                    for panel in (0..packed.padded()).step_by(LANES * BLOCKS_PER_TILE) {
+                        let tile = Tile {
+                            a: &a,
+                            w: &packed,
+                            bias: Some(&b),
+                            r0: i * ROWS_PER_TILE,
+                            panel,
+                        };
+                        tile_portable(tile, out);
+                    }
+                }
+                // SAFETY: initialised above (NaN unless a tile wrote it).
+                out.iter()
+                    .map(|v| unsafe { v.assume_init() })
+                    .collect::<Vec<_>>()
+            };
+            for ((g, p), w_) in got.iter().zip(&portable).zip(&want) {
+                assert!((g - w_).abs() <= 1e-5 * (1.0 + w_.abs()), "{g} vs {w_}");
+                assert!((p - w_).abs() <= 1e-5 * (1.0 + w_.abs()), "{p} vs {w_}");
+            }
+            // Within quantization error of the f32 product.
+            for r in 0..rows {
+                for c in 0..n {
+                    let f: f32 = (0..k).map(|j| x[r * k + j] * w[c * k + j]).sum::<f32>() + b[c];
+                    let err = (got[r * n + c] - f).abs();
+                    assert!(err < 0.01 * (k as f32).sqrt(), "{rows}×{k}×{n}: {err}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn vector_and_portable_quantization_agree() {
+        if !vnni() {
+            return;
+        }
+        // Ties (x · inv = n + 0.5) included: both round them to even.
+        let mut x = values(1003, 5);
+        x.extend([0.5, 1.5, 2.5, -0.5, -1.5, 127.5, -127.5]);
+        let range_ = range(&x);
+        // SAFETY: the features were checked above.
+        assert_eq!(unsafe { range_avx512(&x) }, range_);
+        let (mut a, mut b) = (vec![0u8; x.len()], vec![0u8; x.len()]);
+        quantize(&x, 1.0, 128, &mut a);
+        unsafe { quantize_avx512(&x, 1.0, 128, &mut b) };
+        assert_eq!(a, b);
+        quantize(&x, 97.3, 3, &mut a);
+        unsafe { quantize_avx512(&x, 97.3, 3, &mut b) };
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn without_bias_and_with_zero_rows() {
+        let (k, n) = (8, 3);
+        let packed = PackedInt8::new(&values(n * k, 1), n, k);
+        assert!(product(&[], 0, &packed, None).is_empty());
+        let x = values(2 * k, 2);
+        let with = product(&x, 2, &packed, Some(&[0.0; 3]));
+        assert_eq!(product(&x, 2, &packed, None), with);
+    }
+
+    #[test]
+    fn tensors_take_the_int8_path_only_when_untracked_f32_on_the_cpu() {
+        let device = burn::tensor::Device::default();
+        let w = Tensor::<2>::from_data([[1.0f32, -2.0], [0.5, 0.25], [0.0, 3.0]], &device);
+        let x = Tensor::<2>::from_data([[1.0f32, 2.0]], &device);
+        let packed = pack(&w).expect("f32 on the CPU");
+        let y = linear(&x, &packed, None).expect("untracked");
+        let y: Vec<f32> = y.into_data().try_to_vec().unwrap();
+        for (got, want) in y.iter().zip([-3.0, 1.0, 6.0]) {
+            assert!((got - want).abs() < 0.05, "{got} vs {want}");
+        }
+        assert!(linear(&x.clone().cast(DType::F64), &packed, None).is_none());
+        let tracked = Tensor::<2>::from_data([[1.0f32, 2.0]], &device.clone().autodiff());
+        assert!(linear(&tracked, &packed, None).is_none());
+    }
+}
+
+#[cfg(test)]
+mod timing {
+    /// A rough timing against the f32 product on all cores (`cargo test --release --lib
+    /// kernels::int8::timing -- --ignored --nocapture`): MiniLM's FFN shapes at 32 × 128 tokens.
+    #[test]
+    #[ignore]
+    fn int8_against_f32() {
+        use super::*;
+        for (rows, k, n) in [(4096, 384, 1536), (4096, 1536, 384), (4096, 384, 384)] {
+            let x: Vec<f32> = (0..rows * k)
+                .map(|i| ((i * 31 % 97) as f32 - 48.0) / 50.0)
+                .collect();
+            let w: Vec<f32> = (0..n * k)
+                .map(|i| ((i * 17 % 89) as f32 - 44.0) / 500.0)
+                .collect();
+            let packed = PackedInt8::new(&w, n, k);
+            let time = |f: &mut dyn FnMut()| {
+                f();
+                let t = std::time::Instant::now();
+                for _ in 0..10 {
+                    f();
+                }
+                t.elapsed().as_secs_f64() / 10.0
+            };
+            let int8 = time(&mut || {
+                std::hint::black_box(product(&x, rows, &packed, None));
+            });
+            let mut out = vec![0f32; rows * n];
+            let f32t = time(&mut || {
+                super::super::gemm::matmul_all_cores(
+                    &mut out,
+                    super::super::gemm::Mat::rows(&x, rows, k),
+                    super::super::gemm::Mat::rows(&w, n, k).t(),
+                    1.0,
+                    false,
+                )
+            });
+            let gop = 2.0 * (rows * k * n) as f64 / 1e9;
+            println!(
+                "{rows}×{k}→{n}: int8 {:.2} ms ({:.0} GOP/s), f32 {:.2} ms ({:.0} GFLOP/s)",
+                int8 * 1e3,
+                gop / int8,
+                f32t * 1e3,
+                gop / f32t
+            );
+        }
+    }
+}
