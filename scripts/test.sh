@@ -36,3 +36,10 @@ export POSITIO_TEST_PG
 echo "test.sh: $((SECONDS - started)) s: PostgreSQL with pgvector" >&2
 trap 'scripts/pg_test_server.sh stop "$PG_DIR" || true' EXIT
 cargo test --release --features mpi "$@"
+# The Python package (python/): built into the venv against the `positio` just compiled for the
+# tests (hence `--features mpi`: a wheel for users has no MPI), then its pytest suite, which
+# compares every object with the binary's output.
+started=$SECONDS
+VIRTUAL_ENV="$PWD/$VENV" "$VENV/bin/maturin" develop --release --features mpi
+"$VENV/bin/python3" -m pytest -q python/tests
+echo "test.sh: $((SECONDS - started)) s: Python package (build + pytest)" >&2

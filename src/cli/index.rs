@@ -264,32 +264,12 @@ impl SearchArgs {
         }
         let options = SearchOptions {
             mode: self.mode,
-            // The reranker reads at least its own depth.
-            top: if self.rerank.is_some() {
-                self.top.max(self.rerank_top)
-            } else {
-                self.top
-            },
+            top: self.top,
             rerank_top: self.rerank_top,
             batch_size: self.batch_size,
         };
-        let results = searcher.search(&queries, &options)?;
         let mut out = std::io::stdout().lock();
-        for (query, hits) in queries.iter().zip(results) {
-            let hits = &hits[..hits.len().min(self.top)];
-            let ids: Vec<&str> = hits.iter().map(|h| h.id.as_str()).collect();
-            let docs = searcher.index.documents(&ids)?;
-            let rows: Vec<serde_json::Value> = hits
-                .iter()
-                .zip(docs)
-                .enumerate()
-                .map(|(rank, (hit, doc))| {
-                    serde_json::json!({
-                        "rank": rank + 1, "id": hit.id, "score": hit.score,
-                        "title": doc.title, "text": doc.text,
-                    })
-                })
-                .collect();
+        for (query, rows) in queries.iter().zip(searcher.results(&queries, &options)?) {
             let line = serde_json::json!({"query": query, "hits": rows});
             writeln!(out, "{line}").map_err(|e| Error::io("standard output", "write", e))?;
         }

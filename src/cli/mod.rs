@@ -330,7 +330,7 @@ impl FineTuningInputs {
         run: &TrainingArgs,
         task_flags: impl FnOnce(&mut S),
     ) -> Result<S> {
-        let mut settings = run.resolve(|s: &mut S| {
+        let settings = run.resolve(|s: &mut S| {
             let flags = [&self.model, &self.train, &self.dev];
             for (flag, field) in flags.into_iter().zip(s.inputs_mut()) {
                 if let Some(p) = flag {
@@ -339,20 +339,7 @@ impl FineTuningInputs {
             }
             task_flags(s);
         })?;
-        let missing = settings
-            .inputs_mut()
-            .iter()
-            .zip(["--model", "--train", "--dev"])
-            .take(if S::DEV_REQUIRED { 3 } else { 2 })
-            .find(|(v, _)| v.is_empty())
-            .map(|(_, flag)| flag);
-        match missing {
-            Some(flag) => Err(Error::config(
-                flag,
-                format!("required: give it, or a --config with it in [{}]", S::TABLE),
-            )),
-            None => Ok(settings),
-        }
+        config::require_inputs(settings, ["--model", "--train", "--dev"])
     }
 }
 

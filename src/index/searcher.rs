@@ -128,6 +128,44 @@ impl Searcher {
         })
     }
 
+    /// What `positio search` answers for each query: its best `options.top` hits (the
+    /// reranker, when there is one, reads at least its `rerank_top`), each as `{rank, id,
+    /// score, title, text}`.
+    pub fn results(
+        &self,
+        queries: &[String],
+        options: &SearchOptions,
+    ) -> Result<Vec<Vec<serde_json::Value>>> {
+        let top = options.top;
+        let read = SearchOptions {
+            top: if self.reranker.is_some() {
+                top.max(options.rerank_top)
+            } else {
+                top
+            },
+            ..*options
+        };
+        let mut out = Vec::with_capacity(queries.len());
+        for hits in self.search(queries, &read)? {
+            let hits = &hits[..hits.len().min(top)];
+            let ids: Vec<&str> = hits.iter().map(|h| h.id.as_str()).collect();
+            let docs = self.index.documents(&ids)?;
+            out.push(
+                hits.iter()
+                    .zip(docs)
+                    .enumerate()
+                    .map(|(rank, (hit, doc))| {
+                        serde_json::json!({
+                            "rank": rank + 1, "id": hit.id, "score": hit.score,
+                            "title": doc.title, "text": doc.text,
+                        })
+                    })
+                    .collect(),
+            );
+        }
+        Ok(out)
+    }
+
     /// The hits of each query, reranked when the searcher has a reranker.
     pub fn search(&self, queries: &[String], options: &SearchOptions) -> Result<Vec<Vec<Hit>>> {
         let vectors = self

@@ -199,7 +199,7 @@ impl EncoderModel {
         )
     }
 
-    pub(crate) fn num_params(&self) -> usize {
+    pub fn num_params(&self) -> usize {
         Module::num_params(self)
     }
 }

@@ -204,6 +204,39 @@ pub fn resolve<S: RunSettings>(
     Ok(settings)
 }
 
+/// `settings` with `over` laid onto them, key by key as [`load_over`] does with a file (for
+/// options given as a table: the Python package's keyword arguments); `source` names them in
+/// errors. The `[train]` table is validated again.
+pub fn overlay<S: RunSettings>(settings: &S, over: toml::Table, source: &str) -> Result<S> {
+    let mut merged = toml::Table::try_from(settings)
+        .map_err(|e| Error::config(source, format!("cannot represent the settings: {e}")))?;
+    merge(&mut merged, over);
+    let s = S::deserialize(toml::Value::Table(merged))
+        .map_err(|e| Error::config(source, toml_error(&e)))?;
+    s.train().validate()?;
+    Ok(s)
+}
+
+/// `settings` if their task table names the model and the training file (and the development
+/// file where the task needs one); else an error naming the missing one as `names` does
+/// (`--model`, `--train`, `--dev` on the command line).
+pub fn require_inputs<S: FineTuneSettings>(mut settings: S, names: [&str; 3]) -> Result<S> {
+    let missing = settings
+        .inputs_mut()
+        .iter()
+        .zip(names)
+        .take(if S::DEV_REQUIRED { 3 } else { 2 })
+        .find(|(v, _)| v.is_empty())
+        .map(|(_, name)| name);
+    match missing {
+        Some(name) => Err(Error::config(
+            name,
+            format!("required: give it, or a config with it in [{}]", S::TABLE),
+        )),
+        None => Ok(settings),
+    }
+}
+
 /// toml's message on one line ("TOML parse error at line 3, column 1 | ... unknown field").
 fn toml_error(e: &impl std::fmt::Display) -> String {
     e.to_string()

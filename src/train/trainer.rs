@@ -270,14 +270,31 @@ pub enum Outcome {
 }
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+static OWN_SIGNALS: AtomicBool = AtomicBool::new(true);
 
 /// Whether Ctrl-C (or SIGTERM) asked for a clean stop.
 pub(crate) fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::SeqCst)
 }
 
+/// Asks the running training (or monitor) to save a checkpoint and stop after its current
+/// step, as Ctrl-C does on the command line: for hosts that handle signals themselves (the
+/// Python package turns a KeyboardInterrupt into this).
+pub fn request_stop() {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// Whether positio installs its own Ctrl-C / SIGTERM handler (default: yes). A host with its
+/// own signal handling (Python) turns it off and calls [`request_stop`].
+pub fn handle_signals(on: bool) {
+    OWN_SIGNALS.store(on, Ordering::SeqCst);
+}
+
 /// Makes Ctrl-C request a checkpoint and a clean stop instead of killing the process.
 pub(crate) fn install_interrupt_handler() {
+    if !OWN_SIGNALS.load(Ordering::SeqCst) {
+        return;
+    }
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let _ = ctrlc::set_handler(|| {

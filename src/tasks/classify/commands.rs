@@ -141,8 +141,25 @@ pub fn evaluate(
     Ok(Evaluation { heading, report })
 }
 
-/// A prediction as JSON: the text (and pair), the predicted label (single-label) or labels
-/// (multi-label), and every label's score, highest first.
+/// Predictions of `examples` as `predict classify` writes them: the text (and pair), the
+/// predicted label (single-label) or labels (multi-label), and every label's score, highest
+/// first. `threshold` overrides the model's per-label thresholds (multi-label).
+pub fn predictions(
+    model: &ClassifierModel,
+    examples: &[Example],
+    batch_size: usize,
+    threshold: Option<f64>,
+) -> Result<Vec<serde_json::Value>> {
+    let probs = model.probabilities(&model.encode(examples)?, batch_size);
+    let predicted = model.decide(&probs, threshold);
+    Ok(examples
+        .iter()
+        .zip(&predicted)
+        .zip(&probs)
+        .map(|((e, p), probs)| prediction_json(e, p, probs, model))
+        .collect())
+}
+
 fn prediction_json(
     e: &Example,
     predicted: &[usize],
@@ -224,11 +241,9 @@ pub fn predict(
             examples
         }
     };
-    let probs = model.probabilities(&model.encode(&examples)?, run.batch_size);
-    let predicted = model.decide(&probs, run.threshold);
     let failed = |e| Error::io(Path::new("<output>"), "write", e);
-    for ((e, p), probs) in examples.iter().zip(&predicted).zip(&probs) {
-        writeln!(out, "{}", prediction_json(e, p, probs, &model)).map_err(failed)?;
+    for p in predictions(&model, &examples, run.batch_size, run.threshold)? {
+        writeln!(out, "{p}").map_err(failed)?;
     }
     out.flush().map_err(failed)
 }

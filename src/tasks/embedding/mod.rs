@@ -208,13 +208,24 @@ impl Embedder {
         pooling: SentencePooling,
         batch_size: usize,
     ) -> Result<Vec<Vec<f32>>> {
+        self.sentence_vectors(texts, pooling, batch_size, true)
+    }
+
+    /// The same, L2-normalised only if `normalize`.
+    pub fn sentence_vectors(
+        &self,
+        texts: &[String],
+        pooling: SentencePooling,
+        batch_size: usize,
+        normalize: bool,
+    ) -> Result<Vec<Vec<f32>>> {
         let ids = self.encode(texts)?;
         let mut order: Vec<usize> = (0..ids.len()).collect();
         order.sort_by_key(|&i| ids[i].len());
         let mut out = vec![Vec::new(); ids.len()];
         for chunk in order.chunks(batch_size.max(1)) {
             let batch: Vec<Vec<u32>> = chunk.iter().map(|&i| ids[i].clone()).collect();
-            for (&i, v) in chunk.iter().zip(self.pool(&batch, pooling, true)?) {
+            for (&i, v) in chunk.iter().zip(self.pool(&batch, pooling, normalize)?) {
                 out[i] = v;
             }
         }
