@@ -12,6 +12,7 @@ line's messages:
 - `Recommender.load(model, news).rank(history)`;
 - `finetune(task, out, model=..., train=..., dev=..., **options)`: the CLI's `finetune`, progress
   on `sys.stderr`, Ctrl-C saves a checkpoint (`resume=True` continues);
+- `pretrain(out, data={"corpus": [...]}, model={...}, train={...})`: the CLI's `pretrain`;
 - `set_precision("fp32" | "bf16" | "int8")`;
 - `SentenceTransformer(path)`: a drop-in for code that only calls `.encode`.
 """
@@ -30,6 +31,7 @@ from ._positio import (
     set_precision,
 )
 from ._positio import finetune as _finetune
+from ._positio import pretrain as _pretrain
 
 __all__ = [
     "Classifier",
@@ -42,8 +44,20 @@ __all__ = [
     "Tagger",
     "__version__",
     "finetune",
+    "pretrain",
     "set_precision",
 ]
+
+
+def _plain(value):
+    """Paths as strings, inside lists and dicts too (options travel as TOML)."""
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 def finetune(task, out, *, resume=False, config=None, device="cpu", **options):
@@ -53,9 +67,19 @@ def finetune(task, out, *, resume=False, config=None, device="cpu", **options):
     table (`model`, `train`, `dev`, `max_len`, ...) and of `[train]` (`lr`, `epochs`,
     `batch_size`, `save_every`, ...), as in the run's `run.toml`. Paths may be `Path`s.
     """
-    options = {k: str(v) if isinstance(v, Path) else v for k, v in options.items()}
     return Path(_finetune(task, str(out), resume=resume, config=None if config is None else str(config),
-                          device=device, **options))
+                          device=device, **_plain(options)))
+
+
+def pretrain(out, *, resume=False, config=None, device="cpu", **tables):
+    """Pretrains as `positio pretrain` does; returns the run directory (a Path).
+
+    `tables`: the tables of a pretraining config as dicts: `data={"corpus": [files]}`,
+    `tokenizer={"vocab_size": 8000}`, `model={"position": "rope", "layers": 4, ...}`,
+    `objective={"kind": "mlm"}`, `train={"steps": 1000, "lr": 5e-4}`.
+    """
+    return Path(_pretrain(str(out), resume=resume, config=None if config is None else str(config),
+                          device=device, **_plain(tables)))
 
 
 class SentenceTransformer:

@@ -91,5 +91,6 @@ fn _positio(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<search::Index>()?;
     m.add_class::<search::Recommender>()?;
     m.add_function(wrap_pyfunction!(train::finetune, m)?)?;
+    m.add_function(wrap_pyfunction!(train::pretrain, m)?)?;
     Ok(())
 }

@@ -49,6 +49,19 @@ fn log_to_python() {
         .try_init();
 }
 
+/// A Python value (plain: numbers, strings, lists, dicts) as TOML, through its JSON.
+fn toml_value(py: Python<'_>, key: &str, value: &Bound<'_, PyAny>) -> PyResult<toml::Value> {
+    let text: String = py
+        .import("json")?
+        .call_method1("dumps", (value,))
+        .map_err(|_| PositioError::new_err(format!("{key}: not a plain value")))?
+        .extract()?;
+    serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| toml::Value::try_from(v).ok())
+        .ok_or_else(|| PositioError::new_err(format!("{key}: not a TOML value (None?)")))
+}
+
 /// Keyword options as a TOML table: a key of the recipe's `[train]` goes there, any other
 /// to the task's table.
 fn options_table<S: FineTuneSettings>(
@@ -126,9 +139,19 @@ fn run<S: FineTuneSettings + Send + 'static>(
         .and_then(|s| config::overlay(&s, over, "finetune options"))
         .and_then(|s| config::require_inputs(s, ["model", "train", "dev"]))
         .map_err(error)?;
-    log_to_python();
     let out = out.to_path_buf();
-    let worker = std::thread::spawn(move || finetune(&settings, &out, resume, device));
+    in_background(py, move || finetune(&settings, &out, resume, device))
+}
+
+/// Runs a training on a worker thread while this one waits with the GIL released, turning a
+/// KeyboardInterrupt into [`request_stop`](positio::train::trainer::request_stop) (the
+/// checkpoint is saved, then the interrupt is raised).
+fn in_background(
+    py: Python<'_>,
+    train: impl FnOnce() -> positio::Result<Outcome> + Send + 'static,
+) -> PyResult<Outcome> {
+    log_to_python();
+    let worker = std::thread::spawn(train);
     let mut interrupt: Option<PyErr> = None;
     while !worker.is_finished() {
         py.detach(|| std::thread::sleep(Duration::from_millis(50)));
@@ -151,6 +174,75 @@ fn run<S: FineTuneSettings + Send + 'static>(
     }
 }
 
+/// Int8 is for inference only.
+fn refuse_int8() -> PyResult<()> {
+    if positio::kernels::precision() == positio::kernels::Precision::Int8 {
+        return Err(PositioError::new_err(
+            "not supported: precision int8 is for inference; training runs in fp32 or bf16",
+        ));
+    }
+    Ok(())
+}
+
+/// The run directory, or the KeyboardInterrupt of a stopped run.
+fn finished(outcome: Outcome, out: PathBuf) -> PyResult<PathBuf> {
+    match outcome {
+        Outcome::Done => Ok(out),
+        Outcome::Interrupted => Err(pyo3::exceptions::PyKeyboardInterrupt::new_err(format!(
+            "stopped: a checkpoint is in {}; call again with resume=True to continue",
+            out.display()
+        ))),
+    }
+}
+
+/// Pretrains as `positio pretrain` does (masked or causal LM) and returns the run directory.
+/// `tables`: the tables of its `--config` as dicts (`data={"corpus": [...]}`,
+/// `tokenizer={...}`, `model={"position_embedding_type": "rope", ...}`, `objective={...}`,
+/// `train={"steps": ...}`), laid over the defaults (or `config`, or the saved settings when
+/// resuming). Ctrl-C saves a checkpoint and raises KeyboardInterrupt.
+#[pyfunction]
+#[pyo3(signature = (out, *, resume = false, config = None, device = "cpu", **tables))]
+pub fn pretrain(
+    py: Python<'_>,
+    out: PathBuf,
+    resume: bool,
+    config: Option<PathBuf>,
+    device: &str,
+    tables: Option<&Bound<'_, PyDict>>,
+) -> PyResult<PathBuf> {
+    use positio::tasks::pretrain::{self, PretrainConfig};
+    refuse_int8()?;
+    let device = crate::device(device)?;
+    let mut over = toml::Table::new();
+    if let Some(tables) = tables {
+        for (name, value) in tables.iter() {
+            let name: String = name.extract()?;
+            match toml_value(py, &name, &value)? {
+                t @ toml::Value::Table(_) => over.insert(name, t),
+                _ => {
+                    return Err(PositioError::new_err(format!(
+                        "{name}: a table (dict), as [{name}] in a pretraining config"
+                    )))
+                }
+            };
+        }
+    }
+    let settings = config::resolve::<PretrainConfig>(&out, config.as_deref(), resume, |_| {})
+        .and_then(|s| config::overlay(&s, over, "pretrain options"))
+        .and_then(|s| s.data.require_source().map(|()| s))
+        .map_err(error)?;
+    let dir = out.clone();
+    let outcome = in_background(py, move || {
+        let summary = pretrain::run(&settings, &dir, resume, true, device)?;
+        Ok(if summary.interrupted {
+            Outcome::Interrupted
+        } else {
+            Outcome::Done
+        })
+    })?;
+    finished(outcome, out)
+}
+
 /// Fine-tunes a model as `positio finetune TASK` does and returns the run directory. `task`:
 /// "ner", "classify", "embed", "rerank" or "recommend"; `options`: keys of the task's table
 /// (`model`, `train`, `dev`, ...) and of `[train]` (`lr`, `epochs`, `batch_size`, ...);
@@ -168,11 +260,7 @@ pub fn finetune(
     options: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<PathBuf> {
     use positio::tasks::{classify, embedding, ner, recommend, rerank};
-    if positio::kernels::precision() == positio::kernels::Precision::Int8 {
-        return Err(PositioError::new_err(
-            "not supported: precision int8 is for inference; training runs in fp32 or bf16",
-        ));
-    }
+    refuse_int8()?;
     let call = Call {
         py,
         out: &out,
@@ -191,11 +279,5 @@ pub fn finetune(
             "task {other:?}: expected ner, classify, embed, rerank or recommend"
         ))),
     }?;
-    match outcome {
-        Outcome::Done => Ok(out),
-        Outcome::Interrupted => Err(pyo3::exceptions::PyKeyboardInterrupt::new_err(format!(
-            "stopped: a checkpoint is in {}; finetune(..., resume=True) continues",
-            out.display()
-        ))),
-    }
+    finished(outcome, out)
 }

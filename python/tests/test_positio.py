@@ -205,6 +205,30 @@ def test_finetune_from_python_then_the_cli_reads_the_run(tmp_path, capfd):
         positio.set_precision("fp32")
 
 
+def test_pretraining_from_python_gives_a_model_the_cli_embeds_with(tmp_path, capfd):
+    subjects = ["the bank", "a trader", "the company", "our client", "the market"]
+    verbs = ["bought", "sold", "reported", "lost", "raised"]
+    objects = ["shares", "bonds", "profits", "oil", "its forecast"]
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(f"{s} {v} {o} on day {i % 7}." for i, (s, v, o) in
+                                 enumerate((s, v, o) for s in subjects for v in verbs for o in objects)) + "\n")
+    out = positio.pretrain(
+        tmp_path / "lm", data={"corpus": [corpus], "max_len": 16}, tokenizer={"vocab_size": 120},
+        model={"layers": 1, "hidden": 16, "heads": 2, "ffn": 32, "position": "rope"},
+        train={"steps": 20, "batch_size": 8, "lr": 1e-3, "save_every": 0, "log_every": 5},
+    )
+    assert (out / "model.safetensors").exists() and (out / "tokenizer.json").exists()
+    assert "step 20/20" in capfd.readouterr().err  # progress went to sys.stderr
+    config = json.loads((out / "config.json").read_text())
+    assert config["position_embedding_type"] == "rope" and config["hidden_size"] == 16
+    close(positio.Encoder.load(out).embed(["the bank sold oil."]),
+          [cli("embed", out, "--text", "the bank sold oil.")[0]["embedding"]])
+    with pytest.raises(positio.PositioError, match="--corpus: required"):
+        positio.pretrain(tmp_path / "none", train={"steps": 1})
+    with pytest.raises(positio.PositioError, match="data: a table"):
+        positio.pretrain(tmp_path / "none", data="corpus.txt")
+
+
 def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(tmp_path):
     mind = FIXTURES / "mind"
     options = dict(model=FIXTURES / "st_tiny", train=mind / "train", dev=mind / "dev",

@@ -165,15 +165,7 @@ impl PretrainArgs {
             set(&mut c.objective.mask_probability, &self.mask_probability);
             c.objective.whole_word |= self.whole_word;
         })?;
-        if c.data.corpus.is_empty() && c.data.packed.is_empty() {
-            return Err(Error::config(
-                "--corpus",
-                "required: give it (repeatable, globs allowed), --packed DIR, or a --config with [data] corpus or packed",
-            ));
-        }
-        if !c.data.corpus.is_empty() && !c.data.packed.is_empty() {
-            return Err(Error::config("[data]", "give corpus or packed, not both"));
-        }
+        c.data.require_source()?;
         Ok(c)
     }
 

@@ -60,6 +60,20 @@ impl Default for DataConfig {
 }
 
 impl DataConfig {
+    /// Ok when the text comes from exactly one place: `corpus` files or a `packed` corpus.
+    pub fn require_source(&self) -> Result<()> {
+        if self.corpus.is_empty() && self.packed.is_empty() {
+            return Err(Error::config(
+                "--corpus",
+                "required: give it (repeatable, globs allowed), --packed DIR, or a --config with [data] corpus or packed",
+            ));
+        }
+        if !self.corpus.is_empty() && !self.packed.is_empty() {
+            return Err(Error::config("[data]", "give corpus or packed, not both"));
+        }
+        Ok(())
+    }
+
     pub(crate) fn spec(&self) -> CorpusSpec {
         let layout = match self.format {
             CorpusFormat::Lines => Layout::Lines,
