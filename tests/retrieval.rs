@@ -527,6 +527,22 @@ fn reranker_scores_as_cross_encoder_and_reorders_the_run() {
             "positio {a}, CrossEncoder {b}"
         );
     }
+    // A CrossEncoder saved without `problem_type`: the same sigmoid scores, not a softmax
+    // over its one logit.
+    let bare = tmp("rerank-bare");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, bare.join(path.file_name().unwrap())).unwrap();
+    }
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    config.as_object_mut().unwrap().remove("problem_type");
+    std::fs::write(bare.join("config.json"), config.to_string()).unwrap();
+    let bare = positio::tasks::rerank::Reranker::load(&bare, &cpu()).unwrap();
+    let theirs = bare
+        .scores(reference["query"].as_str().unwrap(), &passages, 7)
+        .unwrap();
+    assert_eq!(theirs, ours);
 
     let scratch = tmp("rerank");
     let run = scratch.as_ref().join("run.trec");

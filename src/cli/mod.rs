@@ -181,8 +181,10 @@ enum EvalCommand {
 
 #[derive(Subcommand)]
 enum PredictCommand {
-    /// Entities in raw text (one JSON line per entity: {text, type, start, end, score, line}),
-    /// or tags for a CoNLL file.
+    /// Entities in raw text (one JSON line per entity, keyed as transformers' pipeline:
+    /// {entity_group, score, word, start, end, line}, start and end in characters; with
+    /// --aggregation-strategy none, entity and index instead of entity_group), or tags for a
+    /// CoNLL file.
     Ner(ner::PredictArgs),
     /// Labels of texts (one JSON line per text: label or labels, and every label's score).
     Classify(classify::PredictArgs),

@@ -210,7 +210,16 @@ impl Reranker {
             })
             .collect();
         let encoded = self.model.encode(&examples)?;
-        let probs = self.model.probabilities(&encoded, batch_size);
+        // The sigmoid of the one logit whatever `problem_type` says: a CrossEncoder saved
+        // without it would otherwise get a softmax over one logit, 1.0 for every passage.
+        let m = &self.model;
+        let probs = super::classify::probabilities(
+            &m.model,
+            &encoded,
+            true,
+            m.tokenizer.pad_id,
+            batch_size,
+        );
         Ok(probs.into_iter().map(|p| p[0]).collect())
     }
 }
