@@ -19,7 +19,6 @@ import os
 import struct
 import subprocess
 import sys
-import tempfile
 
 import numpy as np
 import torch
@@ -55,30 +54,10 @@ def fp32_reference(model_dir, texts, tok):
 
 
 def ort_int8(enc, texts, tok, threads):
-    import onnxruntime as ort
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    """Each text alone through ORT's int8 of `enc` (bench/torch_bench.py's export, any shape)."""
+    from torch_bench import ort_session
 
-    class Wrapped(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.enc = enc
-
-        def forward(self, input_ids, attention_mask):
-            return self.enc(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-
-    folder = tempfile.mkdtemp(prefix="positio-int8-")
-    path, quantized = os.path.join(folder, "encoder.onnx"), os.path.join(folder, "encoder-int8.onnx")
-    ids = torch.ones(1, 8, dtype=torch.long)
-    axes = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"},
-            "last_hidden_state": {0: "batch", 1: "sequence"}}
-    torch.onnx.export(Wrapped().eval(), (ids, torch.ones_like(ids)), path, dynamo=False, opset_version=17,
-                      input_names=["input_ids", "attention_mask"], output_names=["last_hidden_state"],
-                      dynamic_axes=axes)
-    quantize_dynamic(path, quantized, per_channel=True, weight_type=QuantType.QInt8)
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    sess = ort.InferenceSession(quantized, so, providers=["CPUExecutionProvider"])
+    sess = ort_session(enc, 1, 8, threads, int8=True, dynamic=True)
     out = []
     for t in texts:
         x = tok(t, return_tensors="np", truncation=True, max_length=256)

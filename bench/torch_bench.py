@@ -228,9 +228,10 @@ def finetune(args):
     return ts, tokens / (sum(ts) / 1e3)
 
 
-def ort_session(enc, batch, seq, threads, int8=False, keep=None):
-    """Exports `enc` (a BertModel) to ONNX with static shapes (`int8`: then dynamically quantized)
-    into `keep` or a temporary directory; returns an onnxruntime session."""
+def ort_session(enc, batch, seq, threads, int8=False, keep=None, dynamic=False):
+    """Exports `enc` (a BertModel) to ONNX with static shapes `batch` × `seq` (`dynamic`: any
+    batch and length) into `keep` or a temporary directory, `int8`: then through onnxruntime's
+    quantize_dynamic (per channel, QInt8 weights); returns an onnxruntime session."""
     import tempfile
 
     import onnxruntime as ort
@@ -250,6 +251,9 @@ def ort_session(enc, batch, seq, threads, int8=False, keep=None):
     ids = torch.zeros(batch, seq, dtype=torch.long)
     inputs = (ids, torch.ones_like(ids))
     common = dict(input_names=["input_ids", "attention_mask"], output_names=["last_hidden_state"], opset_version=17)
+    if dynamic:
+        common["dynamic_axes"] = {name: {0: "batch", 1: "sequence"}
+                                  for name in ["input_ids", "attention_mask", "last_hidden_state"]}
     try:  # the dynamo exporter is the default in recent torch (needs onnxscript)
         torch.onnx.export(wrapped, inputs, path, **common)
     except Exception as e:  # noqa: BLE001 - any exporter failure: use the TorchScript exporter

@@ -10,8 +10,10 @@
 
 pub mod cuda_probe;
 
+use crate::kernels::Precision;
 use crate::{Error, Result};
-use burn::tensor::Device;
+/// The compute device [`device`] returns (burn's), named for crates that hold one.
+pub use burn::tensor::Device;
 use std::sync::Once;
 
 /// burn allocates and frees large activation buffers every step; with the system allocator
@@ -137,6 +139,27 @@ impl std::str::FromStr for DeviceKind {
             },
         }
     }
+}
+
+/// Whether `precision` can run on `device` for a command that trains or not: int8 is for
+/// inference, on the CPU (the command line and the Python package ask the same).
+pub fn check_precision(precision: Precision, device: DeviceKind, trains: bool) -> Result<()> {
+    if precision != Precision::Int8 {
+        return Ok(());
+    }
+    if trains {
+        return Err(Error::Unsupported(
+            "--precision int8 is for inference (embed, predict, eval, serve, search, …); \
+             training runs in fp32 or bf16"
+                .into(),
+        ));
+    }
+    if device != DeviceKind::Cpu {
+        return Err(Error::Unsupported(
+            "--precision int8 runs on the CPU (--device cpu)".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The device for inference (no autodiff).

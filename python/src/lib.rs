@@ -25,17 +25,45 @@ pub(crate) fn error(e: positio::Error) -> PyErr {
     PositioError::new_err(e.to_string())
 }
 
-/// The compute device named as on the command line (`cpu`, `cuda`, `cuda:N`), checked.
-pub(crate) fn device(name: &str) -> PyResult<positio::runtime::DeviceKind> {
+/// The compute device named as on the command line (`cpu`, `cuda`, `cuda:N`), checked with
+/// the precision as the command line checks it (int8: inference, on the CPU).
+pub(crate) fn device_for(name: &str, trains: bool) -> PyResult<positio::runtime::DeviceKind> {
     let kind = positio::runtime::DeviceKind::from_str(name).map_err(error)?;
-    if kind != positio::runtime::DeviceKind::Cpu
-        && positio::kernels::precision() == positio::kernels::Precision::Int8
-    {
-        return Err(PositioError::new_err(
-            "not supported: precision int8 runs on the CPU (device=\"cpu\")",
-        ));
-    }
+    positio::runtime::check_precision(positio::kernels::precision(), kind, trains)
+        .map_err(error)?;
     Ok(kind)
+}
+
+/// [`device_for`] an inference.
+pub(crate) fn device(name: &str) -> PyResult<positio::runtime::DeviceKind> {
+    device_for(name, false)
+}
+
+/// `work` on the device `kind` with the GIL released (loading a model, embedding documents);
+/// a library error becomes a `PositioError`.
+pub(crate) fn on_device<T: Send>(
+    py: Python<'_>,
+    kind: positio::runtime::DeviceKind,
+    work: impl FnOnce(&positio::runtime::Device) -> positio::Result<T> + Send,
+) -> PyResult<T> {
+    py.detach(|| work(&positio::runtime::device(kind)?))
+        .map_err(error)
+}
+
+/// Texts given as one string or a list of strings, and whether it was one.
+pub(crate) fn texts_of(texts: &Bound<'_, PyAny>) -> PyResult<(Vec<String>, bool)> {
+    match texts.extract::<String>() {
+        Ok(one) => Ok((vec![one], true)),
+        Err(_) => Ok((texts.extract::<Vec<String>>()?, false)),
+    }
+}
+
+/// A count option that must be at least 1 (`batch_size`, `top`).
+pub(crate) fn positive(name: &str, value: usize) -> PyResult<usize> {
+    if value == 0 {
+        return Err(PositioError::new_err(format!("{name}: must be at least 1")));
+    }
+    Ok(value)
 }
 
 /// JSON (what the command line prints) as Python objects.

@@ -2,7 +2,7 @@
 //! against sentence-transformers), `Classifier`, `Tagger` (NER) and `Reranker`. Each loads a
 //! model directory once and calls what `positio embed` / `predict` / `search --rerank` call.
 
-use crate::{error, from_json, one_or_all};
+use crate::{error, from_json, on_device, one_or_all, positive, texts_of};
 use numpy::{PyArray1, PyArray2, PyArrayMethods};
 use positio::data::labelled::Example;
 use positio::hf::FromCheckpoint;
@@ -11,23 +11,6 @@ use positio::tasks::embedding::{Embedder, SentencePooling};
 use positio::tasks::ner::{Aggregation, NerModel};
 use pyo3::prelude::*;
 use std::path::PathBuf;
-
-/// Texts given as one string or a list of strings, and whether it was one.
-fn texts_of(texts: &Bound<'_, PyAny>) -> PyResult<(Vec<String>, bool)> {
-    match texts.extract::<String>() {
-        Ok(one) => Ok((vec![one], true)),
-        Err(_) => Ok((texts.extract::<Vec<String>>()?, false)),
-    }
-}
-
-fn positive(name: &str, value: usize) -> PyResult<usize> {
-    if value == 0 {
-        return Err(crate::PositioError::new_err(format!(
-            "{name}: must be at least 1"
-        )));
-    }
-    Ok(value)
-}
 
 /// A sentence encoder (`positio embed`): a model directory such as all-MiniLM-L6-v2's.
 #[pyclass(frozen, module = "positio")]
@@ -43,13 +26,7 @@ impl Encoder {
     #[staticmethod]
     #[pyo3(signature = (dir, *, device = "cpu"))]
     fn load(py: Python<'_>, dir: PathBuf, device: &str) -> PyResult<Self> {
-        let kind = crate::device(device)?;
-        let embedder = py
-            .detach(|| {
-                let device = positio::runtime::device(kind)?;
-                Embedder::load(&dir, &device)
-            })
-            .map_err(error)?;
+        let embedder = on_device(py, crate::device(device)?, |d| Embedder::load(&dir, d))?;
         Ok(Encoder { embedder, dir })
     }
 
@@ -163,10 +140,9 @@ impl Classifier {
         max_length: Option<usize>,
         device: &str,
     ) -> PyResult<Self> {
-        let kind = crate::device(device)?;
-        let model = py
-            .detach(|| ClassifierModel::load(&dir, max_length, &positio::runtime::device(kind)?))
-            .map_err(error)?;
+        let model = on_device(py, crate::device(device)?, |d| {
+            ClassifierModel::load(&dir, max_length, d)
+        })?;
         Ok(Classifier { model })
     }
 
@@ -238,10 +214,9 @@ impl Tagger {
         max_length: Option<usize>,
         device: &str,
     ) -> PyResult<Self> {
-        let kind = crate::device(device)?;
-        let model = py
-            .detach(|| NerModel::load(&dir, max_length, &positio::runtime::device(kind)?))
-            .map_err(error)?;
+        let model = on_device(py, crate::device(device)?, |d| {
+            NerModel::load(&dir, max_length, d)
+        })?;
         Ok(Tagger { model })
     }
 
@@ -290,12 +265,9 @@ impl Reranker {
     #[staticmethod]
     #[pyo3(signature = (dir, *, device = "cpu"))]
     fn load(py: Python<'_>, dir: PathBuf, device: &str) -> PyResult<Self> {
-        let kind = crate::device(device)?;
-        let model = py
-            .detach(|| {
-                positio::tasks::rerank::Reranker::load(&dir, &positio::runtime::device(kind)?)
-            })
-            .map_err(error)?;
+        let model = on_device(py, crate::device(device)?, |d| {
+            positio::tasks::rerank::Reranker::load(&dir, d)
+        })?;
         Ok(Reranker { model })
     }
 

@@ -1,7 +1,7 @@
 //! `Index` (`positio index build / add / delete` and `positio search`, on disk or in
 //! PostgreSQL) and `Recommender` (`positio recommend`), over the same library calls.
 
-use crate::{error, from_json, one_or_all, PositioError};
+use crate::{error, from_json, on_device, one_or_all, positive, texts_of, PositioError};
 use positio::data::beir::Document;
 use positio::index::dense::{DensePolicy, HnswParams};
 use positio::index::searcher::{SearchOptions, Searcher};
@@ -47,50 +47,47 @@ fn mode_of(mode: &str) -> PyResult<SearchMode> {
     })
 }
 
-/// A document index: dense (the model's embeddings, exact or HNSW), BM25 or hybrid search,
-/// optionally reranked.
-#[pyclass(frozen, module = "positio")]
-pub struct Index {
+/// How an index was opened (what a write reopens it with).
+struct Opening {
     path: PathBuf,
     store: Option<String>,
     model: Option<PathBuf>,
     reranker: Option<PathBuf>,
     mode: SearchMode,
     device: DeviceKind,
+}
+
+impl Opening {
+    fn store(&self) -> PyResult<Store<'_>> {
+        Store::at(&self.path, self.store.as_deref()).map_err(error)
+    }
+
+    fn open(&self, py: Python<'_>) -> PyResult<Searcher> {
+        let store = self.store()?;
+        on_device(py, self.device, |d| {
+            Searcher::open(
+                store,
+                self.model.as_deref(),
+                self.reranker.as_deref(),
+                self.mode,
+                d,
+            )
+        })
+    }
+}
+
+/// A document index: dense (the model's embeddings, exact or HNSW), BM25 or hybrid search,
+/// optionally reranked.
+#[pyclass(frozen, module = "positio")]
+pub struct Index {
+    opening: Opening,
     /// Reopened after each write, so that searches see it.
     searcher: RwLock<Searcher>,
 }
 
 impl Index {
-    fn store(&self) -> PyResult<Store<'_>> {
-        Store::at(&self.path, self.store.as_deref()).map_err(error)
-    }
-
-    fn open_searcher(
-        path: &std::path::Path,
-        store: Option<&str>,
-        model: Option<&std::path::Path>,
-        reranker: Option<&std::path::Path>,
-        mode: SearchMode,
-        device: DeviceKind,
-    ) -> positio::Result<Searcher> {
-        let device = positio::runtime::device(device)?;
-        Searcher::open(Store::at(path, store)?, model, reranker, mode, &device)
-    }
-
     fn reopen(&self, py: Python<'_>) -> PyResult<()> {
-        let searcher = py
-            .detach(|| {
-                Self::open_searcher(
-                    &self.path,
-                    self.store.as_deref(),
-                    self.model.as_deref(),
-                    self.reranker.as_deref(),
-                    self.mode,
-                    self.device,
-                )
-            })
-            .map_err(error)?;
+        let searcher = self.opening.open(py)?;
         *self.searcher.write().expect("no writer panicked") = searcher;
         Ok(())
     }
@@ -112,28 +109,16 @@ impl Index {
         store: Option<String>,
         device: &str,
     ) -> PyResult<Self> {
-        let (mode, device) = (mode_of(mode)?, crate::device(device)?);
-        let searcher = py
-            .detach(|| {
-                Self::open_searcher(
-                    &path,
-                    store.as_deref(),
-                    model.as_deref(),
-                    reranker.as_deref(),
-                    mode,
-                    device,
-                )
-            })
-            .map_err(error)?;
-        Ok(Index {
+        let opening = Opening {
             path,
             store,
             model,
             reranker,
-            mode,
-            device,
-            searcher: RwLock::new(searcher),
-        })
+            mode: mode_of(mode)?,
+            device: crate::device(device)?,
+        };
+        let searcher = RwLock::new(opening.open(py)?);
+        Ok(Index { opening, searcher })
     }
 
     /// Builds a new index of `documents` (dicts with `id`, `text`, optional `title`) embedded by
@@ -156,24 +141,15 @@ impl Index {
         let dense = <DensePolicy as clap::ValueEnum>::from_str(dense, true).map_err(|_| {
             PositioError::new_err(format!("dense {dense:?}: expected auto, exact or hnsw"))
         })?;
-        let device = crate::device(device)?;
         let options = BuildOptions {
             dense,
             hnsw: HnswParams::default(),
-            batch_size: batch_size.max(1),
+            batch_size: positive("batch_size", batch_size)?,
         };
-        let summary = py
-            .detach(|| {
-                let device = positio::runtime::device(device)?;
-                index::build(
-                    Store::at(&path, store.as_deref())?,
-                    &model,
-                    &docs,
-                    &options,
-                    &device,
-                )
-            })
-            .map_err(error)?;
+        let store = Store::at(&path, store.as_deref()).map_err(error)?;
+        let summary = on_device(py, crate::device(device)?, |d| {
+            index::build(store, &model, &docs, &options, d)
+        })?;
         from_json(py, &summary)
     }
 
@@ -187,26 +163,19 @@ impl Index {
         batch_size: usize,
     ) -> PyResult<Py<PyAny>> {
         let docs = self::documents(documents)?;
-        let store = self.store()?;
-        let summary = py
-            .detach(|| {
-                let device = positio::runtime::device(self.device)?;
-                index::add(
-                    store,
-                    self.model.as_deref(),
-                    &docs,
-                    batch_size.max(1),
-                    &device,
-                )
-            })
-            .map_err(error)?;
+        let batch_size = positive("batch_size", batch_size)?;
+        let o = &self.opening;
+        let store = o.store()?;
+        let summary = on_device(py, o.device, |d| {
+            index::add(store, o.model.as_deref(), &docs, batch_size, d)
+        })?;
         self.reopen(py)?;
         from_json(py, &summary)
     }
 
     /// Deletes documents by id (`positio index delete`).
     fn delete(&self, py: Python<'_>, ids: Vec<String>) -> PyResult<Py<PyAny>> {
-        let store = self.store()?;
+        let store = self.opening.store()?;
         let summary = py.detach(|| index::delete(store, &ids)).map_err(error)?;
         self.reopen(py)?;
         from_json(py, &summary)
@@ -223,18 +192,12 @@ impl Index {
         rerank_top: usize,
         batch_size: usize,
     ) -> PyResult<Py<PyAny>> {
-        let (queries, one) = match queries.extract::<String>() {
-            Ok(q) => (vec![q], true),
-            Err(_) => (queries.extract::<Vec<String>>()?, false),
-        };
-        if top == 0 {
-            return Err(PositioError::new_err("top: must be at least 1"));
-        }
+        let (queries, one) = texts_of(queries)?;
         let options = SearchOptions {
-            mode: self.mode,
-            top,
+            mode: self.opening.mode,
+            top: positive("top", top)?,
             rerank_top,
-            batch_size: batch_size.max(1),
+            batch_size: positive("batch_size", batch_size)?,
         };
         let searcher = self.searcher.read().expect("no writer panicked");
         let results = py
@@ -266,10 +229,9 @@ impl Recommender {
     #[staticmethod]
     #[pyo3(signature = (model, news, *, device = "cpu"))]
     fn load(py: Python<'_>, model: PathBuf, news: PathBuf, device: &str) -> PyResult<Self> {
-        let device = crate::device(device)?;
-        let ranker = py
-            .detach(|| NewsRanker::load(&model, &news, &positio::runtime::device(device)?))
-            .map_err(error)?;
+        let ranker = on_device(py, crate::device(device)?, |d| {
+            NewsRanker::load(&model, &news, d)
+        })?;
         Ok(Recommender { ranker })
     }
 
@@ -284,9 +246,7 @@ impl Recommender {
         candidates: Option<Vec<String>>,
         top: usize,
     ) -> PyResult<Py<PyAny>> {
-        if top == 0 {
-            return Err(PositioError::new_err("top: must be at least 1"));
-        }
+        let top = positive("top", top)?;
         if candidates.as_ref().is_some_and(Vec::is_empty) {
             return Err(PositioError::new_err(
                 "candidates: give at least one news id",

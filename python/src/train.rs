@@ -174,16 +174,6 @@ fn in_background(
     }
 }
 
-/// Int8 is for inference only.
-fn refuse_int8() -> PyResult<()> {
-    if positio::kernels::precision() == positio::kernels::Precision::Int8 {
-        return Err(PositioError::new_err(
-            "not supported: precision int8 is for inference; training runs in fp32 or bf16",
-        ));
-    }
-    Ok(())
-}
-
 /// The run directory, or the KeyboardInterrupt of a stopped run.
 fn finished(outcome: Outcome, out: PathBuf) -> PyResult<PathBuf> {
     match outcome {
@@ -197,7 +187,7 @@ fn finished(outcome: Outcome, out: PathBuf) -> PyResult<PathBuf> {
 
 /// Pretrains as `positio pretrain` does (masked or causal LM) and returns the run directory.
 /// `tables`: the tables of its `--config` as dicts (`data={"corpus": [...]}`,
-/// `tokenizer={...}`, `model={"position_embedding_type": "rope", ...}`, `objective={...}`,
+/// `tokenizer={...}`, `model={"position": "rope", "layers": 4, ...}`, `objective={...}`,
 /// `train={"steps": ...}`), laid over the defaults (or `config`, or the saved settings when
 /// resuming). Ctrl-C saves a checkpoint and raises KeyboardInterrupt.
 #[pyfunction]
@@ -211,8 +201,7 @@ pub fn pretrain(
     tables: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<PathBuf> {
     use positio::tasks::pretrain::{self, PretrainConfig};
-    refuse_int8()?;
-    let device = crate::device(device)?;
+    let device = crate::device_for(device, true)?;
     let mut over = toml::Table::new();
     if let Some(tables) = tables {
         for (name, value) in tables.iter() {
@@ -234,11 +223,7 @@ pub fn pretrain(
     let dir = out.clone();
     let outcome = in_background(py, move || {
         let summary = pretrain::run(&settings, &dir, resume, true, device)?;
-        Ok(if summary.interrupted {
-            Outcome::Interrupted
-        } else {
-            Outcome::Done
-        })
+        Ok(pretrain::report(&summary, &dir))
     })?;
     finished(outcome, out)
 }
@@ -260,13 +245,12 @@ pub fn finetune(
     options: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<PathBuf> {
     use positio::tasks::{classify, embedding, ner, recommend, rerank};
-    refuse_int8()?;
     let call = Call {
         py,
         out: &out,
         resume,
         config: config.as_deref(),
-        device: crate::device(device)?,
+        device: crate::device_for(device, true)?,
         options,
     };
     let outcome = match task {

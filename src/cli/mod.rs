@@ -19,7 +19,7 @@ mod tools;
 use crate::runtime::DeviceKind;
 use crate::train::config::{self, FineTuneSettings, RunSettings, TrainFlags};
 use crate::train::trainer::Outcome;
-use crate::{Error, Result};
+use crate::Result;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -407,20 +407,7 @@ fn run_command(cli: Cli, group: Option<&crate::distributed::Group>) -> Result<Ou
         g.log_ranks();
     }
     if let Some(d) = cli.command.device() {
-        if d.precision == crate::kernels::Precision::Int8 {
-            if cli.command.trains() {
-                return Err(Error::Unsupported(
-                    "--precision int8 is for inference (embed, predict, eval, serve, search, …); \
-                     training runs in fp32 or bf16"
-                        .into(),
-                ));
-            }
-            if d.device != DeviceKind::Cpu {
-                return Err(Error::Unsupported(
-                    "--precision int8 runs on the CPU (--device cpu)".into(),
-                ));
-            }
-        }
+        crate::runtime::check_precision(d.precision, d.device, cli.command.trains())?;
         crate::runtime::device(d.device)?;
         crate::kernels::set_precision(d.precision);
     }

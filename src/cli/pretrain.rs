@@ -173,22 +173,7 @@ impl PretrainArgs {
         let cfg = self.resolve()?;
         let out = &self.run.out;
         let summary = pretrain::run(&cfg, out, self.run.resume, true, self.device.device)?;
-        if summary.interrupted {
-            tracing::info!(
-                "interrupted at step {}: checkpoint saved; continue with --resume --out {}",
-                summary.steps,
-                out.display()
-            );
-            return Ok(Outcome::Interrupted);
-        }
-        tracing::info!(
-            "done: {} steps, {} tokens in {:.0} s; model in {}",
-            summary.steps,
-            summary.tokens,
-            summary.elapsed_s,
-            out.display()
-        );
-        Ok(Outcome::Done)
+        Ok(pretrain::report(&summary, out))
     }
 }
 

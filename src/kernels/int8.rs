@@ -53,7 +53,7 @@ impl std::fmt::Debug for PackedInt8 {
 
 impl PackedInt8 {
     /// Quantizes `w` (`n × k`, row-major) per output channel.
-    pub fn new(w: &[f32], n: usize, k: usize) -> Self {
+    fn new(w: &[f32], n: usize, k: usize) -> Self {
         assert_eq!(w.len(), n * k, "weight size");
         let k4 = k.div_ceil(4) * 4;
         let padded = n.div_ceil(LANES * BLOCKS_PER_TILE) * LANES * BLOCKS_PER_TILE;
@@ -83,11 +83,6 @@ impl PackedInt8 {
     /// Where `qw[c, j]` lives in `packed`.
     fn at(c: usize, j: usize, k4: usize) -> usize {
         (c / LANES) * LANES * k4 + (j / 4) * LANES * 4 + (c % LANES) * 4 + j % 4
-    }
-
-    /// Output channels.
-    pub fn n(&self) -> usize {
-        self.n
     }
 
     /// Channels including the zero padding (a multiple of 64).
@@ -121,8 +116,6 @@ impl QuantizedRows {
                 } else {
                     range(x)
                 };
-                // The range always holds 0, so that zero (the padding) is exact.
-                let (lo, hi) = (lo.min(0.0), hi.max(0.0));
                 *s = if hi > lo { (hi - lo) / 255.0 } else { 1.0 };
                 *z = (-lo / *s).round_ties_even().clamp(0.0, 255.0) as i32;
                 let (q, padding) = q.split_at_mut(x.len());
@@ -138,7 +131,8 @@ impl QuantizedRows {
     }
 }
 
-/// The smallest and largest value of `x` (NaN is skipped).
+/// The smallest and largest value of `x` and 0 (the range always holds 0, so that zero, the
+/// padding, is exact); NaN is skipped.
 fn range(x: &[f32]) -> (f32, f32) {
     x.iter()
         .fold((0f32, 0f32), |(lo, hi), v| (lo.min(*v), hi.max(*v)))
@@ -184,7 +178,7 @@ unsafe fn quantize_avx512(x: &[f32], inv: f32, zero: i32, q: &mut [u8]) {
 }
 
 /// `x Wᵀ (+ b)` for `rows` rows of `x` (`rows × k`), on all cores.
-pub fn product(x: &[f32], rows: usize, w: &PackedInt8, bias: Option<&[f32]>) -> Vec<f32> {
+fn product(x: &[f32], rows: usize, w: &PackedInt8, bias: Option<&[f32]>) -> Vec<f32> {
     assert_eq!(x.len(), rows * w.k, "input size");
     let mut y: Vec<f32> = Vec::with_capacity(rows * w.n);
     if rows * w.n == 0 {

@@ -161,7 +161,9 @@ pub(super) fn primal(
         let (w, b) = (values::<T>(&weight), values::<T>(&bias));
         let eps = <T as num_traits::NumCast>::from(eps).unwrap();
         map_rows_in_place::<T>(&mut x, w.len(), ROWS_PER_TASK, |row, out| {
-            let (mut mean, mut rstd) = ([eps; 1], [eps; 1]);
+            // This row's statistics (kept only for a backward pass, which inference has not).
+            let zero = <T as num_traits::Zero>::zero();
+            let (mut mean, mut rstd) = ([zero], [zero]);
             forward_rows(row, &w, &b, eps, out, &mut mean, &mut rstd)
         })
     });

@@ -14,7 +14,7 @@ use crate::train::masking::{
     lm_targets, mask_tokens, next_token_targets, MaskingConfig, SpecialTokens,
 };
 use crate::train::sampler::Sampling;
-use crate::train::trainer::{BatchLoss, Metrics, Task, Trainer};
+use crate::train::trainer::{BatchLoss, Metrics, Outcome, Summary, Task, Trainer};
 use crate::{hf, Error, Result};
 use burn::module::Module;
 use burn::tensor::Device;
@@ -610,6 +610,27 @@ pub(crate) fn train_tokenizer(spec: &CorpusSpec, cfg: &TokenizerConfig) -> Resul
         ));
     }
     trained
+}
+
+/// Logs how a pretraining run ended (interrupted with a checkpoint, or done) and returns the
+/// command's outcome.
+pub fn report(summary: &Summary, out: &Path) -> Outcome {
+    if summary.interrupted {
+        tracing::info!(
+            "interrupted at step {}: checkpoint saved; continue with --resume --out {}",
+            summary.steps,
+            out.display()
+        );
+        return Outcome::Interrupted;
+    }
+    tracing::info!(
+        "done: {} steps, {} tokens in {:.0} s; model in {}",
+        summary.steps,
+        summary.tokens,
+        summary.elapsed_s,
+        out.display()
+    );
+    Outcome::Done
 }
 
 /// Runs (or, with `resume`, continues) a pretraining run in `run_dir`.

@@ -185,7 +185,7 @@ impl Reranker {
     /// `CrossEncoder` with one label writes).
     pub fn load(dir: &Path, device: &Device) -> Result<Self> {
         use crate::hf::FromCheckpoint;
-        let model = ClassifierModel::load(dir, None, device)?;
+        let mut model = ClassifierModel::load(dir, None, device)?;
         if model.labels.len() != 1 {
             return Err(Error::file(
                 dir.join("config.json"),
@@ -195,6 +195,9 @@ impl Reranker {
                 ),
             ));
         }
+        // The one logit is read through a sigmoid whatever `problem_type` says: a CrossEncoder
+        // saved without it would otherwise get a softmax over one logit, 1.0 everywhere.
+        model.multi_label = true;
         Ok(Reranker { model })
     }
 
@@ -210,16 +213,7 @@ impl Reranker {
             })
             .collect();
         let encoded = self.model.encode(&examples)?;
-        // The sigmoid of the one logit whatever `problem_type` says: a CrossEncoder saved
-        // without it would otherwise get a softmax over one logit, 1.0 for every passage.
-        let m = &self.model;
-        let probs = super::classify::probabilities(
-            &m.model,
-            &encoded,
-            true,
-            m.tokenizer.pad_id,
-            batch_size,
-        );
+        let probs = self.model.probabilities(&encoded, batch_size);
         Ok(probs.into_iter().map(|p| p[0]).collect())
     }
 }
