@@ -279,6 +279,28 @@ fn raw_text_is_split_into_words_with_offsets() {
     );
 }
 
+#[test]
+fn chinese_ideographs_are_words_of_their_own_with_character_offsets() {
+    // As in character-level Chinese NER data and BERT's tokenizer: each ideograph one word;
+    // full-width digits and Latin letters still run together. Offsets count characters, not
+    // the three bytes of each ideograph.
+    let text = "１２月３１日，江泽民在北京发表讲话 (CCTV-4)";
+    let words = split_words(text);
+    let texts: Vec<&str> = words.iter().map(|w| w.text.as_str()).collect();
+    assert_eq!(
+        texts,
+        [
+            "１２", "月", "３１", "日", "，", "江", "泽", "民", "在", "北", "京", "发", "表", "讲",
+            "话", "(", "CCTV-4", ")"
+        ]
+    );
+    let chars: Vec<char> = text.chars().collect();
+    for w in &words {
+        assert_eq!(chars[w.start..w.end].iter().collect::<String>(), w.text);
+    }
+    assert_eq!((words[9].start, words[10].end), (11, 13), "北京");
+}
+
 fn labels() -> Vec<String> {
     s("O B-LOC I-LOC B-PER I-PER")
 }

@@ -6,104 +6,19 @@
 
 mod common;
 
-use common::{max_abs_diff, minilm_dir, positio, positio_command, tmp};
+use common::server::Server;
+use common::{max_abs_diff, minilm_dir, positio, tmp};
 use positio::hf::FromCheckpoint;
 use positio::tools::http::{Connection, Reply};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, ExitStatus, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 const NER: &str = "tests/fixtures/hf_tiny_ner";
 const SINGLE: &str = "tests/fixtures/hf_tiny_classify/single";
 const MULTI: &str = "tests/fixtures/hf_tiny_classify/multi";
-
-/// A running server; killed when dropped.
-struct Server {
-    child: Child,
-    host: String,
-    log: Arc<Mutex<String>>,
-}
-
-impl Server {
-    /// Starts `positio serve ARGS` on a free port and waits until it listens.
-    fn start(args: &[&str]) -> Server {
-        Self::start_with_env(args, &[])
-    }
-
-    /// [`Server::start`] with variables set in the server's environment.
-    fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Server {
-        let mut child = positio_command()
-            .args(["serve", "--port", "0"])
-            .args(args)
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let log = Arc::new(Mutex::new(String::new()));
-        let host = loop {
-            let line = lines
-                .next()
-                .unwrap_or_else(|| panic!("server ended: {}", log.lock().unwrap()))
-                .unwrap();
-            log.lock().unwrap().push_str(&line);
-            log.lock().unwrap().push('\n');
-            if let Some(addr) = line.split("listening on http://").nth(1) {
-                break addr.trim().to_string();
-            }
-        };
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                sink.lock().unwrap().push_str(&(line + "\n"));
-            }
-        });
-        Server { child, host, log }
-    }
-
-    fn connect(&self) -> Connection {
-        Connection::open(&self.host, Duration::from_secs(60)).unwrap()
-    }
-
-    fn post(&self, path: &str, body: &Value) -> Reply {
-        self.connect()
-            .request("POST", path, body.to_string().as_bytes())
-            .unwrap()
-    }
-
-    fn get(&self, path: &str) -> Reply {
-        self.connect().request("GET", path, b"").unwrap()
-    }
-
-    /// SIGTERM, then the exit status.
-    fn terminate(mut self) -> ExitStatus {
-        let pid = self.child.id().to_string();
-        assert!(std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "the server did not stop");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn minilm() -> String {
     format!("minilm={}", minilm_dir().display())

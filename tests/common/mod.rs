@@ -2,6 +2,8 @@
 //! scratch directories and running the `positio` binary.
 #![allow(dead_code)]
 
+pub mod server;
+
 use burn::tensor::{DType, Device, Tensor, TensorData};
 
 pub fn cpu() -> Device {

@@ -256,8 +256,23 @@ pub struct Word {
     pub end: usize,
 }
 
-/// Splits raw text into words as CoNLL does: on whitespace, with punctuation characters as words
-/// of their own (a hyphen or apostrophe inside a word stays). Offsets are in characters.
+/// Whether `c` is a CJK ideograph, a word of its own as in BERT's tokenizer (its
+/// `_is_chinese_char` ranges) and in character-level Chinese NER data.
+fn is_cjk(c: char) -> bool {
+    matches!(c as u32,
+        0x4E00..=0x9FFF
+        | 0x3400..=0x4DBF
+        | 0x20000..=0x2A6DF
+        | 0x2A700..=0x2B73F
+        | 0x2B740..=0x2B81F
+        | 0x2B820..=0x2CEAF
+        | 0xF900..=0xFAFF
+        | 0x2F800..=0x2FA1F)
+}
+
+/// Splits raw text into words as CoNLL does: on whitespace, with punctuation characters and CJK
+/// ideographs as words of their own (a hyphen or apostrophe inside a word stays). Offsets are in
+/// characters, not bytes.
 pub fn split_words(text: &str) -> Vec<Word> {
     let chars: Vec<char> = text.chars().collect();
     let mut words = Vec::new();
@@ -267,16 +282,18 @@ pub fn split_words(text: &str) -> Vec<Word> {
             i += 1;
             continue;
         }
+        // Letters and digits run together; a CJK ideograph stands alone.
+        let alnum = |k: usize| chars[k].is_alphanumeric() && !is_cjk(chars[k]);
         let inner = |k: usize| {
             matches!(chars[k], '-' | '\'' | '.' | ',')
                 && k > 0
                 && k + 1 < chars.len()
-                && chars[k - 1].is_alphanumeric()
-                && chars[k + 1].is_alphanumeric()
+                && alnum(k - 1)
+                && alnum(k + 1)
         };
         let start = i;
-        if chars[i].is_alphanumeric() {
-            while i < chars.len() && (chars[i].is_alphanumeric() || inner(i)) {
+        if alnum(i) {
+            while i < chars.len() && (alnum(i) || inner(i)) {
                 i += 1;
             }
         } else {

