@@ -21,7 +21,7 @@ trap 'rm -rf "$out"' EXIT
 $P pretrain "${CORPUS[@]}" --tokenizer "$RUNS/tokenizer.json" --out "$out/run" \
   --position rope --norm pre --layers 4 --hidden 256 --heads 4 --ffn 1024 --max-len 128 \
   --batch-size 32 --lr 1e-3 --warmup 0.06 --steps "$((STEPS + 10))" --eval-every 0 --save-every 0 --seed 42 \
-  2> "$out/positio.log"
+  > "$out/positio.log" 2>&1
 POSITIO=$(grep -o '[0-9]* tokens/s' "$out/positio.log" | tail -n +2 | awk '{print $1}' | sort -n |
   awk '{v[NR] = $1} END {print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2)}')
 TWIN=$("$PY" bench/chinese_pretrain.py --tokenizer "$RUNS/tokenizer.json" "${CORPUS[@]}" --steps "$STEPS")
