@@ -11,7 +11,8 @@
 //!   composite twin (burn's backend extension), the recurrent time loop among them; the
 //!   backend-free fallback for other devices; the fp32 / bf16 switch for matrix products.
 //! - [`hf`]: Hugging Face model directories in and out (naming rule, safetensors, config,
-//!   tokenizer files); `Checkpoint` reads a directory once and builds any head from it.
+//!   tokenizer files); `Checkpoint` reads a directory once and builds any head from it; `average`
+//!   makes one model of several fine-tuned ones (a model soup).
 //! - [`data`]: corpora, packed token datasets, tokenizers (and WordPiece training), CoNLL files
 //!   and their tags, labelled texts for classification (TSV, CSV, JSON Lines, PhraseBank), MIND
 //!   click logs.

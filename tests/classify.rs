@@ -439,38 +439,35 @@ fn config_of(dir: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap()
 }
 
+/// `finetune classify` of the tiny fixture model on the small TSV fixture into `out`, batches of
+/// 8 at lr 1e-3, with `extra` flags.
+fn tiny_finetune(out: &Path, extra: &[&str]) -> Vec<String> {
+    let (base, train, dev) = (
+        fixture("hf_tiny_classify/single"),
+        fixture("classify/train.tsv"),
+        fixture("classify/dev.tsv"),
+    );
+    let path = |p: &Path| p.to_str().unwrap().to_string();
+    let mut args: Vec<String> = ["finetune", "classify", "--model"]
+        .map(String::from)
+        .to_vec();
+    args.extend([path(&base), "--train".into(), path(&train)]);
+    args.extend(["--dev".into(), path(&dev), "--out".into(), path(out)]);
+    args.extend(["--batch-size", "8", "--lr", "1e-3"].map(String::from));
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
 #[test]
 fn finetune_resume_eval_and_predict_end_to_end() {
     let dir = tmp("e2e");
-    let base = fixture("hf_tiny_classify/single");
-    let (train, dev) = (fixture("classify/train.tsv"), fixture("classify/dev.tsv"));
+    let dev = fixture("classify/dev.tsv");
     let run = dir.join("run");
-    let args = |out: &Path| -> Vec<String> {
-        [
-            "finetune",
-            "classify",
-            "--model",
-            base.to_str().unwrap(),
-            "--train",
-            train.to_str().unwrap(),
-            "--dev",
-            dev.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--epochs",
-            "3",
-            "--batch-size",
-            "8",
-            "--lr",
-            "1e-3",
-            "--save-every",
-            "2",
-            "--max-len",
-            "16",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+    let args = |out: &Path| {
+        tiny_finetune(
+            out,
+            &["--epochs", "3", "--save-every", "2", "--max-len", "16"],
+        )
     };
     let (ok, stdout, stderr) = positio(&args(&run));
     assert!(ok, "{stdout}\n{stderr}");
@@ -845,4 +842,144 @@ fn a_toml_config_sets_the_run_and_class_weights_train() {
         "{saved}"
     );
     assert_eq!(config_of(&run)["window_length"], 24);
+}
+
+/// `positio average` of classifiers fine-tuned with two seeds: the mean of every tensor, the
+/// first's config and tokenizer, a model eval and predict read; thresholds averaged; models
+/// that differ in labels or tensors refused, naming the file and what differs, writing nothing.
+#[test]
+fn average_makes_one_model_of_several_or_refuses_naming_the_difference() {
+    let dir = tmp("average");
+    let dev = fixture("classify/dev.tsv");
+    let finetune = |seed: &str| {
+        let out = dir.join(format!("seed{seed}"));
+        let (ok, stdout, stderr) =
+            positio(&tiny_finetune(&out, &["--epochs", "2", "--seed", seed]));
+        assert!(ok, "{stdout}\n{stderr}");
+        out
+    };
+    let (a, b) = (finetune("1"), finetune("2"));
+    let soup = dir.join("soup");
+    let average = |models: &[&Path], out: &Path| {
+        let mut args = vec!["average".to_string()];
+        for m in models {
+            args.extend(["--model".to_string(), m.to_str().unwrap().to_string()]);
+        }
+        args.extend(["--out".to_string(), out.to_str().unwrap().to_string()]);
+        positio(&args)
+    };
+    let (ok, stdout, stderr) = average(&[&a, &b], &soup);
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(stdout.contains("the mean of 2 models"), "{stdout}");
+    let weights = |d: &Path| hf::Weights::load(&d.join("model.safetensors")).unwrap();
+    let (wa, wb, ws) = (weights(&a), weights(&b), weights(&soup));
+    assert_eq!(ws.names(), wa.names());
+    let mut moved = 0;
+    for name in wa.names() {
+        let v = |w: &hf::Weights| w.get(&name).unwrap().try_to_vec::<f32>().unwrap();
+        let (va, vb, vs) = (v(&wa), v(&wb), v(&ws));
+        moved += usize::from(va != vb);
+        for ((x, y), s) in va.iter().zip(&vb).zip(&vs) {
+            assert!(
+                ((x + y) / 2.0 - s).abs() <= 1e-6 * (1.0 + s.abs()),
+                "{name}"
+            );
+        }
+    }
+    assert!(moved > 0, "the two seeds trained to other weights");
+    assert_eq!(config_of(&soup), config_of(&a));
+    for f in ["tokenizer.json", "tokenizer_config.json"] {
+        assert_eq!(
+            std::fs::read(soup.join(f)).unwrap(),
+            std::fs::read(a.join(f)).unwrap()
+        );
+    }
+    assert!(!soup.join("run.toml").exists() && !soup.join("checkpoints").exists());
+    let (ok, stdout, stderr) = positio(&[
+        "eval",
+        "classify",
+        "--model",
+        soup.to_str().unwrap(),
+        "--data",
+        dev.to_str().unwrap(),
+    ]);
+    assert!(ok && stdout.contains("accuracy"), "{stdout}\n{stderr}");
+    // Writing over a model is refused.
+    let (ok, _, stderr) = average(&[&a, &b], &soup);
+    assert!(!ok && stderr.contains("already exists"), "{stderr}");
+
+    // Thresholds: averaged, per label too (a label one model lacks counts its global one).
+    let with = |name: &str, global: f64, per_label: serde_json::Value| {
+        let d = dir.join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        for f in ["model.safetensors", "tokenizer.json"] {
+            std::fs::copy(a.join(f), d.join(f)).unwrap();
+        }
+        let mut c = config_of(&a);
+        c["decision_threshold"] = global.into();
+        c["decision_thresholds"] = per_label;
+        std::fs::write(d.join("config.json"), c.to_string()).unwrap();
+        d
+    };
+    let t1 = with(
+        "t1",
+        0.4,
+        serde_json::json!({"positive": 0.2, "negative": 0.3}),
+    );
+    let t2 = with("t2", 0.6, serde_json::json!({"positive": 0.4}));
+    let (ok, stdout, stderr) = average(&[&t1, &t2], &dir.join("t-soup"));
+    assert!(
+        ok && stdout.contains("thresholds averaged"),
+        "{stdout}\n{stderr}"
+    );
+    let c = config_of(&dir.join("t-soup"));
+    assert!((c["decision_threshold"].as_f64().unwrap() - 0.5).abs() < 1e-12);
+    assert!((c["decision_thresholds"]["positive"].as_f64().unwrap() - 0.3).abs() < 1e-12);
+    assert!((c["decision_thresholds"]["negative"].as_f64().unwrap() - 0.45).abs() < 1e-12);
+
+    // Refusals, each naming the file and what differs, each writing nothing.
+    let other_labels = dir.join("other-labels");
+    std::fs::create_dir_all(&other_labels).unwrap();
+    std::fs::copy(
+        b.join("model.safetensors"),
+        other_labels.join("model.safetensors"),
+    )
+    .unwrap();
+    let mut c = config_of(&b);
+    c["id2label"]["0"] = "bearish".into();
+    std::fs::write(other_labels.join("config.json"), c.to_string()).unwrap();
+    let missing = dir.join("missing-tensor");
+    std::fs::create_dir_all(&missing).unwrap();
+    std::fs::copy(b.join("config.json"), missing.join("config.json")).unwrap();
+    let kept: Vec<(String, burn::tensor::TensorData)> = wb
+        .names()
+        .into_iter()
+        .filter(|n| n != "classifier.bias")
+        .map(|n| (n.clone(), wb.get(&n).unwrap().clone()))
+        .collect();
+    hf::Weights::save(&kept, &missing.join("model.safetensors")).unwrap();
+    for (models, expected) in [
+        (vec![a.as_path()], "at least two models".to_string()),
+        (
+            vec![a.as_path(), other_labels.as_path()],
+            format!(
+                "{}: differs from",
+                other_labels.join("config.json").display()
+            ),
+        ),
+        (
+            vec![a.as_path(), missing.as_path()],
+            format!(
+                "{}: has no tensor 'classifier.bias'",
+                missing.join("model.safetensors").display()
+            ),
+        ),
+    ] {
+        let out = dir.join("refused");
+        let (ok, _, stderr) = average(&models, &out);
+        assert!(!ok && stderr.contains(&expected), "{expected}: {stderr}");
+        assert!(!out.exists(), "{expected}: wrote {}", out.display());
+    }
+    let (_, _, stderr) = average(&[&a, &other_labels], &dir.join("refused"));
+    assert!(stderr.contains("'id2label'"), "{stderr}");
 }

@@ -11,7 +11,7 @@ use positio::kernels::{self, AdamWStep};
 use positio::model::config::{ModelConfig, PositionKind};
 use positio::model::encoder::Batch;
 use positio::model::heads::LanguageModel;
-use positio::train::optim::{decays, in_encoder, AdamW, AdamWConfig};
+use positio::train::optim::{decays, encoder_layer, in_encoder, AdamW, AdamWConfig};
 use positio::train::schedule::{learning_rate, Schedule};
 
 /// PyTorch's AdamW, one scalar at a time.
@@ -176,25 +176,41 @@ fn schedule_warms_up_then_decays_to_zero() {
 }
 
 #[test]
-fn the_head_learning_rate_scales_only_the_head() {
+fn the_head_and_layer_learning_rates_scale_their_parameters() {
     assert!(in_encoder("bert.encoder.layer.0.output.dense.weight"));
     assert!(in_encoder("embeddings.word_embeddings.weight"));
     assert!(!in_encoder("classifier.weight") && !in_encoder("crf.transitions"));
     assert!(!in_encoder("cls.predictions.bias"));
+    assert_eq!(
+        encoder_layer("bert.encoder.layer.11.output.dense.weight"),
+        Some(11)
+    );
+    assert_eq!(encoder_layer("encoder.layer.x.output"), None);
+    assert_eq!(
+        encoder_layer("bert.embeddings.word_embeddings.weight"),
+        None
+    );
     let dev = cpu().autodiff();
     dev.seed(3);
-    let model = LanguageModel::new(&tiny(), &dev);
+    let model = LanguageModel::new(
+        &ModelConfig {
+            num_hidden_layers: 3,
+            ..tiny()
+        },
+        &dev,
+    );
     let initial = positio::hf::named_parameters(&model);
-    let moved = |head_lr_scale: f64| {
+    let moved = |head_lr_scale: f64, layer_lr_decay: f64| {
         let mut opt = AdamW::new(AdamWConfig {
             weight_decay: 0.0,
             head_lr_scale,
+            layer_lr_decay,
             ..AdamWConfig::default()
         });
         positio::hf::named_parameters(&step(model.clone(), &mut opt))
     };
-    let (same, ten) = (moved(1.0), moved(10.0));
-    let mut heads = 0;
+    let (same, scaled) = (moved(1.0, 1.0), moved(10.0, 0.5));
+    let (mut heads, mut per_layer) = (0, [0; 4]);
     for (name, start) in &initial {
         let values = |d: &burn::tensor::TensorData| d.try_to_vec::<f32>().unwrap();
         let delta = |after: &Vec<(String, burn::tensor::TensorData)>| -> Vec<f64> {
@@ -205,12 +221,28 @@ fn the_head_learning_rate_scales_only_the_head() {
                 .map(|(a, b)| f64::from(a - b))
                 .collect()
         };
-        let (d1, d10) = (delta(&same), delta(&ten));
-        // The first AdamW step is linear in the learning rate when nothing decays.
-        let factor = if in_encoder(name) { 1.0 } else { 10.0 };
-        heads += usize::from(factor > 1.0);
-        let scaled: Vec<f64> = d1.iter().map(|d| d * factor).collect();
-        assert!(max_abs_diff(&d10, &scaled) < 1e-5, "{name}");
+        let (d1, d_scaled) = (delta(&same), delta(&scaled));
+        // The first AdamW step is linear in the learning rate when nothing decays: the head at
+        // 10×, the top layer (2) at 1, layer 1 at 0.5, layer 0 at 0.25, the embeddings at 0.125.
+        let factor = if !in_encoder(name) {
+            heads += 1;
+            10.0
+        } else if name.contains("encoder.layer.2.") {
+            per_layer[3] += 1;
+            1.0
+        } else if name.contains("encoder.layer.1.") {
+            per_layer[2] += 1;
+            0.5
+        } else if name.contains("encoder.layer.0.") {
+            per_layer[1] += 1;
+            0.25
+        } else {
+            per_layer[0] += 1;
+            0.125
+        };
+        let expected: Vec<f64> = d1.iter().map(|d| d * factor).collect();
+        assert!(max_abs_diff(&d_scaled, &expected) < 1e-5, "{name}");
     }
     assert!(heads > 0, "the language model has a head");
+    assert!(per_layer.iter().all(|&n| n > 0), "{per_layer:?}");
 }

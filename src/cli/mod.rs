@@ -82,6 +82,10 @@ enum Command {
     /// Create a model directory with fresh weights (any architecture, a given tokenizer), to
     /// fine-tune from scratch: `positio init`, then `positio finetune ner --model DIR`.
     Init(model::InitArgs),
+    /// Average the weights of models fine-tuned from the same pretrained model on the same task
+    /// (other seeds or settings) into one: a "model soup", which usually scores like their
+    /// ensemble at the cost of one model.
+    Average(model::AverageArgs),
     /// Add hard negatives to training pairs: for each question, the answers of the file an
     /// embedding model finds most similar that are not its own (after --skip); writes JSON Lines
     /// for `finetune embed`.
@@ -223,6 +227,7 @@ impl Command {
             | Command::Data(_)
             | Command::Plot(_)
             | Command::Init(_)
+            | Command::Average(_)
             | Command::Info(_)
             | Command::Load(_) => return None,
         };
@@ -433,6 +438,7 @@ fn run_command(cli: Cli, group: Option<&crate::distributed::Group>) -> Result<Ou
         Command::Plot(args) => done(args.run()),
         Command::Demo(args) => done(args.run()),
         Command::Init(args) => done(args.run()),
+        Command::Average(args) => done(args.run()),
         Command::Info(args) => done(args.run()),
         Command::Embed(args) => done(args.run()),
         Command::MineNegatives(args) => done(args.run()),

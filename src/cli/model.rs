@@ -1,5 +1,6 @@
-//! `positio init`, `positio info` and `positio embed`: make a fresh model directory, look at
-//! one, and compute sentence embeddings with it.
+//! `positio init`, `positio average`, `positio info` and `positio embed`: make a fresh model
+//! directory or one averaged from fine-tuned models, look at one, and compute sentence
+//! embeddings with it.
 
 use super::pretrain::ArchitectureArgs;
 use super::DeviceArg;
@@ -55,6 +56,36 @@ impl InitArgs {
             self.out.display(),
             config.arch.name(),
             model.num_params()
+        );
+        Ok(())
+    }
+}
+
+#[derive(clap::Args)]
+pub(crate) struct AverageArgs {
+    /// A fine-tuned model directory (repeat: at least two, all fine-tuned from the same
+    /// pretrained model on the same task, e.g. with other seeds).
+    #[arg(long = "model", required = true)]
+    models: Vec<PathBuf>,
+    /// The model directory to write (refused if it already holds a model).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+impl AverageArgs {
+    pub fn run(&self) -> Result<()> {
+        let soup = hf::average::average(&self.models, &self.out)?;
+        println!(
+            "wrote {}: the mean of {} models ({} tensors, {} parameters){}",
+            self.out.display(),
+            soup.models,
+            soup.tensors,
+            soup.parameters,
+            if soup.thresholds {
+                "; decision thresholds averaged too"
+            } else {
+                ""
+            }
         );
         Ok(())
     }

@@ -2,8 +2,10 @@
 //!
 //! One naming rule ([`naming::hf_name`]) maps positio's module paths to Hugging Face BERT tensor
 //! names; loading, saving and the optimizer state all walk the module tree with it
-//! ([`naming`]), so they cannot disagree. [`weights`] reads and writes safetensors.
+//! ([`naming`]), so they cannot disagree. [`weights`] reads and writes safetensors;
+//! [`average`] averages fine-tuned models into one (a model soup).
 
+pub mod average;
 pub mod naming;
 pub mod weights;
 

@@ -66,6 +66,10 @@ settings! {
         /// Peak learning rate of the task head (the parameters outside the pretrained encoder:
         /// classifier, CRF), on the same schedule; 0: the same as `lr`.
         head_lr: f64 = 0.0,
+        /// Layer-wise learning-rate decay: with L encoder layers, layer l (0-based) learns at
+        /// decay^(L − 1 − l) of the rate, the embeddings at decay^L, the head at its own rate
+        /// (1: off; 0.8–0.95 are usual for fine-tuning).
+        layer_lr_decay: f64 = 1.0,
         /// Warm-up: a fraction of all steps when below 1, else a number of steps.
         warmup: f64 = 0.06,
         /// Learning-rate decay to 0 after the warm-up: linear or cosine.
@@ -128,6 +132,15 @@ impl TrainConfig {
                 format!(
                     "must be 0 (the same as lr) or a positive number, got {}",
                     self.head_lr
+                ),
+            ));
+        }
+        if !(self.layer_lr_decay > 0.0 && self.layer_lr_decay <= 1.0) {
+            return Err(Error::config(
+                "layer_lr_decay",
+                format!(
+                    "must be in (0, 1] (1: no decay), got {}",
+                    self.layer_lr_decay
                 ),
             ));
         }

@@ -1,7 +1,9 @@
 //! AdamW over a whole model, with its state keyed by parameter name so that it can be saved in
 //! a checkpoint and restored exactly, global-norm gradient clipping, no weight decay on biases
-//! and LayerNorm weights (as BERT), and an optional larger learning rate for the task head (the
-//! parameters outside the pretrained encoder, which start from scratch).
+//! and LayerNorm weights (as BERT), an optional larger learning rate for the task head (the
+//! parameters outside the pretrained encoder, which start from scratch), and optional layer-wise
+//! learning-rate decay (lower layers, which hold the most general features, move less: ULMFiT's
+//! discriminative fine-tuning, ELECTRA's and DeBERTa's recipes).
 
 use crate::hf::naming::{map_named, parameter_names, NamedMapper};
 use crate::hf::Weights;
@@ -22,6 +24,9 @@ pub struct AdamWConfig {
     pub weight_decay: f64,
     /// The task head's learning rate as a multiple of the scheduled one (1: the same).
     pub head_lr_scale: f64,
+    /// Layer-wise decay: with L encoder layers, layer l (0-based) learns at decay^(L − 1 − l)
+    /// of the scheduled rate, the embeddings at decay^L, the pooler and the head at 1 (1: off).
+    pub layer_lr_decay: f64,
 }
 
 impl Default for AdamWConfig {
@@ -32,6 +37,7 @@ impl Default for AdamWConfig {
             eps: 1e-8,
             weight_decay: 0.01,
             head_lr_scale: 1.0,
+            layer_lr_decay: 1.0,
         }
     }
 }
@@ -45,6 +51,30 @@ pub fn in_encoder(name: &str) -> bool {
         .any(|p| name.starts_with(p))
 }
 
+/// The index of the encoder layer a parameter belongs to (`….encoder.layer.N.…`), if any.
+pub fn encoder_layer(name: &str) -> Option<usize> {
+    let (_, rest) = name.split_once("encoder.layer.")?;
+    rest.split('.').next()?.parse().ok()
+}
+
+/// The multiple of the scheduled learning rate a parameter learns at, in a model with `layers`
+/// encoder layers: the head's scale outside the encoder; inside it `layer_lr_decay` raised to
+/// the parameter's distance from the top (the pooler 0, layer l `layers − 1 − l`, everything
+/// below the first layer, embeddings and shared position biases, `layers`).
+pub fn lr_scale(name: &str, layers: usize, config: &AdamWConfig) -> f64 {
+    if !in_encoder(name) {
+        return config.head_lr_scale;
+    }
+    if config.layer_lr_decay == 1.0 || name.contains("pooler.") {
+        return 1.0;
+    }
+    let below_top = match encoder_layer(name) {
+        Some(l) => layers.saturating_sub(l + 1),
+        None => layers,
+    };
+    config.layer_lr_decay.powi(below_top as i32)
+}
+
 /// Whether a parameter is decayed: not biases, not LayerNorm weights.
 pub fn decays(name: &str) -> bool {
     !(name.ends_with(".bias") || name.contains("LayerNorm") || name.contains("layer_norm"))
@@ -54,6 +84,8 @@ pub fn decays(name: &str) -> bool {
 pub struct AdamW {
     pub config: AdamWConfig,
     pub t: u64,
+    /// Encoder layers of the model being trained, counted at the first step.
+    layers: Option<usize>,
     moments: BTreeMap<String, (Tensor<1>, Tensor<1>)>,
 }
 
@@ -90,6 +122,7 @@ impl AdamW {
         AdamW {
             config,
             t: 0,
+            layers: None,
             moments: BTreeMap::new(),
         }
     }
@@ -104,12 +137,20 @@ impl AdamW {
         grad_scale: f64,
     ) -> M {
         self.t += 1;
+        let layers = *self.layers.get_or_insert_with(|| {
+            parameter_names(&model)
+                .iter()
+                .filter_map(|(_, name)| encoder_layer(name))
+                .max()
+                .map_or(0, |l| l + 1)
+        });
         map_named(
             model,
             Update {
                 opt: self,
                 grads: &mut grads,
                 lr,
+                layers,
                 grad_scale,
             },
         )
@@ -162,6 +203,7 @@ struct Update<'a> {
     opt: &'a mut AdamW,
     grads: &'a mut GradientsParams,
     lr: f64,
+    layers: usize,
     grad_scale: f64,
 }
 
@@ -183,13 +225,8 @@ impl NamedMapper for Update<'_> {
             )
         });
         let c = self.opt.config;
-        let head = if in_encoder(&name) {
-            1.0
-        } else {
-            c.head_lr_scale
-        };
         let step = AdamWStep {
-            lr: self.lr * head,
+            lr: self.lr * lr_scale(&name, self.layers, &c),
             beta1: c.beta1,
             beta2: c.beta2,
             eps: c.eps,

@@ -387,6 +387,7 @@ fn adamw(c: &TrainConfig) -> AdamWConfig {
         } else {
             1.0
         },
+        layer_lr_decay: c.layer_lr_decay,
     }
 }
 
