@@ -31,13 +31,7 @@ pub(crate) struct InitArgs {
 
 impl InitArgs {
     pub fn run(&self) -> Result<()> {
-        let config_path = self.out.join(hf::CONFIG);
-        if config_path.exists() {
-            return Err(Error::file(
-                &config_path,
-                "already exists: init writes a new model directory, it does not overwrite one",
-            ));
-        }
+        hf::refuse_existing_model(&self.out, "init")?;
         let tokenizer = Tokenizer::load(&self.tokenizer)?;
         let mut spec = ModelSpec::default();
         self.architecture.apply(&mut spec);

@@ -48,12 +48,7 @@ pub fn average(models: &[PathBuf], out: &Path) -> Result<Soup> {
             "give at least two models to average (--model A --model B ...)",
         ));
     }
-    if out.join(CONFIG).exists() {
-        return Err(Error::file(
-            out.join(CONFIG),
-            "already exists: average writes a new model directory, it does not overwrite one",
-        ));
-    }
+    super::refuse_existing_model(out, "average")?;
     let configs = models
         .iter()
         .map(|dir| read_config(dir))

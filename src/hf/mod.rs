@@ -256,6 +256,20 @@ fn check_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Refuses a `dir` that already holds a model (`command` writes new model directories only).
+pub(crate) fn refuse_existing_model(dir: &Path, command: &str) -> Result<()> {
+    let config = dir.join(CONFIG);
+    if config.exists() {
+        return Err(Error::file(
+            config,
+            format!(
+                "already exists: {command} writes a new model directory, it does not overwrite one"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Saves `module` (an encoder, or a model with a head) with `config` as a Hugging Face
 /// directory; copies `tokenizer.json` from `tokenizer_from` when given.
 pub fn save<M: Module>(

@@ -25,7 +25,8 @@ pub struct AdamWConfig {
     /// The task head's learning rate as a multiple of the scheduled one (1: the same).
     pub head_lr_scale: f64,
     /// Layer-wise decay: with L encoder layers, layer l (0-based) learns at decay^(L − 1 − l)
-    /// of the scheduled rate, the embeddings at decay^L, the pooler and the head at 1 (1: off).
+    /// of the scheduled rate, the embeddings at decay^L, the pooler at 1, the head at
+    /// `head_lr_scale` (1: off).
     pub layer_lr_decay: f64,
 }
 
