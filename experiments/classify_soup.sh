@@ -22,9 +22,10 @@ D=runs/classify-data
 S=$D/phrasebank-$SET
 ENC=(); [[ $SET == 50 ]] && ENC=(--encoding latin-1)
 R=runs/phrasebank/$SET-$NAME
+accuracy_in() { "$PY" -c 'import json,sys;print(json.load(open(sys.argv[1]))["report"]["accuracy"])' "$1"; }  # a report's accuracy
 dev_accuracy() { $P eval classify --model "$1" --data "$S/dev.txt" "${ENC[@]}" --json "$1/dev.json" \
     --output "$1/dev-predictions.jsonl" > /dev/null
-  "$PY" -c 'import json,sys;print(json.load(open(sys.argv[1]))["report"]["accuracy"])' "$1/dev.json"; }
+  accuracy_in "$1/dev.json"; }
 runs=()
 for seed in $SEEDS; do
   experiments/classify_run.sh "$R-s$seed" "$S/test.txt" -- --model "$M" --train "$S/train.txt" --dev "$S/dev.txt" \
@@ -40,10 +41,10 @@ dev_accuracy "$R-soup" > /dev/null
 experiments/classify_run.sh "$R-soup" "$S/test.txt" -- "${ENC[@]}"
 # Greedy: by dev accuracy, best first; an ingredient stays if the dev accuracy does not drop.
 mapfile -t ranked < <(for r in "${runs[@]}"; do
-  echo "$("$PY" -c 'import json,sys;print(json.load(open(sys.argv[1]))["report"]["accuracy"])' "$r/dev.json") $r"; done |
+  echo "$(accuracy_in "$r/dev.json") $r"; done |
   sort -k1,1gr -k2,2 | cut -d' ' -f2)
 kept=("${ranked[0]}")
-best=$("$PY" -c 'import json,sys;print(json.load(open(sys.argv[1]))["report"]["accuracy"])' "${ranked[0]}/dev.json")
+best=$(accuracy_in "${ranked[0]}/dev.json")
 for r in "${ranked[@]:1}"; do
   try=$R-greedy-try; rm -rf "$try"; soup "$try" "${kept[@]}" "$r"
   acc=$(dev_accuracy "$try")
