@@ -7,7 +7,8 @@ compares with the monitor's end-to-end items/s:
 
     /work/.venv-bench/bin/python bench/monitor_throughput.py --stream DIR/stream.jsonl \
         --sentiment runs/monitor/sentiment --topics runs/monitor/topics \
-        --entities runs/monitor/entities [--batch-size 32] [--limit N] [--threads 2] [--db PATH]
+        --entities runs/monitor/entities [--batch-size 32] [--limit N] [--threads 2] [--db PATH] \
+        [--int8]
 
 Any of the three models may be left out (e.g. while one is still training). Prints the
 machine (CPU model, torch and transformers versions, threads), the time per stage and, last,
@@ -20,7 +21,8 @@ What each model does, as positio does it:
 - sentiment: `pipeline("text-classification", top_k=None)`, texts cut at the word-piece length
   the model was fine-tuned with (`window_length` in its config.json, 128 here; positio's
   `ClassifierModel` cuts there too); label = argmax, negative = P(negative), score =
-  P(positive) - P(negative).
+  P(positive) - P(negative). A mean-pooling sentiment model is computed as the topics model
+  below is, with a softmax.
 - topics: a mean-pooling classifier (config.json `classifier_pooling: "mean"`, so positio saves
   it with `model_type: "positio"` and `transformers` refuses to load it). It is computed here
   explicitly: `BertModel` (no pooler) on the `bert.*` weights of model.safetensors, the mean of
@@ -31,6 +33,9 @@ What each model does, as positio does it:
   a word by its first piece), with the tokenizer's length set to the model's `window_length`
   and `stride` half of it, so that long texts are read whole in half-overlapping windows as
   positio does; ORG / PER / LOC names (the text's own characters), each once per item.
+
+With `--int8`, every Linear layer of the three models is quantized by torch's
+`quantize_dynamic` (qint8), the int8 counterpart of `positio monitor run --precision int8`.
 
 Models read `title + ". " + text` (just `text` without a title), as the monitor's models do.
 Nothing is downloaded: HF_HUB_OFFLINE=1 and local directories only.
@@ -91,22 +96,46 @@ def content(item):
     return item["text"]
 
 
-class Sentiment:
-    """A single-label classifier with a "negative" label, through the text-classification pipeline."""
+def quantize(module):
+    """torch's dynamic int8 quantization of every Linear layer (per-tensor weights, activations
+    quantized per batch), the int8 path a PyTorch user has without exporting the model."""
+    from torch.ao.quantization import quantize_dynamic
 
-    def __init__(self, model_dir, batch_size):
+    return quantize_dynamic(module, {torch.nn.Linear}, dtype=torch.qint8)
+
+
+class Sentiment:
+    """A single-label classifier with a "negative" label: through the text-classification
+    pipeline ([CLS] pooling, a BertForSequenceClassification checkpoint), or written out as
+    MeanPoolClassifier when the model pools by the mean (transformers has no such class)."""
+
+    def __init__(self, model_dir, batch_size, int8=False):
         config = read_config(model_dir)
         labels = [l.lower() for l in labels_of(config)]
         if "negative" not in labels or config.get("problem_type") == "multi_label_classification":
             sys.exit(f"{model_dir}: not a sentiment model (labels {labels})")
         self.max_len = max_len_of(config)
         self.batch_size = batch_size
-        self.pipe = pipeline("text-classification", model=model_dir, top_k=None, device="cpu")
+        self.labels = labels_of(config)
+        if config.get("classifier_pooling", "cls") == "mean":
+            self.pipe, self.mean = None, MeanPoolClassifier(model_dir, batch_size, int8)
+        else:
+            self.mean = None
+            self.pipe = pipeline("text-classification", model=model_dir, top_k=None, device="cpu")
+            if int8:
+                self.pipe.model = quantize(self.pipe.model)
+
+    def scores(self, texts):
+        """Per text, [{"label", "score"}] for every label."""
+        if self.mean is not None:
+            return [[{"label": l, "score": x} for l, x in zip(self.labels, p)]
+                    for p in self.mean.probabilities(list(texts))]
+        return self.pipe(list(texts), batch_size=self.batch_size, truncation=True,
+                         max_length=self.max_len)
 
     def __call__(self, texts):
         out = []
-        results = self.pipe(list(texts), batch_size=self.batch_size, truncation=True,
-                            max_length=self.max_len)
+        results = self.scores(texts)
         assert len(results) == len(texts), "one result per text"
         for scores in results:
             p = {s["label"].lower(): s["score"] for s in scores}
@@ -123,7 +152,7 @@ class MeanPoolClassifier(torch.nn.Module):
     """positio's mean-pooling multi-label classifier, written out: BERT encoder, masked mean of
     the last hidden states, linear head, sigmoid, the model's own decision threshold."""
 
-    def __init__(self, model_dir, batch_size):
+    def __init__(self, model_dir, batch_size, int8=False):
         super().__init__()
         from safetensors.torch import load_file
 
@@ -165,6 +194,8 @@ class MeanPoolClassifier(torch.nn.Module):
         # model_type "positio" is no AutoConfig type, but tokenizer_config.json names the class.
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         self.eval()
+        if int8:
+            self.bert, self.classifier = quantize(self.bert), quantize(self.classifier)
 
     @torch.inference_mode()
     def probabilities(self, texts):
@@ -195,7 +226,7 @@ class MeanPoolClassifier(torch.nn.Module):
 class Entities:
     """ORG / PER / LOC names through the token-classification pipeline, whole texts in windows."""
 
-    def __init__(self, model_dir, batch_size):
+    def __init__(self, model_dir, batch_size, int8=False):
         config = read_config(model_dir)
         window = max_len_of(config)
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
@@ -204,6 +235,8 @@ class Entities:
         self.stride = window // 2
         self.pipe = pipeline("token-classification", model=model_dir, tokenizer=tokenizer,
                              aggregation_strategy="first", device="cpu")
+        if int8:
+            self.pipe.model = quantize(self.pipe.model)
 
     def __call__(self, texts):
         out = []
@@ -219,15 +252,15 @@ class Entities:
         return out
 
 
-def load_models(sentiment=None, topics=None, entities=None, batch_size=32):
+def load_models(sentiment=None, topics=None, entities=None, batch_size=32, int8=False):
     """The models that are given, by role."""
     models = {}
     if sentiment:
-        models["sentiment"] = Sentiment(sentiment, batch_size)
+        models["sentiment"] = Sentiment(sentiment, batch_size, int8)
     if topics:
-        models["topics"] = MeanPoolClassifier(topics, batch_size)
+        models["topics"] = MeanPoolClassifier(topics, batch_size, int8)
     if entities:
-        models["entities"] = Entities(entities, batch_size)
+        models["entities"] = Entities(entities, batch_size, int8)
     return models
 
 
@@ -255,7 +288,8 @@ CREATE TABLE IF NOT EXISTS memberships (
     PRIMARY KEY (series, item));
 CREATE TABLE IF NOT EXISTS windows (
     series TEXT NOT NULL, start INTEGER NOT NULL, count INTEGER NOT NULL,
-    negative INTEGER NOT NULL, sentiment REAL NOT NULL, PRIMARY KEY (series, start));
+    negative INTEGER NOT NULL, sentiment REAL NOT NULL, expected REAL NOT NULL,
+    PRIMARY KEY (series, start));
 """
 
 
@@ -285,10 +319,12 @@ def store(conn, batch, annotations, width):
                 conn.execute("INSERT INTO memberships (series, item, time, negative) VALUES (?, ?, ?, ?)",
                              (s, item["id"], t, negative))
                 conn.execute(
-                    "INSERT INTO windows (series, start, count, negative, sentiment) VALUES (?, ?, 1, ?, ?) "
+                    "INSERT INTO windows (series, start, count, negative, sentiment, expected) "
+                    "VALUES (?, ?, 1, ?, ?, ?) "
                     "ON CONFLICT (series, start) DO UPDATE SET count = count + 1, "
-                    "negative = negative + excluded.negative, sentiment = sentiment + excluded.sentiment",
-                    (s, start, negative, a["score"] or 0.0))
+                    "negative = negative + excluded.negative, sentiment = sentiment + excluded.sentiment, "
+                    "expected = expected + excluded.expected",
+                    (s, start, negative, a["score"] or 0.0, a["negative"] or 0.0))
     return added
 
 
@@ -313,6 +349,8 @@ def main():
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--limit", type=int, help="at most this many items")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--int8", action="store_true",
+                   help="quantize every Linear layer to int8 (torch's quantize_dynamic)")
     p.add_argument("--window", type=int, default=600, help="window width in seconds (storage)")
     p.add_argument("--db", help="SQLite file (default: a temporary one, removed at the end)")
     args = p.parse_args()
@@ -321,7 +359,12 @@ def main():
     torch.set_num_threads(args.threads)
 
     t0 = time.perf_counter()
-    models = load_models(args.sentiment, args.topics, args.entities, args.batch_size)
+    if args.int8:
+        import warnings
+
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*quantiz.*")
+    models = load_models(args.sentiment, args.topics, args.entities, args.batch_size, args.int8)
     load_seconds = time.perf_counter() - t0
 
     tmp = None
@@ -380,6 +423,7 @@ def main():
         "transformers": transformers.__version__,
         "threads": torch.get_num_threads(),
         "batch_size": args.batch_size,
+        "int8": args.int8,
         "models": {r: getattr(args, r) for r in ("sentiment", "topics", "entities") if getattr(args, r)},
         "items": items,
         "stored": stored,

@@ -4,7 +4,7 @@
 use super::DeviceArg;
 use crate::monitor::annotate::{Annotators, Role};
 use crate::monitor::report::{write_report, ReportOptions};
-use crate::monitor::trends::SpikeRule;
+use crate::monitor::trends::{Negatives, SpikeRule};
 use crate::monitor::{Clock, Monitor, MonitorOptions, Source};
 use crate::{runtime, Error, Result};
 use std::collections::BTreeMap;
@@ -125,6 +125,10 @@ pub(crate) struct RunArgs {
     /// How long a window waits for late items after its end [default: 0].
     #[arg(long)]
     lateness: Option<String>,
+    /// How a window's negatives are counted: expected (the sum of P(negative)) or argmax
+    /// (items called negative) [default: expected]. A store keeps the way it was made with.
+    #[arg(long, value_enum)]
+    negatives: Option<Negatives>,
     /// The spike rule's z-score threshold [default: 3].
     #[arg(long)]
     z: Option<f64>,
@@ -213,6 +217,7 @@ impl RunArgs {
             return Err(Error::config("--source", "give a file, a directory or -"));
         }
         let mut rule = file.rule.unwrap_or_default();
+        rule.negatives = self.negatives.unwrap_or(rule.negatives);
         rule.z = self.z.unwrap_or(rule.z);
         rule.alpha = self.alpha.unwrap_or(rule.alpha);
         rule.min_count = self.min_count.unwrap_or(rule.min_count);
@@ -298,6 +303,7 @@ top_entities = 7
 metrics_addr = "127.0.0.1:9187"
 alertmanager = "http://am:9093"
 [rule]
+negatives = "argmax"
 z = 4.0
 min_count = 3
 "#,
@@ -321,6 +327,7 @@ min_count = 3
         assert_eq!(o.sources[2], Source::Feed("https://example.com/rss".into()));
         assert_eq!((o.window, o.lateness, o.feed_poll), (600, 60, 120.0));
         assert_eq!((o.rule.z, o.rule.min_count, o.rule.warmup), (5.0, 3, 6));
+        assert_eq!(o.rule.negatives, Negatives::Argmax);
         assert_eq!(
             (o.batch_size, o.follow, o.poll, o.top_entities),
             (8, true, 0.5, 7)

@@ -162,7 +162,7 @@ mod tests {
         assert!(a["annotations"]["summary"]
             .as_str()
             .unwrap()
-            .starts_with("negative_share 0.80 in all (baseline"));
+            .starts_with("negative_share 0.74 in all (baseline"));
         assert_eq!(alerts[1]["labels"]["series"], "topic:crude");
         assert_eq!(am.push(&store, 60, 3).unwrap(), 0, "sent twice");
     }

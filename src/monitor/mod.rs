@@ -152,7 +152,14 @@ impl<'a> Monitor<'a> {
         if options.window <= 0 {
             return Err(Error::config("--window", "must be positive"));
         }
-        let store = Store::open(&options.store, options.window)?;
+        let store = Store::open(&options.store, options.window, options.rule.negatives)?;
+        // The alerts file exists from the start (empty while nothing spikes), so a path that
+        // cannot be written fails now, not at the first alert.
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&options.alerts)
+            .map_err(|e| Error::io(&options.alerts, "open", e))?;
         let metrics = Metrics::new();
         if let Some(addr) = &options.metrics_addr {
             let at = metrics.serve(addr)?;

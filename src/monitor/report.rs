@@ -6,7 +6,7 @@
 
 use super::item::format_time;
 use super::store::{Alert, Store};
-use super::trends::Window;
+use super::trends::{Negatives, Window};
 use crate::Result;
 use std::fmt::Write;
 use std::path::Path;
@@ -184,13 +184,17 @@ pub fn write_report(store_path: &Path, out: &Path, options: &ReportOptions) -> R
          circle.alert{{fill:#c0392b}} table{{border-collapse:collapse;font-size:12px;margin:.5em 0 1.5em}}\
          td,th{{border:1px solid #ddd;padding:2px 6px;text-align:left;vertical-align:top}}</style></head><body>\
          <h1>News monitor report</h1><p>Store <code>{}</code>: {} series drawn, windows of {} s, {} alerts. \
-         <span style=\"color:#c0392b\">Red</span>: negative share (left axis, 0–1); \
+         <span style=\"color:#c0392b\">Red</span>: negative share, {} (left axis, 0–1); \
          <span style=\"color:#2471a3\">blue</span>: mean sentiment P(positive) − P(negative) (right axis); \
          grey bars: items per window; dashed lines and dots: alerts.</p>",
         escape(&store_path.display().to_string()),
         series.len(),
         width,
-        alerts.len()
+        alerts.len(),
+        match store.negatives() {
+            Negatives::Expected => "the mean P(negative)",
+            Negatives::Argmax => "the share of items called negative",
+        },
     );
     for (name, total) in &series {
         let windows = store.windows_of(name)?;
@@ -250,6 +254,7 @@ mod tests {
         // Eight items in each alert's table.
         assert_eq!(html.matches("<td>n10").count(), 16);
         assert!(html.contains("110 items in 11 windows, 1 alerts"));
+        assert!(html.contains("negative share, the mean P(negative)"));
         let missing = write_report(
             &dir.path().join("none.db"),
             &out,

@@ -4,13 +4,18 @@
 //! are one transaction, and an item already stored is skipped by id: a replayed or resumed
 //! stream never counts an item twice, and a killed monitor loses nothing it acknowledged.
 //!
+//! A window keeps both counts of its negatives (items called negative, summed P(negative));
+//! the store records which one its baselines learned ([`Negatives`]) and refuses a run that
+//! counts the other way. A store made before the sum was kept gets it added from its items'
+//! annotations, and counts by argmax as it always did.
+//!
 //! Entities are many and mostly rare, so only the `top_entities` entities by volume (items
 //! naming them, all time) get their windows judged, alerts and metrics; the windows of the
 //! others are closed unjudged (their items and memberships are still stored).
 
 use super::annotate::Annotation;
 use super::item::{format_time, Item};
-use super::trends::{window_start, Baseline, SpikeRule, Window};
+use super::trends::{window_start, Baseline, Negatives, SpikeRule, Window};
 use crate::{Error, Result};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
@@ -26,6 +31,7 @@ CREATE TABLE IF NOT EXISTS memberships (
 CREATE TABLE IF NOT EXISTS windows (
     series TEXT NOT NULL, start INTEGER NOT NULL, count INTEGER NOT NULL,
     negative INTEGER NOT NULL, sentiment REAL NOT NULL, closed INTEGER NOT NULL DEFAULT 0,
+    expected REAL NOT NULL DEFAULT 0, expected_squares REAL NOT NULL DEFAULT 0,
     PRIMARY KEY (series, start));
 CREATE TABLE IF NOT EXISTS baselines (series TEXT PRIMARY KEY, state TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS alerts (
@@ -86,10 +92,57 @@ pub struct Store {
     path: PathBuf,
     /// Window width in seconds.
     width: i64,
+    /// How its windows' negatives are counted.
+    negatives: Negatives,
+}
+
+/// A value of the `meta` table.
+fn meta(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
+    conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()
+}
+
+/// Adds the `expected` and `expected_squares` columns to a store made before them, filled from
+/// the items' P(negative).
+fn add_expected_columns(conn: &Connection, width: i64) -> rusqlite::Result<()> {
+    let has: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('windows') WHERE name = 'expected'")?
+        .exists([])?;
+    if has {
+        return Ok(());
+    }
+    conn.execute_batch(
+        "BEGIN;
+         ALTER TABLE windows ADD COLUMN expected REAL NOT NULL DEFAULT 0;
+         ALTER TABLE windows ADD COLUMN expected_squares REAL NOT NULL DEFAULT 0;",
+    )?;
+    conn.execute(
+        "WITH p AS (
+             SELECT m.series, m.time, coalesce(json_extract(i.annotation, '$.negative'), 0) AS x
+             FROM memberships m JOIN items i ON i.id = m.item)
+         UPDATE windows SET
+             expected = coalesce((SELECT sum(x) FROM p WHERE p.series = windows.series
+                 AND p.time >= windows.start AND p.time < windows.start + ?1), 0),
+             expected_squares = coalesce((SELECT sum(x * x) FROM p WHERE p.series = windows.series
+                 AND p.time >= windows.start AND p.time < windows.start + ?1), 0)",
+        [width],
+    )?;
+    conn.execute_batch("COMMIT;")
 }
 
 fn db_error(path: &Path, e: rusqlite::Error) -> Error {
     Error::file(path, format!("SQLite: {e}"))
+}
+
+/// The window in columns `at..at + 5` of a row: start, count, Σx, Σx², sentiment.
+fn window_of_row(r: &rusqlite::Row, at: usize) -> rusqlite::Result<Window> {
+    Ok(Window {
+        start: r.get(at)?,
+        count: r.get::<_, i64>(at + 1)? as usize,
+        negative: r.get(at + 2)?,
+        squares: r.get(at + 3)?,
+        sentiment: r.get(at + 4)?,
+    })
 }
 
 /// The series an annotated item belongs to.
@@ -101,39 +154,50 @@ pub fn series_of(annotation: &Annotation) -> Vec<String> {
 }
 
 impl Store {
-    /// Opens (or creates) the store; a store made with another window width is refused.
-    pub fn open(path: &Path, width: i64) -> Result<Store> {
+    /// Opens (or creates) the store; a store made with another window width, or counting
+    /// negatives the other way, is refused.
+    pub fn open(path: &Path, width: i64, negatives: Negatives) -> Result<Store> {
         let e = |e| db_error(path, e);
         let conn = Connection::open(path).map_err(e)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(e)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(e)?;
         conn.execute_batch(SCHEMA).map_err(e)?;
-        let recorded: Option<String> = conn
-            .query_row("SELECT value FROM meta WHERE key = 'window'", [], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(e)?;
-        match recorded {
+        match meta(&conn, "window").map_err(e)? {
             Some(w) if w != width.to_string() => {
                 return Err(Error::file(
                     path,
                     format!("this store has windows of {w} s, not {width} s: use another store"),
                 ))
             }
-            Some(_) => {}
-            None => {
-                conn.execute(
-                    "INSERT INTO meta (key, value) VALUES ('window', ?1)",
-                    [width.to_string()],
-                )
-                .map_err(e)?;
+            Some(_) => {
+                add_expected_columns(&conn, width).map_err(e)?;
+                // A store from before the choice counted by argmax.
+                let counted = meta(&conn, "negatives")
+                    .map_err(e)?
+                    .unwrap_or_else(|| Negatives::Argmax.name().into());
+                if counted != negatives.name() {
+                    return Err(Error::file(
+                        path,
+                        format!(
+                            "this store counts negatives by {counted}, not {}: pass \
+                             --negatives {counted} or use another store",
+                            negatives.name()
+                        ),
+                    ));
+                }
             }
+            None => {}
         }
+        conn.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('window', ?1), ('negatives', ?2)",
+            [width.to_string(), negatives.name().to_string()],
+        )
+        .map_err(e)?;
         Ok(Store {
             conn,
             path: path.to_path_buf(),
             width,
+            negatives,
         })
     }
 
@@ -145,20 +209,40 @@ impl Store {
         let e = |e| db_error(path, e);
         let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .map_err(e)?;
-        let width: Option<String> = conn
-            .query_row("SELECT value FROM meta WHERE key = 'window'", [], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(|_| Error::file(path, "not a monitor store (no window width in it)"))?;
-        let width = width
+        let not_a_store = || Error::file(path, "not a monitor store (no window width in it)");
+        let width = meta(&conn, "window")
+            .map_err(|_| not_a_store())?
             .and_then(|w| w.parse().ok())
-            .ok_or_else(|| Error::file(path, "not a monitor store (no window width in it)"))?;
+            .ok_or_else(not_a_store)?;
+        let negatives = match meta(&conn, "negatives").map_err(e)?.as_deref() {
+            None | Some("argmax") => Negatives::Argmax,
+            Some("expected") => Negatives::Expected,
+            Some(other) => {
+                return Err(Error::file(
+                    path,
+                    format!("counts negatives by {other:?}, which this positio does not know"),
+                ))
+            }
+        };
         Ok(Store {
             conn,
             path: path.to_path_buf(),
             width,
+            negatives,
         })
+    }
+
+    /// How the store counts negatives.
+    pub fn negatives(&self) -> Negatives {
+        self.negatives
+    }
+
+    /// The columns of `windows` that hold Σx and Σx² as this store counts negatives.
+    fn negative_columns(&self) -> &'static str {
+        match self.negatives {
+            Negatives::Expected => "expected, expected_squares",
+            Negatives::Argmax => "negative, negative",
+        }
     }
 
     /// Window width in seconds.
@@ -240,16 +324,20 @@ impl Store {
                 )
                 .map_err(e)?;
                 tx.execute(
-                    "INSERT INTO windows (series, start, count, negative, sentiment)
-                     VALUES (?1, ?2, 1, ?3, ?4)
+                    "INSERT INTO windows
+                       (series, start, count, negative, sentiment, expected, expected_squares)
+                     VALUES (?1, ?2, 1, ?3, ?4, ?5, ?5 * ?5)
                      ON CONFLICT (series, start) DO UPDATE SET count = count + 1,
                        negative = negative + excluded.negative,
-                       sentiment = sentiment + excluded.sentiment",
+                       sentiment = sentiment + excluded.sentiment,
+                       expected = expected + excluded.expected,
+                       expected_squares = expected_squares + excluded.expected_squares",
                     params![
                         series,
                         start,
                         i64::from(negative),
-                        f64::from(annotation.score.unwrap_or(0.0))
+                        f64::from(annotation.score.unwrap_or(0.0)),
+                        f64::from(annotation.negative.unwrap_or(0.0))
                     ],
                 )
                 .map_err(e)?;
@@ -288,27 +376,19 @@ impl Store {
         top: &[String],
     ) -> Result<Vec<Closed>> {
         let (width, path) = (self.width, self.path.clone());
+        let columns = self.negative_columns();
         let e = |e| db_error(&path, e);
         let tx = self.conn.transaction().map_err(e)?;
         let open: Vec<(String, Window)> = {
             let mut q = tx
-                .prepare(
-                    "SELECT series, start, count, negative, sentiment FROM windows
-                     WHERE closed = 0 AND start + ?1 <= ?2 ORDER BY start, series",
-                )
+                .prepare(&format!(
+                    "SELECT series, start, count, {columns}, sentiment FROM windows
+                     WHERE closed = 0 AND start + ?1 <= ?2 ORDER BY start, series"
+                ))
                 .map_err(e)?;
             let rows = q
                 .query_map(params![width, until], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        Window {
-                            start: r.get(1)?,
-                            count: r.get::<_, i64>(2)? as usize,
-                            negative: r.get::<_, i64>(3)? as usize,
-                            sentiment: r.get(4)?,
-                            negative_items: Vec::new(),
-                        },
-                    ))
+                    Ok((r.get::<_, String>(0)?, window_of_row(r, 1)?))
                 })
                 .map_err(e)?;
             rows.collect::<std::result::Result<_, _>>().map_err(e)?
@@ -339,14 +419,21 @@ impl Store {
             };
             let before = baseline.rate();
             if let Some(spike) = baseline.judge(&window, rule, width) {
+                // The items behind the spike: those called negative, or, counting expected
+                // negatives, those more likely negative than the series usually is.
+                let above = (self.negatives == Negatives::Expected).then_some(before);
                 let mut q = tx
                     .prepare_cached(
-                        "SELECT item FROM memberships WHERE series = ?1 AND negative = 1
-                         AND time >= ?2 AND time < ?3 ORDER BY time, item",
+                        "SELECT m.item FROM memberships m JOIN items i ON i.id = m.item
+                         WHERE m.series = ?1 AND m.time >= ?2 AND m.time < ?3 AND CASE
+                           WHEN ?4 IS NULL THEN m.negative = 1
+                           ELSE json_extract(i.annotation, '$.negative') > ?4 END
+                         ORDER BY m.time, m.item",
                     )
                     .map_err(e)?;
+                let span = (window.start, window.start + width);
                 let items = q
-                    .query_map(params![series, window.start, window.start + width], |r| {
+                    .query_map(params![series, span.0, span.1, above], |r| {
                         r.get::<_, String>(0)
                     })
                     .map_err(e)?
@@ -461,21 +548,14 @@ impl Store {
     pub fn windows_of(&self, series: &str) -> Result<Vec<Window>> {
         let mut q = self
             .conn
-            .prepare_cached(
-                "SELECT start, count, negative, sentiment FROM windows WHERE series = ?1
+            .prepare_cached(&format!(
+                "SELECT start, count, {}, sentiment FROM windows WHERE series = ?1
                  ORDER BY start",
-            )
+                self.negative_columns()
+            ))
             .map_err(self.e())?;
         let rows = q
-            .query_map([series], |r| {
-                Ok(Window {
-                    start: r.get(0)?,
-                    count: r.get::<_, i64>(1)? as usize,
-                    negative: r.get::<_, i64>(2)? as usize,
-                    sentiment: r.get(3)?,
-                    negative_items: Vec::new(),
-                })
-            })
+            .query_map([series], |r| window_of_row(r, 0))
             .map_err(self.e())?;
         rows.collect::<std::result::Result<_, _>>()
             .map_err(self.e())
@@ -549,7 +629,7 @@ pub(crate) mod tests {
     /// A store (60 s windows) whose windows are closed with two alerts, on "all" and
     /// "topic:crude" at 00:10, for eight negative items n100..n107.
     pub(crate) fn store_with_a_burst(dir: &Path) -> Store {
-        let mut store = Store::open(&dir.join("m.db"), 60).unwrap();
+        let mut store = Store::open(&dir.join("m.db"), 60, Negatives::Expected).unwrap();
         store.record(&burst(), "f", (1, 1)).unwrap();
         store
             .close_windows(i64::MAX - 60, &SpikeRule::default(), &[])
@@ -601,7 +681,7 @@ pub(crate) mod tests {
     #[test]
     fn only_the_top_entities_are_judged() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("m.db"), 60).unwrap();
+        let mut store = Store::open(&dir.path().join("m.db"), 60, Negatives::Expected).unwrap();
         let mut batch = Vec::new();
         for (i, names) in [
             vec!["OPEC", "Iran"],
@@ -641,7 +721,7 @@ pub(crate) mod tests {
     #[test]
     fn a_burst_is_alerted_once_with_its_items() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("m.db"), 60).unwrap();
+        let mut store = Store::open(&dir.path().join("m.db"), 60, Negatives::Expected).unwrap();
         let batch = burst();
         assert_eq!(store.record(&batch, "f", (10, 1)).unwrap(), 110);
         assert_eq!(
@@ -672,7 +752,9 @@ pub(crate) mod tests {
         assert_eq!(series, ["all", "topic:crude"], "{alerts:?}");
         let all = &alerts[0];
         assert_eq!(all.time, "1970-01-01T00:10:00Z");
-        assert_eq!((all.count, all.value), (10, 0.8));
+        // Eight items at P(negative) 0.9 and two at 0.1: 7.4 expected negatives of ten.
+        assert_eq!(all.count, 10);
+        assert!((all.value - 0.74).abs() < 1e-6, "{all:?}");
         assert_eq!(
             all.items,
             (100..108).map(|i| format!("n{i}")).collect::<Vec<_>>()
@@ -687,12 +769,113 @@ pub(crate) mod tests {
             .unwrap();
         assert_eq!(store.undelivered(Delivery::File).unwrap().len(), 1);
         assert_eq!(store.undelivered(Delivery::Alertmanager).unwrap().len(), 2);
-        let store = Store::open(&dir.path().join("m.db"), 60).unwrap();
+        let store = Store::open(&dir.path().join("m.db"), 60, Negatives::Expected).unwrap();
         assert_eq!(store.items().unwrap(), 110);
-        let e = Store::open(&dir.path().join("m.db"), 600)
+        let e = Store::open(&dir.path().join("m.db"), 600, Negatives::Expected)
             .err()
             .unwrap()
             .to_string();
         assert!(e.contains("windows of 60 s, not 600 s"), "{e}");
+        let e = Store::open(&dir.path().join("m.db"), 60, Negatives::Argmax)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("m.db") && e.contains("counts negatives by expected, not argmax"),
+            "{e}"
+        );
+    }
+
+    /// A burst the sentiment model half-believes (P(negative) 0.45, called neutral) after
+    /// quiet windows (P(negative) 0.05, one item in ten called negative): counting expected
+    /// negatives alerts on it, counting argmax-negative items cannot.
+    #[test]
+    fn expected_negatives_see_what_the_model_half_believes() {
+        let mut batch = Vec::new();
+        for w in 0..11 {
+            for i in 0..10 {
+                let n = w * 10 + i;
+                let mut a = annotation(w < 10 && i == 0, "crude");
+                a.negative = Some(match (w, i) {
+                    (10, _) => 0.48,
+                    (_, 0) => 0.9,
+                    _ => 0.02,
+                });
+                batch.push((item(n, w as i64 * 60 + i as i64), a));
+            }
+        }
+        let alerts = |negatives| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut store = Store::open(&dir.path().join("m.db"), 60, negatives).unwrap();
+            store.record(&batch, "f", (1, 1)).unwrap();
+            let rule = SpikeRule {
+                negatives,
+                ..SpikeRule::default()
+            };
+            store.close_windows(i64::MAX - 60, &rule, &[]).unwrap();
+            store.alerts().unwrap()
+        };
+        let found = alerts(Negatives::Expected);
+        let series: Vec<(i64, &str)> = found.iter().map(|(t, a)| (*t, a.series.as_str())).collect();
+        assert_eq!(series, [(600, "all"), (600, "topic:crude")]);
+        // The alert lists the items more likely negative than the usual rate: the burst's ten.
+        let all = &found[0].1;
+        assert!((all.value - 0.48).abs() < 1e-6, "{all:?}");
+        assert_eq!(
+            all.items,
+            (100..110).map(|i| format!("n{i}")).collect::<Vec<_>>()
+        );
+        assert_eq!(alerts(Negatives::Argmax), []);
+    }
+
+    /// A store made before the expected count was kept (no `expected` column, no record of
+    /// how it counts) counts by argmax, gets the column filled from its items' annotations,
+    /// and refuses to be run counting the other way.
+    #[test]
+    fn a_store_from_before_gets_its_expected_counts_and_keeps_counting_by_argmax() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let conn = Connection::open(&path).unwrap();
+        let old_schema = SCHEMA.replace(
+            "expected REAL NOT NULL DEFAULT 0, expected_squares REAL NOT NULL DEFAULT 0,\n    ",
+            "",
+        );
+        assert_ne!(old_schema, SCHEMA);
+        conn.execute_batch(&old_schema).unwrap();
+        conn.execute_batch(
+            r#"INSERT INTO meta VALUES ('window', '60');
+            INSERT INTO items VALUES ('a', 5, NULL, NULL, 'x', '{"negative":0.75,"topics":[],"entities":[]}');
+            INSERT INTO items VALUES ('b', 7, NULL, NULL, 'y', '{"negative":0.5,"topics":[],"entities":[]}');
+            INSERT INTO items VALUES ('c', 65, NULL, NULL, 'z', '{"topics":[],"entities":[]}');
+            INSERT INTO memberships VALUES ('all', 'a', 5, 1), ('all', 'b', 7, 0), ('all', 'c', 65, 0);
+            INSERT INTO windows (series, start, count, negative, sentiment)
+                VALUES ('all', 0, 2, 1, -0.5), ('all', 60, 1, 0, 0.0);"#,
+        )
+        .unwrap();
+        drop(conn);
+        let e = Store::open(&path, 60, Negatives::Expected)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("counts negatives by argmax, not expected"),
+            "{e}"
+        );
+        let store = Store::open(&path, 60, Negatives::Argmax).unwrap();
+        let expected: Vec<(f64, f64)> = store
+            .conn
+            .prepare("SELECT expected, expected_squares FROM windows ORDER BY start")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(expected, [(1.25, 0.8125), (0.0, 0.0)]);
+        let windows = store.windows_of("all").unwrap();
+        let w = &windows[0];
+        assert_eq!((w.count, w.negative, w.squares), (2, 1.0, 1.0));
+        drop(store);
+        let report = Store::open_existing(&path).unwrap();
+        assert_eq!(report.negatives, Negatives::Argmax);
     }
 }

@@ -1,40 +1,73 @@
 //! Trends and the spike rule. Items fall into tumbling windows (a window starts at a multiple
 //! of its width, UTC); each series (all items, a topic, an entity) keeps per window its volume,
-//! summed sentiment and negative count. When a window closes its negative share is judged
+//! summed sentiment and negatives, counted one of two ways ([`Negatives`]): the items the
+//! sentiment model calls negative, or (the default) the sum of their P(negative), the
+//! *expected* number of negative items, which keeps what the model half-believes (a burst of
+//! items it gives P(negative) 0.4 each is invisible to the argmax count, not to the sum; the
+//! replay in docs/RESULTS.md measures both). When a window closes its negative share is judged
 //! against the series' baseline, which every earlier window with items has taught, the newest
 //! weighing most (each window shrinks the weight of those before it by `1 − alpha`):
 //!
 //! ```text
-//! p      = weighted negatives / weighted items        (the usual negative rate)
+//! x      = an item's negative count: 1 or 0 (argmax), or its P(negative) (expected)
+//! p      = weighted Σx / weighted items               (the usual negative rate)
+//! v      = weighted Σx² / weighted items − p²         (the spread of one item's x)
 //! N      = weighted items                             (how much history p rests on)
-//! excess = weighted mean of (share − p)² − p·(1 − p)/count over past windows of at least
+//! excess = weighted mean of (share − p)² − v/count over past windows of at least
 //!          min_count items that were not spikes
-//! z      = (share − p) / sqrt(max(excess, 0) + p·(1 − p)/count + p·(1 − p)/N + 1e-4)
+//! z      = (share − p) / sqrt(max(excess, 0) + v/count + v/N + 1e-4)
 //! ```
 //!
 //! The rate is pooled over items, so the sparse series of a topic or an entity, with a few
 //! items a window, learn from every item rather than only from busy windows. A window's share
-//! varies by p·(1 − p)/count from counting alone, so `excess` is what the rate itself moves
-//! beyond that (counting the past windows' noise again would let a burst of a dozen negative
-//! items in a window of twenty pass unseen); the window's own counting noise and the
-//! uncertainty of p from N items are added back. A window raises an alert when the series has
-//! `warmup` windows of history, the window holds at least `min_count` items of which at least
-//! `min_negative` are negative, `z ≥ z`, and the series raised no alert in the `cooldown`
-//! windows before it (one spike, one alert). Every window is then folded in, so a level that
+//! varies by v/count from counting alone, so `excess` is what the rate itself moves beyond that
+//! (counting the past windows' noise again would let a burst of a dozen negative items in a
+//! window of twenty pass unseen); the window's own counting noise and the uncertainty of p
+//! from N items are added back. Counting by argmax, x² = x and v is the binomial p·(1 − p);
+//! counting expected negatives, v is the spread of the model's own probabilities, much smaller
+//! when it hedges (every item near 0.2): the binomial would drown such a model's bursts in
+//! noise it does not have. A window raises an alert when the series has `warmup` windows of
+//! history, the window holds at least `min_count` items and `min_negative` negatives, `z ≥ z`,
+//! and the series raised no alert in the `cooldown` windows before it (one spike, one alert).
+//! Every window is then folded in, so a level that
 //! lasts becomes the new normal. docs/RESULTS.md measures the rule on the replay of
 //! experiments/monitor_replay.py.
+
+/// How a window's negatives are counted.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Negatives {
+    /// The sum of P(negative) over the window's items.
+    Expected,
+    /// The items whose most probable label is negative.
+    Argmax,
+}
+
+impl Negatives {
+    /// The name a store records.
+    pub fn name(self) -> &'static str {
+        match self {
+            Negatives::Expected => "expected",
+            Negatives::Argmax => "argmax",
+        }
+    }
+}
 
 /// The spike rule's settings.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SpikeRule {
+    /// How negatives are counted.
+    pub negatives: Negatives,
     /// Weight of the newest window in the baseline (0 < alpha ≤ 1).
     pub alpha: f64,
     /// The z-score from which a window is a spike.
     pub z: f64,
     /// Items a window needs before it can be a spike.
     pub min_count: usize,
-    /// Negative items a window needs before it can be a spike.
+    /// Negatives (as counted) a window needs before it can be a spike.
     pub min_negative: usize,
     /// Windows of history a series needs before it can alert.
     pub warmup: u32,
@@ -45,6 +78,7 @@ pub struct SpikeRule {
 impl Default for SpikeRule {
     fn default() -> Self {
         SpikeRule {
+            negatives: Negatives::Expected,
             alpha: 0.1,
             z: 3.0,
             min_count: 5,
@@ -61,11 +95,12 @@ pub struct Window {
     /// Unix seconds.
     pub start: i64,
     pub count: usize,
-    pub negative: usize,
+    /// Negatives as the store counts them ([`Negatives`]): Σx.
+    pub negative: f64,
+    /// Σx² (equal to `negative` counting by argmax).
+    pub squares: f64,
     /// Sum over items of P(positive) − P(negative).
     pub sentiment: f64,
-    /// Ids of the negative items (the alert lists them).
-    pub negative_items: Vec<String>,
 }
 
 impl Window {
@@ -73,7 +108,7 @@ impl Window {
         if self.count == 0 {
             0.0
         } else {
-            self.negative as f64 / self.count as f64
+            self.negative / self.count as f64
         }
     }
 
@@ -89,8 +124,12 @@ impl Window {
 /// A series' memory of the windows before.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Baseline {
-    /// Weighted negative items.
+    /// Weighted negative items (Σx).
     pub negatives: f64,
+    /// Weighted Σx²; absent in a baseline stored before it was kept, which counted by argmax
+    /// (so Σx² = Σx).
+    #[serde(default)]
+    pub squares: Option<f64>,
     /// Weighted items.
     pub items: f64,
     /// Weighted mean of the squared deviation beyond counting noise.
@@ -121,20 +160,30 @@ impl Baseline {
         }
     }
 
+    /// The spread of one item's negative count around the usual rate.
+    fn item_variance(&self) -> f64 {
+        if self.items > 0.0 {
+            let squares = self.squares.unwrap_or(self.negatives);
+            (squares / self.items - self.rate().powi(2)).max(0.0)
+        } else {
+            0.0
+        }
+    }
+
     /// Judges the closed window `w` (windows `width` seconds wide), then folds it in.
     pub fn judge(&mut self, w: &Window, rule: &SpikeRule, width: i64) -> Option<Spike> {
         let share = w.negative_share();
         let (p, n) = (self.rate(), w.count as f64);
-        let binomial = p * (1.0 - p);
+        let v = self.item_variance();
         let cooling = self
             .last_alert
             .is_some_and(|last| w.start - last <= i64::from(rule.cooldown) * width);
         let judged = w.count >= rule.min_count
-            && w.negative >= rule.min_negative
+            && w.negative >= rule.min_negative as f64
             && self.windows >= rule.warmup
             && !cooling;
         let spike = if judged {
-            let noise = (self.excess.max(0.0) + binomial / n + binomial / self.items + 1e-4).sqrt();
+            let noise = (self.excess.max(0.0) + v / n + v / self.items + 1e-4).sqrt();
             let z = (share - p) / noise;
             (z >= rule.z).then_some(Spike {
                 value: share,
@@ -152,10 +201,11 @@ impl Baseline {
             // Smaller windows teach the rate but not its spread (their shares are mostly
             // noise), and a spike does not teach the spread either: it would hide the next.
             if self.windows > 0 && w.count >= rule.min_count && spike.is_none() {
-                let excess = (share - p).powi(2) - binomial / n;
+                let excess = (share - p).powi(2) - v / n;
                 self.excess = keep * self.excess + rule.alpha * excess;
             }
-            self.negatives = keep * self.negatives + w.negative as f64;
+            self.squares = Some(keep * self.squares.unwrap_or(self.negatives) + w.squares);
+            self.negatives = keep * self.negatives + w.negative;
             self.items = keep * self.items + n;
             self.windows += 1;
         }
@@ -176,9 +226,51 @@ mod tests {
         Window {
             start,
             count,
-            negative,
+            negative: negative as f64,
+            squares: negative as f64,
             ..Window::default()
         }
+    }
+
+    /// A window of `count` items, each with P(negative) `p`.
+    fn hedged(start: i64, count: usize, p: f64) -> Window {
+        Window {
+            start,
+            count,
+            negative: count as f64 * p,
+            squares: count as f64 * p * p,
+            ..Window::default()
+        }
+    }
+
+    /// A model that hedges (every quiet item near P(negative) 0.2) is judged by the spread of
+    /// its own probabilities: a window of items at 0.45 is a spike, where the binomial spread
+    /// of 0-or-1 counts (z ≈ 1.9 here) would hide it; quiet windows at 0.18–0.22 are not.
+    #[test]
+    fn expected_negatives_are_judged_by_the_models_own_spread() {
+        let rule = SpikeRule::default();
+        let mut b = Baseline::default();
+        for i in 0..20 {
+            let p = [0.18, 0.2, 0.22, 0.2][i % 4];
+            assert_eq!(b.judge(&hedged(i as i64 * 600, 10, p), &rule, 600), None);
+        }
+        assert!(b.item_variance() < 0.001, "{b:?}");
+        let spike = b
+            .judge(&hedged(20 * 600, 10, 0.45), &rule, 600)
+            .expect("a spike");
+        assert!(
+            spike.z > 5.0 && (spike.baseline - 0.2).abs() < 0.01,
+            "{spike:?}"
+        );
+    }
+
+    /// A baseline stored before Σx² was kept counted by argmax: its spread is binomial.
+    #[test]
+    fn a_baseline_from_before_squares_were_kept_reads_as_argmax() {
+        let old: Baseline =
+            serde_json::from_str(r#"{"negatives":2.0,"items":10.0,"excess":0.0,"windows":7}"#)
+                .unwrap();
+        assert!((old.item_variance() - 0.16).abs() < 1e-12);
     }
 
     /// Twenty quiet windows (shares 0.1–0.3), then a burst: one alert at its first window, none

@@ -21,6 +21,11 @@ fn a_replayed_stream_is_stored_once_and_bad_lines_are_skipped() {
     let (ok, summary, err) = monitor(dir, &[&file], &["--batch-size", "8"]);
     assert!(ok, "{err}");
     assert_eq!(counts(&summary), (60, 60, 1), "{summary}");
+    // No spike in these items, and the alerts file is there, empty.
+    assert_eq!(
+        std::fs::read_to_string(dir.join("alerts.jsonl")).unwrap(),
+        ""
+    );
     assert!(
         err.contains("news.jsonl:37") && err.contains("RFC 3339"),
         "{err}"
@@ -74,6 +79,11 @@ fn a_replayed_stream_is_stored_once_and_bad_lines_are_skipped() {
     assert!(!ok && err.contains("--window"), "{err}");
     let (ok, _, err) = monitor(dir, &[&file], &["--window", "1h"]);
     assert!(!ok && err.contains("windows of 600 s, not 3600 s"), "{err}");
+    let (ok, _, err) = monitor(dir, &[&file], &["--negatives", "argmax"]);
+    assert!(
+        !ok && err.contains("counts negatives by expected, not argmax"),
+        "{err}"
+    );
 }
 
 #[test]
