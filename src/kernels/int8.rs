@@ -7,12 +7,21 @@
 //! `y[r, c] = sx[r] · sw[c] · (Σ_j qx[r, j] · qw[c, j] − zx[r] · Σ_j qw[c, j]) + b[c]`
 //!
 //! Written here because no crate does u8×i8 products with per-row and per-channel scales on
-//! stable Rust: the kernel uses AVX-512 VNNI (`vpdpbusd`: 64 u8×i8 products into 16 i32 per
-//! instruction), tiles of 4 rows × 64 output channels (16 zmm accumulators, each weight load
-//! feeding 4 rows), a 64-channel weight panel (24 KiB for k = 384) kept in L1 while a chunk of
-//! rows passes over it. CPUs without VNNI run the same integer arithmetic in portable Rust
-//! (same results, slower). Training never runs here: the path is taken only for untracked
-//! f32 tensors on the CPU backend.
+//! stable Rust. Three kernels compute the same exact integers (`Kernel`), the best the CPU has
+//! chosen once:
+//! - AMX (Intel Sapphire Rapids and later, when `k` is a multiple of 64): `tdpbusd` multiplies
+//!   a 16 × 64 tile of u8 activations by a 64 × 16 tile of i8 weights into 16 × 16 i32 in one
+//!   instruction; 2 × 2 accumulator tiles (32 rows × 32 channels) share each operand load. The
+//!   weight layout below is already AMX's (a 16-channel block's 16 groups of 4 `k` are one
+//!   contiguous 1 KiB tile). Linux grants the tile registers on request
+//!   (`arch_prctl(ARCH_REQ_XCOMP_PERM)`); without the grant the next kernel runs.
+//! - AVX-512 VNNI (`vpdpbusd`: 64 u8×i8 products into 16 i32 per instruction), tiles of 4 rows
+//!   × 64 output channels (16 zmm accumulators, each weight load feeding 4 rows), a 64-channel
+//!   weight panel (24 KiB for k = 384) kept in L1 while a chunk of rows passes over it.
+//! - Portable Rust for other CPUs (same results, slower).
+//!
+//! Training never runs here: the path is taken only for untracked f32 tensors on the CPU
+//! backend.
 
 use super::tensor::{dims, tensor, values};
 use burn::backend::{BackendTensor, DispatchAutodiffContext, DispatchTensor, DispatchTensorKind};
@@ -29,6 +38,39 @@ const BLOCKS_PER_TILE: usize = 4;
 const ROWS_PER_TILE: usize = 4;
 /// Rows per parallel task (their tiles share each weight panel while it is in L1).
 const ROWS_PER_TASK: usize = 64;
+/// Rows (and channels) an AMX block covers: two 16-row tiles.
+const AMX_BLOCK: usize = 32;
+/// The `k` bytes of one AMX tile row.
+const AMX_K: usize = 64;
+
+/// Which kernel computes the integer products.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kernel {
+    Amx,
+    Vnni,
+    Portable,
+}
+
+impl Kernel {
+    /// The fastest kernel this CPU (and `k4`) allows.
+    fn best(k4: usize) -> Kernel {
+        if amx() && k4.is_multiple_of(AMX_K) {
+            Kernel::Amx
+        } else if vnni() {
+            Kernel::Vnni
+        } else {
+            Kernel::Portable
+        }
+    }
+
+    /// Rows of activations are padded to a multiple of this.
+    fn rows_per_tile(self) -> usize {
+        match self {
+            Kernel::Amx => AMX_BLOCK,
+            Kernel::Vnni | Kernel::Portable => ROWS_PER_TILE,
+        }
+    }
+}
 
 /// A weight `W` (`n × k`, rows are output channels) quantized per channel and packed for the
 /// kernel: blocks of 16 channels, within a block groups of 4 consecutive `k`, each group
@@ -100,8 +142,9 @@ struct QuantizedRows {
 }
 
 impl QuantizedRows {
-    fn new(x: &[f32], rows: usize, k: usize, k4: usize) -> Self {
-        let padded = rows.div_ceil(ROWS_PER_TILE) * ROWS_PER_TILE;
+    /// `rows` rows of `x` (`rows × k`), the row count padded to a multiple of `tile`.
+    fn new(x: &[f32], rows: usize, k: usize, k4: usize, tile: usize) -> Self {
+        let padded = rows.div_ceil(tile) * tile;
         let mut q = vec![0u8; padded * k4];
         let mut scale = vec![1f32; padded];
         let mut zero = vec![0i32; padded];
@@ -177,21 +220,38 @@ unsafe fn quantize_avx512(x: &[f32], inv: f32, zero: i32, q: &mut [u8]) {
     quantize(&x[whole..], inv, zero, &mut q[whole..]);
 }
 
-/// `x Wᵀ (+ b)` for `rows` rows of `x` (`rows × k`), on all cores.
+/// `x Wᵀ (+ b)` for `rows` rows of `x` (`rows × k`), on all cores, by the best kernel.
 fn product(x: &[f32], rows: usize, w: &PackedInt8, bias: Option<&[f32]>) -> Vec<f32> {
+    product_by(Kernel::best(w.k4), x, rows, w, bias)
+}
+
+/// [`product`] by the kernel given (which the CPU must have).
+fn product_by(
+    kernel: Kernel,
+    x: &[f32],
+    rows: usize,
+    w: &PackedInt8,
+    bias: Option<&[f32]>,
+) -> Vec<f32> {
     assert_eq!(x.len(), rows * w.k, "input size");
     let mut y: Vec<f32> = Vec::with_capacity(rows * w.n);
     if rows * w.n == 0 {
         return y;
     }
-    let a = QuantizedRows::new(x, rows, w.k, w.k4);
-    let vnni = vnni();
+    let a = QuantizedRows::new(x, rows, w.k, w.k4, kernel.rows_per_tile());
     // Not zero-filled first: the tiles write every element (a fill was 18 % of an int8 pass).
     y.spare_capacity_mut()[..rows * w.n]
         .par_chunks_mut(ROWS_PER_TASK * w.n)
         .enumerate()
         .for_each(|(task, out)| {
             let first = task * ROWS_PER_TASK;
+            if kernel == Kernel::Amx {
+                // SAFETY: `amx()` checked the CPU and got the tile registers; `k4` is a
+                // multiple of 64; rows are padded to whole blocks of 32 (`rows_per_tile`) and
+                // channels to whole panels of 64; the blocks write only within `out`.
+                unsafe { task_amx(&a, w, bias, first, out) };
+                return;
+            }
             for panel in (0..w.padded()).step_by(LANES * BLOCKS_PER_TILE) {
                 for (i, out) in out.chunks_mut(ROWS_PER_TILE * w.n).enumerate() {
                     let tile = Tile {
@@ -201,7 +261,7 @@ fn product(x: &[f32], rows: usize, w: &PackedInt8, bias: Option<&[f32]>) -> Vec<
                         r0: first + i * ROWS_PER_TILE,
                         panel,
                     };
-                    if vnni {
+                    if kernel == Kernel::Vnni {
                         // SAFETY: `vnni()` checked the CPU features; the tile reads rows
                         // r0..r0+4 of `a` (padded to whole tiles) and channels panel..panel+64
                         // of `w` (padded to whole tiles), and writes only within `out`.
@@ -219,6 +279,172 @@ fn product(x: &[f32], rows: usize, w: &PackedInt8, bias: Option<&[f32]>) -> Vec<
 
 fn vnni() -> bool {
     is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vnni")
+}
+
+/// Whether the CPU has AMX tiles with int8 products (CPUID leaf 7: EDX bits 24 and 25) and
+/// Linux lets this process use them (asked once).
+fn amx() -> bool {
+    static GRANTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *GRANTED.get_or_init(|| {
+        // CPUID leaf 7 exists on every x86-64 CPU with AVX-512 (checked first).
+        let edx =
+            is_x86_feature_detected!("avx512f").then(|| std::arch::x86_64::__cpuid_count(7, 0).edx);
+        let tiles = edx.is_some_and(|d| d & (1 << 24) != 0 && d & (1 << 25) != 0);
+        const ARCH_REQ_XCOMP_PERM: libc::c_long = 0x1023;
+        const XFEATURE_XTILEDATA: libc::c_long = 18;
+        // SAFETY: arch_prctl with these arguments only changes which state the kernel lets
+        // this process use; it fails cleanly (non-zero) where AMX is unknown.
+        tiles
+            && unsafe {
+                libc::syscall(
+                    libc::SYS_arch_prctl,
+                    ARCH_REQ_XCOMP_PERM,
+                    XFEATURE_XTILEDATA,
+                )
+            } == 0
+    })
+}
+
+/// AMX's tile configuration (palette 1): tiles 0–7 of 16 rows × 64 bytes.
+#[repr(C, align(64))]
+struct TileConfig {
+    palette: u8,
+    start_row: u8,
+    reserved: [u8; 14],
+    bytes_per_row: [u16; 16],
+    rows: [u8; 16],
+}
+
+const TILES: TileConfig = {
+    let mut bytes_per_row = [0u16; 16];
+    let mut rows = [0u8; 16];
+    let mut t = 0;
+    while t < 8 {
+        bytes_per_row[t] = 64;
+        rows[t] = 16;
+        t += 1;
+    }
+    TileConfig {
+        palette: 1,
+        start_row: 0,
+        reserved: [0; 14],
+        bytes_per_row,
+        rows,
+    }
+};
+
+/// The rows of one task (from row `first`, as many as `out` holds) through AMX, in blocks of
+/// 32 rows × 32 channels: accumulators tmm0–3, activations tmm4–5, weights tmm6–7.
+#[target_feature(enable = "avx512f")]
+unsafe fn task_amx(
+    a: &QuantizedRows,
+    w: &PackedInt8,
+    bias: Option<&[f32]>,
+    first: usize,
+    out: &mut [MaybeUninit<f32>],
+) {
+    use std::arch::asm;
+    let (k4, n) = (w.k4, w.n);
+    let rows = out.len() / n;
+    asm!("ldtilecfg [{}]", in(reg) &TILES, options(nostack, readonly));
+    // Four 16 × 16 accumulator tiles, stored row by row.
+    let mut acc = [[0i32; LANES]; 4 * LANES];
+    for r in (0..rows).step_by(AMX_BLOCK) {
+        let a0 = a.q.as_ptr().add((first + r) * k4);
+        let a1 = a0.add(LANES * k4);
+        for c0 in (0..n).step_by(AMX_BLOCK) {
+            // Block c0 / 16 of `w` starts at byte c0 · k4; its groups of 4 `k` are 64 bytes.
+            let b0 = w.packed.as_ptr().add(c0 * k4);
+            let b1 = b0.add(LANES * k4);
+            asm!(
+                "tilezero tmm0",
+                "tilezero tmm1",
+                "tilezero tmm2",
+                "tilezero tmm3",
+                options(nostack, nomem)
+            );
+            for kk in (0..k4).step_by(AMX_K) {
+                asm!(
+                    "tileloadd tmm4, [{a0} + {sa} * 1]",
+                    "tileloadd tmm5, [{a1} + {sa} * 1]",
+                    "tileloadd tmm6, [{b0} + {sb} * 1]",
+                    "tileloadd tmm7, [{b1} + {sb} * 1]",
+                    "tdpbusd tmm0, tmm4, tmm6",
+                    "tdpbusd tmm1, tmm4, tmm7",
+                    "tdpbusd tmm2, tmm5, tmm6",
+                    "tdpbusd tmm3, tmm5, tmm7",
+                    a0 = in(reg) a0.add(kk),
+                    a1 = in(reg) a1.add(kk),
+                    sa = in(reg) k4,
+                    b0 = in(reg) b0.add(kk * LANES),
+                    b1 = in(reg) b1.add(kk * LANES),
+                    sb = in(reg) AMX_K,
+                    options(nostack, readonly)
+                );
+            }
+            let p = acc.as_mut_ptr() as *mut i32;
+            asm!(
+                "tilestored [{p0} + {s} * 1], tmm0",
+                "tilestored [{p1} + {s} * 1], tmm1",
+                "tilestored [{p2} + {s} * 1], tmm2",
+                "tilestored [{p3} + {s} * 1], tmm3",
+                p0 = in(reg) p,
+                p1 = in(reg) p.add(LANES * LANES),
+                p2 = in(reg) p.add(2 * LANES * LANES),
+                p3 = in(reg) p.add(3 * LANES * LANES),
+                s = in(reg) LANES * 4,
+                options(nostack)
+            );
+            // Tile 2·i + j holds rows r + 16 i.., channels c0 + 16 j...
+            for i in 0..2 {
+                let top = r + i * LANES;
+                for row in 0..LANES.min(rows.saturating_sub(top)) {
+                    let dst = out.as_mut_ptr().add((top + row) * n);
+                    for j in 0..2 {
+                        let c = c0 + j * LANES;
+                        if c < n {
+                            let products = std::arch::x86_64::_mm512_loadu_si512(
+                                acc[(2 * i + j) * LANES + row].as_ptr() as *const _,
+                            );
+                            store_dequantized(products, a, w, bias, first + top + row, c, dst);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    asm!("tilerelease", options(nostack, nomem));
+}
+
+/// Row `r` of the output, channels `c..c + 16` (those below n): `(acc − zx · Σqw) · sx · sw
+/// + b`, written at `dst` (the row's start).
+#[target_feature(enable = "avx512f")]
+unsafe fn store_dequantized(
+    acc: std::arch::x86_64::__m512i,
+    a: &QuantizedRows,
+    w: &PackedInt8,
+    bias: Option<&[f32]>,
+    r: usize,
+    c: usize,
+    dst: *mut MaybeUninit<f32>,
+) {
+    use std::arch::x86_64::*;
+    let n = w.n;
+    let (sx, zx) = (a.scale[r], a.zero[r]);
+    let sums = _mm512_loadu_si512(w.sums.as_ptr().add(c) as *const _);
+    let exact = _mm512_sub_epi32(acc, _mm512_mullo_epi32(_mm512_set1_epi32(zx), sums));
+    let scale = _mm512_mul_ps(_mm512_set1_ps(sx), _mm512_loadu_ps(w.scale.as_ptr().add(c)));
+    let keep: __mmask16 = if n - c >= LANES {
+        0xffff
+    } else {
+        (1u16 << (n - c)) - 1
+    };
+    let b = match bias {
+        Some(b) => _mm512_maskz_loadu_ps(keep, b.as_ptr().add(c)),
+        None => _mm512_setzero_ps(),
+    };
+    let y = _mm512_fmadd_ps(_mm512_cvtepi32_ps(exact), scale, b);
+    _mm512_mask_storeu_ps(dst.add(c) as *mut f32, keep, y);
 }
 
 /// One tile's operands: rows `r0..` of `a` (as many as the output holds, at most 4) times
@@ -262,31 +488,15 @@ unsafe fn tile_vnni(tile: Tile, out: &mut [MaybeUninit<f32>]) {
             }
         }
     }
-    // Dequantize: (acc − zx · Σqw) · sx · sw + b, 16 channels at a time.
+    // Dequantize, 16 channels at a time.
     for r in 0..out.len() / n {
-        let (sx, zx) = (a.scale[r0 + r], a.zero[r0 + r]);
         for t in 0..BLOCKS_PER_TILE {
             let c = panel + t * LANES;
             if c >= n {
                 break;
             }
-            let sums = _mm512_loadu_si512(w.sums.as_ptr().add(c) as *const _);
-            let exact = _mm512_sub_epi32(
-                acc[r * BLOCKS_PER_TILE + t],
-                _mm512_mullo_epi32(_mm512_set1_epi32(zx), sums),
-            );
-            let scale = _mm512_mul_ps(_mm512_set1_ps(sx), _mm512_loadu_ps(w.scale.as_ptr().add(c)));
-            let keep: __mmask16 = if n - c >= LANES {
-                0xffff
-            } else {
-                (1u16 << (n - c)) - 1
-            };
-            let b = match bias {
-                Some(b) => _mm512_maskz_loadu_ps(keep, b.as_ptr().add(c)),
-                None => _mm512_setzero_ps(),
-            };
-            let y = _mm512_fmadd_ps(_mm512_cvtepi32_ps(exact), scale, b);
-            _mm512_mask_storeu_ps(out.as_mut_ptr().add(r * n + c) as *mut f32, keep, y);
+            let dst = out.as_mut_ptr().add(r * n);
+            store_dequantized(acc[r * BLOCKS_PER_TILE + t], a, w, bias, r0 + r, c, dst);
         }
     }
 }
@@ -363,7 +573,7 @@ mod tests {
     /// The exact integer result of the quantized operands, computed without packing.
     fn reference(x: &[f32], w: &[f32], b: &[f32], rows: usize, k: usize, n: usize) -> Vec<f32> {
         let packed = PackedInt8::new(w, n, k);
-        let a = QuantizedRows::new(x, rows, k, packed.k4);
+        let a = QuantizedRows::new(x, rows, k, packed.k4, ROWS_PER_TILE);
         let mut out = vec![0f32; rows * n];
         for r in 0..rows {
             for c in 0..n {
@@ -382,38 +592,43 @@ mod tests {
 
     #[test]
     fn products_are_the_quantized_operands_exact_products_and_close_to_f32() {
-        // Odd sizes: k not a multiple of 4, channels not a multiple of 16 or 64, rows not a
-        // multiple of 4 or of a task.
-        for (rows, k, n) in [(5, 38, 21), (70, 97, 130), (1, 4, 1), (3, 384, 64)] {
+        // Every kernel this CPU has computes the same exact products.
+        let mut kernels = vec![Kernel::Portable];
+        if vnni() {
+            kernels.push(Kernel::Vnni);
+        }
+        if amx() {
+            kernels.push(Kernel::Amx);
+        }
+        // Odd sizes: k not a multiple of 4, channels not a multiple of 16, 32 or 64, rows not
+        // a multiple of 4, 32 or a task; AMX takes the shapes whose k is a multiple of 64.
+        let shapes = [
+            (5, 38, 21),
+            (70, 97, 130),
+            (1, 4, 1),
+            (3, 384, 64),
+            (70, 128, 130),
+            (33, 64, 17),
+            (129, 192, 48),
+        ];
+        for (rows, k, n) in shapes {
             let (x, w, b) = (values(rows * k, 3), values(n * k, 0), values(n, 11));
             let want = reference(&x, &w, &b, rows, k, n);
             let packed = PackedInt8::new(&w, n, k);
-            let got = product(&x, rows, &packed, Some(&b));
-            let portable = {
-                let a = QuantizedRows::new(&x, rows, k, packed.k4);
-                let mut out = vec![MaybeUninit::new(f32::NAN); rows * n];
-                for (i, out) in out.chunks_mut(ROWS_PER_TILE * n).enumerate() {
-                    for panel in (0..packed.padded()).step_by(LANES * BLOCKS_PER_TILE) {
-                        let tile = Tile {
-                            a: &a,
-                            w: &packed,
-                            bias: Some(&b),
-                            r0: i * ROWS_PER_TILE,
-                            panel,
-                        };
-                        tile_portable(tile, out);
-                    }
+            for &kernel in &kernels {
+                if kernel == Kernel::Amx && !packed.k4.is_multiple_of(AMX_K) {
+                    continue;
                 }
-                // SAFETY: initialised above (NaN unless a tile wrote it).
-                out.iter()
-                    .map(|v| unsafe { v.assume_init() })
-                    .collect::<Vec<_>>()
-            };
-            for ((g, p), w_) in got.iter().zip(&portable).zip(&want) {
-                assert!((g - w_).abs() <= 1e-5 * (1.0 + w_.abs()), "{g} vs {w_}");
-                assert!((p - w_).abs() <= 1e-5 * (1.0 + w_.abs()), "{p} vs {w_}");
+                let got = product_by(kernel, &x, rows, &packed, Some(&b));
+                for (g, w_) in got.iter().zip(&want) {
+                    assert!(
+                        (g - w_).abs() <= 1e-5 * (1.0 + w_.abs()),
+                        "{kernel:?} {rows}×{k}×{n}: {g} vs {w_}"
+                    );
+                }
             }
             // Within quantization error of the f32 product.
+            let got = product(&x, rows, &packed, Some(&b));
             for r in 0..rows {
                 for c in 0..n {
                     let f: f32 = (0..k).map(|j| x[r * k + j] * w[c * k + j]).sum::<f32>() + b[c];
@@ -509,10 +724,15 @@ mod timing {
                 )
             });
             let gop = 2.0 * (rows * k * n) as f64 / 1e9;
+            let vnni_only = time(&mut || {
+                std::hint::black_box(product_by(Kernel::Vnni, &x, rows, &packed, None));
+            });
             println!(
-                "{rows}×{k}→{n}: int8 {:.2} ms ({:.0} GOP/s), f32 {:.2} ms ({:.0} GFLOP/s)",
+                "{rows}×{k}→{n}: int8 ({:?}) {:.2} ms ({:.0} GOP/s; VNNI {:.2} ms), f32 {:.2} ms ({:.0} GFLOP/s)",
+                Kernel::best(packed.k4),
                 int8 * 1e3,
                 gop / int8,
+                vnni_only * 1e3,
                 f32t * 1e3,
                 gop / f32t
             );
