@@ -116,15 +116,16 @@ fn add_expected_columns(conn: &Connection, width: i64) -> rusqlite::Result<()> {
          ALTER TABLE windows ADD COLUMN expected REAL NOT NULL DEFAULT 0;
          ALTER TABLE windows ADD COLUMN expected_squares REAL NOT NULL DEFAULT 0;",
     )?;
+    // One pass over the memberships, grouped by window (the start as `window_start` computes
+    // it, flooring times before 1970 too), then one update per window.
     conn.execute(
         "WITH p AS (
-             SELECT m.series, m.time, coalesce(json_extract(i.annotation, '$.negative'), 0) AS x
-             FROM memberships m JOIN items i ON i.id = m.item)
-         UPDATE windows SET
-             expected = coalesce((SELECT sum(x) FROM p WHERE p.series = windows.series
-                 AND p.time >= windows.start AND p.time < windows.start + ?1), 0),
-             expected_squares = coalesce((SELECT sum(x * x) FROM p WHERE p.series = windows.series
-                 AND p.time >= windows.start AND p.time < windows.start + ?1), 0)",
+             SELECT m.series, m.time - ((m.time % ?1) + ?1) % ?1 AS start,
+                    coalesce(json_extract(i.annotation, '$.negative'), 0) AS x
+             FROM memberships m JOIN items i ON i.id = m.item),
+         s AS (SELECT series, start, sum(x) AS e, sum(x * x) AS e2 FROM p GROUP BY series, start)
+         UPDATE windows SET expected = s.e, expected_squares = s.e2
+         FROM s WHERE s.series = windows.series AND s.start = windows.start",
         [width],
     )?;
     conn.execute_batch("COMMIT;")
@@ -847,9 +848,11 @@ pub(crate) mod tests {
             INSERT INTO items VALUES ('a', 5, NULL, NULL, 'x', '{"negative":0.75,"topics":[],"entities":[]}');
             INSERT INTO items VALUES ('b', 7, NULL, NULL, 'y', '{"negative":0.5,"topics":[],"entities":[]}');
             INSERT INTO items VALUES ('c', 65, NULL, NULL, 'z', '{"topics":[],"entities":[]}');
-            INSERT INTO memberships VALUES ('all', 'a', 5, 1), ('all', 'b', 7, 0), ('all', 'c', 65, 0);
+            INSERT INTO items VALUES ('d', -5, NULL, NULL, 'w', '{"negative":0.5,"topics":[],"entities":[]}');
+            INSERT INTO memberships VALUES ('all', 'a', 5, 1), ('all', 'b', 7, 0), ('all', 'c', 65, 0),
+                ('all', 'd', -5, 0);
             INSERT INTO windows (series, start, count, negative, sentiment)
-                VALUES ('all', 0, 2, 1, -0.5), ('all', 60, 1, 0, 0.0);"#,
+                VALUES ('all', -60, 1, 0, 0.0), ('all', 0, 2, 1, -0.5), ('all', 60, 1, 0, 0.0);"#,
         )
         .unwrap();
         drop(conn);
@@ -870,9 +873,9 @@ pub(crate) mod tests {
             .unwrap()
             .collect::<rusqlite::Result<_>>()
             .unwrap();
-        assert_eq!(expected, [(1.25, 0.8125), (0.0, 0.0)]);
+        assert_eq!(expected, [(0.5, 0.25), (1.25, 0.8125), (0.0, 0.0)]);
         let windows = store.windows_of("all").unwrap();
-        let w = &windows[0];
+        let w = &windows[1];
         assert_eq!((w.count, w.negative, w.squares), (2, 1.0, 1.0));
         drop(store);
         let report = Store::open_existing(&path).unwrap();
