@@ -52,15 +52,21 @@ enum Kernel {
 }
 
 impl Kernel {
+    /// Whether this CPU runs the kernel on products of depth `k4`.
+    fn available(self, k4: usize) -> bool {
+        match self {
+            Kernel::Amx => amx() && k4.is_multiple_of(AMX_K),
+            Kernel::Vnni => vnni(),
+            Kernel::Portable => true,
+        }
+    }
+
     /// The fastest kernel this CPU (and `k4`) allows.
     fn best(k4: usize) -> Kernel {
-        if amx() && k4.is_multiple_of(AMX_K) {
-            Kernel::Amx
-        } else if vnni() {
-            Kernel::Vnni
-        } else {
-            Kernel::Portable
-        }
+        [Kernel::Amx, Kernel::Vnni]
+            .into_iter()
+            .find(|k| k.available(k4))
+            .unwrap_or(Kernel::Portable)
     }
 
     /// Rows of activations are padded to a multiple of this.
@@ -225,7 +231,7 @@ fn product(x: &[f32], rows: usize, w: &PackedInt8, bias: Option<&[f32]>) -> Vec<
     product_by(Kernel::best(w.k4), x, rows, w, bias)
 }
 
-/// [`product`] by the kernel given (which the CPU must have).
+/// [`product`] by the kernel given.
 fn product_by(
     kernel: Kernel,
     x: &[f32],
@@ -233,6 +239,7 @@ fn product_by(
     w: &PackedInt8,
     bias: Option<&[f32]>,
 ) -> Vec<f32> {
+    assert!(kernel.available(w.k4), "{kernel:?} is not available here");
     assert_eq!(x.len(), rows * w.k, "input size");
     let mut y: Vec<f32> = Vec::with_capacity(rows * w.n);
     if rows * w.n == 0 {
@@ -246,8 +253,8 @@ fn product_by(
         .for_each(|(task, out)| {
             let first = task * ROWS_PER_TASK;
             if kernel == Kernel::Amx {
-                // SAFETY: `amx()` checked the CPU and got the tile registers; `k4` is a
-                // multiple of 64; rows are padded to whole blocks of 32 (`rows_per_tile`) and
+                // SAFETY: `available` checked the CPU, got the tile registers and that `k4`
+                // is a multiple of 64; rows are padded to whole blocks of 32 (`rows_per_tile`) and
                 // channels to whole panels of 64; the blocks write only within `out`.
                 unsafe { task_amx(&a, w, bias, first, out) };
                 return;
@@ -262,7 +269,7 @@ fn product_by(
                         panel,
                     };
                     if kernel == Kernel::Vnni {
-                        // SAFETY: `vnni()` checked the CPU features; the tile reads rows
+                        // SAFETY: `available` checked the CPU features; the tile reads rows
                         // r0..r0+4 of `a` (padded to whole tiles) and channels panel..panel+64
                         // of `w` (padded to whole tiles), and writes only within `out`.
                         unsafe { tile_vnni(tile, out) };
@@ -593,13 +600,7 @@ mod tests {
     #[test]
     fn products_are_the_quantized_operands_exact_products_and_close_to_f32() {
         // Every kernel this CPU has computes the same exact products.
-        let mut kernels = vec![Kernel::Portable];
-        if vnni() {
-            kernels.push(Kernel::Vnni);
-        }
-        if amx() {
-            kernels.push(Kernel::Amx);
-        }
+        let kernels = [Kernel::Portable, Kernel::Vnni, Kernel::Amx];
         // Odd sizes: k not a multiple of 4, channels not a multiple of 16, 32 or 64, rows not
         // a multiple of 4, 32 or a task; AMX takes the shapes whose k is a multiple of 64.
         let shapes = [
@@ -615,10 +616,7 @@ mod tests {
             let (x, w, b) = (values(rows * k, 3), values(n * k, 0), values(n, 11));
             let want = reference(&x, &w, &b, rows, k, n);
             let packed = PackedInt8::new(&w, n, k);
-            for &kernel in &kernels {
-                if kernel == Kernel::Amx && !packed.k4.is_multiple_of(AMX_K) {
-                    continue;
-                }
+            for kernel in kernels.into_iter().filter(|k| k.available(packed.k4)) {
                 let got = product_by(kernel, &x, rows, &packed, Some(&b));
                 for (g, w_) in got.iter().zip(&want) {
                     assert!(
@@ -724,9 +722,13 @@ mod timing {
                 )
             });
             let gop = 2.0 * (rows * k * n) as f64 / 1e9;
-            let vnni_only = time(&mut || {
-                std::hint::black_box(product_by(Kernel::Vnni, &x, rows, &packed, None));
-            });
+            let vnni_only = if Kernel::Vnni.available(packed.k4) {
+                time(&mut || {
+                    std::hint::black_box(product_by(Kernel::Vnni, &x, rows, &packed, None));
+                })
+            } else {
+                f64::NAN
+            };
             println!(
                 "{rows}×{k}→{n}: int8 ({:?}) {:.2} ms ({:.0} GOP/s; VNNI {:.2} ms), f32 {:.2} ms ({:.0} GFLOP/s)",
                 Kernel::best(packed.k4),

@@ -102,6 +102,23 @@ fn meta(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
         .optional()
 }
 
+/// How the store at `path` counts negatives, as its `meta` records it (a store from before
+/// the choice counted by argmax).
+fn recorded_negatives(conn: &Connection, path: &Path) -> Result<Negatives> {
+    let Some(name) = meta(conn, "negatives").map_err(|e| db_error(path, e))? else {
+        return Ok(Negatives::Argmax);
+    };
+    [Negatives::Expected, Negatives::Argmax]
+        .into_iter()
+        .find(|n| n.name() == name)
+        .ok_or_else(|| {
+            Error::file(
+                path,
+                format!("counts negatives by {name:?}, which this positio does not know"),
+            )
+        })
+}
+
 /// Adds the `expected` and `expected_squares` columns to a store made before them, filled from
 /// the items' P(negative).
 fn add_expected_columns(conn: &Connection, width: i64) -> rusqlite::Result<()> {
@@ -172,10 +189,7 @@ impl Store {
             }
             Some(_) => {
                 add_expected_columns(&conn, width).map_err(e)?;
-                // A store from before the choice counted by argmax.
-                let counted = meta(&conn, "negatives")
-                    .map_err(e)?
-                    .unwrap_or_else(|| Negatives::Argmax.name().into());
+                let counted = recorded_negatives(&conn, path)?.name();
                 if counted != negatives.name() {
                     return Err(Error::file(
                         path,
@@ -215,16 +229,7 @@ impl Store {
             .map_err(|_| not_a_store())?
             .and_then(|w| w.parse().ok())
             .ok_or_else(not_a_store)?;
-        let negatives = match meta(&conn, "negatives").map_err(e)?.as_deref() {
-            None | Some("argmax") => Negatives::Argmax,
-            Some("expected") => Negatives::Expected,
-            Some(other) => {
-                return Err(Error::file(
-                    path,
-                    format!("counts negatives by {other:?}, which this positio does not know"),
-                ))
-            }
-        };
+        let negatives = recorded_negatives(&conn, path)?;
         Ok(Store {
             conn,
             path: path.to_path_buf(),
