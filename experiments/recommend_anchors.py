@@ -11,6 +11,11 @@ metrics of MIND's official evaluate.py (AUC, MRR, nDCG@5, nDCG@10, per impressio
               projection, additive-attention user encoder, score 20*u.v, trained on train
   frozen-twin (--frozen-twin) the same with the encoder frozen (head only)
 
+The twins take positio's leave-one-out history examples (--history-examples R, positio's
+default 8): each batch of impressions also carries R examples per impression in which one
+history click is the positive, the rest of that history the user and NEGATIVES random train
+news (outside the history) the negatives, all from the history cache (no encoder gradient).
+
 Data (run from the repository root; the simulator lives in the shared folder beside it):
 
     python3 ../shared/tools/mind_sim.py --reuters ../shared/data/reuters21578/train.jsonl \\
@@ -86,6 +91,7 @@ ATT_DIM = 128
 
 @dataclass
 class Impression:
+    user: str
     history: list  # news ids, oldest first
     candidates: list  # news ids
     labels: np.ndarray  # 0/1 per candidate
@@ -116,6 +122,7 @@ def parse_impression(line):
     cols = line.rstrip("\n").split("\t")
     pairs = [item.rsplit("-", 1) for item in cols[4].split()]
     return Impression(
+        user=cols[1],
         history=cols[3].split(),
         candidates=[nid for nid, _ in pairs],
         labels=np.array([int(label) for _, label in pairs], dtype=np.int64),
@@ -358,10 +365,42 @@ def pad_histories(histories, vectors):
 
 @dataclass
 class TrainExample:
+    user: str
     history: list  # texts, oldest first
     clicked: list  # texts
     skipped: list  # texts
     history_rows: list = None  # row indices into the cached text table
+
+
+def held_out_clicks(examples):
+    """positio's leave-one-out pool: every click of every distinct (user, history) of at least
+    two clicks, as (example index, position)."""
+    seen, pool = set(), []
+    for i, ex in enumerate(examples):
+        key = (ex.user, tuple(ex.history))
+        if len(ex.history) >= 2 and key not in seen:
+            seen.add(key)
+            pool += [(i, j) for j in range(len(ex.history))]
+    return pool
+
+
+def draw_held_out(examples, pool, count, table_size, gen):
+    """`count` (history rows without the click, [click row] + NEGATIVES random rows)."""
+    out = []
+    for k in torch.randint(len(pool), (count,), generator=gen).tolist():
+        i, j = pool[k]
+        rows = examples[i].history_rows
+        rest = rows[:j] + rows[j + 1 :]
+        candidates = [rows[j]]
+        while len(candidates) <= NEGATIVES:
+            n = torch.randint(table_size, (1,), generator=gen).item()
+            for _ in range(8):
+                if n not in rows:
+                    break
+                n = torch.randint(table_size, (1,), generator=gen).item()
+            candidates.append(n)
+        out.append((rest, candidates))
+    return out
 
 
 def train_examples(train, limit):
@@ -374,7 +413,7 @@ def train_examples(train, limit):
         skipped = [train.news.get(n, "") for n, y in zip(imp.candidates, imp.labels) if not y]
         if clicked and skipped:
             history = [train.news[n] for n in imp.history if n in train.news]
-            examples.append(TrainExample(history, clicked, skipped))
+            examples.append(TrainExample(imp.user, history, clicked, skipped))
     return examples
 
 
@@ -437,27 +476,32 @@ def cache_tensor(model, bank, texts):
     return torch.stack([pooled[t] for t in texts])
 
 
-def train_step(model, batch, cache, rows, bank, gen, frozen):
-    histories, mask = pad_histories([ex.history_rows for ex in batch], cache)
+def train_step(model, batch, cache, rows, bank, gen, frozen, held_out):
+    """`held_out`: (history rows, candidate rows) leave-one-out examples, scored from the cache."""
+    histories, mask = pad_histories([ex.history_rows for ex in batch] + [h for h, _ in held_out], cache)
     users = model.user(model.project(histories), mask)  # projection/attention train; encoder does not
     texts = [t for ex in batch for t in sample_candidates(ex, gen)]
     if frozen:
         pooled = cache[torch.tensor([rows[t] for t in texts])]
     else:
         pooled = mean_pool(model.encoder, *bank.batch(texts))  # live, with gradient
-    candidates = model.project(pooled).view(len(batch), 1 + NEGATIVES, DIM)
+    if held_out:
+        pooled = torch.cat([pooled, cache[torch.tensor([r for _, c in held_out for r in c])]])
+    candidates = model.project(pooled).view(len(batch) + len(held_out), 1 + NEGATIVES, DIM)
     logits = model.scores(users, candidates)
-    return nn.functional.cross_entropy(logits, torch.zeros(len(batch), dtype=torch.long))
+    return nn.functional.cross_entropy(logits, torch.zeros(len(logits), dtype=torch.long))
 
 
-def run_epoch(model, examples, cache, rows, bank, gen, frozen, optimizer, scheduler, recache):
+def run_epoch(model, examples, cache, rows, bank, gen, frozen, optimizer, scheduler, recache, extra):
+    """`extra`: leave-one-out examples per impression (from `held_out_clicks`' pool)."""
     model.train()
     order = torch.randperm(len(examples), generator=gen).tolist()
     losses = []
     for step, start in enumerate(range(0, len(order), TRAIN_BATCH)):
         cache = recache(step, cache)
         batch = [examples[i] for i in order[start : start + TRAIN_BATCH]]
-        loss = train_step(model, batch, cache, rows, bank, gen, frozen)
+        held_out = draw_held_out(examples, extra[0], extra[1] * len(batch), len(cache), gen) if extra[0] else []
+        loss = train_step(model, batch, cache, rows, bank, gen, frozen, held_out)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -503,7 +547,8 @@ def train_twin(model, bank, train, args, frozen):
             stats["cache_s"] += time.perf_counter() - t0
         refresh_s = [0.0]
         t0 = time.perf_counter()
-        loss = run_epoch(model, examples, cache, rows, bank, gen, frozen, optimizer, scheduler, recache)
+        extra = (held_out_clicks(examples) if args.history_examples else [], args.history_examples)
+        loss = run_epoch(model, examples, cache, rows, bank, gen, frozen, optimizer, scheduler, recache, extra)
         stats["train_s"] += time.perf_counter() - t0 - refresh_s[0]
         stats["cache_s"] += refresh_s[0]
         stats["epoch_loss"].append(loss)
@@ -631,6 +676,8 @@ def parse_args():
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--history-refresh", type=int, default=0,
                     help="recompute the twin's history cache every N steps (positio's --history-refresh)")
+    ap.add_argument("--history-examples", type=int, default=8,
+                    help="leave-one-out history examples per impression (positio's --history-examples)")
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="torch.set_num_threads")
     ap.add_argument("--limit-impressions", type=int, help="evaluate only the first N dev impressions")
     ap.add_argument("--skip-minilm", action="store_true", help="leave out the untuned MiniLM anchor")

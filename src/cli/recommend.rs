@@ -39,6 +39,11 @@ pub struct FinetuneArgs {
     /// histories follow the encoder as it learns; 1: at each epoch's start [default: 10].
     #[arg(long)]
     history_refresh: Option<usize>,
+    /// Leave-one-out examples from training histories per impression of a batch: a history
+    /// click against random training news, the rest of the history as the user, scored from
+    /// the history cache (the top learns from them, the encoder does not); 0: none [default: 8].
+    #[arg(long)]
+    history_examples: Option<usize>,
     #[command(flatten)]
     pub run: TrainingArgs,
     #[command(flatten)]
@@ -58,6 +63,7 @@ impl FinetuneArgs {
                 r.scale = self.scale.unwrap_or(r.scale);
                 r.encoder = self.encoder.unwrap_or(r.encoder);
                 r.history_refresh = self.history_refresh.unwrap_or(r.history_refresh);
+                r.history_examples = self.history_examples.unwrap_or(r.history_examples);
             })?;
         let run = &self.run;
         commands::finetune(&settings, &run.out, run.resume, self.device.device)

@@ -12,8 +12,18 @@
 //! 0.736 with one refresh an epoch, 0.783 with ten, docs/RESULTS.md). The cache is saved with
 //! each checkpoint, so a resumed run continues exactly.
 //!
+//! Each batch of impressions also carries `history_examples` leave-one-out examples per
+//! impression, drawn from the training users' histories: one history item is the click, the
+//! rest of that history the user, and `negatives` random training news (outside the history)
+//! the non-clicks, all scored from the cache. An impression records a handful of clicks, a
+//! history a dozen more; these examples teach the top (projection and attention) what a user's
+//! clicks have in common at almost no cost, since nothing of them runs through the encoder.
+//! Eight of them per impression lift one epoch's development AUC on the simulated logs from
+//! 0.786 to 0.793 with the encoder frozen, from 0.783 to 0.792 fine-tuned (docs/RESULTS.md).
+//!
 //! The negatives of an impression are drawn from a stream keyed by (seed, batches seen,
-//! impression), so a resumed run draws the same ones.
+//! impression), the history examples of a batch from one keyed by (seed, batches seen), so a
+//! resumed run draws the same ones.
 
 use super::model::{RecommendHead, RecommendModel, UserPooling};
 use super::{pad_histories, NewsVectors, Recommender};
@@ -111,6 +121,8 @@ pub struct RecommendConfig {
     /// Times per epoch the history cache is recomputed (1: at each epoch's start), so the
     /// histories follow the encoder as it learns.
     pub history_refresh: usize,
+    /// Leave-one-out examples from training histories per impression of a batch (0: none).
+    pub history_examples: usize,
 }
 
 impl Default for RecommendConfig {
@@ -126,6 +138,7 @@ impl Default for RecommendConfig {
             scale: 20.0,
             encoder: EncoderMode::Finetune,
             history_refresh: 10,
+            history_examples: 8,
         }
     }
 }
@@ -183,6 +196,10 @@ pub struct RecommendTask {
     tokens: Vec<Vec<u32>>,
     /// Training impressions with a click and a non-click.
     examples: Vec<usize>,
+    /// Leave-one-out examples: (an impression whose history it is, the held-out position),
+    /// each distinct (user, history) once, histories of at least two clicks.
+    held_out: Vec<(usize, usize)>,
+    history_examples: usize,
     dev: Option<MindData>,
     cache: Option<HistoryCache>,
     batches_seen: u64,
@@ -267,10 +284,13 @@ impl RecommendTask {
                 "no impression has both a click and a non-click: nothing to learn from",
             ));
         }
+        let held_out = held_out_clicks(&train);
         let skipped = train.impressions.len() - examples.len();
         tracing::info!(
-            "{} training impressions ({skipped} without both a click and a non-click skipped), {} news, up to {max_len} word pieces each; encoder {}, {} user pooling",
+            "{} training impressions ({skipped} without both a click and a non-click skipped), {} leave-one-out history clicks ({} a batch per impression), {} news, up to {max_len} word pieces each; encoder {}, {} user pooling",
             examples.len(),
+            held_out.len(),
+            cfg.history_examples,
             train.news.len(),
             cfg.encoder,
             match cfg.user_pooling {
@@ -286,6 +306,8 @@ impl RecommendTask {
             train,
             tokens,
             examples,
+            held_out,
+            history_examples: cfg.history_examples,
             dev,
             cache: None,
             batches_seen: 0,
@@ -364,6 +386,67 @@ impl RecommendTask {
         }
         drawn
     }
+
+    /// The leave-one-out examples of this batch (`history_examples` per impression), from a
+    /// stream keyed by (seed, batches seen).
+    fn draw_held_out(&self, impressions: usize) -> Vec<(Vec<usize>, Vec<usize>)> {
+        let mut rng = Rng::new(
+            (self.seed ^ self.batches_seen.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+                .wrapping_add(0xA076_1D64_78BD_642F),
+        );
+        let count = impressions * self.history_examples;
+        let draw = HeldOutDraw {
+            pool: &self.held_out,
+            impressions: &self.train.impressions,
+            news: self.tokens.len(),
+            negatives: self.negatives,
+        };
+        (0..count).map(|_| draw.one(&mut rng)).collect()
+    }
+}
+
+/// Draws leave-one-out examples from a pool of (impression, held-out position).
+struct HeldOutDraw<'a> {
+    pool: &'a [(usize, usize)],
+    impressions: &'a [mind::Impression],
+    /// Training news to draw non-clicks from.
+    news: usize,
+    negatives: usize,
+}
+
+impl HeldOutDraw<'_> {
+    /// (the history without its held-out click, the click then `negatives` news outside the
+    /// history: a few tries each, so that a history covering the news set still ends).
+    fn one(&self, rng: &mut Rng) -> (Vec<usize>, Vec<usize>) {
+        let (i, j) = self.pool[rng.below(self.pool.len())];
+        let history = &self.impressions[i].history;
+        let mut rest = history.clone();
+        let mut candidates = vec![rest.remove(j)];
+        while candidates.len() <= self.negatives {
+            let mut n = rng.below(self.news);
+            for _ in 0..8 {
+                if !history.contains(&n) {
+                    break;
+                }
+                n = rng.below(self.news);
+            }
+            candidates.push(n);
+        }
+        (rest, candidates)
+    }
+}
+
+/// The leave-one-out examples of a training set: every click of every distinct (user,
+/// history) of at least two clicks, as (an impression with that history, the position).
+fn held_out_clicks(train: &MindData) -> Vec<(usize, usize)> {
+    let mut seen = std::collections::HashSet::new();
+    let mut held_out = Vec::new();
+    for (i, imp) in train.impressions.iter().enumerate() {
+        if imp.history.len() >= 2 && seen.insert((&imp.user, &imp.history)) {
+            held_out.extend((0..imp.history.len()).map(|j| (i, j)));
+        }
+    }
+    held_out
 }
 
 /// Stops gradients where the mode says the encoder stays.
@@ -397,13 +480,17 @@ impl Task for RecommendTask {
         self.refresh_cache(model)?;
         let impressions: Vec<usize> = batch.iter().map(|&e| self.examples[e]).collect();
         let drawn: Vec<usize> = impressions.iter().flat_map(|&i| self.draw(i)).collect();
+        let held_out = match self.held_out.is_empty() {
+            true => Vec::new(),
+            false => self.draw_held_out(impressions.len()),
+        };
         self.batches_seen += 1;
         let (b, c, h) = (
-            impressions.len(),
+            impressions.len() + held_out.len(),
             1 + self.negatives,
             self.config.hidden_size,
         );
-        // Candidates [b·c, h]: through the encoder, or from the cache when it is frozen.
+        // Impressions' candidates through the encoder, or from the cache when it is frozen.
         let (pooled, tokens) = match self.mode {
             EncoderMode::Frozen => (self.cached(&drawn), 0),
             _ => {
@@ -413,11 +500,20 @@ impl Task for RecommendTask {
                 (model.pooled(&batch), tokens)
             }
         };
+        // Then the held-out clicks' candidates, from the cache: [b, c, h] in all.
+        let pooled = match held_out.is_empty() {
+            true => pooled,
+            false => {
+                let rows: Vec<usize> = held_out.iter().flat_map(|(_, c)| c.clone()).collect();
+                Tensor::cat(vec![pooled, self.cached(&rows)], 0)
+            }
+        };
         let candidates = model.news_vectors(pooled).reshape([b, c, h]);
         // Histories [b, n, h] from the cache, zero rows (and mask 0) as padding.
         let histories: Vec<&[usize]> = impressions
             .iter()
             .map(|&i| &self.train.impressions[i].history[..])
+            .chain(held_out.iter().map(|(rest, _)| &rest[..]))
             .collect();
         let (rows, mask, n) = pad_histories(&histories, model.head.history_len);
         let mask = Tensor::<2>::from_data(TensorData::new(mask, [b, n]), &self.device);
@@ -505,5 +601,74 @@ impl Task for RecommendTask {
     fn load_model(&self, dir: &Path) -> Result<RecommendModel> {
         let model = RecommendModel::load(&hf::Checkpoint::open(dir)?, &self.device)?;
         Ok(freeze(model, self.mode))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn impression(user: &str, history: &[usize]) -> mind::Impression {
+        mind::Impression {
+            id: String::new(),
+            user: user.into(),
+            time: String::new(),
+            history: history.to_vec(),
+            candidates: vec![0, 1],
+            labels: Some(vec![1, 0]),
+        }
+    }
+
+    #[test]
+    fn every_click_of_each_distinct_user_history_is_held_out_once() {
+        let impressions = vec![
+            impression("U1", &[3, 5, 7]),
+            impression("U1", &[3, 5, 7]), // the same user's second impression: not again
+            impression("U2", &[3, 5, 7]), // another user with the same clicks: counted
+            impression("U3", &[4]),       // one click: no rest to be a user
+            impression("U1", &[3, 5, 7, 9]),
+        ];
+        let train = MindData {
+            news: mind::NewsSet::default(),
+            impressions,
+        };
+        let pool = held_out_clicks(&train);
+        let expected: Vec<(usize, usize)> = [(0, 3), (2, 3), (4, 4)]
+            .iter()
+            .flat_map(|&(i, n)| (0..n).map(move |j| (i, j)))
+            .collect();
+        assert_eq!(pool, expected);
+    }
+
+    #[test]
+    fn a_held_out_click_is_scored_against_news_outside_the_rest_of_its_history() {
+        let impressions = vec![impression("U1", &[2, 4, 6, 8]), impression("U2", &[1, 3])];
+        let pool = [(0, 0), (0, 1), (0, 2), (0, 3), (1, 0), (1, 1)];
+        let draw = HeldOutDraw {
+            pool: &pool,
+            impressions: &impressions,
+            news: 1000,
+            negatives: 4,
+        };
+        let mut rng = Rng::new(7);
+        for _ in 0..200 {
+            let (rest, candidates) = draw.one(&mut rng);
+            assert_eq!(candidates.len(), 5);
+            let click = candidates[0];
+            let history = if rest.len() == 3 {
+                &[2, 4, 6, 8][..]
+            } else {
+                &[1, 3][..]
+            };
+            let mut whole = rest.clone();
+            whole.insert(history.iter().position(|&h| h == click).unwrap(), click);
+            assert_eq!(whole, history, "the rest keeps its order, less the click");
+            assert!(candidates[1..]
+                .iter()
+                .all(|n| !history.contains(n) && *n < 1000));
+        }
+        // The same stream draws the same examples (exact resume).
+        let (mut a, mut b) = (Rng::new(3), Rng::new(3));
+        assert_eq!(draw.one(&mut a), draw.one(&mut b));
     }
 }
