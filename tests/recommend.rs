@@ -271,6 +271,36 @@ fn encoder_modes_train_what_they_say() {
 }
 
 #[test]
+fn a_recommender_continues_with_its_own_towers() {
+    let dir = tmp("continue");
+    let first = dir.as_ref().join("first");
+    train_tiny_recommender(&first, &["--steps", "4", "--encoder", "frozen"]);
+    // From the first run's directory, at a learning rate far below any weight's last bit: its
+    // towers are where it starts.
+    let next = dir.as_ref().join("next");
+    let still = ["--steps", "1", "--lr", "1e-30", "--head-lr", "1e-30"];
+    let mut args = tiny_recommender_args(&next, &still);
+    let model = args.iter().position(|a| a == "--model").unwrap() + 1;
+    args[model] = first.to_str().unwrap().to_string();
+    let (ok, out, err) = positio(&args);
+    assert!(ok, "{out}\n{err}");
+    for name in [
+        "news_projection.weight",
+        "user_attention.query",
+        "cold_start",
+    ] {
+        assert_eq!(tensor(&next, name), tensor(&first, name), "{name}");
+    }
+    // From the plain encoder, the projection starts as the identity, not the trained one.
+    let fresh = dir.as_ref().join("fresh");
+    train_tiny_recommender(&fresh, &still);
+    assert_ne!(
+        tensor(&fresh, "news_projection.weight"),
+        tensor(&first, "news_projection.weight")
+    );
+}
+
+#[test]
 fn unlabelled_or_broken_logs_are_refused_with_file_and_line() {
     let dir = tmp("bad-mind");
     let d = dir.as_ref();

@@ -159,9 +159,11 @@ enum FinetuneCommand {
     /// Fine-tune a news recommender on click logs in MIND's layout (news.tsv, behaviors.tsv):
     /// the encoder reads title + abstract, a user vector pools the clicked history (additive
     /// attention, or mean), each click is scored against K non-clicks of its impression
-    /// (softmax over 1 + K, as NRMS); keeps the epoch with the best development AUC (--dev: a
-    /// MIND directory, optional). --config tables: [recommend], [train]; recipe: 1 epoch,
-    /// encoder lr 2e-5, towers 1e-3, 10 % warm-up, batches of 32 impressions.
+    /// (softmax over 1 + K, as NRMS), and so is each click of a user's history against random
+    /// news; keeps the epoch with the best development AUC (--dev: a MIND directory,
+    /// optional). --model a recommender's run directory continues with its towers.
+    /// --config tables: [recommend], [train]; recipe: 1 epoch, encoder lr 2e-5, towers 1e-3,
+    /// 10 % warm-up, batches of 32 impressions.
     Recommend(Box<recommend::FinetuneArgs>),
 }
 

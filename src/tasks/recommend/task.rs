@@ -25,7 +25,7 @@
 //! impression), the history examples of a batch from one keyed by (seed, batches seen), so a
 //! resumed run draws the same ones.
 
-use super::model::{RecommendHead, RecommendModel, UserPooling};
+use super::model::{RecommendHead, RecommendModel, UserPooling, SETTINGS_FILE};
 use super::{pad_histories, NewsVectors, Recommender};
 use crate::data::mind::{self, MindData};
 use crate::data::tokenizer::Tokenizer;
@@ -243,9 +243,21 @@ impl RecommendTask {
             ));
         }
         let checkpoint = hf::Checkpoint::open(Path::new(&cfg.model))?;
-        let bert = checkpoint.encoder(device)?;
-        let max_len = cfg.max_len.min(bert.max_len().unwrap_or(usize::MAX));
-        if let (EncoderMode::Top(n), layers) = (cfg.encoder, bert.encoder.layer.len()) {
+        let mut head = RecommendHead {
+            max_len: cfg.max_len,
+            user_pooling: cfg.user_pooling,
+            history_len: cfg.history_len,
+            scale: cfg.scale,
+        };
+        // A recommender's directory starts with its own towers (e.g. a frozen run's top, before
+        // the encoder is fine-tuned under it), under this run's settings; any other BERT
+        // directory with fresh ones.
+        let mut model = match checkpoint.dir.join(SETTINGS_FILE).exists() {
+            true => RecommendModel::load(&checkpoint, device)?,
+            false => RecommendModel::new(checkpoint.encoder(device)?, head, device),
+        };
+        let layers = model.bert.encoder.layer.len();
+        if let EncoderMode::Top(n) = cfg.encoder {
             if n > layers {
                 return Err(Error::config(
                     "encoder",
@@ -253,13 +265,10 @@ impl RecommendTask {
                 ));
             }
         }
-        let head = RecommendHead {
-            max_len,
-            user_pooling: cfg.user_pooling,
-            history_len: cfg.history_len,
-            scale: cfg.scale,
-        };
-        let model = freeze(RecommendModel::new(bert, head, device), cfg.encoder);
+        head.max_len = cfg.max_len.min(model.bert.max_len().unwrap_or(usize::MAX));
+        let max_len = head.max_len;
+        model.head = head;
+        let model = freeze(model, cfg.encoder);
         let tokenizer = checkpoint.tokenizer()?;
         let train = read_labelled(Path::new(&cfg.train))?;
         let dev = match cfg.dev.as_str() {
