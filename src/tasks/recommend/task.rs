@@ -293,7 +293,10 @@ impl RecommendTask {
                 "no impression has both a click and a non-click: nothing to learn from",
             ));
         }
-        let held_out = held_out_clicks(&train);
+        let held_out = match cfg.history_examples {
+            0 => Vec::new(),
+            _ => held_out_clicks(&train),
+        };
         let skipped = train.impressions.len() - examples.len();
         tracing::info!(
             "{} training impressions ({skipped} without both a click and a non-click skipped), {} leave-one-out history clicks ({} a batch per impression), {} news, up to {max_len} word pieces each; encoder {}, {} user pooling",
@@ -396,9 +399,12 @@ impl RecommendTask {
         drawn
     }
 
-    /// The leave-one-out examples of this batch (`history_examples` per impression), from a
-    /// stream keyed by (seed, batches seen).
+    /// The leave-one-out examples of this batch (`history_examples` per impression; none
+    /// without a pool), from a stream keyed by (seed, batches seen).
     fn draw_held_out(&self, impressions: usize) -> Vec<(Vec<usize>, Vec<usize>)> {
+        if self.held_out.is_empty() {
+            return Vec::new();
+        }
         let mut rng = Rng::new(
             (self.seed ^ self.batches_seen.wrapping_mul(0x9E37_79B9_7F4A_7C15))
                 .wrapping_add(0xA076_1D64_78BD_642F),
@@ -489,10 +495,7 @@ impl Task for RecommendTask {
         self.refresh_cache(model)?;
         let impressions: Vec<usize> = batch.iter().map(|&e| self.examples[e]).collect();
         let drawn: Vec<usize> = impressions.iter().flat_map(|&i| self.draw(i)).collect();
-        let held_out = match self.held_out.is_empty() {
-            true => Vec::new(),
-            false => self.draw_held_out(impressions.len()),
-        };
+        let held_out = self.draw_held_out(impressions.len());
         self.batches_seen += 1;
         let (b, c, h) = (
             impressions.len() + held_out.len(),
@@ -513,7 +516,10 @@ impl Task for RecommendTask {
         let pooled = match held_out.is_empty() {
             true => pooled,
             false => {
-                let rows: Vec<usize> = held_out.iter().flat_map(|(_, c)| c.clone()).collect();
+                let rows: Vec<usize> = held_out
+                    .iter()
+                    .flat_map(|(_, c)| c.iter().copied())
+                    .collect();
                 Tensor::cat(vec![pooled, self.cached(&rows)], 0)
             }
         };
