@@ -47,15 +47,18 @@ CORPUS=(--corpus "$D/train.txt" --corpus "$R/train.txt")
 # 2. Tokenizer and pretraining.
 [ -f "$RUNS/tokenizer.json" ] || $P tokenizer train "${CORPUS[@]}" --vocab-size 8000 --out "$RUNS/tokenizer.json"
 MODEL=(--layers 4 --hidden 256 --heads 4 --ffn 1024)
-pretrain() { # OUT POSITION STEPS
+masked_lm() { # OUT pretrain flags...: skipped when its model is there, resumed when interrupted
   local out=$1
+  shift
   [ -f "$out/model.safetensors" ] && return
   local resume=()
   [ -f "$out/checkpoints/latest" ] && resume=(--resume)
-  $P pretrain "${CORPUS[@]}" --tokenizer "$RUNS/tokenizer.json" --out "$out" "${resume[@]}" \
-    --position "$2" --norm pre "${MODEL[@]}" --max-len 128 \
-    --batch-size 32 --lr 1e-3 --warmup 0.06 --steps "$3" --eval-every 200 --save-every 200 --seed 42 \
+  $P pretrain --out "$out" "${resume[@]}" --max-len 128 --batch-size 32 --warmup 0.06 --save-every 200 "$@" \
     > "$out.log" 2>&1 || { echo "pretraining $out failed: see $out.log"; exit 1; }
+}
+pretrain() { # OUT POSITION STEPS
+  masked_lm "$1" "${CORPUS[@]}" --tokenizer "$RUNS/tokenizer.json" --position "$2" --norm pre "${MODEL[@]}" \
+    --lr 1e-3 --steps "$3" --eval-every 200 --seed 42
 }
 # The main encoder: RoPE, the winner of the English study (docs/RESULTS.md); the comparison of
 # all encodings on this corpus runs last (4).
@@ -112,14 +115,7 @@ cat "$RUNS/sentiment-tfidf.json"
 # new data order) for NER; for sentiment, 1,500 steps of masked LM on the training reviews alone
 # (task-adaptive pretraining), texts up to 256 pieces, mean pooling, and a soup of three seeds.
 continue_pretraining() { # OUT FROM STEPS SEED corpus flags...
-  local out=$1 from=$2 steps=$3 seed=$4
-  shift 4
-  [ -f "$out/model.safetensors" ] && return
-  local resume=()
-  [ -f "$out/checkpoints/latest" ] && resume=(--resume)
-  $P pretrain "$@" --init-from "$from" --out "$out" "${resume[@]}" --max-len 128 --batch-size 32 --lr 5e-4 \
-    --warmup 0.06 --steps "$steps" --eval-every 500 --save-every 200 --seed "$seed" > "$out.log" 2>&1 ||
-    { echo "pretraining $out failed: see $out.log"; exit 1; }
+  masked_lm "$1" --init-from "$2" --steps "$3" --seed "$4" "${@:5}" --lr 5e-4 --eval-every 500
 }
 continue_pretraining "$ENCODER-plus4000" "$ENCODER" 4000 43 "${CORPUS[@]}"
 ner "$RUNS/ner-pretrained-plus4000-crf" --model "$ENCODER-plus4000" --crf --lr 5e-4 --epochs 3
