@@ -220,6 +220,53 @@ fn finetune_resume_eval_and_recommend_end_to_end() {
         !ok && err.contains("history: news id \"X9\" is not in the news file"),
         "{err}"
     );
+
+    // recommend.json's user pooling may be switched after training: "mean" scores a user by
+    // the plain mean of the history's news vectors (the cached unit rows), the attention unused.
+    let settings = run.join("recommend.json");
+    let head = std::fs::read_to_string(&settings).unwrap();
+    assert!(head.contains("\"attention\""), "{head}");
+    std::fs::write(&settings, head.replace("\"attention\"", "\"mean\"")).unwrap();
+    let (ok, out, err) = recommend(&["--history", "D1 D2", "--candidates", "D3 D17 D9"]);
+    assert!(ok, "{out}\n{err}");
+    let bytes = std::fs::read(&cache).unwrap();
+    let dim = u64::from_le_bytes(bytes[8..16].try_into().unwrap()) as usize;
+    let rows: Vec<f32> = bytes[64..]
+        .chunks(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    let order: Vec<String> = std::fs::read_to_string(&news)
+        .unwrap()
+        .lines()
+        .map(|l| l.split('\t').next().unwrap().to_string())
+        .collect();
+    let row = |id: &str| {
+        let i = order.iter().position(|n| n == id).unwrap();
+        &rows[i * dim..(i + 1) * dim]
+    };
+    let (d1, d2) = (row("D1"), row("D2"));
+    let mut moved = 0.0f64;
+    for by_mean in parse(&out) {
+        let id = by_mean["id"].as_str().unwrap();
+        let c = row(id);
+        let expected: f64 = 20.0
+            * (0..dim)
+                .map(|k| f64::from((d1[k] + d2[k]) / 2.0 * c[k]))
+                .sum::<f64>();
+        let score = by_mean["score"].as_f64().unwrap();
+        assert!(
+            (score - expected).abs() < 5e-5,
+            "{id}: {score} vs {expected}"
+        );
+        let before = ranked.iter().find(|r| r["id"] == id).unwrap();
+        moved = moved.max((score - before["score"].as_f64().unwrap()).abs());
+    }
+    // (This tiny model's attention is nearly uniform over two clicks: its scores differ from
+    // the mean's by 7e-4, well outside the tolerance above.)
+    assert!(
+        moved > 2e-4,
+        "the attention's scores again ({moved}): {out}"
+    );
 }
 
 #[test]

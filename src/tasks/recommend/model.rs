@@ -41,6 +41,8 @@ pub enum UserPooling {
 pub struct RecommendHead {
     /// Word pieces of a news text read (title + abstract).
     pub max_len: usize,
+    /// How the user tower pools the history when scoring. It may be switched after training:
+    /// the attention's tensors stay in the directory either way.
     pub user_pooling: UserPooling,
     /// The most recent clicks a user vector is built from.
     pub history_len: usize,
