@@ -1,7 +1,7 @@
 //! News recommendation: MIND's measures against its official evaluate.py and scikit-learn on
 //! committed cases (scripts/reference/mind_metrics.py); `finetune recommend` on a tiny click
 //! log end to end (it learns, resumes exactly across an epoch's history-cache refresh, keeps
-//! the encoder where the mode says), `eval recommend` (its JSON equals the run's best
+//! the encoder where the mode says; a frozen run's development AUC is eval's), `eval recommend` (its JSON equals the run's best
 //! development AUC, its submission file ranks every candidate), `positio recommend` (its cache
 //! file made once and reused) and bad input.
 
@@ -315,6 +315,52 @@ fn encoder_modes_train_what_they_say() {
         !ok && err.contains("expected finetune, frozen or top-N"),
         "{err}"
     );
+}
+
+#[test]
+fn a_frozen_run_scores_its_development_set_as_eval_does() {
+    // A frozen run encodes the development news once and projects the same states at every
+    // evaluation: the last epoch's measures must be what `eval recommend` finds for that model.
+    let dir = tmp("frozen-dev");
+    let run = dir.as_ref().join("run");
+    train_tiny_recommender(&run, &["--epochs", "3", "--encoder", "frozen"]);
+    let last = metrics_lines(&run)
+        .into_iter()
+        .rfind(|v| v["split"] == "val")
+        .unwrap();
+    // The last checkpoint (step 18) made a recommender directory with the run's tokenizer.
+    let checkpoint = run.join("checkpoints/step-00000018");
+    for f in [
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+    ] {
+        std::fs::copy(run.join(f), checkpoint.join(f)).unwrap();
+    }
+    let json = dir.as_ref().join("r.json");
+    let (ok, out, err) = positio(&[
+        "eval",
+        "recommend",
+        "--model",
+        checkpoint.to_str().unwrap(),
+        "--data",
+        mind_fixture("dev").to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}\n{err}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    for key in ["auc", "mrr", "ndcg@5", "ndcg@10"] {
+        let (eval, run) = (report[key].as_f64().unwrap(), last[key].as_f64().unwrap());
+        assert!((eval - run).abs() < 1e-6, "{key}: eval {eval}, run {run}");
+    }
+    // A frozen run logs impressions a second (no token passes through the encoder).
+    let train = metrics_lines(&run);
+    let rate = train.iter().find(|v| v["split"] == "train").unwrap()["examples_per_s"]
+        .as_f64()
+        .unwrap();
+    assert!(rate > 0.0, "examples/s {rate}");
 }
 
 #[test]

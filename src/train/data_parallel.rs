@@ -106,6 +106,8 @@ pub(crate) struct Counters {
     /// Σ loss × weight.
     pub loss_sum: f64,
     pub tokens: f64,
+    /// Examples (the sampler's units: sentences, impressions, sequences).
+    pub examples: f64,
     /// Ranks asked to stop (Ctrl-C).
     pub interrupted: f64,
 }
@@ -133,6 +135,7 @@ pub(crate) fn all_reduce<M: Module>(
         counters.weight,
         counters.loss_sum,
         counters.tokens,
+        counters.examples,
         counters.interrupted,
     ];
     extras.extend(
@@ -145,9 +148,10 @@ pub(crate) fn all_reduce<M: Module>(
         weight: extras[0],
         loss_sum: extras[1],
         tokens: extras[2],
-        interrupted: extras[3],
+        examples: extras[3],
+        interrupted: extras[4],
     };
-    let present: Vec<bool> = extras[4..].iter().map(|&p| p > 0.0).collect();
+    let present: Vec<bool> = extras[5..].iter().map(|&p| p > 0.0).collect();
 
     // This rank's values of every parameter some rank has a gradient for.
     let mut values: Vec<Option<Vec<f32>>> = entries
@@ -372,13 +376,19 @@ mod tests {
             weight: 5.0,
             loss_sum: 1.5,
             tokens: 40.0,
+            examples: 5.0,
             interrupted: 0.0,
         };
         let twin = Twin { hashes: vec![] };
         let (reduced, summed) = all_reduce(&twin, &model, grads, counters);
         assert_eq!(
-            (summed.weight, summed.loss_sum, summed.tokens),
-            (10.0, 3.0, 80.0)
+            (
+                summed.weight,
+                summed.loss_sum,
+                summed.tokens,
+                summed.examples
+            ),
+            (10.0, 3.0, 80.0, 10.0)
         );
         let weight: Vec<f32> = reduced
             .get::<2>(model.weight.id)

@@ -175,6 +175,9 @@ pub fn backward<M: Module>(loss: Tensor<1>, model: &M) -> (f64, GradientsParams)
 struct LoopState {
     step: usize,
     tokens: u64,
+    /// Absent in checkpoints written before examples were counted.
+    #[serde(default)]
+    examples: u64,
     elapsed_s: f64,
     best: Option<f64>,
     /// Absent in checkpoints written before the shared sampler.
@@ -199,6 +202,7 @@ pub(crate) struct LegacyPosition {
 pub struct Summary {
     pub steps: usize,
     pub tokens: u64,
+    pub examples: u64,
     pub elapsed_s: f64,
     pub final_metrics: Metrics,
     pub best: Option<f64>,
@@ -221,9 +225,10 @@ impl Summary {
             None => "the last model kept".to_string(),
         };
         tracing::info!(
-            "done: {} steps in {:.0} s ({:.0} tokens/s); {best}; model in {}",
+            "done: {} steps in {:.0} s ({:.1} examples/s, {:.0} tokens/s); {best}; model in {}",
             self.steps,
             self.elapsed_s,
+            self.examples as f64 / self.elapsed_s.max(1e-9),
             self.tokens as f64 / self.elapsed_s.max(1e-9),
             out.display()
         );
@@ -442,6 +447,7 @@ impl Trainer {
         let mut state = LoopState {
             step: 0,
             tokens: 0,
+            examples: 0,
             elapsed_s: 0.0,
             best: None,
             sampler: None,
@@ -496,7 +502,8 @@ impl Trainer {
         let bar = self.progress_bar(total, state.step, writer);
         let started = Instant::now();
         let elapsed_before = state.elapsed_s;
-        let mut window = (Instant::now(), 0u64);
+        // Since the last metrics line: when it began, tokens, examples.
+        let mut window = (Instant::now(), 0u64, 0u64);
         // Seconds spent in gradient all-reduces, and steps, since the last metrics line.
         let (mut reducing, mut reduced_steps) = (0.0f64, 0usize);
         let mut interrupted = false;
@@ -535,6 +542,7 @@ impl Trainer {
                 local.loss_sum += g.loss * weight;
                 if !shard.stand_in {
                     local.tokens += g.tokens as f64;
+                    local.examples += shard.examples.len() as f64;
                 }
                 accumulator.accumulate(&model, g.grads);
             }
@@ -567,17 +575,22 @@ impl Trainer {
             state.step += 1;
             state.elapsed_s = elapsed_before + started.elapsed().as_secs_f64();
             state.tokens += step.tokens as u64;
+            state.examples += step.examples as u64;
             window.1 += step.tokens as u64;
+            window.2 += step.examples as u64;
             let loss = step.loss_sum / step.weight.max(f64::MIN_POSITIVE);
 
-            let rate = window.1 as f64 / window.0.elapsed().as_secs_f64().max(1e-9);
+            let seconds = window.0.elapsed().as_secs_f64().max(1e-9);
+            let (rate, examples_rate) = (window.1 as f64 / seconds, window.2 as f64 / seconds);
             bar.set_position(state.step as u64);
-            bar.set_message(format!("loss {loss:.4}, {rate:.0} tokens/s"));
+            bar.set_message(format!(
+                "loss {loss:.4}, {examples_rate:.1} examples/s, {rate:.0} tokens/s"
+            ));
             if state.step.is_multiple_of(c.log_every) || state.step == total {
                 if let Some(log) = &log {
                     let mut line = serde_json::json!({
                         "step": state.step, "split": "train", "epoch": state.step as f64 / per_epoch as f64,
-                        "loss": loss, "lr": lr, "grad_norm": norm, "tokens_per_s": rate, "elapsed_s": state.elapsed_s,
+                        "loss": loss, "lr": lr, "grad_norm": norm, "tokens_per_s": rate, "examples_per_s": examples_rate, "elapsed_s": state.elapsed_s,
                     });
                     if reduced_steps > 0 {
                         let per_step = 1000.0 * reducing / reduced_steps as f64;
@@ -586,11 +599,11 @@ impl Trainer {
                     log.write(line)?;
                 }
                 (reducing, reduced_steps) = (0.0, 0);
-                window = (Instant::now(), 0);
+                window = (Instant::now(), 0, 0);
                 if self.progress && writer && bar.is_hidden() {
                     // No terminal for a bar (a log file, CI): plain lines instead.
                     tracing::info!(
-                        "step {}/{total}: loss {loss:.4}, lr {lr:.2e}, {rate:.0} tokens/s, {:.0} s",
+                        "step {}/{total}: loss {loss:.4}, lr {lr:.2e}, {examples_rate:.1} examples/s, {rate:.0} tokens/s, {:.0} s",
                         state.step,
                         state.elapsed_s
                     );
@@ -647,6 +660,7 @@ impl Trainer {
             Summary {
                 steps: state.step,
                 tokens: state.tokens,
+                examples: state.examples,
                 elapsed_s: state.elapsed_s,
                 final_metrics,
                 best: state.best,
