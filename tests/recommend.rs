@@ -1,9 +1,9 @@
 //! News recommendation: MIND's measures against its official evaluate.py and scikit-learn on
 //! committed cases (scripts/reference/mind_metrics.py); `finetune recommend` on a tiny click
 //! log end to end (it learns, resumes exactly across an epoch's history-cache refresh, keeps
-//! the encoder where the mode says; a frozen run's development AUC is eval's), `eval recommend` (its JSON equals the run's best
-//! development AUC, its submission file ranks every candidate), `positio recommend` (its cache
-//! file made once and reused) and bad input.
+//! the encoder where the mode says; a frozen run's development measures are eval's), `eval
+//! recommend` (its JSON equals the run's best development AUC, its submission file ranks every
+//! candidate), `positio recommend` (its cache file made once and reused) and bad input.
 
 mod common;
 use common::*;

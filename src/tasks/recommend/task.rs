@@ -570,20 +570,25 @@ impl Task for RecommendTask {
         let Some(dev) = &self.dev else {
             return Ok(Vec::new());
         };
-        let h = self.config.hidden_size;
         let recommender =
             Recommender::from_parts(model.clone(), self.tokenizer.clone(), &self.device);
-        let pooled = match self.dev_pooled.take() {
-            Some(pooled) => pooled,
-            None => {
-                let texts: Vec<String> = dev.news.items.iter().map(|n| n.text()).collect();
-                recommender.pooled(&recommender.encode(&texts)?)?
-            }
+        let texts = || {
+            dev.news
+                .items
+                .iter()
+                .map(|n| n.text())
+                .collect::<Vec<String>>()
         };
-        let vectors = NewsVectors::from_rows(recommender.project(pooled.clone())?, h);
-        if self.mode == EncoderMode::Frozen {
-            self.dev_pooled = Some(pooled);
-        }
+        let vectors = match self.mode {
+            EncoderMode::Frozen => {
+                if self.dev_pooled.is_none() {
+                    self.dev_pooled = Some(recommender.pooled(&recommender.encode(&texts())?)?);
+                }
+                let pooled = self.dev_pooled.clone().expect("just encoded");
+                NewsVectors::from_rows(recommender.project(pooled)?, self.config.hidden_size)
+            }
+            _ => recommender.news_vectors(&texts())?,
+        };
         Ok(recommender.evaluate(dev, &vectors, None)?.means())
     }
 
