@@ -3,7 +3,8 @@
 //! log end to end (it learns, resumes exactly across an epoch's history-cache refresh, keeps
 //! the encoder where the mode says; a frozen run's development measures are eval's), `eval
 //! recommend` (its JSON equals the run's best development AUC, its submission file ranks every
-//! candidate), `positio recommend` (its cache file made once and reused) and bad input.
+//! candidate, it scores by the run's score pooling or the one asked for), `positio recommend`
+//! (its cache file made once and reused) and bad input.
 
 mod common;
 use common::*;
@@ -221,14 +222,15 @@ fn finetune_resume_eval_and_recommend_end_to_end() {
         "{err}"
     );
 
-    // recommend.json's user pooling may be switched after training: "mean" scores a user by
-    // the plain mean of the history's news vectors (the cached unit rows), the attention unused.
+    // A run trained with attention scores by the mean of the history's news vectors (the
+    // cached unit rows) unless recommend.json's score_pooling says otherwise.
     let settings = run.join("recommend.json");
     let head = std::fs::read_to_string(&settings).unwrap();
-    assert!(head.contains("\"attention\""), "{head}");
-    std::fs::write(&settings, head.replace("\"attention\"", "\"mean\"")).unwrap();
-    let (ok, out, err) = recommend(&["--history", "D1 D2", "--candidates", "D3 D17 D9"]);
-    assert!(ok, "{out}\n{err}");
+    assert!(
+        head.contains("\"user_pooling\": \"attention\"")
+            && head.contains("\"score_pooling\": \"mean\""),
+        "{head}"
+    );
     let bytes = std::fs::read(&cache).unwrap();
     let dim = u64::from_le_bytes(bytes[8..16].try_into().unwrap()) as usize;
     let rows: Vec<f32> = bytes[64..]
@@ -245,8 +247,7 @@ fn finetune_resume_eval_and_recommend_end_to_end() {
         &rows[i * dim..(i + 1) * dim]
     };
     let (d1, d2) = (row("D1"), row("D2"));
-    let mut moved = 0.0f64;
-    for by_mean in parse(&out) {
+    for by_mean in &ranked {
         let id = by_mean["id"].as_str().unwrap();
         let c = row(id);
         let expected: f64 = 20.0
@@ -258,15 +259,41 @@ fn finetune_resume_eval_and_recommend_end_to_end() {
             (score - expected).abs() < 5e-5,
             "{id}: {score} vs {expected}"
         );
-        let before = ranked.iter().find(|r| r["id"] == id).unwrap();
-        moved = moved.max((score - before["score"].as_f64().unwrap()).abs());
     }
-    // (This tiny model's attention is nearly uniform over two clicks: its scores differ from
-    // the mean's by 7e-4, well outside the tolerance above.)
-    assert!(
-        moved > 2e-4,
-        "the attention's scores again ({moved}): {out}"
-    );
+    // Switched to the attention, or as an older positio wrote it (no score_pooling: it scores
+    // as it trained), the scores move, both the same way. (This tiny model's attention is nearly
+    // uniform over two clicks: its scores differ from the mean's by 7e-4, well outside the
+    // tolerance above.)
+    let scores = |out: &str| -> Vec<(String, f64)> {
+        parse(out)
+            .iter()
+            .map(|r| (r["id"].to_string(), r["score"].as_f64().unwrap()))
+            .collect()
+    };
+    let mut by_attention = Vec::new();
+    for switched in [
+        head.replace(
+            "\"score_pooling\": \"mean\"",
+            "\"score_pooling\": \"attention\"",
+        ),
+        head.replace(",\n  \"score_pooling\": \"mean\"", ""),
+    ] {
+        assert_ne!(switched, head);
+        std::fs::write(&settings, &switched).unwrap();
+        let (ok, out, err) = recommend(&["--history", "D1 D2", "--candidates", "D3 D17 D9"]);
+        assert!(ok, "{out}\n{err}");
+        by_attention.push(scores(&out));
+    }
+    assert_eq!(by_attention[0], by_attention[1]);
+    let moved = ranked
+        .iter()
+        .map(|r| {
+            let (id, s) = (r["id"].to_string(), r["score"].as_f64().unwrap());
+            let other = by_attention[0].iter().find(|(i, _)| *i == id).unwrap().1;
+            (s - other).abs()
+        })
+        .fold(0.0f64, f64::max);
+    assert!(moved > 2e-4, "the attention's scores again ({moved})");
 }
 
 #[test]
@@ -337,20 +364,7 @@ fn a_frozen_run_scores_its_development_set_as_eval_does() {
     ] {
         std::fs::copy(run.join(f), checkpoint.join(f)).unwrap();
     }
-    let json = dir.as_ref().join("r.json");
-    let (ok, out, err) = positio(&[
-        "eval",
-        "recommend",
-        "--model",
-        checkpoint.to_str().unwrap(),
-        "--data",
-        mind_fixture("dev").to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    assert!(ok, "{out}\n{err}");
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let report = eval_report(&checkpoint, &dir.as_ref().join("r.json"), &[]);
     for key in ["auc", "mrr", "ndcg@5", "ndcg@10"] {
         let (eval, run) = (report[key].as_f64().unwrap(), last[key].as_f64().unwrap());
         assert!((eval - run).abs() < 1e-6, "{key}: eval {eval}, run {run}");
@@ -361,6 +375,66 @@ fn a_frozen_run_scores_its_development_set_as_eval_does() {
         .as_f64()
         .unwrap();
     assert!(rate > 0.0, "examples/s {rate}");
+}
+
+/// `eval recommend`'s JSON report of `model` on the development fixture, with `extra` flags.
+fn eval_report(model: &Path, json: &Path, extra: &[&str]) -> serde_json::Value {
+    let dev = mind_fixture("dev");
+    let mut args = vec![
+        "eval",
+        "recommend",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        dev.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    let (ok, out, err) = positio(&args);
+    assert!(ok, "{out}\n{err}");
+    serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap()
+}
+
+#[test]
+fn a_run_scores_by_its_score_pooling_and_an_older_one_as_it_trained() {
+    // Trained with attention, a run scores by the mean unless told otherwise; a directory
+    // written before `score_pooling` existed scores with the pooling it trained.
+    let dir = tmp("score-pooling");
+    let run = dir.as_ref().join("run");
+    // A large head learning rate, so the attention learns to weigh the clicks unevenly.
+    let sharp = ["--epochs", "3", "--encoder", "frozen", "--head-lr", "0.1"];
+    train_tiny_recommender(&run, &sharp);
+    let settings: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("recommend.json")).unwrap())
+            .unwrap();
+    assert_eq!(settings["user_pooling"], "attention");
+    assert_eq!(settings["score_pooling"], "mean");
+    let json = dir.as_ref().join("r.json");
+    let by = |model: &Path, extra: &[&str]| eval_report(model, &json, extra);
+    let measures = |r: &serde_json::Value| -> Vec<f64> {
+        ["auc", "mrr", "ndcg@5", "ndcg@10"]
+            .iter()
+            .map(|k| r[*k].as_f64().unwrap())
+            .collect()
+    };
+    let default = measures(&by(&run, &[]));
+    assert_eq!(default, measures(&by(&run, &["--score-pooling", "mean"])));
+    let attention = measures(&by(&run, &["--score-pooling", "attention"]));
+    assert_ne!(default, attention, "the two poolings rank alike");
+    // The same directory as an older positio wrote it: no score_pooling key.
+    let old = dir.as_ref().join("old");
+    std::fs::create_dir(&old).unwrap();
+    for entry in std::fs::read_dir(&run).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, old.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let mut settings = settings;
+    settings.as_object_mut().unwrap().remove("score_pooling");
+    std::fs::write(old.join("recommend.json"), settings.to_string()).unwrap();
+    assert_eq!(measures(&by(&old, &[])), attention);
 }
 
 #[test]

@@ -25,6 +25,10 @@ pub struct FinetuneArgs {
     /// How the user tower pools the history [default: attention].
     #[arg(long, value_enum)]
     user_pooling: Option<UserPooling>,
+    /// How a user is pooled when scoring: the development measures, eval and serving; it may
+    /// differ from --user-pooling (the tower still trains its attention) [default: mean].
+    #[arg(long, value_enum)]
+    score_pooling: Option<UserPooling>,
     /// The most recent clicks a user vector is built from [default: 50].
     #[arg(long)]
     history_len: Option<usize>,
@@ -59,6 +63,7 @@ impl FinetuneArgs {
                 r.max_len = self.max_len.unwrap_or(r.max_len);
                 r.negatives = self.negatives.unwrap_or(r.negatives);
                 r.user_pooling = self.user_pooling.unwrap_or(r.user_pooling);
+                r.score_pooling = self.score_pooling.unwrap_or(r.score_pooling);
                 r.history_len = self.history_len.unwrap_or(r.history_len);
                 r.scale = self.scale.unwrap_or(r.scale);
                 r.encoder = self.encoder.unwrap_or(r.encoder);
@@ -87,6 +92,10 @@ pub struct EvalArgs {
     /// candidate's rank in the order shown.
     #[arg(long)]
     predictions: Option<PathBuf>,
+    /// Score with this user pooling instead of the run's own (`score_pooling` of its
+    /// recommend.json), e.g. to compare the trained attention with the mean.
+    #[arg(long, value_enum)]
+    score_pooling: Option<UserPooling>,
     #[command(flatten)]
     pub device: DeviceArg,
 }
@@ -98,6 +107,7 @@ impl EvalArgs {
             &self.data,
             self.json.as_deref(),
             self.predictions.as_deref(),
+            self.score_pooling,
             self.device.device,
         )?;
         print!("{evaluation}");

@@ -1,7 +1,7 @@
 //! `positio finetune recommend`, `positio eval recommend` and `positio recommend` (one user's
 //! ranking), each a thin course over the shared [`Recommender`].
 
-use super::model::RecommendModel;
+use super::model::{RecommendModel, UserPooling};
 use super::task::{RecommendSettings, RecommendTask};
 use super::{NewsVectors, Recommender};
 use crate::data::mind::{self, NewsSet};
@@ -74,16 +74,21 @@ impl std::fmt::Display for Evaluation {
 
 /// Scores every impression of `data` (a MIND directory) with the recommender in `model`;
 /// writes the report as JSON and MIND's submission file when asked. A test set without click
-/// labels is ranked into the submission file (which must then be asked for).
+/// labels is ranked into the submission file (which must then be asked for). `score_pooling`
+/// overrides the run's own.
 pub fn evaluate(
     model: &Path,
     data: &Path,
     json: Option<&Path>,
     predictions: Option<&Path>,
+    score_pooling: Option<UserPooling>,
     device: DeviceKind,
 ) -> Result<Evaluation> {
     let device = runtime::device(device)?;
-    let recommender = Recommender::load(model, &device)?;
+    let mut recommender = Recommender::load(model, &device)?;
+    if let Some(pooling) = score_pooling {
+        recommender.model.head.score_pooling = Some(pooling);
+    }
     let set = mind::read(data)?;
     if !set.labelled() && predictions.is_none() {
         return Err(Error::file(

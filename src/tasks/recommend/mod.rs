@@ -229,7 +229,7 @@ impl Recommender {
     }
 
     /// User vectors of histories (rows of `vectors`, oldest first; the last `history_len`
-    /// count), flat `[users, hidden]`.
+    /// count), pooled as the recommender scores, flat `[users, hidden]`.
     pub fn users(&self, vectors: &NewsVectors, histories: &[&[usize]]) -> Result<Vec<f32>> {
         let h = self.dim();
         let mut out = Vec::with_capacity(histories.len() * h);
@@ -244,7 +244,8 @@ impl Recommender {
             }
             let history = Tensor::<3>::from_data(TensorData::new(rows, [b, n, h]), &self.device);
             let mask = Tensor::<2>::from_data(TensorData::new(mask, [b, n]), &self.device);
-            out.extend(to_vec(self.model.users(history, mask))?);
+            let pooling = self.model.head.scoring();
+            out.extend(to_vec(self.model.users(history, mask, pooling))?);
         }
         Ok(out)
     }

@@ -4,6 +4,8 @@
 //! pools the vectors of the clicked history by additive attention
 //! (`eᵢ = q · tanh(W vᵢ + b)`, `α = softmax(e)`, `u = Σ αᵢ vᵢ`) or by their mean, with a learned
 //! `cold_start` vector for a user with no history. A candidate's score is `scale · u · v`.
+//! Training and scoring may pool differently: a tower trained with attention and scored by the
+//! plain mean ranks best on the simulated logs (docs/RESULTS.md), so that is the default.
 //!
 //! Scores depend on the texts and the history only, never on news or user ids, so unseen news
 //! and unseen users are scored as well as seen ones. The directory is a Hugging Face one
@@ -35,19 +37,39 @@ pub enum UserPooling {
     Mean,
 }
 
+impl std::fmt::Display for UserPooling {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            UserPooling::Attention => "attention",
+            UserPooling::Mean => "mean",
+        })
+    }
+}
+
 /// What a recommender needs besides its tensors (`recommend.json`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecommendHead {
     /// Word pieces of a news text read (title + abstract).
     pub max_len: usize,
-    /// How the user tower pools the history when scoring. It may be switched after training:
-    /// the attention's tensors stay in the directory either way.
+    /// How the user tower pooled the history in training.
     pub user_pooling: UserPooling,
+    /// How a user is pooled when scoring (evaluation, serving, a run's development measures);
+    /// absent in directories written before it existed, which score as they trained. It may be
+    /// switched after training: the attention's tensors stay in the directory either way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score_pooling: Option<UserPooling>,
     /// The most recent clicks a user vector is built from.
     pub history_len: usize,
     /// Multiplies `u · v` into a score (the softmax temperature of training).
     pub scale: f64,
+}
+
+impl RecommendHead {
+    /// How a user is pooled when scoring.
+    pub fn scoring(&self) -> UserPooling {
+        self.score_pooling.unwrap_or(self.user_pooling)
+    }
 }
 
 /// Hidden units of the additive attention.
@@ -105,11 +127,12 @@ impl RecommendModel {
     }
 
     /// User vectors `[b, hidden]` from the news vectors of their histories `[b, n, hidden]`
-    /// (zero rows where `mask` `[b, n]` is 0); a user with no history gets `cold_start`.
-    pub fn users(&self, history: Tensor<3>, mask: Tensor<2>) -> Tensor<2> {
+    /// (zero rows where `mask` `[b, n]` is 0), pooled by `pooling`; a user with no history gets
+    /// `cold_start`.
+    pub fn users(&self, history: Tensor<3>, mask: Tensor<2>, pooling: UserPooling) -> Tensor<2> {
         let [b, n, h] = history.dims();
         let has = mask.clone().max_dim(1); // [b, 1]: 1 when the user has a history
-        let pooled = match self.head.user_pooling {
+        let pooled = match pooling {
             UserPooling::Mean => {
                 let count = mask.clone().sum_dim(1).clamp_min(1.0);
                 history.sum_dim(1).reshape([b, h]) / count

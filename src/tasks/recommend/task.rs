@@ -115,7 +115,10 @@ pub struct RecommendConfig {
     pub max_len: usize,
     /// Non-clicked candidates per click in the loss (K).
     pub negatives: usize,
+    /// How the user tower pools the history in training.
     pub user_pooling: UserPooling,
+    /// How a user is pooled when scoring (the development measures, eval, serving).
+    pub score_pooling: UserPooling,
     /// The most recent clicks a user vector is built from.
     pub history_len: usize,
     /// Score scale (softmax temperature).
@@ -138,6 +141,7 @@ impl Default for RecommendConfig {
             max_len: 48,
             negatives: 4,
             user_pooling: UserPooling::Attention,
+            score_pooling: UserPooling::Mean,
             history_len: 50,
             scale: 20.0,
             encoder: EncoderMode::Finetune,
@@ -253,6 +257,7 @@ impl RecommendTask {
         let mut head = RecommendHead {
             max_len: cfg.max_len,
             user_pooling: cfg.user_pooling,
+            score_pooling: Some(cfg.score_pooling),
             history_len: cfg.history_len,
             scale: cfg.scale,
         };
@@ -306,16 +311,14 @@ impl RecommendTask {
         };
         let skipped = train.impressions.len() - examples.len();
         tracing::info!(
-            "{} training impressions ({skipped} without both a click and a non-click skipped), {} leave-one-out history clicks ({} a batch per impression), {} news, up to {max_len} word pieces each; encoder {}, {} user pooling",
+            "{} training impressions ({skipped} without both a click and a non-click skipped), {} leave-one-out history clicks ({} a batch per impression), {} news, up to {max_len} word pieces each; encoder {}, {} user pooling, scored by {}",
             examples.len(),
             held_out.len(),
             cfg.history_examples,
             train.news.len(),
             cfg.encoder,
-            match cfg.user_pooling {
-                UserPooling::Attention => "attention",
-                UserPooling::Mean => "mean",
-            }
+            cfg.user_pooling,
+            cfg.score_pooling,
         );
         let batch = settings.train.batch_size.max(1);
         let task = RecommendTask {
@@ -555,7 +558,7 @@ impl Task for RecommendTask {
         let candidates = Tensor::cat(candidates, 0).reshape([b, c, h]);
         let mask = Tensor::<2>::from_data(TensorData::new(mask, [b, n]), &self.device);
         let history = history * mask.clone().unsqueeze_dim::<3>(2);
-        let users = model.users(history, mask);
+        let users = model.users(history, mask, model.head.user_pooling);
         let scores = model.scores(users, candidates); // [b, 1 + K], the click first
         let targets = Tensor::<1, Int>::zeros([b], &self.device);
         Ok(BatchLoss::per_example(
