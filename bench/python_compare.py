@@ -24,6 +24,8 @@ import torch
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "bench"))
 
+from machine import gflops  # noqa: E402
+
 
 def cpu_model():
     for line in open("/proc/cpuinfo", encoding="utf-8", errors="replace"):
@@ -40,6 +42,19 @@ def timed(fn, repeats):
         fn()
         times.append(time.perf_counter() - t)
     return statistics.median(times), min(times), max(times)
+
+
+def encoder_flops(st, texts):
+    """Word pieces and floating-point operations of one fp32 forward pass over `texts`, each
+    text alone (no padding): 2·(4h² + 2h·ffn) a piece a layer in the linear layers, plus
+    2·2·n·h a piece a layer in attention (scores and the weighted sum) for a text of n pieces."""
+    cfg = st[0].auto_model.config
+    h, ffn, layers = cfg.hidden_size, cfg.intermediate_size, cfg.num_hidden_layers
+    limit = st.max_seq_length
+    lengths = [min(len(ids), limit) for ids in st.tokenizer(texts)["input_ids"]]
+    per_piece = 2 * (4 * h * h + 2 * h * ffn) * layers
+    flops = sum(n * per_piece + layers * 4 * n * n * h for n in lengths)
+    return sum(lengths), flops
 
 
 def main():
@@ -90,6 +105,14 @@ def main():
     print(f"RESULT positio-encoder-embed {q[0] * 1e3:.1f} {q[1] * 1e3:.1f} {q[2] * 1e3:.1f}")
     print(f"texts/s: sentence-transformers {len(texts) / s[0]:.0f}, positio {len(texts) / q[0]:.0f}; "
           f"speed-up {s[0] / q[0]:.2f}x")
+    pieces, flops = encoder_flops(st, texts)
+    ceiling = gflops(2048, 2048, 2048)
+    floor = flops / ceiling / 1e9
+    print(f"fp32 floor: {pieces} word pieces, {flops / 1e9:.1f} GFLOP at this machine's fp32 ceiling "
+          f"{ceiling:.1f} GFLOP/s (torch.mm 2048^3) = {floor * 1e3:.1f} ms; "
+          f"sentence-transformers / floor = {s[0] / floor:.2f}x (the most any fp32 engine can gain here), "
+          f"positio at {floor / q[0] * 100:.0f} % of the ceiling")
+    print(f"RESULT fp32-floor-ms {floor * 1e3:.1f} {ceiling:.1f}")
 
 
 if __name__ == "__main__":
