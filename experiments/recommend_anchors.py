@@ -12,7 +12,7 @@ metrics of MIND's official evaluate.py (AUC, MRR, nDCG@5, nDCG@10, per impressio
   frozen-twin (--frozen-twin) the same with the encoder frozen (head only)
 
 The twins take positio's leave-one-out history examples (--history-examples R, positio's
-default 8): each batch of impressions also carries R examples per impression in which one
+default 16): each batch of impressions also carries R examples per impression in which one
 history click is the positive, the rest of that history the user and NEGATIVES random train
 news (outside the history) the negatives, all from the history cache (no encoder gradient).
 
@@ -676,7 +676,7 @@ def parse_args():
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--history-refresh", type=int, default=0,
                     help="recompute the twin's history cache every N steps (positio's --history-refresh)")
-    ap.add_argument("--history-examples", type=int, default=8,
+    ap.add_argument("--history-examples", type=int, default=16,
                     help="leave-one-out history examples per impression (positio's --history-examples)")
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="torch.set_num_threads")
     ap.add_argument("--limit-impressions", type=int, help="evaluate only the first N dev impressions")

@@ -45,7 +45,7 @@ pub struct FinetuneArgs {
     history_refresh: Option<usize>,
     /// Leave-one-out examples from training histories per impression of a batch: a history
     /// click against random training news, the rest of the history as the user, scored from
-    /// the history cache (the top learns from them, the encoder does not); 0: none [default: 8].
+    /// the history cache (the top learns from them, the encoder does not); 0: none [default: 16].
     #[arg(long)]
     history_examples: Option<usize>,
     #[command(flatten)]

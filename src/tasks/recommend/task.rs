@@ -146,7 +146,7 @@ impl Default for RecommendConfig {
             scale: 20.0,
             encoder: EncoderMode::Finetune,
             history_refresh: 10,
-            history_examples: 8,
+            history_examples: 16,
         }
     }
 }
