@@ -78,6 +78,21 @@ def test_embeddings_are_the_command_lines_in_a_numpy_array(encoder, minilm):
     assert encoder.embed([]).shape == (0, 384)
 
 
+def test_bf16_and_int8_embeddings_are_the_command_lines(encoder, minilm):
+    fp32 = encoder.embed(TEXTS)
+    for precision, cosine in [("bf16", 0.9995), ("int8", 0.99)]:
+        positio.set_precision(precision)
+        try:
+            got = encoder.embed(TEXTS, batch_size=3)
+        finally:
+            positio.set_precision("fp32")
+        args = sum((["--text", t] for t in TEXTS), ["--precision", precision])
+        close(got, [row["embedding"] for row in cli("embed", minilm, *args)])
+        assert (got * fp32).sum(1).min() >= cosine
+        assert np.abs(got - fp32).max() > 1e-5
+    close(encoder.embed(TEXTS), fp32, tol=0)
+
+
 def test_tokens_and_info(encoder, minilm):
     from tokenizers import Tokenizer
 

@@ -20,13 +20,10 @@
 //!   weight panel (24 KiB for k = 384) kept in L1 while a chunk of rows passes over it.
 //! - Portable Rust for other CPUs (same results, slower).
 //!
-//! Training never runs here: the path is taken only for untracked f32 tensors on the CPU
-//! backend.
+//! Training never runs here: [`super::packed`] takes the path only for untracked f32 tensors on
+//! the CPU backend.
 
-use super::tensor::{dims, tensor, values};
-use burn::backend::{BackendTensor, DispatchAutodiffContext, DispatchTensor, DispatchTensorKind};
-use burn::tensor::{DType, Tensor};
-use burn_flex::FlexTensor;
+use super::packed::PackedWeight;
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
@@ -99,9 +96,9 @@ impl std::fmt::Debug for PackedInt8 {
     }
 }
 
-impl PackedInt8 {
+impl PackedWeight for PackedInt8 {
     /// Quantizes `w` (`n × k`, row-major) per output channel.
-    fn new(w: &[f32], n: usize, k: usize) -> Self {
+    fn pack(w: &[f32], n: usize, k: usize) -> Self {
         assert_eq!(w.len(), n * k, "weight size");
         let k4 = k.div_ceil(4) * 4;
         let padded = n.div_ceil(LANES * BLOCKS_PER_TILE) * LANES * BLOCKS_PER_TILE;
@@ -128,6 +125,16 @@ impl PackedInt8 {
         }
     }
 
+    fn outputs(&self) -> usize {
+        self.n
+    }
+
+    fn product(&self, x: &[f32], rows: usize, bias: Option<&[f32]>) -> Vec<f32> {
+        product_by(Kernel::best(self.k4), x, rows, self, bias)
+    }
+}
+
+impl PackedInt8 {
     /// Where `qw[c, j]` lives in `packed`.
     fn at(c: usize, j: usize, k4: usize) -> usize {
         (c / LANES) * LANES * k4 + (j / 4) * LANES * 4 + (c % LANES) * 4 + j % 4
@@ -226,12 +233,7 @@ unsafe fn quantize_avx512(x: &[f32], inv: f32, zero: i32, q: &mut [u8]) {
     quantize(&x[whole..], inv, zero, &mut q[whole..]);
 }
 
-/// `x Wᵀ (+ b)` for `rows` rows of `x` (`rows × k`), on all cores, by the best kernel.
-fn product(x: &[f32], rows: usize, w: &PackedInt8, bias: Option<&[f32]>) -> Vec<f32> {
-    product_by(Kernel::best(w.k4), x, rows, w, bias)
-}
-
-/// [`product`] by the kernel given.
+/// `x Wᵀ (+ b)` for `rows` rows of `x` (`rows × k`), on all cores, by the kernel given.
 fn product_by(
     kernel: Kernel,
     x: &[f32],
@@ -527,46 +529,6 @@ fn tile_portable(tile: Tile, out: &mut [MaybeUninit<f32>]) {
     }
 }
 
-/// The CPU tensor behind `t` when it is an untracked f32 tensor of the `flex` backend.
-fn untracked_cpu_f32<const D: usize>(t: &Tensor<D>) -> Option<FlexTensor> {
-    match t.clone().into_dispatch() {
-        DispatchTensor {
-            kind: DispatchTensorKind::Flex(BackendTensor::Float(t)),
-            autodiff: DispatchAutodiffContext::Disabled,
-        } if t.dtype() == DType::F32 => Some(t),
-        _ => None,
-    }
-}
-
-/// `w` quantized and packed, when it is an untracked f32 CPU tensor (`None` otherwise: the
-/// layer stays fp32).
-pub fn pack(w: &Tensor<2>) -> Option<PackedInt8> {
-    let t = untracked_cpu_f32(w)?;
-    let [n, k] = [dims(&t)[0], dims(&t)[1]];
-    Some(PackedInt8::new(&values::<f32>(&t), n, k))
-}
-
-/// `x Wᵀ (+ b)` for `x` `[rows, k]` with `W`'s int8 copy, when `x` is an untracked f32 CPU
-/// tensor; `None` otherwise (the caller runs the fp32 product).
-pub fn linear(x: &Tensor<2>, w: &PackedInt8, bias: Option<&Tensor<1>>) -> Option<Tensor<2>> {
-    let xt = untracked_cpu_f32(x)?;
-    let b = match bias {
-        Some(b) => Some(untracked_cpu_f32(b)?),
-        None => None,
-    };
-    let rows = dims(&xt)[0];
-    let y = product(
-        &values::<f32>(&xt),
-        rows,
-        w,
-        b.as_ref().map(|b| values::<f32>(b)).as_deref(),
-    );
-    Some(Tensor::from_dispatch(DispatchTensor {
-        kind: DispatchTensorKind::Flex(BackendTensor::Float(tensor(y, vec![rows, w.n]))),
-        autodiff: DispatchAutodiffContext::Disabled,
-    }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -579,7 +541,7 @@ mod tests {
 
     /// The exact integer result of the quantized operands, computed without packing.
     fn reference(x: &[f32], w: &[f32], b: &[f32], rows: usize, k: usize, n: usize) -> Vec<f32> {
-        let packed = PackedInt8::new(w, n, k);
+        let packed = PackedInt8::pack(w, n, k);
         let a = QuantizedRows::new(x, rows, k, packed.k4, ROWS_PER_TILE);
         let mut out = vec![0f32; rows * n];
         for r in 0..rows {
@@ -615,7 +577,7 @@ mod tests {
         for (rows, k, n) in shapes {
             let (x, w, b) = (values(rows * k, 3), values(n * k, 0), values(n, 11));
             let want = reference(&x, &w, &b, rows, k, n);
-            let packed = PackedInt8::new(&w, n, k);
+            let packed = PackedInt8::pack(&w, n, k);
             for kernel in kernels.into_iter().filter(|k| k.available(packed.k4)) {
                 let got = product_by(kernel, &x, rows, &packed, Some(&b));
                 for (g, w_) in got.iter().zip(&want) {
@@ -626,7 +588,7 @@ mod tests {
                 }
             }
             // Within quantization error of the f32 product.
-            let got = product(&x, rows, &packed, Some(&b));
+            let got = packed.product(&x, rows, Some(&b));
             for r in 0..rows {
                 for c in 0..n {
                     let f: f32 = (0..k).map(|j| x[r * k + j] * w[c * k + j]).sum::<f32>() + b[c];
@@ -660,27 +622,11 @@ mod tests {
     #[test]
     fn without_bias_and_with_zero_rows() {
         let (k, n) = (8, 3);
-        let packed = PackedInt8::new(&values(n * k, 1), n, k);
-        assert!(product(&[], 0, &packed, None).is_empty());
+        let packed = PackedInt8::pack(&values(n * k, 1), n, k);
+        assert!(packed.product(&[], 0, None).is_empty());
         let x = values(2 * k, 2);
-        let with = product(&x, 2, &packed, Some(&[0.0; 3]));
-        assert_eq!(product(&x, 2, &packed, None), with);
-    }
-
-    #[test]
-    fn tensors_take_the_int8_path_only_when_untracked_f32_on_the_cpu() {
-        let device = burn::tensor::Device::default();
-        let w = Tensor::<2>::from_data([[1.0f32, -2.0], [0.5, 0.25], [0.0, 3.0]], &device);
-        let x = Tensor::<2>::from_data([[1.0f32, 2.0]], &device);
-        let packed = pack(&w).expect("f32 on the CPU");
-        let y = linear(&x, &packed, None).expect("untracked");
-        let y: Vec<f32> = y.into_data().try_to_vec().unwrap();
-        for (got, want) in y.iter().zip([-3.0, 1.0, 6.0]) {
-            assert!((got - want).abs() < 0.05, "{got} vs {want}");
-        }
-        assert!(linear(&x.clone().cast(DType::F64), &packed, None).is_none());
-        let tracked = Tensor::<2>::from_data([[1.0f32, 2.0]], &device.clone().autodiff());
-        assert!(linear(&tracked, &packed, None).is_none());
+        let with = packed.product(&x, 2, Some(&[0.0; 3]));
+        assert_eq!(packed.product(&x, 2, None), with);
     }
 }
 
@@ -699,7 +645,7 @@ mod timing {
             let w: Vec<f32> = (0..n * k)
                 .map(|i| ((i * 17 % 89) as f32 - 44.0) / 500.0)
                 .collect();
-            let packed = PackedInt8::new(&w, n, k);
+            let packed = PackedInt8::pack(&w, n, k);
             let time = |f: &mut dyn FnMut()| {
                 f();
                 let t = std::time::Instant::now();
@@ -709,7 +655,7 @@ mod timing {
                 t.elapsed().as_secs_f64() / 10.0
             };
             let int8 = time(&mut || {
-                std::hint::black_box(product(&x, rows, &packed, None));
+                std::hint::black_box(packed.product(&x, rows, None));
             });
             let mut out = vec![0f32; rows * n];
             let f32t = time(&mut || {

@@ -12,6 +12,7 @@
 pub mod activation;
 pub mod adamw;
 pub mod attention;
+pub mod bf16;
 pub mod cross_entropy;
 pub mod dropout;
 mod gemm;
@@ -19,6 +20,7 @@ pub mod int8;
 pub mod layer_norm;
 pub mod linear;
 mod math;
+pub mod packed;
 pub(crate) use math::dot;
 pub mod precision;
 pub mod recurrence;
@@ -65,7 +67,7 @@ pub(crate) fn use_fused<const D: usize>(x: &Tensor<D>, others: &[DType]) -> bool
     use burn::backend::DispatchDevice;
     let dtype = x.dtype();
     fused_enabled()
-        && precision() != Precision::Bf16
+        && (precision() != Precision::Bf16 || packed::untracked_cpu(x))
         && matches!(dtype, DType::F32 | DType::F64)
         && others.iter().all(|d| *d == dtype)
         && matches!(

@@ -1,20 +1,24 @@
 //! The two parameterised building blocks every encoder layer uses, in Hugging Face's layout so
 //! that checkpoints load without transposition.
 
-use crate::kernels::{self, int8::PackedInt8, Precision};
+use crate::kernels::packed::Converted;
+use crate::kernels::{self, bf16::PackedBf16, int8::PackedInt8, Precision};
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Distribution, Tensor};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 /// `y = x W^T + b` with `W` stored `[out, in]` as PyTorch does.
 #[derive(Module, Debug)]
 pub struct Linear {
     pub weight: Param<Tensor<2>>,
     pub bias: Param<Tensor<1>>,
-    /// `W` quantized for `--precision int8`, made on the first int8 product (inference only:
-    /// the weights never change afterwards); `None` inside when `W` cannot take the int8 path.
+    /// `W` quantized for `--precision int8` on the CPU (inference), made on first use; shared
+    /// by the module's copies, and made again when `W` changes.
     #[module(skip)]
-    int8: Arc<OnceLock<Option<PackedInt8>>>,
+    int8: Arc<Converted<PackedInt8>>,
+    /// `W` rounded to bf16 for `--precision bf16`, as `int8`.
+    #[module(skip)]
+    bf16: Arc<Converted<PackedBf16>>,
 }
 
 /// A `[rows, cols]` parameter drawn from N(0, std²): BERT's initialisation of weights and
@@ -34,6 +38,7 @@ impl Linear {
             weight: normal([d_out, d_in], std, device),
             bias: Param::from_tensor(Tensor::zeros([d_out], device)),
             int8: Arc::default(),
+            bf16: Arc::default(),
         }
     }
 
@@ -56,21 +61,16 @@ impl Linear {
         self.product(rows, Some(self.bias.val())).reshape(dims)
     }
 
-    /// `rows W^T (+ b)`: in int8 under `--precision int8` where the tensors allow it, else by
-    /// the fused (or composite) fp32 kernel.
+    /// `rows W^T (+ b)`: for inference on the CPU under `--precision int8` or `bf16`, by the
+    /// layer's converted weight ([`kernels::packed`]); else by the fused (or composite) kernel.
     fn product(&self, rows: Tensor<2>, bias: Option<Tensor<1>>) -> Tensor<2> {
-        if kernels::precision() == Precision::Int8 {
-            let packed = self
-                .int8
-                .get_or_init(|| kernels::int8::pack(&self.weight.val()));
-            if let Some(y) = packed
-                .as_ref()
-                .and_then(|w| kernels::int8::linear(&rows, w, bias.as_ref()))
-            {
-                return y;
-            }
-        }
-        kernels::linear(rows, self.weight.val(), bias)
+        let weight = self.weight.val();
+        let converted = match kernels::precision() {
+            Precision::Int8 => self.int8.linear(&weight, &rows, bias.as_ref()),
+            Precision::Bf16 => self.bf16.linear(&weight, &rows, bias.as_ref()),
+            Precision::Fp32 => None,
+        };
+        converted.unwrap_or_else(|| kernels::linear(rows, weight, bias))
     }
 }
 
