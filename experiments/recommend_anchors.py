@@ -492,8 +492,9 @@ def train_step(model, batch, cache, rows, bank, gen, frozen, held_out):
     return nn.functional.cross_entropy(logits, torch.zeros(len(logits), dtype=torch.long))
 
 
-def run_epoch(model, examples, cache, rows, bank, gen, frozen, optimizer, scheduler, recache, extra):
-    """`extra`: leave-one-out examples per impression (from `held_out_clicks`' pool)."""
+def run_epoch(model, examples, cache, rows, bank, gen, frozen, optimizer, scheduler, recache, extra, bf16):
+    """`extra`: leave-one-out examples per impression (from `held_out_clicks`' pool); `bf16`:
+    the forward pass under autocast (bf16 matrix products, as positio's `--precision bf16`)."""
     model.train()
     order = torch.randperm(len(examples), generator=gen).tolist()
     losses = []
@@ -501,7 +502,8 @@ def run_epoch(model, examples, cache, rows, bank, gen, frozen, optimizer, schedu
         cache = recache(step, cache)
         batch = [examples[i] for i in order[start : start + TRAIN_BATCH]]
         held_out = draw_held_out(examples, extra[0], extra[1] * len(batch), len(cache), gen) if extra[0] else []
-        loss = train_step(model, batch, cache, rows, bank, gen, frozen, held_out)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = train_step(model, batch, cache, rows, bank, gen, frozen, held_out)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -548,7 +550,8 @@ def train_twin(model, bank, train, args, frozen):
         refresh_s = [0.0]
         t0 = time.perf_counter()
         extra = (held_out_clicks(examples) if args.history_examples else [], args.history_examples)
-        loss = run_epoch(model, examples, cache, rows, bank, gen, frozen, optimizer, scheduler, recache, extra)
+        loss = run_epoch(model, examples, cache, rows, bank, gen, frozen, optimizer, scheduler, recache, extra,
+                         args.bf16)
         stats["train_s"] += time.perf_counter() - t0 - refresh_s[0]
         stats["cache_s"] += refresh_s[0]
         stats["epoch_loss"].append(loss)
@@ -674,6 +677,8 @@ def parse_args():
     ap.add_argument("--frozen-twin", action="store_true", help="the twin with the encoder frozen")
     ap.add_argument("--twin-limit", type=int, help="train on only the first N usable impressions")
     ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--bf16", action="store_true",
+                    help="train the twin under CPU autocast to bf16 (as positio's --precision bf16)")
     ap.add_argument("--history-refresh", type=int, default=0,
                     help="recompute the twin's history cache every N steps (positio's --history-refresh)")
     ap.add_argument("--history-examples", type=int, default=16,

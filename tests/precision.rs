@@ -1,8 +1,9 @@
 //! `--precision bf16`: matrix products in bf16, everything else fp32 (as PyTorch autocast).
-//! Runs on the CPU backend (inference through positio's bf16 linear kernel, training through
-//! burn's bf16 products) so that CI checks it: the numbers stay within bf16's tolerance of fp32
-//! (embeddings within cosine 0.9995 of sentence-transformers' fp32 ones) and really differ from
-//! them, a training run learns and saves fp32 checkpoints. `--precision int8` (CPU inference):
+//! Runs on the CPU backend (the linear layers through positio's bf16 kernel, in inference and
+//! training) so that CI checks it: the numbers stay within bf16's tolerance of fp32 (embeddings
+//! within cosine 0.9995 of sentence-transformers' fp32 ones) and really differ from them, the
+//! training linear layer's gradients are the rounded operands' products, as its autocast twin's,
+//! a training run learns and saves fp32 checkpoints. `--precision int8` (CPU inference):
 //! embeddings within cosine 0.99 of sentence-transformers' fp32 ones, the task commands run with
 //! it, training refuses it. (One test binary of its own: the precision switch is process-wide.)
 
@@ -124,6 +125,102 @@ fn int8_embeddings_stay_within_cosine_0_99_of_sentence_transformers() {
 #[test]
 fn bf16_embeddings_stay_within_cosine_0_9995_of_sentence_transformers() {
     embeddings_stay_close_to_sentence_transformers("bf16", 0.9995);
+}
+
+/// `v` rounded to the nearest bf16 (ties to even; the values here are normal numbers).
+fn bf16(v: f32) -> f64 {
+    let bits = v.to_bits();
+    let rounded = bits.wrapping_add(0x7fff + ((bits >> 16) & 1)) & 0xffff_0000;
+    f64::from(f32::from_bits(rounded))
+}
+
+/// Training in bf16 on the CPU: the fused linear layer (positio's bf16 kernel, forward and both
+/// gradients, through autodiff) computes `y = round(x) round(W)ᵀ + b`, `dx = round(dy) round(W)`,
+/// `dW = round(dy)ᵀ round(x)` summed in fp32 — here against those sums in f64 — which is what its
+/// composite twin computes through burn's bf16 products (autocast's arithmetic; its products
+/// come out rounded to bf16, hence its tolerance of one bf16 rounding), and not what fp32 does.
+#[test]
+fn bf16_training_linear_takes_rounded_operands_as_its_autocast_twin() {
+    use burn::tensor::{DType, Tensor, TensorData};
+    use positio::kernels::{self, Precision};
+    let dev = common::cpu().autodiff();
+    // 70 rows (an odd pair count: 35), widths that fill no tile or block exactly.
+    let (rows, d_in, d_out) = (70, 37, 21);
+    let f32s = |seed, n| -> Vec<f32> {
+        common::values(n, seed, 1.0)
+            .iter()
+            .map(|&v| v as f32)
+            .collect()
+    };
+    let (x0, w0, b0, dy0) = (
+        f32s(51, rows * d_in),
+        f32s(52, d_out * d_in),
+        f32s(53, d_out),
+        f32s(54, rows * d_out),
+    );
+    // (y, dx, dW, db) for loss = sum(linear(x) * dy).
+    let run = || {
+        let t = |v: &[f32], shape: Vec<usize>| {
+            Tensor::<2>::from_data(TensorData::new(v.to_vec(), shape), &dev)
+        };
+        let x = t(&x0, vec![rows, d_in]).require_grad();
+        let w = t(&w0, vec![d_out, d_in]).require_grad();
+        let b =
+            Tensor::<1>::from_data(TensorData::new(b0.clone(), vec![d_out]), &dev).require_grad();
+        let y = kernels::linear(x.clone(), w.clone(), Some(b.clone()));
+        assert_eq!(y.dtype(), DType::F32);
+        let g = (y.clone() * t(&dy0, vec![rows, d_out])).sum().backward();
+        [
+            common::to_vec(y),
+            common::to_vec(x.grad(&g).unwrap()),
+            common::to_vec(w.grad(&g).unwrap()),
+            common::to_vec(b.grad(&g).unwrap()),
+        ]
+    };
+    kernels::set_precision(Precision::Bf16);
+    let (fused, composite) = common::both(run);
+    kernels::set_precision(Precision::Fp32);
+    let fp32 = run();
+
+    let r = |v: &[f32]| v.iter().map(|&v| bf16(v)).collect::<Vec<f64>>();
+    let (x, w, dy) = (r(&x0), r(&w0), r(&dy0));
+    let mut want = [
+        vec![0.0; rows * d_out],
+        vec![0.0; rows * d_in],
+        vec![0.0; d_out * d_in],
+        vec![0.0; d_out],
+    ];
+    for i in 0..rows {
+        for o in 0..d_out {
+            want[0][i * d_out + o] = f64::from(b0[o])
+                + (0..d_in)
+                    .map(|j| x[i * d_in + j] * w[o * d_in + j])
+                    .sum::<f64>();
+            want[3][o] += f64::from(dy0[i * d_out + o]);
+            for j in 0..d_in {
+                want[1][i * d_in + j] += dy[i * d_out + o] * w[o * d_in + j];
+                want[2][o * d_in + j] += dy[i * d_out + o] * x[i * d_in + j];
+            }
+        }
+    }
+    for (k, name) in ["y", "dx", "dW", "db"].iter().enumerate() {
+        let scale = want[k].iter().fold(1.0f64, |m, v| m.max(v.abs()));
+        let (f, c, p) = (
+            common::max_abs_diff(&fused[k], &want[k]) / scale,
+            common::max_abs_diff(&composite[k], &want[k]) / scale,
+            common::max_abs_diff(&fp32[k], &want[k]) / scale,
+        );
+        // Measured: fused 5e-8 to 2e-7, composite 2e-3 to 3e-3, fp32 (y, dx, dW) 2e-3.
+        assert!(f < 1e-6, "{name}: fused bf16 off by {f} (relative)");
+        assert!(
+            c < 2f64.powi(-8),
+            "{name}: composite bf16 off by {c} (relative)"
+        );
+        if *name != "db" {
+            // The bias gradient is a sum of dy: fp32 either way.
+            assert!(p > 1e-4, "{name}: fp32 gives the rounded numbers ({p})");
+        }
+    }
 }
 
 /// The task commands run in int8 and their outputs keep their shape; training commands and the

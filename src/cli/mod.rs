@@ -43,8 +43,8 @@ pub(crate) struct DeviceArg {
     #[arg(long, default_value = "cpu")]
     pub device: DeviceKind,
     /// Matrix products in fp32; bf16 with fp32 master weights, accumulation, LayerNorm,
-    /// softmax and losses (as PyTorch's autocast; fast on GPUs, and for CPU inference on CPUs
-    /// with AVX-512 BF16, where the linear layers run in bf16 and the rest in fp32); or int8
+    /// softmax and losses (as PyTorch's autocast; fast on GPUs, and on CPUs with AVX-512 BF16,
+    /// where the linear layers run in bf16 and the rest in fp32); or int8
     /// linear layers for CPU inference (weights per channel, activations per row, as ONNX
     /// Runtime's dynamic quantization; training commands refuse it). Checkpoints stay fp32.
     #[arg(long, value_enum, default_value = "fp32")]

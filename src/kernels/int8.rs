@@ -443,11 +443,7 @@ unsafe fn store_dequantized(
     let sums = _mm512_loadu_si512(w.sums.as_ptr().add(c) as *const _);
     let exact = _mm512_sub_epi32(acc, _mm512_mullo_epi32(_mm512_set1_epi32(zx), sums));
     let scale = _mm512_mul_ps(_mm512_set1_ps(sx), _mm512_loadu_ps(w.scale.as_ptr().add(c)));
-    let keep: __mmask16 = if n - c >= LANES {
-        0xffff
-    } else {
-        (1u16 << (n - c)) - 1
-    };
+    let keep = super::packed::lanes_below(n - c);
     let b = match bias {
         Some(b) => _mm512_maskz_loadu_ps(keep, b.as_ptr().add(c)),
         None => _mm512_setzero_ps(),
@@ -637,39 +633,17 @@ mod timing {
     #[test]
     #[ignore]
     fn int8_against_f32() {
+        use super::super::packed::timing::{fp32, operands, seconds};
         use super::*;
         for (rows, k, n) in [(4096, 384, 1536), (4096, 1536, 384), (4096, 384, 384)] {
-            let x: Vec<f32> = (0..rows * k)
-                .map(|i| ((i * 31 % 97) as f32 - 48.0) / 50.0)
-                .collect();
-            let w: Vec<f32> = (0..n * k)
-                .map(|i| ((i * 17 % 89) as f32 - 44.0) / 500.0)
-                .collect();
+            let (x, w) = operands(rows, k, n);
             let packed = PackedInt8::pack(&w, n, k);
-            let time = |f: &mut dyn FnMut()| {
-                f();
-                let t = std::time::Instant::now();
-                for _ in 0..10 {
-                    f();
-                }
-                t.elapsed().as_secs_f64() / 10.0
-            };
-            let int8 = time(&mut || {
+            let int8 = seconds(&mut || {
                 std::hint::black_box(packed.product(&x, rows, None));
             });
-            let mut out = vec![0f32; rows * n];
-            let f32t = time(&mut || {
-                super::super::gemm::matmul_all_cores(
-                    &mut out,
-                    super::super::gemm::Mat::rows(&x, rows, k),
-                    super::super::gemm::Mat::rows(&w, n, k).t(),
-                    1.0,
-                    false,
-                )
-            });
-            let gop = 2.0 * (rows * k * n) as f64 / 1e9;
+            let (f32t, gop) = fp32(&x, &w, rows, k, n);
             let vnni_only = if Kernel::Vnni.available(packed.k4) {
-                time(&mut || {
+                seconds(&mut || {
                     std::hint::black_box(product_by(Kernel::Vnni, &x, rows, &packed, None));
                 })
             } else {

@@ -7,7 +7,8 @@
 //! gemm per block of 64 output columns (a block of W's contiguous rows), the blocks in parallel,
 //! into a transposed output that is then transposed back (4-row products: 9.1 → 2.0 ms for a
 //! short request to all-MiniLM-L6-v2; 33 rows 12.7 → 6.6 ms; measured through `positio serve`).
-//! Backward: `dx = dy W`, `dW = dyᵀ x`, `db = Σ_rows dy`.
+//! Backward: `dx = dy W`, `dW = dyᵀ x`, `db = Σ_rows dy`. Under `--precision bf16` (f32) the
+//! two products of each pass run in bf16 ([`super::bf16`]), the bias and its gradient in fp32.
 
 use super::gemm::{matmul_all_cores, Mat};
 use super::tensor::{dims, register, tensor, values, with_real, Real};
@@ -105,21 +106,15 @@ fn backward_kernel<T: Real>(dy: &[T], x: &[T], w: &[T], rows: usize) -> (Vec<T>,
     let d_out = dy.len() / rows.max(1);
     let d_in = w.len() / d_out.max(1);
     let mut dx = vec![T::zero(); rows * d_in];
-    matmul_all_cores(
-        &mut dx,
-        Mat::rows(dy, rows, d_out),
-        Mat::rows(w, d_out, d_in),
-        T::one(),
-        false,
-    );
+    let dy_m = Mat::rows(dy, rows, d_out);
+    matmul_all_cores(&mut dx, dy_m, Mat::rows(w, d_out, d_in), T::one(), false);
     let mut dw = vec![T::zero(); d_out * d_in];
-    matmul_all_cores(
-        &mut dw,
-        Mat::rows(dy, rows, d_out).t(),
-        Mat::rows(x, rows, d_in),
-        T::one(),
-        false,
-    );
+    matmul_all_cores(&mut dw, dy_m.t(), Mat::rows(x, rows, d_in), T::one(), false);
+    (dx, dw, bias_gradient(dy, d_out))
+}
+
+/// `db = Σ_rows dy`, in a fixed order.
+fn bias_gradient<T: Real>(dy: &[T], d_out: usize) -> Vec<T> {
     let partials: Vec<Vec<T>> = dy
         .par_chunks(d_out * ROWS_PER_TASK)
         .map(|chunk| {
@@ -130,12 +125,21 @@ fn backward_kernel<T: Real>(dy: &[T], x: &[T], w: &[T], rows: usize) -> (Vec<T>,
             acc
         })
         .collect();
-    (dx, dw, super::math::sum_in_order(partials))
+    super::math::sum_in_order(partials)
+}
+
+/// Whether the products run in bf16 ([`super::bf16`]): under `--precision bf16`, for f32.
+fn in_bf16(x: &FlexTensor) -> bool {
+    super::precision() == super::Precision::Bf16 && x.dtype() == burn::tensor::DType::F32
 }
 
 fn forward(x: &FlexTensor, w: &FlexTensor, b: &FlexTensor) -> FlexTensor {
     let rows = dims(x)[0];
     let d_out = dims(w)[0];
+    if in_bf16(x) {
+        let y = super::bf16::linear_forward(&values(x), &values(w), &values(b), rows);
+        return tensor(y, vec![rows, d_out]);
+    }
     with_real!(x.dtype(), T => {
         tensor(forward_kernel::<T>(&values(x), &values(w), &values(b), rows), vec![rows, d_out])
     })
@@ -157,10 +161,22 @@ impl Backward<Flex, 3> for LinearBackward {
         let grad = grads.consume::<Flex>(&ops.node);
         let (x, w) = ops.state;
         let (rows, shape_w) = (dims(&x)[0], dims(&w));
-        let (dx, dw, db) = with_real!(x.dtype(), T => {
-            let (dx, dw, db) = backward_kernel::<T>(&values(&grad), &values(&x), &values(&w), rows);
-            (tensor(dx, dims(&x)), tensor(dw, shape_w.clone()), tensor(db, vec![shape_w[0]]))
-        });
+        let (dx, dw, db) = if in_bf16(&x) {
+            let dy = values::<f32>(&grad);
+            let (dx, dw) = super::bf16::linear_backward(&dy, &values(&x), &values(&w), rows);
+            let db = bias_gradient(&dy, shape_w[0]);
+            (
+                tensor(dx, dims(&x)),
+                tensor(dw, shape_w.clone()),
+                tensor(db, vec![shape_w[0]]),
+            )
+        } else {
+            with_real!(x.dtype(), T => {
+                let (dx, dw, db) =
+                    backward_kernel::<T>(&values(&grad), &values(&x), &values(&w), rows);
+                (tensor(dx, dims(&x)), tensor(dw, shape_w.clone()), tensor(db, vec![shape_w[0]]))
+            })
+        };
         register(grads, parents, [dx, dw, db]);
     }
 }

@@ -67,7 +67,6 @@ pub(crate) fn use_fused<const D: usize>(x: &Tensor<D>, others: &[DType]) -> bool
     use burn::backend::DispatchDevice;
     let dtype = x.dtype();
     fused_enabled()
-        && (precision() != Precision::Bf16 || packed::untracked_cpu(x))
         && matches!(dtype, DType::F32 | DType::F64)
         && others.iter().all(|d| *d == dtype)
         && matches!(

@@ -103,15 +103,14 @@ impl<P: PackedWeight> Converted<P> {
     }
 }
 
-/// Whether `x` is an untracked tensor of the `flex` backend (inference on the CPU).
-pub(crate) fn untracked_cpu<const D: usize>(x: &Tensor<D>) -> bool {
-    matches!(
-        x.clone().into_dispatch(),
-        DispatchTensor {
-            kind: DispatchTensorKind::Flex(_),
-            autodiff: DispatchAutodiffContext::Disabled,
-        }
-    )
+/// The mask of a 16-lane store that writes the first `remaining` lanes (all 16 when at least 16
+/// remain): the kernels' last block of channels.
+pub(crate) fn lanes_below(remaining: usize) -> u16 {
+    if remaining >= 16 {
+        u16::MAX
+    } else {
+        (1u16 << remaining) - 1
+    }
 }
 
 #[cfg(test)]
@@ -124,7 +123,7 @@ mod tests {
         let w = Tensor::<2>::from_data([[1.0f32, -2.0], [0.5, 0.25], [0.0, 3.0]], &device);
         let x = Tensor::<2>::from_data([[1.0f32, 2.0]], &device);
         let converted = Converted::<P>::default();
-        assert!(untracked_cpu(&x));
+        assert!(untracked_cpu_f32(&x).is_some());
         let y = converted.linear(&w, &x, None).expect("untracked");
         let y: Vec<f32> = y.into_data().try_to_vec().unwrap();
         for (got, want) in y.iter().zip([-3.0, 1.0, 6.0]) {
@@ -133,7 +132,7 @@ mod tests {
         let x64 = x.clone().cast(DType::F64);
         assert!(converted.linear(&w, &x64, None).is_none());
         let tracked = Tensor::<2>::from_data([[1.0f32, 2.0]], &device.clone().autodiff());
-        assert!(!untracked_cpu(&tracked));
+        assert!(untracked_cpu_f32(&tracked).is_none());
         assert!(converted.linear(&w, &tracked, None).is_none());
         // A changed weight (a new buffer, as after an optimizer step) is converted again; the
         // same one is not.
@@ -152,5 +151,40 @@ mod tests {
     fn a_converted_weight_serves_untracked_f32_cpu_inputs_and_follows_its_weight() {
         takes_the_path_only_when_untracked_f32_on_the_cpu::<PackedInt8>();
         takes_the_path_only_when_untracked_f32_on_the_cpu::<PackedBf16>();
+    }
+}
+
+/// What the kernels' rough timings (`kernels::int8::timing`, `kernels::bf16::timing`) share.
+#[cfg(test)]
+pub(crate) mod timing {
+    use super::super::gemm::{matmul_all_cores, Mat};
+
+    /// Inputs `x` (`rows × k`) and a weight (`n × k`) of varied values.
+    pub fn operands(rows: usize, k: usize, n: usize) -> (Vec<f32>, Vec<f32>) {
+        let x = (0..rows * k)
+            .map(|i| ((i * 31 % 97) as f32 - 48.0) / 50.0)
+            .collect();
+        let w = (0..n * k)
+            .map(|i| ((i * 17 % 89) as f32 - 44.0) / 500.0)
+            .collect();
+        (x, w)
+    }
+
+    /// Seconds per call of `f`, the mean of 10 after one warm-up.
+    pub fn seconds(f: &mut dyn FnMut()) -> f64 {
+        f();
+        let t = std::time::Instant::now();
+        for _ in 0..10 {
+            f();
+        }
+        t.elapsed().as_secs_f64() / 10.0
+    }
+
+    /// Seconds of the fp32 product `x Wᵀ` on all cores, and its GFLOP.
+    pub fn fp32(x: &[f32], w: &[f32], rows: usize, k: usize, n: usize) -> (f64, f64) {
+        let mut out = vec![0f32; rows * n];
+        let (xm, wm) = (Mat::rows(x, rows, k), Mat::rows(w, n, k).t());
+        let s = seconds(&mut || matmul_all_cores(&mut out, xm, wm, 1.0, false));
+        (s, 2.0 * (rows * k * n) as f64 / 1e9)
     }
 }

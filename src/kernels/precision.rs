@@ -2,11 +2,11 @@
 //! model runs.
 //! - bf16, as PyTorch's autocast does it: matrix products take bf16 operands (accumulated in
 //!   fp32) and return fp32; parameters (the fp32 master weights the optimizer updates and
-//!   checkpoints store), LayerNorm, softmax and the losses stay fp32. In training and on a GPU
-//!   every product is cast (the fused CPU kernels are fp32 kernels, so training on the CPU runs
-//!   their composite twins); for inference on the CPU the linear layers run positio's bf16
-//!   kernel ([`super::bf16`]: AVX-512 BF16 where the CPU has it) and the rest the fused fp32
-//!   kernels, attention's products included.
+//!   checkpoints store), LayerNorm, softmax and the losses stay fp32. On a GPU every product is
+//!   cast. On the CPU the linear layers (the language-modelling head's tied product included)
+//!   run positio's bf16 kernel ([`super::bf16`]: AVX-512 BF16 where the CPU has it) — in
+//!   training too, forward and both gradients — and the rest the fused fp32 kernels,
+//!   attention's products included (more exact than autocast there, and no slower).
 //! - int8, for inference on the CPU only: the linear layers' weights are quantized per output
 //!   channel on first use and their products run in int8 ([`super::int8`]); everything else
 //!   stays fp32. Training commands refuse it; checkpoints are never touched.

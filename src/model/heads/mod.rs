@@ -42,7 +42,7 @@ impl LmHead {
             t.bias.val(),
             self.activation,
         ));
-        kernels::product(h, word_embeddings.transpose()) + self.bias.val().unsqueeze()
+        kernels::linear(h, word_embeddings, Some(self.bias.val()))
     }
 }
 
