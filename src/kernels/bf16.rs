@@ -46,6 +46,11 @@ fn to_bf16(v: f32) -> u16 {
     ((bits + 0x7fff + ((bits >> 16) & 1)) >> 16) as u16
 }
 
+/// Every value of `v` rounded to bf16, as f32 (on all cores).
+fn rounded_all(v: &[f32]) -> Vec<f32> {
+    v.par_iter().map(|v| rounded(*v)).collect()
+}
+
 /// `v` rounded to bf16, as an f32.
 fn rounded(v: f32) -> f32 {
     f32::from_bits(u32::from(to_bf16(v)) << 16)
@@ -125,7 +130,7 @@ impl PackedBf16 {
                 }
                 Layout::Pairs(pairs)
             }
-            Kernel::Fp32 => Layout::Rounded(w.iter().map(|v| rounded(*v)).collect()),
+            Kernel::Fp32 => Layout::Rounded(rounded_all(w)),
         };
         PackedBf16 { n, k, weights }
     }
@@ -162,7 +167,7 @@ impl PackedWeight for PackedBf16 {
                 .for_each(|row| row.copy_from_slice(b));
         }
         if let (Layout::Rounded(w), true) = (&self.weights, rows * n * k > 0) {
-            let xr: Vec<f32> = x.par_iter().map(|v| rounded(*v)).collect();
+            let xr = rounded_all(x);
             let (x, w) = (Mat::rows(&xr, rows, k), Mat::rows(w, n, k).t());
             matmul_all_cores(&mut y, x, w, 1.0, true);
         }
@@ -208,16 +213,12 @@ fn backward_by(
             let dw = product_pairs(&column_pairs(dy, rows, d_out), d_out, &x_t, d_in, None);
             (dx, dw)
         }
-        Kernel::Fp32 => {
-            let round = |v: &[f32]| v.par_iter().map(|v| rounded(*v)).collect::<Vec<f32>>();
-            let (dy, x, w) = (round(dy), round(x), round(w));
-            let dy = Mat::rows(&dy, rows, d_out);
-            let mut dx = vec![0f32; rows * d_in];
-            matmul_all_cores(&mut dx, dy, Mat::rows(&w, d_out, d_in), 1.0, false);
-            let mut dw = vec![0f32; d_out * d_in];
-            matmul_all_cores(&mut dw, dy.t(), Mat::rows(&x, rows, d_in), 1.0, false);
-            (dx, dw)
-        }
+        Kernel::Fp32 => super::linear::gradient_products(
+            &rounded_all(dy),
+            &rounded_all(x),
+            &rounded_all(w),
+            rows,
+        ),
     }
 }
 

@@ -103,6 +103,17 @@ fn forward_kernel<T: Real>(x: &[T], w: &[T], b: &[T], rows: usize) -> Vec<T> {
 
 /// Returns (dx, dW, db).
 fn backward_kernel<T: Real>(dy: &[T], x: &[T], w: &[T], rows: usize) -> (Vec<T>, Vec<T>, Vec<T>) {
+    let (dx, dw) = gradient_products(dy, x, w, rows);
+    (dx, dw, bias_gradient(dy, dy.len() / rows.max(1)))
+}
+
+/// `(dx, dW) = (dy W, dyᵀ x)` on all cores (bf16's portable kernel runs it on rounded operands).
+pub(super) fn gradient_products<T: Real>(
+    dy: &[T],
+    x: &[T],
+    w: &[T],
+    rows: usize,
+) -> (Vec<T>, Vec<T>) {
     let d_out = dy.len() / rows.max(1);
     let d_in = w.len() / d_out.max(1);
     let mut dx = vec![T::zero(); rows * d_in];
@@ -110,7 +121,7 @@ fn backward_kernel<T: Real>(dy: &[T], x: &[T], w: &[T], rows: usize) -> (Vec<T>,
     matmul_all_cores(&mut dx, dy_m, Mat::rows(w, d_out, d_in), T::one(), false);
     let mut dw = vec![T::zero(); d_out * d_in];
     matmul_all_cores(&mut dw, dy_m.t(), Mat::rows(x, rows, d_in), T::one(), false);
-    (dx, dw, bias_gradient(dy, d_out))
+    (dx, dw)
 }
 
 /// `db = Σ_rows dy`, in a fixed order.
