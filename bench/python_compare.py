@@ -133,5 +133,6 @@ def main():
           f"products can gain here), positio at {floor / q[0] * 100:.0f} % of that ceiling")
     print(f"RESULT fp32-floor-ms {floor * 1e3:.1f} {ceiling:.1f}")
 
+
 if __name__ == "__main__":
     main()
